@@ -1,0 +1,123 @@
+//! The command-line front end: parses arguments, runs one core operation, renders its
+//! events on the terminal. No build logic lives here.
+
+mod render;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::project::Project;
+use crate::rebuild::{BuildOptions, Outcome, Rebuilder};
+use render::{Mode, TerminalReporter};
+
+#[derive(Parser, Debug)]
+#[command(name = "docker-rebuilder", version, about = "Seconds, not minutes: incremental rebuilds of Docker images")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print nothing but errors (and the build's output when it fails).
+    #[arg(long, global = true, conflicts_with = "json")]
+    quiet: bool,
+    /// Print one JSON object describing the result, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Bring the image up to date: the first run builds the image and the builder, later
+    /// runs sync what changed, rebuild inside the builder, and commit a clean result.
+    Build {
+        /// Project folder (default: the current one, or the nearest above with a Dockerfile).
+        dir: Option<PathBuf>,
+        /// Force a fresh `docker build` and a new builder.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Remove this project's builder container (the image stays).
+    Clean { dir: Option<PathBuf> },
+    /// Show the image, the builder, and what a build would do now.
+    Status { dir: Option<PathBuf> },
+    /// Open an interactive shell in the builder.
+    Shell { dir: Option<PathBuf> },
+}
+
+/// Runs the CLI; returns the process exit code (0 ok, 1 build failed, 2 tool error).
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let mode = if cli.json {
+        Mode::Json
+    } else if cli.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Human
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("docker-rebuilder: cannot start: {e}");
+            return 2;
+        }
+    };
+    match runtime.block_on(run(cli.command, mode)) {
+        Ok(code) => code,
+        Err(e) => {
+            render::print_error(mode, &e);
+            2
+        }
+    }
+}
+
+async fn rebuilder(dir: Option<PathBuf>) -> Result<Rebuilder, Error> {
+    let project = Project::discover(&dir.unwrap_or_else(|| PathBuf::from(".")))?;
+    let engine = Engine::connect().await?;
+    Ok(Rebuilder::new(engine, project))
+}
+
+async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
+    match command {
+        Command::Build { dir, full } => {
+            let rebuilder = rebuilder(dir).await?;
+            let mut reporter = TerminalReporter::new(mode);
+            let report = rebuilder.build(BuildOptions { full }, &mut reporter).await?;
+            reporter.summary(&report);
+            Ok(match report.outcome {
+                Outcome::BuildFailed { .. } => 1,
+                _ => 0,
+            })
+        }
+        Command::Clean { dir } => {
+            let rebuilder = rebuilder(dir).await?;
+            let mut reporter = TerminalReporter::new(mode);
+            let report = rebuilder.clean(&mut reporter).await?;
+            reporter.clean_summary(&report);
+            Ok(0)
+        }
+        Command::Status { dir } => {
+            let rebuilder = rebuilder(dir).await?;
+            let status = rebuilder.status().await?;
+            render::print_status(mode, &rebuilder.project, &status);
+            Ok(0)
+        }
+        Command::Shell { dir } => {
+            let rebuilder = rebuilder(dir).await?;
+            let name = rebuilder.project.builder_name();
+            let builder = rebuilder.engine.container(&name).await?.filter(|b| b.running).ok_or_else(|| {
+                Error::new(
+                    crate::error::ErrorKind::Project,
+                    format!("no running builder {name}"),
+                    "run `docker-rebuilder build` first",
+                )
+            })?;
+            let workdir = rebuilder.project.plan.steps.first().map(|s| s.workdir.clone());
+            let _raw = render::RawTerminal::enter();
+            let size = render::terminal_size();
+            let code =
+                rebuilder.engine.interactive(&builder.id, &["/bin/sh".to_string()], workdir.as_deref(), size).await?;
+            Ok(code as i32)
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Terminal rendering of core events: live progress for people, silence for `--quiet`,
+//! one JSON object for `--json`.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::error::Error;
+use crate::events::{Event, OutputStream, Phase, Reporter};
+use crate::project::Project;
+use crate::rebuild::{CleanReport, CycleReport, Outcome, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Human,
+    Quiet,
+    Json,
+}
+
+/// Keeps at most this much of the build's output for `--quiet` failures and `--json`.
+const KEPT_OUTPUT: usize = 64 * 1024;
+
+pub struct TerminalReporter {
+    mode: Mode,
+    color: bool,
+    kept_output: String,
+    notes: Vec<String>,
+}
+
+impl TerminalReporter {
+    pub fn new(mode: Mode) -> TerminalReporter {
+        TerminalReporter { mode, color: std::io::stderr().is_terminal(), kept_output: String::new(), notes: Vec::new() }
+    }
+
+    fn dim(&self, s: &str) -> String {
+        if self.color {
+            format!("\x1b[2m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn keep(&mut self, text: &str) {
+        self.kept_output.push_str(text);
+        if self.kept_output.len() > KEPT_OUTPUT {
+            let cut = self.kept_output.len() - KEPT_OUTPUT;
+            let cut = (cut..self.kept_output.len()).find(|&i| self.kept_output.is_char_boundary(i)).unwrap_or(0);
+            self.kept_output.drain(..cut);
+        }
+    }
+
+    pub fn summary(&mut self, report: &CycleReport) {
+        let image_id = report.image_id.as_deref().map(short_id).unwrap_or("-");
+        match self.mode {
+            Mode::Json => {
+                let (outcome, detail) = match &report.outcome {
+                    Outcome::ImageBuilt { reason } => ("image_built", json!({ "reason": reason })),
+                    Outcome::UpToDate => ("up_to_date", json!({})),
+                    Outcome::Succeeded { committed } => ("succeeded", json!({ "committed": committed })),
+                    Outcome::BuildFailed { exit_code, step } => {
+                        ("build_failed", json!({ "exit_code": exit_code, "step": step }))
+                    }
+                };
+                let phases: serde_json::Map<String, serde_json::Value> =
+                    report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
+                let value = json!({
+                    "outcome": outcome,
+                    "detail": detail,
+                    "image": report.image,
+                    "image_id": report.image_id,
+                    "uploaded": report.uploaded,
+                    "deleted": report.deleted,
+                    "phases_ms": phases,
+                    "total_ms": millis(report.total),
+                    "notes": self.notes,
+                    "output": self.kept_output,
+                });
+                println!("{value}");
+            }
+            Mode::Quiet => {
+                if let Outcome::BuildFailed { exit_code, step } = &report.outcome {
+                    eprint!("{}", self.kept_output);
+                    eprintln!("build failed: `{step}` exited with {exit_code}; {} unchanged", report.image);
+                }
+            }
+            Mode::Human => {
+                let phases: Vec<String> =
+                    report.timings.iter().map(|(p, d)| format!("{} {}", p.name(), human(*d))).collect();
+                let split = if phases.is_empty() { String::new() } else { format!(" ({})", phases.join(" · ")) };
+                let line = match &report.outcome {
+                    Outcome::ImageBuilt { .. } => {
+                        format!(
+                            "✓ image built in {}: {} ({image_id}); the builder is ready",
+                            human(report.total),
+                            report.image
+                        )
+                    }
+                    Outcome::UpToDate => format!("✓ up to date: {} ({image_id})", report.image),
+                    Outcome::Succeeded { committed: true } => format!(
+                        "✓ rebuilt in {}{split}: {} file(s) synced, {} deleted → {} ({image_id})",
+                        human(report.total),
+                        report.uploaded,
+                        report.deleted,
+                        report.image
+                    ),
+                    Outcome::Succeeded { committed: false } => {
+                        format!("✓ built in {}{split}; not committed (commit = false)", human(report.total))
+                    }
+                    Outcome::BuildFailed { exit_code, step } => format!(
+                        "✗ build failed: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
+                        report.image
+                    ),
+                };
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    pub fn clean_summary(&mut self, report: &CleanReport) {
+        match self.mode {
+            Mode::Json => println!(
+                "{}",
+                json!({ "builder_removed": report.builder_removed, "images_removed": report.images_removed, "notes": self.notes })
+            ),
+            Mode::Quiet => {}
+            Mode::Human => match &report.builder_removed {
+                Some(name) => eprintln!(
+                    "✓ removed the builder {name}{}",
+                    if report.images_removed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and {} superseded image(s)", report.images_removed.len())
+                    }
+                ),
+                None => eprintln!("nothing to clean"),
+            },
+        }
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn report(&mut self, event: Event) {
+        match (self.mode, event) {
+            (Mode::Human, Event::PhaseStarted { phase, detail }) => {
+                let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+                eprintln!("{}", self.dim(&format!("▸ {}{detail}", phase.name())));
+            }
+            (Mode::Human, Event::PhaseFinished { phase, elapsed }) if phase == Phase::ImageBuild => {
+                eprintln!("{}", self.dim(&format!("  {} took {}", phase.name(), human(elapsed))));
+            }
+            (Mode::Human, Event::ImageBuildLine(line)) => eprintln!("{}", self.dim(&format!("  {line}"))),
+            (Mode::Human, Event::Output { stream, text }) => {
+                let _ = match stream {
+                    OutputStream::Stdout => std::io::stdout().write_all(text.as_bytes()),
+                    OutputStream::Stderr => std::io::stderr().write_all(text.as_bytes()),
+                };
+            }
+            (Mode::Human, Event::Note(text)) => eprintln!("{text}"),
+            (_, Event::Output { text, .. }) => self.keep(&text),
+            (_, Event::ImageBuildLine(line)) => {
+                self.keep(&line);
+                self.keep("\n");
+            }
+            (_, Event::Note(text)) => self.notes.push(text),
+            _ => {}
+        }
+    }
+}
+
+pub fn print_error(mode: Mode, error: &Error) {
+    if mode == Mode::Json {
+        println!("{}", json!({ "outcome": "error", "error": error.cause, "fix": error.fix }));
+    } else {
+        eprintln!("docker-rebuilder: {error}");
+    }
+}
+
+pub fn print_status(mode: Mode, project: &Project, status: &Status) {
+    let plan = &project.plan;
+    if mode == Mode::Json {
+        let value = json!({
+            "project": project.dir,
+            "image": status.image,
+            "image_id": status.image_info.as_ref().map(|i| &i.id),
+            "builder": status.builder_name,
+            "builder_state": status.builder.as_ref().map(|b| if b.paused { "paused" } else if b.running { "running" } else { "stopped" }),
+            "pending_uploads": status.pending_uploads,
+            "pending_deletes": status.pending_deletes,
+            "last_build_failed": status.last_build_failed,
+            "rebuild": plan.steps.iter().map(|s| &s.display).collect::<Vec<_>>(),
+            "sync": plan.sync.iter().map(|r| json!({ "sources": r.sources, "dest": r.dest, "full_build": r.needs_full_build })).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+        return;
+    }
+    println!("project  {}", project.dir.display());
+    match &status.image_info {
+        Some(i) => println!("image    {} ({}, {} layers)", status.image, short_id(&i.id), i.layers),
+        None => println!("image    {} (not built yet)", status.image),
+    }
+    match &status.builder {
+        Some(b) => println!(
+            "builder  {} ({})",
+            status.builder_name,
+            if b.paused {
+                "paused"
+            } else if b.running {
+                "running"
+            } else {
+                "stopped"
+            }
+        ),
+        None => println!("builder  {} (none; `docker-rebuilder build` makes it)", status.builder_name),
+    }
+    if let (Some(up), Some(del)) = (status.pending_uploads, status.pending_deletes) {
+        let state = if up + del == 0 && !status.last_build_failed {
+            "up to date".to_string()
+        } else if up + del == 0 {
+            "sources synced, last build failed".to_string()
+        } else {
+            format!("{up} changed, {del} deleted since the last sync")
+        };
+        println!("sources  {state}");
+    }
+    for rule in &plan.sync {
+        let sources = rule.sources.iter().map(|s| if s.is_empty() { "." } else { s }).collect::<Vec<_>>().join(" ");
+        let note = if rule.needs_full_build { "  (change → full docker build)" } else { "" };
+        println!("sync     {sources} → {}{note}", rule.dest);
+    }
+    for step in &plan.steps {
+        println!("rebuild  {}  (in {})", step.display, step.workdir);
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.trim_start_matches("sha256:");
+    &id[..id.len().min(12)]
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+/// Raw terminal mode for `shell`, restored on drop. Uses `stty` (not Docker) so no
+/// terminal crate is needed for this one command.
+pub struct RawTerminal {
+    saved: Option<String>,
+}
+
+impl RawTerminal {
+    pub fn enter() -> RawTerminal {
+        if !std::io::stdin().is_terminal() {
+            return RawTerminal { saved: None };
+        }
+        let saved = std::process::Command::new("stty")
+            .arg("-g")
+            .stdin(std::process::Stdio::inherit())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let _ =
+            std::process::Command::new("stty").args(["raw", "-echo"]).stdin(std::process::Stdio::inherit()).status();
+        RawTerminal { saved }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = std::process::Command::new("stty").arg(saved).stdin(std::process::Stdio::inherit()).status();
+        }
+    }
+}
+
+/// (rows, cols) of the controlling terminal.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let out = std::process::Command::new("stty").arg("size").stdin(std::process::Stdio::inherit()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+    Some((parts.next()??, parts.next()??))
+}

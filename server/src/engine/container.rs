@@ -1,0 +1,144 @@
+//! Builder containers: find, create, start, remove, list by label.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HealthConfig, ImageConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+
+use super::{engine_error, is_not_found, Engine};
+use crate::error::Result;
+
+/// How to create a builder container.
+pub struct BuilderSpec<'a> {
+    pub name: &'a str,
+    pub image_id: &'a str,
+    /// The image's own config, so the keep-alive is placed where a commit cannot leak it.
+    pub image_config: &'a ImageConfig,
+    pub labels: HashMap<String, String>,
+    /// A program that waits forever on an open terminal (a shell).
+    pub keepalive: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub running: bool,
+    pub paused: bool,
+    pub labels: HashMap<String, String>,
+}
+
+/// Where the builder's keep-alive goes: Cmd when the image has a Cmd and no Entrypoint.
+pub(super) fn keepalive_in_cmd(image: &ImageConfig) -> bool {
+    let has_entrypoint = image.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
+    let has_cmd = image.cmd.as_ref().is_some_and(|c| !c.is_empty());
+    has_cmd && !has_entrypoint
+}
+
+impl Engine {
+    pub async fn container(&self, name: &str) -> Result<Option<ContainerInfo>> {
+        match self.docker.inspect_container(name, None).await {
+            Ok(c) => {
+                let state = c.state.unwrap_or_default();
+                Ok(Some(ContainerInfo {
+                    id: c.id.unwrap_or_default(),
+                    name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+                    image_id: c.image.unwrap_or_default(),
+                    running: state.running.unwrap_or(false),
+                    paused: state.paused.unwrap_or(false),
+                    labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(&format!("inspect container {name}"), e)),
+        }
+    }
+
+    /// Creates and starts a builder. The keep-alive goes into Cmd when the image has no
+    /// Entrypoint (so a commit passing the image's Cmd leaves Entrypoint untouched), else into
+    /// Entrypoint with no Cmd (so the image's Entrypoint passed on commit wins): either way
+    /// the commit's merge with the container's config has nothing of ours to copy.
+    pub async fn create_builder(&self, spec: BuilderSpec<'_>) -> Result<String> {
+        let keepalive = vec![spec.keepalive.to_string()];
+        let (entrypoint, cmd) =
+            if keepalive_in_cmd(spec.image_config) { (None, Some(keepalive)) } else { (Some(keepalive), None) };
+        let body = ContainerCreateBody {
+            image: Some(spec.image_id.to_string()),
+            entrypoint,
+            cmd,
+            tty: Some(true),
+            open_stdin: Some(true),
+            labels: Some(spec.labels),
+            // A health check of the app would fail in a builder that never runs it.
+            healthcheck: spec
+                .image_config
+                .healthcheck
+                .as_ref()
+                .map(|_| HealthConfig { test: Some(vec!["NONE".to_string()]), ..Default::default() }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(spec.name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| engine_error(&format!("create the builder container {}", spec.name), e))?;
+        self.start_container(&created.id).await?;
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<()> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| engine_error(&format!("start container {id}"), e))
+    }
+
+    pub async fn unpause_container(&self, id: &str) -> Result<()> {
+        self.docker.unpause_container(id).await.map_err(|e| engine_error(&format!("unpause container {id}"), e))
+    }
+
+    /// Removes a container, running or not. Returns false when it did not exist.
+    pub async fn remove_container(&self, id: &str) -> Result<bool> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(engine_error(&format!("remove container {id}"), e)),
+        }
+    }
+
+    /// Containers (running or not) carrying `label=value`.
+    pub async fn containers_with_label(&self, label: &str, value: &str) -> Result<Vec<ContainerInfo>> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list containers", e))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerInfo {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                image_id: c.image_id.unwrap_or_default(),
+                running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                paused: false,
+                labels: c.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Ids of containers (running or not) created from `image_id`.
+    pub async fn containers_of_image(&self, image_id: &str) -> Result<usize> {
+        let filters = HashMap::from([("ancestor".to_string(), vec![image_id.to_string()])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list containers", e))?;
+        Ok(list.len())
+    }
+}

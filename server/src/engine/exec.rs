@@ -1,0 +1,155 @@
+//! Running commands in a builder: stream the output live, return the exit code.
+
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+
+use super::{engine_error, Engine};
+use crate::error::{Error, ErrorKind, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+pub struct ExecRequest<'a> {
+    pub argv: &'a [String],
+    pub workdir: Option<&'a str>,
+    /// `NAME=value` pairs added to the container's environment.
+    pub env: &'a [(String, String)],
+    /// `user[:group]`; None runs as the container's user.
+    pub user: Option<&'a str>,
+}
+
+impl Engine {
+    /// Runs `request` in `container`, feeding its output to `on_output` as it comes, and
+    /// returns the exit code. After `timeout`, every process the build started is killed and
+    /// the result is a Timeout error; the builder itself (PID 1) stays.
+    pub async fn exec(
+        &self,
+        container: &str,
+        request: ExecRequest<'_>,
+        timeout: Option<Duration>,
+        on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
+    ) -> Result<i64> {
+        let env: Vec<String> = request.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let options = CreateExecOptions::<String> {
+            cmd: Some(request.argv.to_vec()),
+            working_dir: request.workdir.map(str::to_string),
+            env: if env.is_empty() { None } else { Some(env) },
+            user: request.user.map(str::to_string),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let display = request.argv.join(" ");
+        let exec = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(|e| engine_error(&format!("start `{display}` in the builder"), e))?;
+        let run = async {
+            match self.docker.start_exec(&exec.id, None).await {
+                Ok(StartExecResults::Attached { mut output, .. }) => {
+                    while let Some(chunk) = output.next().await {
+                        match chunk {
+                            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                                on_output(OutputStream::Stdout, &message)
+                            }
+                            Ok(LogOutput::StdErr { message }) => on_output(OutputStream::Stderr, &message),
+                            Ok(LogOutput::StdIn { .. }) => {}
+                            Err(e) => return Err(engine_error(&format!("read the output of `{display}`"), e)),
+                        }
+                    }
+                    Ok(())
+                }
+                Ok(StartExecResults::Detached) => Ok(()),
+                Err(e) => Err(engine_error(&format!("run `{display}` in the builder"), e)),
+            }
+        };
+        match timeout {
+            Some(limit) => {
+                if tokio::time::timeout(limit, run).await.is_err() {
+                    self.kill_build_processes(container).await;
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("`{display}` ran longer than {} s and was stopped", limit.as_secs()),
+                        "raise `timeout_secs` in rebuilder.toml if the build needs longer",
+                    ));
+                }
+            }
+            None => run.await?,
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| engine_error(&format!("read the exit code of `{display}`"), e))?;
+        inspect
+            .exit_code
+            .ok_or_else(|| Error::new(ErrorKind::Engine, format!("`{display}` ended without an exit code"), ""))
+    }
+
+    /// Kills every process in the builder but its keep-alive (PID 1): `kill -1` spares init.
+    pub async fn kill_build_processes(&self, container: &str) {
+        let argv = ["/bin/sh".to_string(), "-c".to_string(), "kill -KILL -1".to_string()];
+        let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0") };
+        let _ = Box::pin(self.exec(container, request, None, &mut |_, _| {})).await;
+    }
+}
+
+impl Engine {
+    /// Runs `argv` in `container` on a terminal wired to this process's stdin and stdout
+    /// (for `docker-rebuilder shell`). Returns the exit code.
+    pub async fn interactive(
+        &self,
+        container: &str,
+        argv: &[String],
+        workdir: Option<&str>,
+        size: Option<(u16, u16)>,
+    ) -> Result<i64> {
+        use tokio::io::AsyncWriteExt;
+        let options = CreateExecOptions::<String> {
+            cmd: Some(argv.to_vec()),
+            working_dir: workdir.map(str::to_string),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(true),
+            env: Some(vec!["TERM=xterm-256color".to_string()]),
+            ..Default::default()
+        };
+        let exec = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(|e| engine_error("open a shell in the builder", e))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, Some(bollard::exec::StartExecOptions { tty: true, ..Default::default() }))
+            .await
+            .map_err(|e| engine_error("open a shell in the builder", e))?;
+        if let StartExecResults::Attached { mut output, mut input } = started {
+            if let Some((rows, cols)) = size {
+                let resize = bollard::exec::ResizeExecOptions { height: rows, width: cols };
+                let _ = self.docker.resize_exec(&exec.id, resize).await;
+            }
+            let pump = tokio::spawn(async move {
+                let mut stdin = tokio::io::stdin();
+                let _ = tokio::io::copy(&mut stdin, &mut input).await;
+            });
+            let mut stdout = tokio::io::stdout();
+            while let Some(Ok(chunk)) = output.next().await {
+                let _ = stdout.write_all(&chunk.into_bytes()).await;
+                let _ = stdout.flush().await;
+            }
+            pump.abort();
+        }
+        let inspect =
+            self.docker.inspect_exec(&exec.id).await.map_err(|e| engine_error("read the shell's exit code", e))?;
+        Ok(inspect.exit_code.unwrap_or(0))
+    }
+}

@@ -1,0 +1,47 @@
+//! Files in a container through the archive endpoints: one tar up, one file down.
+
+use std::io::Read;
+
+use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::{engine_error, is_not_found, Engine};
+use crate::error::{Error, ErrorKind, Result};
+
+impl Engine {
+    /// Extracts a tar archive at the container's root. Entries keep their modes, owners and
+    /// modification times (the engine applies the headers as they are).
+    pub async fn upload(&self, container: &str, tar: Vec<u8>) -> Result<()> {
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| engine_error("copy files into the builder", e))
+    }
+
+    /// The content of one regular file in the container, or None when it does not exist.
+    pub async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let options = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut stream = self.docker.download_from_container(container, Some(options));
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(engine_error(&format!("read {path} from the builder"), e)),
+            }
+        }
+        let mut tar = tar::Archive::new(archive.as_slice());
+        let bad = |e: std::io::Error| Error::new(ErrorKind::Engine, format!("unreadable archive of {path}: {e}"), "");
+        let mut entries = tar.entries().map_err(bad)?;
+        match entries.next() {
+            Some(entry) => {
+                let mut entry = entry.map_err(bad)?;
+                let mut content = Vec::new();
+                entry.read_to_end(&mut content).map_err(bad)?;
+                Ok(Some(content))
+            }
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Images: build from a context archive, inspect, remove.
+
+use std::collections::HashMap;
+
+use bollard::models::ImageConfig;
+use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::{engine_error, is_not_found, Engine};
+use crate::error::{Error, ErrorKind, Result};
+
+pub struct BuildRequest<'a> {
+    /// `name:tag`
+    pub tag: &'a str,
+    /// Dockerfile path inside the context archive.
+    pub dockerfile: &'a str,
+    pub target: Option<&'a str>,
+    pub build_args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+}
+
+/// What we need to know of an image.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: String,
+    pub config: ImageConfig,
+    pub layers: usize,
+    pub labels: HashMap<String, String>,
+}
+
+impl Engine {
+    /// Builds an image from a context archive, streaming the builder's output to `on_line`.
+    /// Returns the new image's id.
+    pub async fn build_image(
+        &self,
+        request: BuildRequest<'_>,
+        context_tar: Vec<u8>,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<String> {
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(request.dockerfile)
+            .t(request.tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&request.build_args)
+            .labels(&request.labels);
+        if let Some(target) = request.target {
+            options = options.target(target);
+        }
+        let mut stream = self.docker.build_image(options.build(), None, Some(bollard::body_full(context_tar.into())));
+        let mut image_id = None;
+        let mut tail = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream.as_deref() {
+                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                            on_line(line);
+                            tail.push(line.to_string());
+                            if tail.len() > 20 {
+                                tail.remove(0);
+                            }
+                        }
+                    }
+                    if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                        image_id = Some(id);
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(Error::new(
+                        ErrorKind::ImageBuild,
+                        format!("docker build of {} failed: {}", request.tag, error.trim()),
+                        "fix the Dockerfile or the failing step shown above, then run again",
+                    ));
+                }
+                Err(e) => return Err(engine_error(&format!("build {}", request.tag), e)),
+            }
+        }
+        match image_id {
+            Some(id) => Ok(id),
+            // The classic builder names the image in its last "Successfully built" line.
+            None => match self.image(request.tag).await? {
+                Some(info) => Ok(info.id),
+                None => Err(Error::new(
+                    ErrorKind::ImageBuild,
+                    format!("docker build of {} produced no image: {}", request.tag, tail.join("\n")),
+                    "",
+                )),
+            },
+        }
+    }
+
+    /// The image `name` (a tag or id), or None when it does not exist.
+    pub async fn image(&self, name: &str) -> Result<Option<ImageInfo>> {
+        match self.docker.inspect_image(name).await {
+            Ok(inspect) => {
+                let config = inspect.config.unwrap_or_default();
+                Ok(Some(ImageInfo {
+                    id: inspect.id.unwrap_or_default(),
+                    layers: inspect.root_fs.and_then(|r| r.layers).map_or(0, |l| l.len()),
+                    labels: config.labels.clone().unwrap_or_default(),
+                    config,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(&format!("inspect image {name}"), e)),
+        }
+    }
+
+    /// Removes an image unless something still uses it (a container, a tag, a child image).
+    /// Returns whether it was removed.
+    pub async fn remove_image_if_unused(&self, id: &str) -> Result<bool> {
+        let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
+        match self.docker.remove_image(id, Some(options), None).await {
+            Ok(_) => Ok(true),
+            // 409: in use; 404: already gone. Neither is ours to force.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409 | 404, .. }) => Ok(false),
+            Err(e) => Err(engine_error(&format!("remove image {id}"), e)),
+        }
+    }
+}

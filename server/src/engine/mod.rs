@@ -1,0 +1,71 @@
+//! The only module that talks to the Docker Engine API (through bollard). Everything above
+//! it speaks in terms of images, builders, archives and commands, never HTTP or bollard types.
+
+mod commit;
+mod container;
+mod exec;
+mod files;
+mod image;
+
+pub use commit::CommitConfig;
+pub use container::{BuilderSpec, ContainerInfo};
+pub use exec::{ExecRequest, OutputStream};
+pub use image::{BuildRequest, ImageInfo};
+
+use bollard::Docker;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A connection to a Docker engine.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+impl Engine {
+    /// Connects the way the `docker` CLI does (DOCKER_HOST, else the local socket) and checks
+    /// that the engine answers, so every later failure is about the request, not the daemon.
+    pub async fn connect() -> Result<Engine> {
+        let docker = Docker::connect_with_defaults().map_err(|e| unavailable(&e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| unavailable(&e.to_string()))?;
+        docker.ping().await.map_err(|e| unavailable(&e.to_string()))?;
+        Ok(Engine { docker })
+    }
+}
+
+fn unavailable(detail: &str) -> Error {
+    let host = match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => format!("DOCKER_HOST={h}"),
+        _ => "the default socket unix:///var/run/docker.sock (DOCKER_HOST is not set)".to_string(),
+    };
+    Error::new(
+        ErrorKind::EngineUnavailable,
+        format!("no Docker engine answers at {host}: {detail}"),
+        "start the Docker engine (`sudo systemctl start docker`, or run `dockerd`), \
+         or set DOCKER_HOST to the address of a running engine",
+    )
+}
+
+/// Turns a bollard error into ours: a vanished daemon is "unavailable", anything else names
+/// what we were doing.
+pub(crate) fn engine_error(doing: &str, err: bollard::errors::Error) -> Error {
+    use bollard::errors::Error as B;
+    match err {
+        B::DockerResponseServerError { status_code, message } => Error::new(
+            ErrorKind::Engine,
+            format!("the Docker engine refused to {doing} (HTTP {status_code}): {message}"),
+            "",
+        ),
+        B::DockerStreamError { error } => Error::new(ErrorKind::Engine, format!("{doing} failed: {error}"), ""),
+        B::RequestTimeoutError => Error::new(
+            ErrorKind::Engine,
+            format!("the Docker engine did not answer in time while trying to {doing}"),
+            "check that the engine is healthy (`docker info`)",
+        ),
+        other => unavailable(&format!("while trying to {doing}: {other}")),
+    }
+}
+
+pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}

@@ -1,0 +1,69 @@
+//! What the core tells its front ends while it works. The CLI prints these; the LSP server
+//! turns them into progress, log messages and diagnostics. Neither holds build logic.
+
+use std::time::Duration;
+
+pub use crate::engine::OutputStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// A full `docker build` of the image.
+    ImageBuild,
+    /// Creating the builder container.
+    Builder,
+    /// Comparing host sources with the builder's manifest.
+    Detect,
+    /// Sending changes into the builder.
+    Sync,
+    /// The rebuild command.
+    Exec,
+    Commit,
+    /// Removing images a commit superseded.
+    Prune,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::ImageBuild => "image build",
+            Phase::Builder => "builder",
+            Phase::Detect => "detect",
+            Phase::Sync => "sync",
+            Phase::Exec => "exec",
+            Phase::Commit => "commit",
+            Phase::Prune => "prune",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    PhaseStarted {
+        phase: Phase,
+        detail: String,
+    },
+    PhaseFinished {
+        phase: Phase,
+        elapsed: Duration,
+    },
+    /// A line of `docker build` progress.
+    ImageBuildLine(String),
+    /// Output of the rebuild command, as it comes.
+    Output {
+        stream: OutputStream,
+        text: String,
+    },
+    /// Something the user should know (why a full build runs, that nothing changed...).
+    Note(String),
+}
+
+/// Receives events; front ends implement it.
+pub trait Reporter: Send {
+    fn report(&mut self, event: Event);
+}
+
+impl<F: FnMut(Event) + Send> Reporter for F {
+    fn report(&mut self, event: Event) {
+        self(event)
+    }
+}

@@ -1,0 +1,181 @@
+//! `rebuilder.toml`: the optional project configuration. Everything in it overrides what
+//! is inferred from the Dockerfile; nothing in it is required.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub const CONFIG_FILE: &str = "rebuilder.toml";
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Image name (`name` or `name:tag`); default: the project folder's name, tag `latest`.
+    pub image: Option<String>,
+    /// Dockerfile path, relative to the project folder.
+    pub dockerfile: Option<PathBuf>,
+    /// Build context, relative to the project folder.
+    pub context: Option<PathBuf>,
+    /// Stage to build and rebuild (`docker build --target`).
+    pub target: Option<String>,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    /// Rebuild command(s), run with the Dockerfile's SHELL; replaces the inferred RUN steps.
+    pub rebuild: Option<RebuildCommand>,
+    /// Working directory of the rebuild command inside the container.
+    pub workdir: Option<String>,
+    /// Explicit sync rules; replace the ones inferred from COPY/ADD.
+    #[serde(default)]
+    pub sync: Vec<SyncEntry>,
+    /// Extra .dockerignore-style patterns never synced.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// Commit the builder to the image after a clean build (default true).
+    pub commit: Option<bool>,
+    /// Stop the rebuild command after this many seconds.
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RebuildCommand {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RebuildCommand {
+    pub fn commands(&self) -> Vec<String> {
+        match self {
+            RebuildCommand::One(c) => vec![c.clone()],
+            RebuildCommand::Many(cs) => cs.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyncEntry {
+    /// Host path relative to the build context (a file or a folder).
+    pub src: String,
+    /// Container path; relative paths are against the rebuild's working directory.
+    pub dest: String,
+}
+
+impl Config {
+    /// Reads `rebuilder.toml` from `project_dir`; a missing file is the empty config.
+    pub fn load(project_dir: &Path) -> Result<Config> {
+        let path = project_dir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
+    /// Parses the text of a config file; errors name the file, line and key.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            let message = e.message().trim().to_string();
+            Error::new(
+                ErrorKind::Config,
+                format!("{}:{line}: {message}", path.display()),
+                format!(
+                    "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
+                     build_args, rebuild, workdir, [[sync]] src/dest, ignore, commit, timeout_secs",
+                    path.display()
+                ),
+            )
+            .at(path, line)
+        })?;
+        if config.timeout_secs == Some(0) {
+            let line = find_key_line(text, "timeout_secs");
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("{}:{line}: `timeout_secs` must be at least 1", path.display()),
+                "remove the key for no timeout, or give a number of seconds",
+            )
+            .at(path, line));
+        }
+        Ok(config)
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text.as_bytes()[..byte.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn find_key_line(text: &str, key: &str) -> usize {
+    text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/p/rebuilder.toml"))
+    }
+
+    #[test]
+    fn every_documented_key_is_accepted() {
+        let c = parse(
+            r#"
+image = "demo:dev"
+dockerfile = "docker/Dockerfile"
+context = "."
+target = "build"
+build_args = { VERSION = "1" }
+rebuild = ["make", "make test"]
+workdir = "/src"
+ignore = ["*.log"]
+commit = false
+timeout_secs = 60
+[[sync]]
+src = "src"
+dest = "/src/src"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(c.image.as_deref(), Some("demo:dev"));
+        assert_eq!(c.rebuild.map(|r| r.commands()), Some(vec!["make".into(), "make test".into()]));
+        assert_eq!(c.sync, vec![SyncEntry { src: "src".into(), dest: "/src/src".into() }]);
+        assert_eq!(c.commit, Some(false));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse("image = \"x\"\n\nimgae_name = \"y\"\n").expect_err("unknown key");
+        assert!(err.cause.starts_with("/p/rebuilder.toml:3:"), "{}", err.cause);
+        assert!(err.cause.contains("imgae_name"), "{}", err.cause);
+        assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 3)));
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let err = parse("image = \"x\"\ncommit = \"yes\"\n").expect_err("wrong type");
+        assert!(err.cause.starts_with("/p/rebuilder.toml:2:"), "{}", err.cause);
+        assert!(err.to_string().contains("commit") || err.cause.contains("bool"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_sync_table_is_an_error() {
+        let err = parse("[[sync]]\nsrc = \"a\"\ndest = \"/a\"\nmode = 1\n").expect_err("bad");
+        assert!(err.cause.contains(":4:"), "{}", err.cause);
+        assert!(err.cause.contains("mode"), "{}", err.cause);
+    }
+
+    #[test]
+    fn zero_timeout_is_refused() {
+        let err = parse("timeout_secs = 0\n").expect_err("zero");
+        assert!(err.cause.contains(":1:"), "{}", err.cause);
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(parse("").expect("empty"), Config::default());
+    }
+}

@@ -1,0 +1,113 @@
+//! A project: a folder with a Dockerfile (or a `rebuilder.toml` pointing at one), its
+//! configuration, and the plan inferred from them. Pure host-side knowledge; no Docker.
+
+pub mod config;
+pub mod dockerfile;
+pub mod dockerignore;
+pub mod plan;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+use config::{Config, CONFIG_FILE};
+use dockerignore::DockerIgnore;
+use plan::Plan;
+
+/// Label on our containers and images: the project folder they belong to.
+pub const LABEL_PROJECT: &str = "dev.docker-rebuilder.project";
+/// Label saying what the object is to us: `builder` (container) or `image`.
+pub const LABEL_ROLE: &str = "dev.docker-rebuilder.role";
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Canonical path of the project folder.
+    pub dir: PathBuf,
+    pub config: Config,
+    pub plan: Plan,
+    /// .dockerignore plus the config's `ignore`: what neither the image nor a sync sees.
+    pub ignore: DockerIgnore,
+    /// Hash of everything the image's recipe depends on besides the synced sources.
+    pub recipe: String,
+}
+
+impl Project {
+    /// Finds the project containing `start`: the nearest folder, `start` or above, that
+    /// holds a Dockerfile or a rebuilder.toml.
+    pub fn discover(start: &Path) -> Result<Project> {
+        let start = start.canonicalize().map_err(|e| {
+            Error::new(ErrorKind::Project, format!("cannot open {}: {e}", start.display()), "give an existing folder")
+        })?;
+        let dir = start
+            .ancestors()
+            .find(|d| d.join("Dockerfile").is_file() || d.join(CONFIG_FILE).is_file())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Project,
+                    format!("no Dockerfile or {CONFIG_FILE} in {} or any folder above it", start.display()),
+                    "run in a project folder that has a Dockerfile, or give its path: `docker-rebuilder build DIR`",
+                )
+            })?;
+        Project::load(dir)
+    }
+
+    /// Loads the project whose folder is `dir`.
+    pub fn load(dir: &Path) -> Result<Project> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| Error::new(ErrorKind::Project, format!("cannot open {}: {e}", dir.display()), ""))?;
+        let config = Config::load(&dir)?;
+        let plan = Plan::infer(&dir, &config)?;
+        let dockerignore_path = plan.context.join(".dockerignore");
+        let dockerignore_text = std::fs::read_to_string(&dockerignore_path).unwrap_or_default();
+        let ignore = DockerIgnore::parse(&dockerignore_text).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{}:{}: invalid pattern `{}`: {}", dockerignore_path.display(), e.line, e.pattern, e.message),
+                "correct the pattern (`docker build` would reject it too)",
+            )
+            .at(&dockerignore_path, e.line)
+        })?;
+        let ignore = ignore.with_extra_patterns(&plan.extra_ignore).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{}: invalid `ignore` pattern `{}`: {}", dir.join(CONFIG_FILE).display(), e.pattern, e.message),
+                "correct the pattern in rebuilder.toml",
+            )
+        })?;
+        let recipe = recipe_hash(&dir, &plan, &dockerignore_text);
+        Ok(Project { dir, config, plan, ignore, recipe })
+    }
+
+    /// The builder container's name: readable, and unique per project path.
+    pub fn builder_name(&self) -> String {
+        let folder = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let digest = Sha256::digest(self.dir.to_string_lossy().as_bytes());
+        let short: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+        format!("docker-rebuilder-{}-{short}", plan::sanitize_name(&folder))
+    }
+
+    /// The value of LABEL_PROJECT for this project.
+    pub fn label(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+
+    /// Files whose change invalidates the image recipe (not mirrorable by a sync).
+    pub fn recipe_files(&self) -> Vec<PathBuf> {
+        vec![self.plan.dockerfile.clone(), self.plan.context.join(".dockerignore"), self.dir.join(CONFIG_FILE)]
+    }
+}
+
+fn recipe_hash(dir: &Path, plan: &Plan, dockerignore: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        std::fs::read(&plan.dockerfile).unwrap_or_default(),
+        dockerignore.as_bytes().to_vec(),
+        std::fs::read(dir.join(CONFIG_FILE)).unwrap_or_default(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(&part);
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,189 @@
+//! The image and its builder: find the builder, adopt the last committed image after a
+//! `clean`, or fall back to a full `docker build` and a fresh builder.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::{context, Rebuilder};
+use crate::engine::{BuildRequest, BuilderSpec, ImageInfo};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, Phase, Reporter};
+use crate::project::{LABEL_PROJECT, LABEL_ROLE};
+use crate::sync::archive::ArchiveWriter;
+use crate::sync::walk::{scan, HashSource};
+use crate::sync::{Manifest, MANIFEST_PATH};
+
+/// Overlay2 refuses images deeper than ~125 layers; each builder made from a committed
+/// image adds one. Past this depth we start over from a full `docker build`.
+const MAX_ADOPTED_LAYERS: usize = 100;
+/// A shell waiting on an open terminal: keeps the builder alive and doubles as `attach`.
+const KEEPALIVE: &str = "/bin/sh";
+
+/// A running builder, ready for a cycle.
+pub(super) struct Builder {
+    pub id: String,
+    /// The image the builder runs from: its config is what every commit keeps.
+    pub base: ImageInfo,
+    pub manifest: Manifest,
+}
+
+pub(super) enum Ensured {
+    Ready(Box<Builder>),
+    /// A full build just made the image and a fresh builder from the current sources.
+    Built {
+        reason: String,
+    },
+}
+
+impl Rebuilder {
+    pub(super) async fn ensure_builder(&self, full: bool, reporter: &mut dyn Reporter) -> Result<Ensured> {
+        if full {
+            return self.full_build_ensured("a full rebuild was asked for", reporter).await;
+        }
+        let name = self.project.builder_name();
+        if let Some(container) = self.engine.container(&name).await? {
+            self.check_ours(&container.labels, &name)?;
+            let usable = if container.paused {
+                self.engine.unpause_container(&container.id).await.is_ok()
+            } else if !container.running {
+                self.engine.start_container(&container.id).await.is_ok()
+            } else {
+                true
+            };
+            if usable {
+                let manifest = self.read_manifest(&container.id).await?;
+                if manifest.as_ref().is_some_and(|m| m.recipe == self.project.recipe) {
+                    if let Some(base) = self.engine.image(&container.image_id).await? {
+                        let manifest = manifest.unwrap_or_default();
+                        return Ok(Ensured::Ready(Box::new(Builder { id: container.id, base, manifest })));
+                    }
+                }
+                let reason = match manifest {
+                    Some(_) => "the Dockerfile, .dockerignore or rebuilder.toml changed since the image was built",
+                    None => "the builder holds no manifest of its sources",
+                };
+                return self.full_build_ensured(reason, reporter).await;
+            }
+            reporter.report(Event::Note(format!("the builder {name} could not be restarted; making a new one")));
+            self.engine.remove_container(&container.id).await?;
+        }
+        if let Some(builder) = self.adopt_image(reporter).await? {
+            return Ok(Ensured::Ready(Box::new(builder)));
+        }
+        self.full_build_ensured("there is no builder yet", reporter).await
+    }
+
+    async fn full_build_ensured(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<Ensured> {
+        Ok(Ensured::Built { reason: self.full_build(reason, reporter).await? })
+    }
+
+    fn check_ours(&self, labels: &HashMap<String, String>, name: &str) -> Result<()> {
+        if labels.get(LABEL_PROJECT) == Some(&self.project.label()) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Project,
+            format!("a container named {name} exists but docker-rebuilder did not create it for {}", self.project.dir.display()),
+            format!("rename or remove that container (`docker rm -f {name}`) if it is not needed; docker-rebuilder never touches containers it did not create"),
+        ))
+    }
+
+    /// A builder from the project's committed image, when that image is ours, carries a
+    /// manifest for the current recipe, and is not too deep.
+    async fn adopt_image(&self, reporter: &mut dyn Reporter) -> Result<Option<Builder>> {
+        let Some(image) = self.engine.image(&self.project.plan.image).await? else { return Ok(None) };
+        if image.labels.get(LABEL_PROJECT) != Some(&self.project.label()) || image.layers >= MAX_ADOPTED_LAYERS {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        reporter
+            .report(Event::PhaseStarted { phase: Phase::Builder, detail: format!("from {}", self.project.plan.image) });
+        let id = self.create_builder(&image).await?;
+        let manifest = self.read_manifest(&id).await?;
+        reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
+        match manifest {
+            Some(m) if m.recipe == self.project.recipe => Ok(Some(Builder { id, base: image, manifest: m })),
+            _ => {
+                self.engine.remove_container(&id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create_builder(&self, image: &ImageInfo) -> Result<String> {
+        let labels = HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "builder".to_string()),
+        ]);
+        self.engine
+            .create_builder(BuilderSpec {
+                name: &self.project.builder_name(),
+                image_id: &image.id,
+                image_config: &image.config,
+                labels,
+                keepalive: KEEPALIVE,
+            })
+            .await
+    }
+
+    pub(super) async fn read_manifest(&self, container: &str) -> Result<Option<Manifest>> {
+        Ok(self.engine.read_file(container, MANIFEST_PATH).await?.and_then(|b| Manifest::parse(&b)))
+    }
+
+    pub(super) async fn write_manifest(&self, container: &str, manifest: &Manifest) -> Result<()> {
+        let mut archive = ArchiveWriter::new();
+        archive.add_bytes(MANIFEST_PATH, &manifest.to_json(), 0o644)?;
+        self.engine.upload(container, archive.finish()?).await
+    }
+
+    /// `docker build` from the current sources, then a fresh builder from the new image.
+    /// Returns the reason, for the report.
+    pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
+        let plan = &self.project.plan;
+        reporter.report(Event::Note(format!("full docker build: {reason}")));
+        let started = Instant::now();
+        reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
+        let previous = self.engine.image(&plan.image).await?;
+        let context = context::pack(&self.project)?;
+        let labels = HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "image".to_string()),
+        ]);
+        let request = BuildRequest {
+            tag: &plan.image,
+            dockerfile: &context.dockerfile,
+            target: plan.target.as_deref(),
+            build_args: plan.build_args.clone().into_iter().collect(),
+            labels,
+        };
+        let image_id = self
+            .engine
+            .build_image(request, context.tar, &mut |line| reporter.report(Event::ImageBuildLine(line.to_string())))
+            .await?;
+        reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
+
+        let started = Instant::now();
+        reporter.report(Event::PhaseStarted { phase: Phase::Builder, detail: self.project.builder_name() });
+        let image = self.engine.image(&image_id).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Engine,
+                format!("the image {image_id} vanished right after it was built"),
+                "run again",
+            )
+        })?;
+        let old_builder = self.engine.container(&self.project.builder_name()).await?;
+        if let Some(old) = &old_builder {
+            self.check_ours(&old.labels, &old.name)?;
+            self.engine.remove_container(&old.id).await?;
+        }
+        let id = self.create_builder(&image).await?;
+        let tree = scan(plan, &self.project.ignore, HashSource::Recorded(&context.hashes))?;
+        let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
+        self.write_manifest(&id, &manifest).await?;
+        reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
+
+        let superseded = [previous.map(|p| p.id), old_builder.map(|b| b.image_id)];
+        self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
+        Ok(reason.to_string())
+    }
+}

@@ -1,0 +1,309 @@
+//! One cycle: detect → sync → exec → commit → prune. Sync never overlaps the build or the
+//! commit: they run in sequence here, and a Rebuilder runs one operation at a time.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::builder::{Builder, Ensured};
+use super::{BuildOptions, CycleReport, Outcome, Rebuilder, Status};
+use crate::engine::{CommitConfig, ExecRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, Phase, Reporter};
+use crate::project::{LABEL_PROJECT, LABEL_ROLE};
+use crate::sync::archive::ArchiveWriter;
+use crate::sync::owner;
+use crate::sync::walk::{scan, HashSource, SourceKind};
+use crate::sync::{Changes, HostTree, Manifest};
+
+/// Records per-phase time and tells the reporter.
+struct Phases<'a> {
+    reporter: &'a mut dyn Reporter,
+    timings: Vec<(Phase, Duration)>,
+    current: Option<(Phase, Instant)>,
+}
+
+impl<'a> Phases<'a> {
+    fn new(reporter: &'a mut dyn Reporter) -> Self {
+        Phases { reporter, timings: Vec::new(), current: None }
+    }
+
+    fn start(&mut self, phase: Phase, detail: impl Into<String>) {
+        self.finish();
+        self.reporter.report(Event::PhaseStarted { phase, detail: detail.into() });
+        self.current = Some((phase, Instant::now()));
+    }
+
+    fn finish(&mut self) {
+        if let Some((phase, started)) = self.current.take() {
+            let elapsed = started.elapsed();
+            self.timings.push((phase, elapsed));
+            self.reporter.report(Event::PhaseFinished { phase, elapsed });
+        }
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        self.reporter.report(Event::Note(text.into()));
+    }
+}
+
+impl Rebuilder {
+    /// Brings the image up to date with the host's sources.
+    pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
+        let started = Instant::now();
+        let builder = match self.ensure_builder(options.full, reporter).await? {
+            Ensured::Ready(b) => b,
+            Ensured::Built { reason } => {
+                let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
+                return Ok(CycleReport {
+                    outcome: Outcome::ImageBuilt { reason },
+                    uploaded: 0,
+                    deleted: 0,
+                    timings: Vec::new(),
+                    image: self.project.plan.image.clone(),
+                    image_id,
+                    total: started.elapsed(),
+                });
+            }
+        };
+        let mut phases = Phases::new(reporter);
+        let result = self.cycle(*builder, &mut phases).await;
+        phases.finish();
+        let (outcome, uploaded, deleted) = match result? {
+            CycleResult::FullBuild(reason) => {
+                let reason = self.full_build(&reason, phases.reporter).await?;
+                (Outcome::ImageBuilt { reason }, 0, 0)
+            }
+            CycleResult::Done { outcome, uploaded, deleted } => (outcome, uploaded, deleted),
+        };
+        let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
+        Ok(CycleReport {
+            outcome,
+            uploaded,
+            deleted,
+            timings: phases.timings,
+            image: self.project.plan.image.clone(),
+            image_id,
+            total: started.elapsed(),
+        })
+    }
+
+    async fn cycle(&self, builder: Builder, phases: &mut Phases<'_>) -> Result<CycleResult> {
+        let plan = &self.project.plan;
+        phases.start(Phase::Detect, "");
+        let (tree, host) = self.host_state()?;
+        let changes = builder.manifest.diff(&host);
+        if let Some(path) = changes.needs_full_build.first() {
+            let rule = host.entries.get(path).map(|_| path.as_str()).unwrap_or(path);
+            let more = changes.needs_full_build.len() - 1;
+            let others = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+            return Ok(CycleResult::FullBuild(format!(
+                "{rule}{others} changed, and the Dockerfile copies it before a RUN that a sync cannot replay"
+            )));
+        }
+        if changes.is_empty() && !builder.manifest.pending {
+            phases.finish();
+            phases.note(format!("no changes: {} is up to date", plan.image));
+            return Ok(CycleResult::Done { outcome: Outcome::UpToDate, uploaded: 0, deleted: 0 });
+        }
+        if changes.is_empty() {
+            phases.note("no new changes; the last build failed, so building again");
+        }
+
+        let mut manifest = self.sync(&builder, &tree, &host, &changes, phases).await?;
+
+        let base_user = self.base_user().await?;
+        for step in &plan.steps {
+            phases.start(Phase::Exec, step.display.clone());
+            let request = ExecRequest {
+                argv: &step.argv,
+                workdir: Some(&step.workdir),
+                env: &step.env,
+                user: Some(step.user.as_deref().unwrap_or(&base_user)),
+            };
+            let reporter = &mut *phases.reporter;
+            let code = self
+                .engine
+                .exec(&builder.id, request, plan.timeout, &mut |stream, bytes| {
+                    reporter.report(Event::Output { stream, text: String::from_utf8_lossy(bytes).into_owned() })
+                })
+                .await?;
+            if code != 0 {
+                phases.finish();
+                return Ok(CycleResult::Done {
+                    outcome: Outcome::BuildFailed { exit_code: code, step: step.display.clone() },
+                    uploaded: changes.upload.len(),
+                    deleted: changes.delete.len(),
+                });
+            }
+        }
+
+        manifest.pending = false;
+        self.write_manifest(&builder.id, &manifest).await?;
+        let committed = if plan.commit {
+            phases.start(Phase::Commit, plan.image.clone());
+            let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
+            let labels = HashMap::from([
+                (LABEL_PROJECT.to_string(), self.project.label()),
+                (LABEL_ROLE.to_string(), "image".to_string()),
+            ]);
+            let new_id = self
+                .engine
+                .commit(&builder.id, &plan.image, CommitConfig { original: &builder.base.config, extra_labels: labels })
+                .await?;
+            phases.start(Phase::Prune, "");
+            let superseded = previous.filter(|p| *p != new_id && *p != builder.base.id);
+            self.prune(superseded.iter(), phases.reporter).await;
+            true
+        } else {
+            false
+        };
+        phases.finish();
+        Ok(CycleResult::Done {
+            outcome: Outcome::Succeeded { committed },
+            uploaded: changes.upload.len(),
+            deleted: changes.delete.len(),
+        })
+    }
+
+    /// The user a RUN has before any USER instruction: the base image's (root when it sets
+    /// none). The builder's own default is the image's final USER, which may come later.
+    async fn base_user(&self) -> Result<String> {
+        if self.project.plan.steps.iter().all(|s| s.user.is_some()) {
+            return Ok(String::new());
+        }
+        let base = self.engine.image(&self.project.plan.base_image).await?;
+        let user = base.and_then(|i| i.config.user).unwrap_or_default();
+        Ok(if user.is_empty() { "0".to_string() } else { user })
+    }
+
+    /// The host's sources, and the manifest they would have.
+    fn host_state(&self) -> Result<(HostTree, Manifest)> {
+        let plan = &self.project.plan;
+        let tree = scan(plan, &self.project.ignore, HashSource::Disk)?;
+        let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
+        Ok((tree, manifest))
+    }
+
+    /// Deletes, then one archive with every changed entry and the new manifest (marked
+    /// pending until a build succeeds). Returns that manifest.
+    async fn sync(
+        &self,
+        builder: &Builder,
+        tree: &HostTree,
+        host: &Manifest,
+        changes: &Changes,
+        phases: &mut Phases<'_>,
+    ) -> Result<Manifest> {
+        phases.start(Phase::Sync, format!("{} changed, {} deleted", changes.upload.len(), changes.delete.len()));
+        if !changes.delete.is_empty() {
+            let argv: Vec<String> =
+                ["rm", "-rf", "--"].iter().map(|s| s.to_string()).chain(changes.delete.iter().cloned()).collect();
+            let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0") };
+            let mut output = String::new();
+            let code = self
+                .engine
+                .exec(&builder.id, request, None, &mut |_, b| output.push_str(&String::from_utf8_lossy(b)))
+                .await?;
+            if code != 0 {
+                return Err(Error::new(
+                    ErrorKind::Engine,
+                    format!("could not delete removed files in the builder: {}", output.trim()),
+                    "check that the image has `rm`",
+                ));
+            }
+        }
+        let owners = self.owners(builder).await?;
+        let mut archive = ArchiveWriter::new();
+        let mut manifest = host.clone();
+        for path in &changes.upload {
+            let Some(file) = tree.entries.get(path) else { continue };
+            let owner = owners.get(&file.rule).copied().unwrap_or((0, 0));
+            match &file.kind {
+                SourceKind::File => match archive.add_file(path, &file.host, file.mode, owner)? {
+                    Some(hash) => {
+                        if let Some(e) = manifest.entries.get_mut(path) {
+                            e.hash = hash;
+                        }
+                    }
+                    None => {
+                        manifest.entries.remove(path);
+                    }
+                },
+                SourceKind::Dir => archive.add_dir(path, &file.host, file.mode, owner)?,
+                SourceKind::Symlink(target) => archive.add_symlink(path, target, owner)?,
+            }
+        }
+        manifest.pending = true;
+        archive.add_bytes(crate::sync::MANIFEST_PATH, &manifest.to_json(), 0o644)?;
+        self.engine.upload(&builder.id, archive.finish()?).await?;
+        Ok(manifest)
+    }
+
+    /// uid/gid for each sync rule: its `--chown`, else the image's USER.
+    async fn owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
+        let image_user = builder.base.config.user.clone().unwrap_or_default();
+        let specs: Vec<(usize, String)> = self
+            .project
+            .plan
+            .sync
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.chown.clone().unwrap_or_else(|| image_user.clone())))
+            .collect();
+        let needs_lookup = specs.iter().any(|(_, s)| s.split(':').any(|p| !p.is_empty() && p.parse::<u32>().is_err()));
+        let (passwd, group) = if needs_lookup {
+            let read = |bytes: Option<Vec<u8>>| String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned();
+            (
+                read(self.engine.read_file(&builder.id, "/etc/passwd").await?),
+                read(self.engine.read_file(&builder.id, "/etc/group").await?),
+            )
+        } else {
+            Default::default()
+        };
+        let mut owners = HashMap::new();
+        for (rule, spec) in specs {
+            let ids = owner::resolve(&spec, &passwd, &group).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Project,
+                    format!("the user `{spec}` that should own synced files does not exist in the image"),
+                    "check the Dockerfile's USER or the COPY's --chown",
+                )
+            })?;
+            owners.insert(rule, ids);
+        }
+        Ok(owners)
+    }
+
+    /// The image, the builder and what a cycle would do now.
+    pub async fn status(&self) -> Result<Status> {
+        let image_info = self.engine.image(&self.project.plan.image).await?;
+        let builder_name = self.project.builder_name();
+        let builder = self.engine.container(&builder_name).await?;
+        let mut status = Status {
+            image: self.project.plan.image.clone(),
+            image_info,
+            builder_name,
+            builder: None,
+            pending_uploads: None,
+            pending_deletes: None,
+            last_build_failed: false,
+        };
+        if let Some(b) = builder.filter(|b| b.labels.get(LABEL_PROJECT) == Some(&self.project.label())) {
+            if b.running {
+                if let Some(m) = self.read_manifest(&b.id).await? {
+                    let changes = m.diff(&self.host_state()?.1);
+                    status.pending_uploads = Some(changes.upload.len());
+                    status.pending_deletes = Some(changes.delete.len());
+                    status.last_build_failed = m.pending;
+                }
+            }
+            status.builder = Some(b);
+        }
+        Ok(status)
+    }
+}
+
+enum CycleResult {
+    FullBuild(String),
+    Done { outcome: Outcome, uploaded: usize, deleted: usize },
+}

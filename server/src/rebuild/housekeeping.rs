@@ -1,0 +1,73 @@
+//! Removing what we made and no longer need: superseded images after a commit or a full
+//! build, and the builder on `clean`. Only objects labelled with this project are touched.
+
+use super::Rebuilder;
+use crate::error::Result;
+use crate::events::{Event, Reporter};
+use crate::project::LABEL_PROJECT;
+
+#[derive(Debug, Clone, Default)]
+pub struct CleanReport {
+    pub builder_removed: Option<String>,
+    pub images_removed: Vec<String>,
+}
+
+impl Rebuilder {
+    /// Removes each image in `ids` that carries this project's label, has no tag left and no
+    /// container using it. Failures are reported, never fatal: pruning is best effort.
+    pub(super) async fn prune<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a String>,
+        reporter: &mut dyn Reporter,
+    ) -> Vec<String> {
+        let mut removed = Vec::new();
+        let mut seen = Vec::new();
+        for id in ids {
+            if seen.contains(id) {
+                continue;
+            }
+            seen.push(id.clone());
+            match self.prune_one(id).await {
+                Ok(true) => removed.push(id.clone()),
+                Ok(false) => {}
+                Err(e) => reporter.report(Event::Note(format!("could not remove the superseded image {id}: {e}"))),
+            }
+        }
+        removed
+    }
+
+    async fn prune_one(&self, id: &str) -> Result<bool> {
+        let Some(image) = self.engine.image(id).await? else { return Ok(false) };
+        if image.labels.get(LABEL_PROJECT) != Some(&self.project.label()) {
+            return Ok(false);
+        }
+        if self.engine.containers_of_image(id).await? > 0 {
+            return Ok(false);
+        }
+        self.engine.remove_image_if_unused(id).await
+    }
+
+    /// Removes this project's builder (and the superseded image only it used). The image
+    /// tag stays: `docker run IMAGE` keeps working.
+    pub async fn clean(&self, reporter: &mut dyn Reporter) -> Result<CleanReport> {
+        let mut report = CleanReport::default();
+        let name = self.project.builder_name();
+        let Some(builder) = self.engine.container(&name).await? else {
+            reporter.report(Event::Note(format!("no builder {name} to remove")));
+            return Ok(report);
+        };
+        if builder.labels.get(LABEL_PROJECT) != Some(&self.project.label()) {
+            reporter.report(Event::Note(format!(
+                "a container named {name} exists but docker-rebuilder did not create it; left untouched"
+            )));
+            return Ok(report);
+        }
+        self.engine.remove_container(&builder.id).await?;
+        report.builder_removed = Some(name);
+        let tagged = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
+        if tagged.as_ref() != Some(&builder.image_id) {
+            report.images_removed = self.prune(std::iter::once(&builder.image_id), reporter).await;
+        }
+        Ok(report)
+    }
+}

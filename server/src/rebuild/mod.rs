@@ -1,0 +1,84 @@
+//! The rebuild loop: make sure the image and its builder exist, mirror what changed, run
+//! the incremental build, commit a clean result. One `Rebuilder` per project; callers run
+//! one operation at a time on it (the LSP server's per-project task, or one CLI command).
+
+mod builder;
+mod context;
+mod cycle;
+mod housekeeping;
+
+use std::time::Duration;
+
+use crate::engine::{ContainerInfo, Engine, ImageInfo};
+use crate::error::Result;
+use crate::events::Phase;
+use crate::project::Project;
+
+pub use housekeeping::CleanReport;
+
+pub struct Rebuilder {
+    pub engine: Engine,
+    pub project: Project,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A full `docker build` made the image and a fresh builder.
+    ImageBuilt { reason: String },
+    /// Nothing changed since the last successful build: no exec, no commit.
+    UpToDate,
+    /// The rebuild command succeeded; `committed` unless `commit = false`.
+    Succeeded { committed: bool },
+    /// The rebuild command failed: no commit, image unchanged.
+    BuildFailed { exit_code: i64, step: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    pub outcome: Outcome,
+    pub uploaded: usize,
+    pub deleted: usize,
+    /// Time per phase, in order.
+    pub timings: Vec<(Phase, Duration)>,
+    pub image: String,
+    /// Image id after the cycle.
+    pub image_id: Option<String>,
+    pub total: Duration,
+}
+
+impl CycleReport {
+    pub fn succeeded(&self) -> bool {
+        !matches!(self.outcome, Outcome::BuildFailed { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub image: String,
+    pub image_info: Option<ImageInfo>,
+    pub builder_name: String,
+    pub builder: Option<ContainerInfo>,
+    /// Files that differ between host and builder (None when there is no builder).
+    pub pending_uploads: Option<usize>,
+    pub pending_deletes: Option<usize>,
+    /// The last build in the builder failed (its sources are not in the image yet).
+    pub last_build_failed: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Force a fresh `docker build` and a new builder.
+    pub full: bool,
+}
+
+impl Rebuilder {
+    pub fn new(engine: Engine, project: Project) -> Rebuilder {
+        Rebuilder { engine, project }
+    }
+
+    /// Picks up changes to rebuilder.toml, the Dockerfile and .dockerignore.
+    pub fn reload(&mut self) -> Result<()> {
+        self.project = Project::load(&self.project.dir)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! Mirroring host sources into the builder: find what changed (against the manifest the
+//! builder keeps), pack it into one archive, and say what to delete.
+
+pub mod archive;
+pub mod manifest;
+pub mod owner;
+pub mod walk;
+
+pub use manifest::{Changes, Manifest, MANIFEST_PATH};
+pub use walk::{HashSource, HostTree, SourceFile, SourceKind};

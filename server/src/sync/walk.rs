@@ -1,0 +1,310 @@
+//! Walk the build context through the sync rules: every host file that the image's COPY/ADD
+//! instructions would have copied, keyed by where it lands in the container.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::project::dockerignore::DockerIgnore;
+use crate::project::plan::{has_glob, Plan, SyncRule};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    File,
+    Dir,
+    Symlink(String),
+}
+
+/// One host file as it should appear in the container.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub host: PathBuf,
+    /// Context-relative path.
+    pub rel: String,
+    pub kind: SourceKind,
+    /// Permission bits.
+    pub mode: u32,
+    /// Content hash (files), target hash (links), empty (directories).
+    pub hash: String,
+    /// Index of the sync rule that maps it.
+    pub rule: usize,
+}
+
+/// The host side of the mirror: container path → source.
+#[derive(Debug, Clone, Default)]
+pub struct HostTree {
+    pub entries: BTreeMap<String, SourceFile>,
+}
+
+/// Where content hashes come from.
+pub enum HashSource<'a> {
+    /// Read and hash each file now.
+    Disk,
+    /// Hashes recorded while the image's build context was packed (context-relative path →
+    /// hash); files not in it were not in the image and are left out.
+    Recorded(&'a HashMap<String, String>),
+}
+
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(unix)]
+pub fn mode_of(meta: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+/// Every context entry below `root_rel` (itself included) that .dockerignore keeps, in
+/// path order, without following links.
+pub fn walk_context(
+    context: &Path,
+    ignore: &DockerIgnore,
+    root_rel: &str,
+    visit: &mut dyn FnMut(&str, &fs::Metadata),
+) -> Result<()> {
+    let root = if root_rel.is_empty() { context.to_path_buf() } else { context.join(root_rel) };
+    let meta = match fs::symlink_metadata(&root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot read {}", root.display()), e)),
+    };
+    walk_entry(context, ignore, root_rel, &meta, visit)
+}
+
+fn walk_entry(
+    context: &Path,
+    ignore: &DockerIgnore,
+    rel: &str,
+    meta: &fs::Metadata,
+    visit: &mut dyn FnMut(&str, &fs::Metadata),
+) -> Result<()> {
+    let excluded = !rel.is_empty() && ignore.is_excluded(rel);
+    if !excluded {
+        visit(rel, meta);
+    }
+    if !meta.is_dir() || (excluded && !ignore.may_descend(rel)) {
+        return Ok(());
+    }
+    let dir = if rel.is_empty() { context.to_path_buf() } else { context.join(rel) };
+    let mut names: Vec<String> = Vec::new();
+    let read = fs::read_dir(&dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+    for entry in read {
+        let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    for name in names {
+        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let path = context.join(&child);
+        match fs::symlink_metadata(&path) {
+            Ok(m) => walk_entry(context, ignore, &child, &m, visit)?,
+            // Deleted while we walked: it is simply not there.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Scans the host through `plan`'s sync rules.
+pub fn scan(plan: &Plan, ignore: &DockerIgnore, hashes: HashSource<'_>) -> Result<HostTree> {
+    let mut tree = HostTree::default();
+    for (index, rule) in plan.sync.iter().enumerate() {
+        for source in expand_sources(&plan.context, ignore, rule)? {
+            let meta = match fs::symlink_metadata(plan.context.join(&source)) {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            let (base_dest, strip) = if meta.is_dir() {
+                (rule.dest.clone(), source.clone())
+            } else if rule.dest_is_dir {
+                let name = source.rsplit('/').next().unwrap_or(&source);
+                (join(&rule.dest, name), source.clone())
+            } else {
+                (rule.dest.clone(), source.clone())
+            };
+            let mut error = None;
+            walk_context(&plan.context, ignore, &source, &mut |rel, meta| {
+                if error.is_some() || (rel == strip && meta.is_dir()) {
+                    // The copied folder itself is the destination, which the image has.
+                    return;
+                }
+                let below = rel.strip_prefix(&strip).unwrap_or(rel).trim_start_matches('/');
+                let dest = if below.is_empty() { base_dest.clone() } else { join(&base_dest, below) };
+                match source_file(&plan.context, rel, meta, index, &hashes) {
+                    Ok(Some(file)) => {
+                        tree.entries.insert(dest, file);
+                    }
+                    Ok(None) => {}
+                    Err(e) => error = Some(e),
+                }
+            })?;
+            if let Some(e) = error {
+                return Err(e);
+            }
+        }
+    }
+    Ok(tree)
+}
+
+fn source_file(
+    context: &Path,
+    rel: &str,
+    meta: &fs::Metadata,
+    rule: usize,
+    hashes: &HashSource<'_>,
+) -> Result<Option<SourceFile>> {
+    let host = context.join(rel);
+    let (kind, hash) = if meta.file_type().is_symlink() {
+        let target = fs::read_link(&host).map_err(|e| Error::io(format!("cannot read link {}", host.display()), e))?;
+        let target = target.to_string_lossy().into_owned();
+        let hash = hash_bytes(target.as_bytes());
+        (SourceKind::Symlink(target), hash)
+    } else if meta.is_dir() {
+        (SourceKind::Dir, String::new())
+    } else if meta.is_file() {
+        let hash = match hashes {
+            HashSource::Disk => match hash_file(&host) {
+                Ok(h) => h,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(format!("cannot read {}", host.display()), e)),
+            },
+            HashSource::Recorded(recorded) => match recorded.get(rel) {
+                Some(h) => h.clone(),
+                None => return Ok(None),
+            },
+        };
+        (SourceKind::File, hash)
+    } else {
+        // Sockets, fifos, devices: docker build cannot copy them either.
+        return Ok(None);
+    };
+    if let (HashSource::Recorded(recorded), SourceKind::Symlink(_)) = (hashes, &kind) {
+        if !recorded.contains_key(rel) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(SourceFile { host, rel: rel.to_string(), kind, mode: mode_of(meta), hash, rule }))
+}
+
+/// A rule's sources as concrete context-relative paths (globs expanded, excluded ones dropped).
+fn expand_sources(context: &Path, ignore: &DockerIgnore, rule: &SyncRule) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for source in &rule.sources {
+        if !has_glob(source) {
+            if source.is_empty() || !ignore.is_excluded(source) || ignore.may_descend(source) {
+                out.push(source.clone());
+            }
+            continue;
+        }
+        let mut candidates = vec![String::new()];
+        for segment in source.split('/') {
+            let mut next = Vec::new();
+            for dir in &candidates {
+                if !has_glob(segment) {
+                    next.push(if dir.is_empty() { segment.to_string() } else { format!("{dir}/{segment}") });
+                    continue;
+                }
+                let path = if dir.is_empty() { context.to_path_buf() } else { context.join(dir) };
+                let Ok(read) = fs::read_dir(&path) else { continue };
+                let mut names: Vec<String> =
+                    read.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                names.sort();
+                for name in names.into_iter().filter(|n| glob_segment_matches(segment, n)) {
+                    next.push(if dir.is_empty() { name } else { format!("{dir}/{name}") });
+                }
+            }
+            candidates = next;
+        }
+        out.extend(candidates.into_iter().filter(|c| !ignore.is_excluded(c)));
+    }
+    Ok(out)
+}
+
+/// Go's filepath.Match for one path segment: `*`, `?`, `[...]` (with `^`/`!` and ranges), `\` escapes.
+pub fn glob_segment_matches(pattern: &str, name: &str) -> bool {
+    fn matches(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| matches(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && matches(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(c) = n.first() else { return false };
+                let mut i = 1;
+                let negate = matches!(p.get(1), Some('^') | Some('!'));
+                if negate {
+                    i += 1;
+                }
+                let mut hit = false;
+                let mut first = true;
+                while i < p.len() && (p[i] != ']' || first) {
+                    first = false;
+                    let lo = if p[i] == '\\' && i + 1 < p.len() {
+                        i += 1;
+                        p[i]
+                    } else {
+                        p[i]
+                    };
+                    if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+                        let hi = p[i + 2];
+                        hit |= lo <= *c && *c <= hi;
+                        i += 3;
+                    } else {
+                        hit |= lo == *c;
+                        i += 1;
+                    }
+                }
+                i < p.len() && hit != negate && matches(&p[i + 1..], &n[1..])
+            }
+            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && matches(&p[2..], &n[1..]),
+            Some(c) => n.first() == Some(c) && matches(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    matches(&p, &n)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    format!("{}/{}", dir.trim_end_matches('/'), name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_segments_match_like_go() {
+        assert!(glob_segment_matches("*.c", "main.c"));
+        assert!(!glob_segment_matches("*.c", "main.h"));
+        assert!(glob_segment_matches("ma?n.[ch]", "main.h"));
+        assert!(glob_segment_matches("[^a]*", "bcd"));
+        assert!(!glob_segment_matches("[!b]*", "bcd"));
+        assert!(glob_segment_matches("[a-c]x", "bx"));
+        assert!(glob_segment_matches("\\*", "*"));
+        assert!(!glob_segment_matches("\\*", "a"));
+    }
+}

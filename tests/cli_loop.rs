@@ -1,0 +1,256 @@
+//! The rebuild loop end to end through the real `docker-rebuilder` binary and a real Docker
+//! engine, checked with the real `docker` CLI.
+
+mod support;
+
+use support::{docker, docker_ok, TempProject};
+
+fn outcome(v: &serde_json::Value) -> &str {
+    v["outcome"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn a_one_line_edit_rebuilds_in_the_builder_and_docker_run_runs_the_new_code() {
+    let p = TempProject::example("hello-c");
+    let first = p.build_json(&[], 0);
+    assert_eq!(outcome(&first), "image_built", "{first}");
+    assert_eq!(p.run_image(), "Hello, world!");
+    let built_id = p.image_id();
+
+    p.replace("src/greet.c", "Hello", "Howdy");
+    let second = p.build_json(&[], 0);
+    assert_eq!(outcome(&second), "succeeded", "{second}");
+    assert_eq!(second["uploaded"], 1, "only greet.c is sent: {second}");
+    assert!(second["phases_ms"]["exec"].is_u64() && second["phases_ms"]["commit"].is_u64(), "{second}");
+    assert_eq!(p.run_image(), "Howdy, world!");
+    assert_ne!(p.image_id(), built_id);
+
+    // A header edit: make's dependency tracking needs the synced mtimes to be right.
+    p.replace("src/greet.c", "printf(\"Howdy, %s!\\n\", name);", "printf(GREETING, name);");
+    p.replace("include/greet.h", "#define GREET_H", "#define GREET_H\n#define GREETING \"Hi, %s!\\n\"");
+    p.build_json(&[], 0);
+    assert_eq!(p.run_image(), "Hi, world!");
+    p.replace("include/greet.h", "Hi, %s!", "Hey, %s!");
+    p.build_json(&[], 0);
+    assert_eq!(p.run_image(), "Hey, world!", "a header-only edit rebuilt its dependants");
+}
+
+#[test]
+fn a_compile_error_fails_shows_the_compiler_and_keeps_the_image() {
+    let p = TempProject::example("hello-c");
+    p.build_json(&[], 0);
+    let good_id = p.image_id();
+
+    p.replace("src/greet.c", "printf(", "printff(");
+    let run = p.run(&["build"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("src/greet.c:7:5: "), "compiler output shown: {all}");
+    assert!(all.contains("build failed"), "{all}");
+    assert_eq!(p.image_id(), good_id, "image unchanged");
+    assert!(p.builder_exists(), "builder still there");
+
+    // Nothing changed since, but the last build failed: it must not claim "up to date".
+    let again = p.build_json(&[], 1);
+    assert_eq!(outcome(&again), "build_failed", "{again}");
+
+    p.replace("src/greet.c", "printff(", "printf(");
+    let fixed = p.build_json(&[], 0);
+    assert_eq!(outcome(&fixed), "succeeded", "{fixed}");
+    assert_ne!(p.image_id(), good_id);
+    assert_eq!(p.run_image(), "Hello, world!");
+}
+
+#[test]
+fn the_committed_image_keeps_the_config_docker_build_gave_it() {
+    let p = TempProject::example("hello-c");
+    p.build_json(&[], 0);
+    p.replace("src/main.c", "\"world\"", "\"config\"");
+    p.build_json(&[], 0);
+    assert_eq!(p.run_image(), "Hello, config!");
+
+    // An independent plain `docker build` of the same sources is the reference.
+    let reference = format!("{}-reference", p.image.trim_end_matches(":latest"));
+    let dir = p.dir.to_string_lossy().into_owned();
+    let build = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &reference, &dir])
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("docker build");
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    let config = |image: &str, field: &str| {
+        docker_ok(&["image", "inspect", "--format", &format!("{{{{json .Config.{field}}}}}"), image])
+    };
+    for field in ["Cmd", "Entrypoint", "Env", "WorkingDir", "User", "ExposedPorts", "Volumes", "StopSignal"] {
+        assert_eq!(config(&p.image, field), config(&reference, field), "Config.{field}");
+    }
+    let ours: serde_json::Value = serde_json::from_str(&config(&p.image, "Labels")).expect("labels");
+    let theirs: serde_json::Value = serde_json::from_str(&config(&reference, "Labels")).expect("labels");
+    let ours = ours.as_object().expect("object");
+    for (key, value) in theirs.as_object().expect("object") {
+        assert_eq!(ours.get(key), Some(value), "label {key} kept");
+    }
+    for key in ours.keys().filter(|k| !theirs.as_object().is_some_and(|t| t.contains_key(*k))) {
+        assert!(key.starts_with("dev.docker-rebuilder."), "only our own labels are added, found {key}");
+    }
+    docker(&["rmi", "-f", &reference]);
+}
+
+#[test]
+fn deletes_and_new_files_are_mirrored_and_files_outside_the_sync_map_are_not_sent() {
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    assert_eq!(p.run_image(), "one\ntwo");
+
+    std::fs::remove_file(p.path("data/a.txt")).expect("rm");
+    p.write("data/c.txt", "three\n");
+    p.write("data/deeper/d.txt", "four\n");
+    p.write("notes.txt", "edited, but no COPY takes it\n");
+    p.write("other/e.txt", "not copied either\n");
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "succeeded", "{v}");
+    assert_eq!(v["deleted"], 1, "{v}");
+    assert_eq!(v["uploaded"], 3, "c.txt, deeper/ and deeper/d.txt: {v}");
+    assert_eq!(p.run_image(), "two\nthree");
+
+    let ls = |path: &str| p.in_builder(&["ls", path]).status.success();
+    assert!(!ls("/app/data/a.txt"), "deleted file gone from the builder");
+    assert!(ls("/app/data/deeper/d.txt"), "new file in a new folder present");
+    assert!(!ls("/app/notes.txt") && !ls("/app/other"), "files outside the sync map not sent");
+    let committed = docker_ok(&["run", "--rm", &p.image, "ls", "/app/data"]);
+    assert_eq!(committed.split_whitespace().collect::<Vec<_>>(), ["b.txt", "c.txt", "deeper"]);
+
+    // A deleted folder disappears too.
+    std::fs::remove_dir_all(p.path("data/deeper")).expect("rm -r");
+    let v = p.build_json(&[], 0);
+    assert_eq!(v["deleted"], 1, "{v}");
+    assert!(!ls("/app/data/deeper"));
+}
+
+#[test]
+fn synced_files_get_the_owner_mode_and_nanosecond_mtime_of_the_host() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    p.write("data/x.txt", "x\n");
+    std::fs::set_permissions(p.path("data/x.txt"), std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    p.build_json(&[], 0);
+    let stat = p.in_builder(&["stat", "-c", "%u:%g %a %y", "/app/data/x.txt"]);
+    let stat = String::from_utf8_lossy(&stat.stdout).trim().to_string();
+    let meta = std::fs::metadata(p.path("data/x.txt")).expect("meta");
+    let mtime = meta.modified().expect("mtime").duration_since(std::time::UNIX_EPOCH).expect("epoch");
+    assert!(stat.starts_with("1234:1234 640 "), "owner from --chown=app:app, mode kept: {stat}");
+    let nanos = format!(".{:09}", mtime.subsec_nanos());
+    assert!(stat.contains(&nanos), "sub-second mtime {nanos} kept: {stat}");
+}
+
+#[test]
+fn two_edits_in_the_same_second_both_rebuild() {
+    let p = TempProject::example("hello-c");
+    p.build_json(&[], 0);
+    for word in ["one", "two", "three"] {
+        p.replace("src/main.c", "greet(\"", &format!("greet(\"{word}-"));
+        let v = p.build_json(&[], 0);
+        assert_eq!(outcome(&v), "succeeded", "{v}");
+    }
+    assert_eq!(p.run_image(), "Hello, three-two-one-world!");
+}
+
+#[test]
+fn no_change_means_no_exec_and_no_commit() {
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    let id = p.image_id();
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "up_to_date", "{v}");
+    assert!(v["phases_ms"].get("exec").is_none() && v["phases_ms"].get("commit").is_none(), "{v}");
+    assert!(v["notes"].to_string().contains("no changes"), "it says so: {v}");
+    assert_eq!(p.image_id(), id);
+    let human = p.run(&["build"]);
+    assert!(human.stderr.contains("up to date"), "{}", human.stderr);
+}
+
+#[test]
+fn two_projects_keep_separate_builders_and_clean_removes_only_its_own() {
+    let a = TempProject::fixture("busybox-app");
+    let b = TempProject::fixture("busybox-app");
+    a.build_json(&[], 0);
+    b.build_json(&[], 0);
+    assert_ne!(a.builder(), b.builder());
+    assert!(a.builder_exists() && b.builder_exists());
+
+    let clean = a.run(&["clean"]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(!a.builder_exists(), "a's builder removed");
+    assert!(b.builder_exists(), "b's builder untouched");
+    assert_eq!(a.run_image(), "one\ntwo", "the image stays after clean");
+
+    // After clean, the next build starts a builder from the committed image and goes on.
+    a.write("data/a.txt", "uno\n");
+    let v = a.build_json(&[], 0);
+    assert!(matches!(outcome(&v), "succeeded" | "image_built"), "{v}");
+    assert_eq!(a.run_image(), "uno\ntwo");
+}
+
+#[test]
+fn clean_leaves_a_same_named_container_of_someone_else_alone() {
+    let p = TempProject::fixture("busybox-app");
+    let name = p.builder();
+    docker_ok(&["create", "--name", &name, "busybox:local", "sleep", "1"]);
+    let clean = p.run(&["clean"]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(docker(&["container", "inspect", &name]).status.success(), "someone else's container survives");
+    let build = p.run(&["build"]);
+    assert_eq!(build.code, 2, "refuses to use it: {}", build.stderr);
+    assert!(build.stderr.contains("did not create"), "{}", build.stderr);
+    docker(&["rm", "-f", &name]);
+}
+
+#[test]
+fn a_full_rebuild_is_used_when_the_dockerfile_changes() {
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    p.replace("Dockerfile", "ENV APP_MODE=test", "ENV APP_MODE=changed");
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "image_built", "{v}");
+    assert!(v["detail"]["reason"].as_str().unwrap_or_default().contains("Dockerfile"), "{v}");
+    let env = docker_ok(&["image", "inspect", "--format", "{{json .Config.Env}}", &p.image]);
+    assert!(env.contains("APP_MODE=changed"), "{env}");
+    let forced = p.build_json(&["--full"], 0);
+    assert_eq!(outcome(&forced), "image_built");
+}
+
+#[test]
+fn an_invalid_rebuilder_toml_names_the_line_and_the_key() {
+    let p = TempProject::fixture("busybox-app");
+    p.write("rebuilder.toml", "image = \"demo\"\n\ncomit = false\n");
+    let run = p.run(&["build"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("rebuilder.toml:3"), "{}", run.stderr);
+    assert!(run.stderr.contains("comit"), "{}", run.stderr);
+    assert!(run.stderr.contains("fix:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_folder_without_a_dockerfile_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(support::BIN).args(["build"]).arg(dir.path()).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no Dockerfile") && stderr.contains("fix:"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_engine_says_how_docker_host_is_read() {
+    let p = TempProject::fixture("busybox-app");
+    let out = std::process::Command::new(support::BIN)
+        .args(["build"])
+        .arg(&p.dir)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DOCKER_HOST=unix:///nonexistent/docker.sock"), "{stderr}");
+    assert!(stderr.contains("start the Docker engine"), "{stderr}");
+}

@@ -1,0 +1,177 @@
+//! Shared helpers for the end-to-end tests: a throwaway copy of a project, the real
+//! `docker-rebuilder` binary, and the real `docker` CLI to check results independently.
+//!
+//! These tests need a running Docker engine and the locally made base images
+//! (`.ci/engine.sh` provides both). Without them they fail loudly, never skip.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_docker-rebuilder");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the real `docker` CLI (tests only: the product talks to the Engine API).
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("the docker CLI runs")
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn require_engine() {
+    let out = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        _ => panic!("these tests need a running Docker engine: run `.ci/engine.sh` (or start dockerd) first"),
+    }
+    for image in ["debian:bookworm-slim", "busybox:local"] {
+        assert!(
+            docker(&["image", "inspect", image]).status.success(),
+            "base image {image} is missing: run `.ci/engine.sh` to make it locally"
+        );
+    }
+}
+
+/// A copy of a project in a fresh folder with a unique name (so its image and builder are
+/// its own), removed with its builder and images when dropped.
+pub struct TempProject {
+    _root: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub image: String,
+}
+
+impl TempProject {
+    pub fn example(name: &str) -> TempProject {
+        Self::copy_of(&repo_root().join("examples").join(name), name)
+    }
+
+    pub fn fixture(name: &str) -> TempProject {
+        Self::copy_of(&repo_root().join("tests/fixtures").join(name), name)
+    }
+
+    fn copy_of(source: &Path, name: &str) -> TempProject {
+        require_engine();
+        let root = tempfile::tempdir().expect("tempdir");
+        let unique = format!("{name}-t{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let dir = root.path().join(&unique);
+        copy_dir(source, &dir);
+        TempProject { _root: root, dir, image: format!("{unique}:latest") }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, content).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).expect("read")
+    }
+
+    pub fn replace(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    /// Runs `docker-rebuilder <args> <dir>`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).arg(&self.dir);
+        let out = cmd.output().expect("docker-rebuilder runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `build --json`, asserting the process exited with `code`; returns the JSON.
+    pub fn build_json(&self, extra: &[&str], code: i32) -> serde_json::Value {
+        let mut args = vec!["build", "--json"];
+        args.extend_from_slice(extra);
+        let run = self.run(&args);
+        assert_eq!(run.code, code, "build exited {}: {}\n{}", run.code, run.stdout, run.stderr);
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", run.stdout))
+    }
+
+    pub fn image_id(&self) -> String {
+        docker_ok(&["image", "inspect", "--format", "{{.Id}}", &self.image])
+    }
+
+    /// The builder container's name, from `status --json`.
+    pub fn builder(&self) -> String {
+        let run = self.run(&["status", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("json");
+        v["builder"].as_str().expect("builder name").to_string()
+    }
+
+    pub fn builder_exists(&self) -> bool {
+        docker(&["container", "inspect", &self.builder()]).status.success()
+    }
+
+    /// `docker run --rm IMAGE` output.
+    pub fn run_image(&self) -> String {
+        docker_ok(&["run", "--rm", &self.image])
+    }
+
+    /// Runs a command inside the builder with the docker CLI.
+    pub fn in_builder(&self, argv: &[&str]) -> Output {
+        let builder = self.builder();
+        let mut args = vec!["exec", builder.as_str()];
+        args.extend_from_slice(argv);
+        docker(&args)
+    }
+}
+
+impl Drop for TempProject {
+    fn drop(&mut self) {
+        let filter = format!("label=dev.docker-rebuilder.project={}", self.dir.display());
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            docker(&["rm", "-f", id]);
+        }
+        docker(&["rmi", "-f", &self.image]);
+        let images = docker(&["images", "-q", "--filter", &filter]);
+        for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
+            docker(&["rmi", "-f", id]);
+        }
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read example") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
