@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Io,
     /// The rebuild command ran past `timeout_secs`.
     Timeout,
+    /// The user cancelled the build.
+    Cancelled,
 }
 
 #[derive(Debug, Clone)]

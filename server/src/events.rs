@@ -1,8 +1,10 @@
 //! What the core tells its front ends while it works. The CLI prints these; the LSP server
 //! turns them into progress, log messages and diagnostics. Neither holds build logic.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::diagnostics::Severity;
 pub use crate::engine::OutputStream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +57,28 @@ pub enum Event {
     },
     /// Something the user should know (why a full build runs, that nothing changed...).
     Note(String),
+    /// Every problem found in this cycle's build output so far, at host files.
+    Diagnostics(Vec<FileDiagnostic>),
+}
+
+/// A problem at a host file. Lines are 0-based; columns are 0-based UTF-16 code units (what
+/// editors count), converted from the tool's own unit with the file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDiagnostic {
+    pub path: PathBuf,
+    pub range: Range,
+    pub severity: Severity,
+    pub message: String,
+    pub code: Option<String>,
+    /// The tool that reported it (`gcc`, `rustc`...).
+    pub tool: &'static str,
+    pub related: Vec<(PathBuf, Range, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Range {
+    pub start: (u32, u32),
+    pub end: (u32, u32),
 }
 
 /// Receives events; front ends implement it.

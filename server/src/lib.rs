@@ -5,12 +5,16 @@
 //! - [`engine`]: the only module that talks to the Docker Engine API;
 //! - [`rebuild`]: the loop itself, reporting through [`events`].
 //!
-//! The CLI (`main.rs`, [`cli`]) is a thin front end over this.
+//! The CLI ([`cli`]) and the LSP server ([`lsp`], the only module that knows LSP) are thin
+//! front ends over this.
 
+pub mod cancel;
 pub mod cli;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod lsp;
 pub mod project;
 pub mod rebuild;
 pub mod sync;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::project::Project;
-use crate::rebuild::{BuildOptions, Outcome, Rebuilder};
+use crate::rebuild::{BuildOptions, CancelToken, Outcome, Rebuilder};
 use render::{Mode, TerminalReporter};
 
 #[derive(Parser, Debug)]
@@ -43,6 +43,8 @@ enum Command {
     Status { dir: Option<PathBuf> },
     /// Open an interactive shell in the builder.
     Shell { dir: Option<PathBuf> },
+    /// Serve the Language Server Protocol on stdin/stdout (editors start this).
+    Lsp,
 }
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 build failed, 2 tool error).
@@ -62,6 +64,12 @@ pub fn main() -> i32 {
             return 2;
         }
     };
+    if let Command::Lsp = cli.command {
+        runtime.block_on(crate::lsp::run_stdio());
+        // The stdin reader blocks in a thread of its own: do not wait for it after `exit`.
+        runtime.shutdown_background();
+        return 0;
+    }
     match runtime.block_on(run(cli.command, mode)) {
         Ok(code) => code,
         Err(e) => {
@@ -82,10 +90,19 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
         Command::Build { dir, full } => {
             let rebuilder = rebuilder(dir).await?;
             let mut reporter = TerminalReporter::new(mode);
-            let report = rebuilder.build(BuildOptions { full }, &mut reporter).await?;
+            // Ctrl-C stops the build's processes in the builder; nothing is committed.
+            let cancel = CancelToken::new();
+            let on_interrupt = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    on_interrupt.cancel();
+                }
+            });
+            let report = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await?;
             reporter.summary(&report);
             Ok(match report.outcome {
                 Outcome::BuildFailed { .. } => 1,
+                Outcome::Cancelled { .. } => 130,
                 _ => 0,
             })
         }
@@ -102,6 +119,7 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             render::print_status(mode, &rebuilder.project, &status);
             Ok(0)
         }
+        Command::Lsp => Ok(0),
         Command::Shell { dir } => {
             let rebuilder = rebuilder(dir).await?;
             let name = rebuilder.project.builder_name();

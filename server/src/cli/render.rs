@@ -61,6 +61,7 @@ impl TerminalReporter {
                     Outcome::BuildFailed { exit_code, step } => {
                         ("build_failed", json!({ "exit_code": exit_code, "step": step }))
                     }
+                    Outcome::Cancelled { reason } => ("cancelled", json!({ "reason": reason })),
                 };
                 let phases: serde_json::Map<String, serde_json::Value> =
                     report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
@@ -111,6 +112,9 @@ impl TerminalReporter {
                         "✗ build failed: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
                         report.image
                     ),
+                    Outcome::Cancelled { reason } => {
+                        format!("✗ {reason}; nothing committed, {} unchanged ({image_id})", report.image)
+                    }
                 };
                 eprintln!("{line}");
             }

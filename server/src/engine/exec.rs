@@ -7,6 +7,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
 
 use super::{engine_error, Engine};
+use crate::cancel::CancelToken;
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,13 +27,15 @@ pub struct ExecRequest<'a> {
 
 impl Engine {
     /// Runs `request` in `container`, feeding its output to `on_output` as it comes, and
-    /// returns the exit code. After `timeout`, every process the build started is killed and
-    /// the result is a Timeout error; the builder itself (PID 1) stays.
+    /// returns the exit code. After `timeout`, or when `cancel` fires, every process the build
+    /// started is killed and the result is a Timeout or Cancelled error; the builder itself
+    /// (PID 1) stays.
     pub async fn exec(
         &self,
         container: &str,
         request: ExecRequest<'_>,
         timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
         on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
     ) -> Result<i64> {
         let env: Vec<String> = request.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -70,9 +73,17 @@ impl Engine {
                 Err(e) => Err(engine_error(&format!("run `{display}` in the builder"), e)),
             }
         };
-        match timeout {
-            Some(limit) => {
-                if tokio::time::timeout(limit, run).await.is_err() {
+        let limit = timeout.unwrap_or(Duration::MAX);
+        let cancelled = async {
+            match cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            finished = tokio::time::timeout(limit, run) => match finished {
+                Ok(result) => result?,
+                Err(_) => {
                     self.kill_build_processes(container).await;
                     return Err(Error::new(
                         ErrorKind::Timeout,
@@ -80,8 +91,11 @@ impl Engine {
                         "raise `timeout_secs` in rebuilder.toml if the build needs longer",
                     ));
                 }
+            },
+            () = cancelled => {
+                self.kill_build_processes(container).await;
+                return Err(Error::new(ErrorKind::Cancelled, format!("`{display}` was cancelled"), ""));
             }
-            None => run.await?,
         }
         let inspect = self
             .docker
@@ -97,7 +111,7 @@ impl Engine {
     pub async fn kill_build_processes(&self, container: &str) {
         let argv = ["/bin/sh".to_string(), "-c".to_string(), "kill -KILL -1".to_string()];
         let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0") };
-        let _ = Box::pin(self.exec(container, request, None, &mut |_, _| {})).await;
+        let _ = Box::pin(self.exec(container, request, None, None, &mut |_, _| {})).await;
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::diagnostics::{ColumnUnit, CustomMatcher, Severity};
 use crate::error::{Error, ErrorKind, Result};
 
 pub const CONFIG_FILE: &str = "rebuilder.toml";
@@ -37,6 +38,21 @@ pub struct Config {
     pub commit: Option<bool>,
     /// Stop the rebuild command after this many seconds.
     pub timeout_secs: Option<u64>,
+    /// Custom problem matchers: a regex with named groups, like VS Code's.
+    #[serde(default, rename = "matcher")]
+    pub matchers: Vec<MatcherEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherEntry {
+    /// Named groups: `file`, `line`, `message`; optional `column`, `end_line`, `end_column`,
+    /// `severity`, `code`.
+    pub regex: String,
+    /// error (default), warning, info or hint, when the regex has no `severity` group.
+    pub severity: Option<String>,
+    /// How the tool counts columns: bytes (default), chars, utf16, display.
+    pub columns: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -85,7 +101,8 @@ impl Config {
                 format!("{}:{line}: {message}", path.display()),
                 format!(
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
-                     build_args, rebuild, workdir, [[sync]] src/dest, ignore, commit, timeout_secs",
+                     build_args, rebuild, workdir, [[sync]] src/dest, ignore, commit, timeout_secs, \
+                     [[matcher]] regex/severity/columns",
                     path.display()
                 ),
             )
@@ -101,6 +118,46 @@ impl Config {
             .at(path, line));
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// The `[[matcher]]` entries, compiled; errors name the entry.
+    pub fn custom_matchers(&self, project_dir: &Path) -> Result<Vec<CustomMatcher>> {
+        let path = project_dir.join(CONFIG_FILE);
+        let invalid = |i: usize, what: String| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{}: [[matcher]] #{}: {what}", path.display(), i + 1),
+                "correct the matcher in rebuilder.toml",
+            )
+            .at(&path, 1)
+        };
+        self.matchers
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let severity = match m.severity.as_deref().unwrap_or("error") {
+                    "error" => Severity::Error,
+                    "warning" => Severity::Warning,
+                    "info" => Severity::Info,
+                    "hint" => Severity::Hint,
+                    other => {
+                        return Err(invalid(i, format!("unknown severity `{other}` (error, warning, info, hint)")))
+                    }
+                };
+                let unit = match m.columns.as_deref().unwrap_or("bytes") {
+                    "bytes" => ColumnUnit::Bytes,
+                    "chars" => ColumnUnit::Chars,
+                    "utf16" => ColumnUnit::Utf16,
+                    "display" => ColumnUnit::DisplayTab8,
+                    other => {
+                        return Err(invalid(i, format!("unknown column unit `{other}` (bytes, chars, utf16, display)")))
+                    }
+                };
+                CustomMatcher::new(&m.regex, severity, unit).map_err(|e| invalid(i, e))
+            })
+            .collect()
     }
 }
 

@@ -82,10 +82,7 @@ impl Project {
 
     /// The builder container's name: readable, and unique per project path.
     pub fn builder_name(&self) -> String {
-        let folder = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let digest = Sha256::digest(self.dir.to_string_lossy().as_bytes());
-        let short: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
-        format!("docker-rebuilder-{}-{short}", plan::sanitize_name(&folder))
+        builder_name(&self.dir)
     }
 
     /// The value of LABEL_PROJECT for this project.
@@ -97,6 +94,14 @@ impl Project {
     pub fn recipe_files(&self) -> Vec<PathBuf> {
         vec![self.plan.dockerfile.clone(), self.plan.context.join(".dockerignore"), self.dir.join(CONFIG_FILE)]
     }
+}
+
+/// The builder container's name for the project folder `dir` (canonical).
+pub fn builder_name(dir: &Path) -> String {
+    let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let digest = Sha256::digest(dir.to_string_lossy().as_bytes());
+    let short: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    format!("docker-rebuilder-{}-{short}", plan::sanitize_name(&folder))
 }
 
 fn recipe_hash(dir: &Path, plan: &Plan, dockerignore: &str) -> String {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::diagnostics::CustomMatcher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::config::Config;
 use crate::project::dockerfile::{self, ArgDecl, Command, Dockerfile, InstructionKind, Stage};
@@ -36,6 +37,8 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// Extra ignore patterns from the config (on top of .dockerignore).
     pub extra_ignore: Vec<String>,
+    /// Problem matchers from the config, on top of the built-in ones.
+    pub matchers: Vec<CustomMatcher>,
 }
 
 /// One `COPY`/`ADD` (or `[[sync]]` entry): context paths → a container path.
@@ -161,7 +164,43 @@ impl Plan {
             commit: config.commit.unwrap_or(true),
             timeout: config.timeout_secs.map(Duration::from_secs),
             extra_ignore: config.ignore.clone(),
+            matchers: config.custom_matchers(project_dir)?,
         })
+    }
+
+    /// The host file that the sync rules mirror to `container_path`, if any (later rules win,
+    /// as later COPYs overwrite earlier ones). The file need not exist (a deleted one).
+    pub fn host_path(&self, container_path: &str) -> Option<PathBuf> {
+        let container_path = clean_container_path(container_path);
+        for rule in self.sync.iter().rev() {
+            let below_dest = if container_path == rule.dest {
+                Some("")
+            } else {
+                container_path.strip_prefix(rule.dest.trim_end_matches('/')).and_then(|r| r.strip_prefix('/'))
+            };
+            let Some(below) = below_dest else { continue };
+            for source in rule.sources.iter().filter(|s| !has_glob(s)) {
+                let host = if source.is_empty() { self.context.clone() } else { self.context.join(source) };
+                if host.is_dir() && !below.is_empty() {
+                    return Some(host.join(below));
+                }
+                // A file source: lands at `dest` itself, or at `dest/<name>` in a folder.
+                let name = source.rsplit('/').next().unwrap_or(source);
+                if (!rule.dest_is_dir && below.is_empty()) || (rule.dest_is_dir && below == name) {
+                    return Some(host);
+                }
+            }
+            for pattern in rule.sources.iter().filter(|s| has_glob(s)) {
+                // `COPY src/*.c /dst/`: dest/<name> comes from the matching file.
+                let (dir, glob) = pattern.rsplit_once('/').unwrap_or(("", pattern));
+                let first = below.split('/').next().unwrap_or_default();
+                if !first.is_empty() && crate::sync::walk::glob_segment_matches(glob, first) {
+                    let base = if dir.is_empty() { self.context.clone() } else { self.context.join(dir) };
+                    return Some(base.join(below));
+                }
+            }
+        }
+        None
     }
 
     /// The Dockerfile's path relative to the context, when it lies inside it.

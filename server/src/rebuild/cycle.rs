@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::builder::{Builder, Ensured};
-use super::{BuildOptions, CycleReport, Outcome, Rebuilder, Status};
+use super::diagnose::Diagnoser;
+use super::{BuildOptions, CancelToken, CycleReport, Outcome, Rebuilder, Status};
 use crate::engine::{CommitConfig, ExecRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter};
@@ -58,6 +59,7 @@ impl Rebuilder {
                     outcome: Outcome::ImageBuilt { reason },
                     uploaded: 0,
                     deleted: 0,
+                    synced: Vec::new(),
                     timings: Vec::new(),
                     image: self.project.plan.image.clone(),
                     image_id,
@@ -66,20 +68,25 @@ impl Rebuilder {
             }
         };
         let mut phases = Phases::new(reporter);
-        let result = self.cycle(*builder, &mut phases).await;
+        let result = self.cycle(*builder, options.cancel.as_ref(), &mut phases).await;
         phases.finish();
-        let (outcome, uploaded, deleted) = match result? {
-            CycleResult::FullBuild(reason) => {
-                let reason = self.full_build(&reason, phases.reporter).await?;
-                (Outcome::ImageBuilt { reason }, 0, 0)
+        let (outcome, uploaded, deleted, synced) = match result {
+            Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Timeout) => {
+                (Outcome::Cancelled { reason: e.to_string() }, 0, 0, Vec::new())
             }
-            CycleResult::Done { outcome, uploaded, deleted } => (outcome, uploaded, deleted),
+            Err(e) => return Err(e),
+            Ok(CycleResult::FullBuild(reason)) => {
+                let reason = self.full_build(&reason, phases.reporter).await?;
+                (Outcome::ImageBuilt { reason }, 0, 0, Vec::new())
+            }
+            Ok(CycleResult::Done { outcome, uploaded, deleted, synced }) => (outcome, uploaded, deleted, synced),
         };
         let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
         Ok(CycleReport {
             outcome,
             uploaded,
             deleted,
+            synced,
             timings: phases.timings,
             image: self.project.plan.image.clone(),
             image_id,
@@ -87,7 +94,12 @@ impl Rebuilder {
         })
     }
 
-    async fn cycle(&self, builder: Builder, phases: &mut Phases<'_>) -> Result<CycleResult> {
+    async fn cycle(
+        &self,
+        builder: Builder,
+        cancel: Option<&CancelToken>,
+        phases: &mut Phases<'_>,
+    ) -> Result<CycleResult> {
         let plan = &self.project.plan;
         phases.start(Phase::Detect, "");
         let (tree, host) = self.host_state()?;
@@ -103,17 +115,25 @@ impl Rebuilder {
         if changes.is_empty() && !builder.manifest.pending {
             phases.finish();
             phases.note(format!("no changes: {} is up to date", plan.image));
-            return Ok(CycleResult::Done { outcome: Outcome::UpToDate, uploaded: 0, deleted: 0 });
+            return Ok(CycleResult::Done { outcome: Outcome::UpToDate, uploaded: 0, deleted: 0, synced: Vec::new() });
         }
         if changes.is_empty() {
             phases.note("no new changes; the last build failed, so building again");
         }
 
         let mut manifest = self.sync(&builder, &tree, &host, &changes, phases).await?;
+        let synced: Vec<std::path::PathBuf> = changes
+            .upload
+            .iter()
+            .filter_map(|p| tree.entries.get(p).map(|f| f.host.clone()))
+            .chain(changes.delete.iter().filter_map(|p| plan.host_path(p)))
+            .collect();
 
         let base_user = self.base_user().await?;
+        let mut diagnoser = Diagnoser::new(plan);
         for step in &plan.steps {
             phases.start(Phase::Exec, step.display.clone());
+            diagnoser.start_step(step);
             let request = ExecRequest {
                 argv: &step.argv,
                 workdir: Some(&step.workdir),
@@ -123,20 +143,39 @@ impl Rebuilder {
             let reporter = &mut *phases.reporter;
             let code = self
                 .engine
-                .exec(&builder.id, request, plan.timeout, &mut |stream, bytes| {
-                    reporter.report(Event::Output { stream, text: String::from_utf8_lossy(bytes).into_owned() })
+                .exec(&builder.id, request, plan.timeout, cancel, &mut |stream, bytes| {
+                    reporter.report(Event::Output { stream, text: String::from_utf8_lossy(bytes).into_owned() });
+                    if diagnoser.feed(bytes) {
+                        reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
+                    }
                 })
-                .await?;
+                .await;
+            diagnoser.finish_step();
+            let code = match code {
+                Ok(code) => code,
+                Err(e) => {
+                    phases.reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
+                    return Err(e);
+                }
+            };
             if code != 0 {
+                diagnoser.fallback_for_failure(step, code);
+                phases.reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
                 phases.finish();
                 return Ok(CycleResult::Done {
                     outcome: Outcome::BuildFailed { exit_code: code, step: step.display.clone() },
                     uploaded: changes.upload.len(),
                     deleted: changes.delete.len(),
+                    synced,
                 });
             }
         }
+        // Warnings of a clean build, published before the commit starts.
+        phases.reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
 
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            return Err(Error::new(ErrorKind::Cancelled, "the build was cancelled before its commit", ""));
+        }
         manifest.pending = false;
         self.write_manifest(&builder.id, &manifest).await?;
         let committed = if plan.commit {
@@ -162,6 +201,7 @@ impl Rebuilder {
             outcome: Outcome::Succeeded { committed },
             uploaded: changes.upload.len(),
             deleted: changes.delete.len(),
+            synced,
         })
     }
 
@@ -202,7 +242,7 @@ impl Rebuilder {
             let mut output = String::new();
             let code = self
                 .engine
-                .exec(&builder.id, request, None, &mut |_, b| output.push_str(&String::from_utf8_lossy(b)))
+                .exec(&builder.id, request, None, None, &mut |_, b| output.push_str(&String::from_utf8_lossy(b)))
                 .await?;
             if code != 0 {
                 return Err(Error::new(
@@ -305,5 +345,5 @@ impl Rebuilder {
 
 enum CycleResult {
     FullBuild(String),
-    Done { outcome: Outcome, uploaded: usize, deleted: usize },
+    Done { outcome: Outcome, uploaded: usize, deleted: usize, synced: Vec<std::path::PathBuf> },
 }

@@ -5,10 +5,12 @@
 mod builder;
 mod context;
 mod cycle;
+mod diagnose;
 mod housekeeping;
 
 use std::time::Duration;
 
+pub use crate::cancel::CancelToken;
 use crate::engine::{ContainerInfo, Engine, ImageInfo};
 use crate::error::Result;
 use crate::events::Phase;
@@ -31,6 +33,8 @@ pub enum Outcome {
     Succeeded { committed: bool },
     /// The rebuild command failed: no commit, image unchanged.
     BuildFailed { exit_code: i64, step: String },
+    /// Cancelled (or timed out) while building: processes killed, no commit.
+    Cancelled { reason: String },
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +42,8 @@ pub struct CycleReport {
     pub outcome: Outcome,
     pub uploaded: usize,
     pub deleted: usize,
+    /// Host files whose change this cycle mirrored (written or deleted).
+    pub synced: Vec<std::path::PathBuf>,
     /// Time per phase, in order.
     pub timings: Vec<(Phase, Duration)>,
     pub image: String,
@@ -48,7 +54,7 @@ pub struct CycleReport {
 
 impl CycleReport {
     pub fn succeeded(&self) -> bool {
-        !matches!(self.outcome, Outcome::BuildFailed { .. })
+        !matches!(self.outcome, Outcome::BuildFailed { .. } | Outcome::Cancelled { .. })
     }
 }
 
@@ -65,10 +71,12 @@ pub struct Status {
     pub last_build_failed: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// Force a fresh `docker build` and a new builder.
     pub full: bool,
+    /// Stops the rebuild command when fired: no commit, builder kept.
+    pub cancel: Option<crate::cancel::CancelToken>,
 }
 
 impl Rebuilder {

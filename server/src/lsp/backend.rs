@@ -1,0 +1,171 @@
+//! LSP handlers. Each one looks up the project and enqueues a job; none awaits Docker or a
+//! request to the client. Commands wait for their job's reply (a worker's, not the client's).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+use super::protocol::{CLEAN, COMMANDS, FULL_BUILD, REBUILD, STATUS};
+use super::worker::Job;
+use super::workspace::Workspace;
+
+pub struct Backend {
+    client: Client,
+    workspace: Arc<Mutex<Workspace>>,
+}
+
+impl Backend {
+    pub fn new(client: Client) -> Backend {
+        Backend { client, workspace: Arc::default() }
+    }
+
+    fn workspace(&self) -> MutexGuard<'_, Workspace> {
+        // A poisoned lock only means a panic elsewhere; the data is still consistent.
+        self.workspace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enqueue_for_path(&self, path: PathBuf) {
+        let mut ws = self.workspace();
+        if let Some(dir) = ws.project_of(&path) {
+            ws.worker(&dir, &self.client).send(Job::Sync);
+        }
+    }
+
+    /// `window/workDoneProgress/cancel`: stop the build that owns this progress token.
+    pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        let token = match params.token {
+            NumberOrString::String(s) => s,
+            NumberOrString::Number(n) => n.to_string(),
+        };
+        for handle in self.workspace().projects.values() {
+            handle.cancel_if_token(&token);
+        }
+    }
+
+    /// A message the transport guard could not pass on: say so, and go on.
+    pub async fn malformed(&self, params: Value) {
+        let problem = params.get("problem").and_then(Value::as_str).unwrap_or("malformed message");
+        self.client.log_message(MessageType::ERROR, format!("docker-rebuilder: ignored a message: {problem}")).await;
+    }
+
+    /// The project a command's optional URI argument names, or the only one.
+    fn command_project(&self, args: &[Value]) -> RpcResult<PathBuf> {
+        let ws = self.workspace();
+        if let Some(arg) = args.first() {
+            let uri: Uri = serde_json::from_value(arg.clone())
+                .map_err(|_| RpcError::invalid_params(format!("expected a file or folder URI, got {arg}")))?;
+            let path = uri
+                .to_file_path()
+                .ok_or_else(|| RpcError::invalid_params(format!("{} is not a file URI", uri.as_str())))?;
+            return ws.project_of(&path).ok_or_else(|| {
+                RpcError::invalid_params(format!("{} is in no docker-rebuilder project", path.display()))
+            });
+        }
+        let all = ws.all_projects();
+        match all.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(RpcError::invalid_params(
+                "no project: no workspace folder holds a Dockerfile or rebuilder.toml".to_string(),
+            )),
+            many => Err(RpcError::invalid_params(format!(
+                "several projects; pass one's URI as the argument: {}",
+                many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
+        let mut folders: Vec<PathBuf> = params
+            .workspace_folders
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned()))
+            .collect();
+        #[allow(deprecated)]
+        if folders.is_empty() {
+            folders.extend(params.root_uri.and_then(|u| u.to_file_path().map(|p| p.into_owned())));
+        }
+        self.workspace().folders = folders.into_iter().map(|f| f.canonicalize().unwrap_or(f)).collect();
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::NONE),
+                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
+                    ..Default::default()
+                })),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "docker-rebuilder".to_string(),
+                version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let mut ws = self.workspace();
+        for dir in ws.initial_projects() {
+            // Build the image and builder if needed, and sync what changed while closed.
+            ws.worker(&dir, &self.client).send(Job::Sync);
+        }
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        for handle in self.workspace().projects.values() {
+            handle.cancel_running();
+        }
+        Ok(())
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if let Some(path) = params.text_document.uri.to_file_path() {
+            self.enqueue_for_path(path.into_owned());
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        for change in params.changes {
+            if let Some(path) = change.uri.to_file_path() {
+                self.enqueue_for_path(path.into_owned());
+            }
+        }
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
+        let dir = self.command_project(&params.arguments)?;
+        let handle = self.workspace().worker(&dir, &self.client);
+        let reply = match params.command.as_str() {
+            STATUS => return Ok(Some(handle.status_json())),
+            REBUILD => handle.request(|reply| Job::Rebuild { full: false, reply: Some(reply) }),
+            FULL_BUILD => handle.request(|reply| Job::Rebuild { full: true, reply: Some(reply) }),
+            CLEAN => handle.request(|reply| Job::Clean { reply: Some(reply) }),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unknown command {other}; known: {}",
+                    COMMANDS.join(", ")
+                )))
+            }
+        };
+        match reply.await {
+            Ok(Ok(value)) => Ok(Some(value)),
+            Ok(Err(message)) => Err(RpcError {
+                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+                message: message.into(),
+                data: None,
+            }),
+            Err(_) => Err(RpcError::internal_error()),
+        }
+    }
+}

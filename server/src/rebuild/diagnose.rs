@@ -1,0 +1,201 @@
+//! From the build's output to problems at host files: the problem matchers parse container
+//! paths, the sync rules map them back to the host, and each file's content turns the tool's
+//! column into an editor's (UTF-16) one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::{utf16_column, Diagnostic, Location, Pipeline, Severity};
+use crate::events::{FileDiagnostic, Range};
+use crate::project::plan::{clean_container_path, Plan, Step};
+
+/// How much of the output a failure without any recognised problem shows.
+const TAIL_LINES: usize = 20;
+
+pub(super) struct Diagnoser<'a> {
+    plan: &'a Plan,
+    pipeline: Pipeline,
+    found: Vec<FileDiagnostic>,
+    tail: Vec<String>,
+    partial: String,
+    lines_cache: HashMap<PathBuf, Vec<String>>,
+    workdir: String,
+}
+
+impl<'a> Diagnoser<'a> {
+    pub fn new(plan: &'a Plan) -> Diagnoser<'a> {
+        let commands: Vec<String> = plan.steps.iter().map(|s| s.display.clone()).collect();
+        Diagnoser {
+            plan,
+            pipeline: Pipeline::new(&commands, plan.matchers.clone()),
+            found: Vec::new(),
+            tail: Vec::new(),
+            partial: String::new(),
+            lines_cache: HashMap::new(),
+            workdir: "/".to_string(),
+        }
+    }
+
+    pub fn start_step(&mut self, step: &Step) {
+        self.workdir = step.workdir.clone();
+    }
+
+    /// Feeds output; returns true when new problems were found.
+    pub fn feed(&mut self, bytes: &[u8]) -> bool {
+        self.remember_tail(bytes);
+        let found = self.pipeline.feed(bytes);
+        self.add(found)
+    }
+
+    /// End of a step's output; returns true when new problems were found.
+    pub fn finish_step(&mut self) -> bool {
+        let found = self.pipeline.finish();
+        self.add(found)
+    }
+
+    pub fn diagnostics(&self) -> &[FileDiagnostic] {
+        &self.found
+    }
+
+    /// A failed step with no recognised problem still tells the user where and why: one
+    /// error on the step's Dockerfile line (or the config's `rebuild`) with the output's tail.
+    pub fn fallback_for_failure(&mut self, step: &Step, exit_code: i64) {
+        if self.found.iter().any(|d| d.severity == Severity::Error) {
+            return;
+        }
+        let (path, line) = if step.line > 0 {
+            (self.plan.dockerfile.clone(), step.line as u32 - 1)
+        } else {
+            let config = self.plan.project_dir.join(crate::project::config::CONFIG_FILE);
+            let line = std::fs::read_to_string(&config)
+                .ok()
+                .and_then(|t| t.lines().position(|l| l.trim_start().starts_with("rebuild")))
+                .unwrap_or(0);
+            (config, line as u32)
+        };
+        let tail = self.tail.join("\n");
+        let message = format!("`{}` failed with exit code {exit_code}:\n{tail}", step.display);
+        let width = self.line_text(&path, line).map_or(0, |l| utf16_len(&l));
+        self.found.push(FileDiagnostic {
+            path,
+            range: Range { start: (line, 0), end: (line, width) },
+            severity: Severity::Error,
+            message,
+            code: None,
+            tool: "build",
+            related: Vec::new(),
+        });
+    }
+
+    fn remember_tail(&mut self, bytes: &[u8]) {
+        self.partial.push_str(&String::from_utf8_lossy(bytes));
+        while let Some(i) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=i).collect();
+            self.tail.push(line.trim_end().to_string());
+            if self.tail.len() > TAIL_LINES {
+                self.tail.remove(0);
+            }
+        }
+    }
+
+    fn add(&mut self, found: Vec<Diagnostic>) -> bool {
+        let before = self.found.len();
+        for d in found {
+            if let Some(fd) = self.at_host(&d) {
+                if !self.found.contains(&fd) {
+                    self.found.push(fd);
+                }
+            }
+        }
+        self.found.len() > before
+    }
+
+    fn at_host(&mut self, d: &Diagnostic) -> Option<FileDiagnostic> {
+        let related: Vec<(PathBuf, Range, String)> =
+            d.related.iter().filter_map(|(loc, msg)| self.resolve(loc).map(|(p, r)| (p, r, msg.clone()))).collect();
+        let (path, range, related) = match self.resolve(&d.location) {
+            Some((path, range)) => (path, range, related),
+            // Outside the project (a system header): attach to the project file that led
+            // there, or to the step that ran.
+            None => match related.first().cloned() {
+                Some((path, range, _)) => (path, range, related.into_iter().skip(1).collect()),
+                None => return None,
+            },
+        };
+        let mut message = d.message.clone();
+        if self.resolve(&d.location).is_none() {
+            message = format!("{message}\n(in {}:{})", d.location.path, d.location.line);
+        }
+        Some(FileDiagnostic { path, range, severity: d.severity, message, code: d.code.clone(), tool: d.tool, related })
+    }
+
+    /// Container location → host file and editor range.
+    fn resolve(&mut self, loc: &Location) -> Option<(PathBuf, Range)> {
+        let container = if loc.path.starts_with('/') {
+            loc.path.clone()
+        } else {
+            let base = loc.base_dir.as_deref().unwrap_or(&self.workdir);
+            let base = if base.starts_with('/') { base.to_string() } else { format!("{}/{base}", self.workdir) };
+            format!("{}/{}", base.trim_end_matches('/'), loc.path)
+        };
+        let host = self.plan.host_path(&clean_container_path(&container))?;
+        if !host.is_file() {
+            return None;
+        }
+        let line = loc.line.saturating_sub(1);
+        let text = self.line_text(&host, line).unwrap_or_default();
+        let start = loc.column.map_or(0, |c| utf16_column(&text, c, loc.unit));
+        let end_line = loc.end_line.map_or(line, |l| l.saturating_sub(1));
+        let end = match loc.end_column {
+            Some(c) => {
+                let end_text =
+                    if end_line == line { text.clone() } else { self.line_text(&host, end_line).unwrap_or_default() };
+                utf16_column(&end_text, c, loc.unit)
+            }
+            // No range from the tool: the token at the column, else the whole line.
+            None if loc.column.is_some() => token_end(&text, start),
+            None => utf16_len(&text),
+        };
+        Some((host, Range { start: (line, start), end: (end_line, end) }))
+    }
+
+    fn line_text(&mut self, path: &Path, line: u32) -> Option<String> {
+        let lines = self.lines_cache.entry(path.to_path_buf()).or_insert_with(|| {
+            std::fs::read_to_string(path).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default()
+        });
+        lines.get(line as usize).cloned()
+    }
+}
+
+fn utf16_len(s: &str) -> u32 {
+    s.encode_utf16().count() as u32
+}
+
+/// The end (UTF-16) of the word starting at `start`, or one past it.
+fn token_end(text: &str, start: u32) -> u32 {
+    let mut col = 0u32;
+    let mut end = None;
+    for c in text.chars() {
+        if col >= start {
+            if c.is_alphanumeric() || c == '_' {
+                end = Some(col + c.len_utf16() as u32);
+            } else {
+                break;
+            }
+        }
+        col += c.len_utf16() as u32;
+    }
+    end.unwrap_or(start + 1).min(utf16_len(text).max(start + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_range_covers_the_identifier() {
+        assert_eq!(token_end("    printff(x);", 4), 11);
+        assert_eq!(token_end("  é_x = 1", 2), 5);
+        assert_eq!(token_end("a + b", 2), 3);
+    }
+}

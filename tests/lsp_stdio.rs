@@ -1,0 +1,166 @@
+//! The LSP server end to end: the real binary over stdio, the real engine, a bundled example.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::lsp::{file_uri, is_diagnostics_for, is_status, LspClient};
+use support::{docker, docker_ok, TempProject, BIN};
+
+const FIRST_BUILD: Duration = Duration::from_secs(600);
+const CYCLE: Duration = Duration::from_secs(120);
+
+fn start(p: &TempProject) -> LspClient {
+    let mut client = LspClient::start(BIN);
+    let init = client.initialize(&[&p.dir]);
+    let commands = &init["result"]["capabilities"]["executeCommandProvider"]["commands"];
+    assert_eq!(
+        commands,
+        &json!([
+            "docker-rebuilder.rebuild",
+            "docker-rebuilder.fullBuild",
+            "docker-rebuilder.clean",
+            "docker-rebuilder.status"
+        ])
+    );
+    // After `initialized` the image and builder are made without waiting for a save.
+    client.wait_for(0, FIRST_BUILD, |n| is_status(n, "succeeded"));
+    client
+}
+
+fn command(client: &mut LspClient, name: &str, args: Value) -> Value {
+    client.request("workspace/executeCommand", json!({ "command": name, "arguments": args }), CYCLE)
+}
+
+#[test]
+fn a_save_with_an_error_shows_it_at_the_right_place_and_a_fix_clears_it_and_commits() {
+    let p = TempProject::example("hello-c");
+    let mut client = start(&p);
+    let first_id = p.image_id();
+    let greet = p.path("src/greet.c");
+
+    // Line 7 (0-based 6): `    printf("Hello, %s!\n", nme);` — 'nme' undeclared at column 27 (0-based).
+    p.replace("src/greet.c", "\"Hello, %s!\\n\", name)", "\"Hello, %s!\\n\", nme)");
+    let mark = client.notifications.len();
+    client.did_save(&greet);
+    let (_, published) = client.wait_for(mark, CYCLE, |n| {
+        is_diagnostics_for(n, &greet) && !n["params"]["diagnostics"].as_array().is_none_or(|d| d.is_empty())
+    });
+    let d = &published["params"]["diagnostics"][0];
+    assert_eq!(d["severity"], 1, "{d}");
+    assert_eq!(d["source"], "docker-rebuilder", "{d}");
+    assert_eq!(d["range"]["start"], json!({ "line": 6, "character": 27 }), "{d}");
+    assert_eq!(d["range"]["end"], json!({ "line": 6, "character": 30 }), "the token `nme`: {d}");
+    assert!(d["message"].as_str().unwrap_or_default().contains("nme"), "{d}");
+    let (_, failed) = client.wait_for(mark, CYCLE, |n| is_status(n, "failed"));
+    assert!(failed["params"]["errors"].as_u64() >= Some(1), "{failed}");
+    assert_eq!(p.image_id(), first_id, "a failed build commits nothing");
+
+    p.replace("src/greet.c", "nme)", "name)");
+    let mark = client.notifications.len();
+    client.did_save(&greet);
+    let (_, cleared) = client.wait_for(mark, CYCLE, |n| is_diagnostics_for(n, &greet));
+    assert_eq!(cleared["params"]["diagnostics"], json!([]), "fixed: cleared");
+    let (_, ok) = client.wait_for(mark, CYCLE, |n| is_status(n, "succeeded"));
+    assert_ne!(ok["params"]["imageId"], json!(first_id.clone()));
+    assert_ne!(p.image_id(), first_id, "committed");
+    assert_eq!(docker_ok(&["image", "inspect", "--format", "{{json .Config.Cmd}}", &p.image]), "[\"/src/hello\"]");
+    assert_eq!(p.run_image(), "Hello, world!");
+
+    let status = command(&mut client, "docker-rebuilder.status", json!([]));
+    assert_eq!(status["result"]["state"], "succeeded", "{status}");
+    let builder = status["result"]["builder"].as_str().expect("builder").to_string();
+    assert!(docker(&["container", "inspect", &builder]).status.success());
+    let clean = command(&mut client, "docker-rebuilder.clean", json!([file_uri(&p.dir)]));
+    assert_eq!(clean["result"]["builderRemoved"], json!(builder), "{clean}");
+    assert!(!docker(&["container", "inspect", &builder]).status.success(), "the builder is gone");
+    client.shutdown();
+}
+
+#[test]
+fn a_storm_of_saves_runs_at_most_two_cycles_and_commits_the_last_content() {
+    let p = TempProject::fixture("busybox-app");
+    let mut client = start(&p);
+    let file = p.path("data/a.txt");
+    let mark = client.notifications.len();
+    for i in 0..50 {
+        p.write("data/a.txt", &format!("save {i}\n"));
+        client.did_save(&file);
+    }
+    // Wait until a cycle ends with the last content committed.
+    let deadline = std::time::Instant::now() + CYCLE;
+    loop {
+        client.wait_for(client.notifications.len(), CYCLE, |n| is_status(n, "succeeded"));
+        if p.run_image() == "save 49\ntwo" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the last save never reached the image");
+    }
+    let cycles = client.notifications[mark..].iter().filter(|n| is_status(n, "building")).count();
+    assert!((1..=2).contains(&cycles), "{cycles} cycles for 50 saves");
+    client.shutdown();
+}
+
+#[test]
+fn commands_choose_their_project_and_explain_when_they_cannot() {
+    let a = TempProject::fixture("busybox-app");
+    let b = TempProject::fixture("busybox-app");
+    let mut client = LspClient::start(BIN);
+    client.initialize(&[&a.dir, &b.dir]);
+    let ambiguous = command(&mut client, "docker-rebuilder.status", json!([]));
+    let message = ambiguous["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("several projects") && message.contains(&a.dir.display().to_string()), "{ambiguous}");
+    let rebuilt = command(&mut client, "docker-rebuilder.rebuild", json!([file_uri(&a.path("data/a.txt"))]));
+    assert!(rebuilt["result"]["state"] == "succeeded", "{rebuilt}");
+    let unknown = command(&mut client, "docker-rebuilder.frobnicate", json!([file_uri(&a.dir)]));
+    assert!(unknown["error"]["message"].as_str().unwrap_or_default().contains("unknown command"), "{unknown}");
+    client.shutdown();
+}
+
+#[test]
+fn malformed_messages_get_an_error_or_a_log_line_and_the_server_keeps_running() {
+    let p = TempProject::fixture("busybox-app");
+    let mut client = LspClient::start(BIN);
+    // A request before initialize is refused, not fatal.
+    let early = client.request("workspace/executeCommand", json!({ "command": "docker-rebuilder.status" }), CYCLE);
+    assert!(early.get("error").is_some(), "{early}");
+    client.initialize(&[&p.dir]);
+    client.send_raw("{ this is not json");
+    client.send_raw(r#"{"jsonrpc":"2.0","id":99,"method":"no/such/method","params":{}}"#);
+    client.send_raw(r#"{"jsonrpc":"2.0","method":"textDocument/didSave","params":{"textDocument":{"uri":42}}}"#);
+    let huge = "x".repeat(4 * 1024 * 1024);
+    client.send_raw(&json!({ "jsonrpc": "2.0", "method": "$/huge", "params": { "blob": huge } }).to_string());
+    let status = command(&mut client, "docker-rebuilder.status", json!([]));
+    assert!(status.get("result").is_some(), "still answering: {status}");
+    let logged = client.notifications.iter().filter(|n| {
+        n["method"] == "window/logMessage"
+            && n["params"]["message"].as_str().unwrap_or_default().contains("ignored a message")
+    });
+    assert!(logged.count() >= 1, "the malformed frame was reported in the log");
+    assert!(client.is_running());
+    client.shutdown();
+}
+
+#[test]
+fn a_broken_config_is_shown_at_its_line_and_the_next_save_recovers() {
+    let p = TempProject::fixture("busybox-app");
+    let mut client = start(&p);
+    let config = p.path("rebuilder.toml");
+    p.write("rebuilder.toml", "commit = true\ntimeout = 5\n");
+    let mark = client.notifications.len();
+    client.did_save(&config);
+    let (_, shown) = client.wait_for(mark, CYCLE, |n| n["method"] == "window/showMessage");
+    assert!(shown["params"]["message"].as_str().unwrap_or_default().contains("timeout"), "{shown}");
+    let (_, at_line) = client.wait_for(mark, CYCLE, |n| is_diagnostics_for(n, &config));
+    assert_eq!(at_line["params"]["diagnostics"][0]["range"]["start"]["line"], 1, "{at_line}");
+    client.wait_for(mark, CYCLE, |n| is_status(n, "error"));
+
+    p.write("rebuilder.toml", "commit = true\ntimeout_secs = 5\n");
+    let mark = client.notifications.len();
+    client.did_save(&config);
+    let (_, cleared) = client.wait_for(mark, CYCLE, |n| is_diagnostics_for(n, &config));
+    assert_eq!(cleared["params"]["diagnostics"], json!([]));
+    client.wait_for(mark, FIRST_BUILD, |n| is_status(n, "succeeded"));
+    client.shutdown();
+}

@@ -1,0 +1,203 @@
+//! A minimal LSP client over the real binary's stdio, for end-to-end tests: framed JSON-RPC,
+//! answers the server's requests (progress creation), and collects notifications.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub struct LspClient {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    next_id: i64,
+    /// Every notification received so far, in order.
+    pub notifications: Vec<Value>,
+}
+
+impl LspClient {
+    pub fn start(bin: &str) -> LspClient {
+        let mut child = Command::new(bin)
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut length = None;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = header.strip_prefix("Content-Length: ") {
+                        length = v.parse::<usize>().ok();
+                    }
+                }
+                let Some(length) = length else { return };
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(v) => {
+                        if tx.send(v).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => panic!("server sent invalid JSON ({e}): {}", String::from_utf8_lossy(&body)),
+                }
+            }
+        });
+        LspClient { child, stdin, incoming, next_id: 1, notifications: Vec::new() }
+    }
+
+    pub fn send_raw(&mut self, body: &str) {
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    fn send(&mut self, message: Value) {
+        self.send_raw(&message.to_string());
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Sends a request and waits for its response (the whole response object).
+    pub fn request(&mut self, method: &str, params: Value, timeout: Duration) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next(deadline).unwrap_or_else(|| panic!("no response to {method} within {timeout:?}"));
+            if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
+                return message;
+            }
+        }
+    }
+
+    /// Waits for a notification satisfying `pred` (looking at those already received first,
+    /// from index `since`). Returns its index and value.
+    pub fn wait_for(&mut self, since: usize, timeout: Duration, pred: impl Fn(&Value) -> bool) -> (usize, Value) {
+        if let Some((i, v)) = self.notifications.iter().enumerate().skip(since).find(|(_, v)| pred(v)) {
+            return (i, v.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let before = self.notifications.len();
+            if self.next(deadline).is_none() {
+                let seen: Vec<String> = self.notifications[since..]
+                    .iter()
+                    .map(|n| format!("{} {}", n["method"], n["params"]).chars().take(300).collect())
+                    .collect();
+                panic!("timed out after {timeout:?}; notifications since: {seen:#?}");
+            }
+            if let Some((i, v)) = self.notifications.iter().enumerate().skip(before).find(|(_, v)| pred(v)) {
+                return (i, v.clone());
+            }
+        }
+    }
+
+    /// The next message; answers server requests and records notifications on the way.
+    fn next(&mut self, deadline: Instant) -> Option<Value> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.incoming.recv_timeout(left) {
+            Ok(message) => {
+                if message.get("method").is_some() && message.get("id").is_some() {
+                    // window/workDoneProgress/create and friends: accept.
+                    let id = message["id"].clone();
+                    self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null }));
+                } else if message.get("method").is_some() {
+                    self.notifications.push(message.clone());
+                }
+                Some(message)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("the server closed its output (did it crash?)"),
+        }
+    }
+
+    pub fn initialize(&mut self, folders: &[&Path]) -> Value {
+        let folders: Vec<Value> = folders
+            .iter()
+            .map(|f| json!({ "uri": file_uri(f), "name": f.file_name().map(|n| n.to_string_lossy().into_owned()) }))
+            .collect();
+        let response = self.request(
+            "initialize",
+            json!({
+                "processId": std::process::id(),
+                "rootUri": null,
+                "capabilities": { "window": { "workDoneProgress": true } },
+                "workspaceFolders": folders,
+            }),
+            Duration::from_secs(10),
+        );
+        self.notify("initialized", json!({}));
+        response
+    }
+
+    pub fn did_save(&mut self, path: &Path) {
+        self.notify("textDocument/didSave", json!({ "textDocument": { "uri": file_uri(path) } }));
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn shutdown(mut self) {
+        let _ = self.request("shutdown", Value::Null, Duration::from_secs(10));
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("the server did not exit after shutdown/exit");
+    }
+}
+
+impl Drop for LspClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+pub fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file://");
+    for byte in path.to_string_lossy().bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => uri.push(byte as char),
+            _ => uri.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    uri
+}
+
+pub fn is_status(n: &Value, state: &str) -> bool {
+    n["method"] == "docker-rebuilder/status" && n["params"]["state"] == state
+}
+
+pub fn is_diagnostics_for(n: &Value, path: &Path) -> bool {
+    n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == file_uri(path)
+}
