@@ -27,7 +27,7 @@ pub enum Phase {
 impl Phase {
     pub fn name(self) -> &'static str {
         match self {
-            Phase::ImageBuild => "image build",
+            Phase::ImageBuild => "image-build",
             Phase::Builder => "builder",
             Phase::Detect => "detect",
             Phase::Sync => "sync",

@@ -131,14 +131,16 @@ impl LanguageServer for Backend {
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         if let Some(path) = params.text_document.uri.to_file_path() {
-            self.enqueue_for_path(path.into_owned());
+            let path = path.into_owned();
+            self.enqueue_for_path(path.canonicalize().unwrap_or(path));
         }
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
         for change in params.changes {
             if let Some(path) = change.uri.to_file_path() {
-                self.enqueue_for_path(path.into_owned());
+                let path = path.into_owned();
+                self.enqueue_for_path(path.canonicalize().unwrap_or(path));
             }
         }
     }

@@ -218,6 +218,12 @@ impl Worker {
         match result {
             Ok(report) => {
                 self.publish_final(diagnostics.unwrap_or_default(), &report).await;
+                let phases: Vec<String> =
+                    report.timings.iter().map(|(p, d)| format!("{}={}ms", p.name(), d.as_millis())).collect();
+                let total = report.total.as_millis();
+                self.client
+                    .log_message(MessageType::INFO, format!("timings: {} total={total}ms", phases.join(" ")))
+                    .await;
                 let (state, message) = summary(&report);
                 if let Some(p) = progress {
                     p.finish_with_message(message.clone()).await;

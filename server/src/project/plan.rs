@@ -130,18 +130,24 @@ impl Plan {
         }
 
         let steps = match &config.rebuild {
-            Some(cmds) => cmds
-                .commands()
-                .into_iter()
-                .map(|c| Step {
-                    argv: inferred.final_shell.iter().cloned().chain([c.clone()]).collect(),
-                    workdir: config.workdir.clone().unwrap_or_else(|| inferred.final_workdir.clone()),
-                    env: inferred.final_args.clone(),
-                    user: inferred.final_user.clone(),
-                    line: 0,
-                    display: c,
-                })
-                .collect(),
+            // Configured commands replace the inferred RUNs, and run as they would have:
+            // same user, workdir and build args (else as the final stage leaves them).
+            Some(cmds) => {
+                let like = inferred.steps.first();
+                cmds.commands()
+                    .into_iter()
+                    .map(|c| Step {
+                        argv: inferred.final_shell.iter().cloned().chain([c.clone()]).collect(),
+                        workdir: config.workdir.clone().unwrap_or_else(|| {
+                            like.map_or_else(|| inferred.final_workdir.clone(), |s| s.workdir.clone())
+                        }),
+                        env: like.map_or_else(|| inferred.final_args.clone(), |s| s.env.clone()),
+                        user: like.map_or_else(|| inferred.final_user.clone(), |s| s.user.clone()),
+                        line: 0,
+                        display: c,
+                    })
+                    .collect()
+            }
             None => {
                 let mut steps = inferred.steps;
                 if let Some(w) = &config.workdir {
@@ -638,6 +644,25 @@ mod tests {
     fn add_of_a_local_archive_needs_a_full_build() {
         let i = infer("FROM d\nADD vendor.tar.gz /v/\nCOPY . /s\nRUN make\n");
         assert!(i.sync[0].needs_full_build);
+    }
+
+    #[test]
+    fn a_configured_rebuild_runs_as_the_inferred_run_would_not_as_the_final_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM d\nWORKDIR /app\nCOPY . .\nRUN make\nUSER app\nWORKDIR /\n",
+        )
+        .expect("write");
+        let config = Config {
+            rebuild: Some(crate::project::config::RebuildCommand::One("make -j4".into())),
+            ..Default::default()
+        };
+        let plan = Plan::infer(dir.path(), &config).expect("plan");
+        assert_eq!(plan.steps.len(), 1);
+        assert_eq!(plan.steps[0].display, "make -j4");
+        assert_eq!(plan.steps[0].user, None, "no USER before the RUN: the base image's user");
+        assert_eq!(plan.steps[0].workdir, "/app");
     }
 
     #[test]

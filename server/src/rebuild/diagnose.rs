@@ -20,6 +20,8 @@ pub(super) struct Diagnoser<'a> {
     partial: String,
     lines_cache: HashMap<PathBuf, Vec<String>>,
     workdir: String,
+    /// Where problems outside the project land: the running step's source line.
+    step_location: (PathBuf, u32),
 }
 
 impl<'a> Diagnoser<'a> {
@@ -33,11 +35,26 @@ impl<'a> Diagnoser<'a> {
             partial: String::new(),
             lines_cache: HashMap::new(),
             workdir: "/".to_string(),
+            step_location: (plan.dockerfile.clone(), 0),
         }
     }
 
     pub fn start_step(&mut self, step: &Step) {
         self.workdir = step.workdir.clone();
+        self.step_location = self.step_source(step);
+    }
+
+    /// The step's Dockerfile line, or the config's `rebuild` line (0-based).
+    fn step_source(&self, step: &Step) -> (PathBuf, u32) {
+        if step.line > 0 {
+            return (self.plan.dockerfile.clone(), step.line as u32 - 1);
+        }
+        let config = self.plan.project_dir.join(crate::project::config::CONFIG_FILE);
+        let line = std::fs::read_to_string(&config)
+            .ok()
+            .and_then(|t| t.lines().position(|l| l.trim_start().starts_with("rebuild")))
+            .unwrap_or(0);
+        (config, line as u32)
     }
 
     /// Feeds output; returns true when new problems were found.
@@ -63,16 +80,7 @@ impl<'a> Diagnoser<'a> {
         if self.found.iter().any(|d| d.severity == Severity::Error) {
             return;
         }
-        let (path, line) = if step.line > 0 {
-            (self.plan.dockerfile.clone(), step.line as u32 - 1)
-        } else {
-            let config = self.plan.project_dir.join(crate::project::config::CONFIG_FILE);
-            let line = std::fs::read_to_string(&config)
-                .ok()
-                .and_then(|t| t.lines().position(|l| l.trim_start().starts_with("rebuild")))
-                .unwrap_or(0);
-            (config, line as u32)
-        };
+        let (path, line) = self.step_source(step);
         let tail = self.tail.join("\n");
         let message = format!("`{}` failed with exit code {exit_code}:\n{tail}", step.display);
         let width = self.line_text(&path, line).map_or(0, |l| utf16_len(&l));
