@@ -164,3 +164,21 @@ fn a_broken_config_is_shown_at_its_line_and_the_next_save_recovers() {
     client.wait_for(mark, FIRST_BUILD, |n| is_status(n, "succeeded"));
     client.shutdown();
 }
+
+#[test]
+fn a_sync_by_another_process_is_noticed_before_the_next_cycle_trusts_its_memory() {
+    let p = TempProject::fixture("busybox-app");
+    let mut client = start(&p);
+    // The CLI syncs and commits a change behind the server's back...
+    p.write("data/a.txt", "from the cli\n");
+    assert_eq!(p.run(&["build"]).code, 0);
+    assert_eq!(p.run_image(), "from the cli\ntwo");
+    // ...then the file goes back to what the server last sent. The builder holds the CLI's
+    // version, so the server must not call this "up to date".
+    p.write("data/a.txt", "one\n");
+    let mark = client.notifications.len();
+    client.did_save(&p.path("data/a.txt"));
+    client.wait_for(mark, CYCLE, |n| is_status(n, "succeeded"));
+    assert_eq!(p.run_image(), "one\ntwo");
+    client.shutdown();
+}

@@ -45,3 +45,16 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    /// Size and modification time (nanoseconds, as the engine prints it) of a path in the
+    /// container, or None when it does not exist. A stat, not a download: ~100x cheaper.
+    pub async fn stat_file(&self, container: &str, path: &str) -> Result<Option<(i64, String)>> {
+        let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::new().path(path).build();
+        match self.docker.get_container_archive_info(container, Some(options)).await {
+            Ok(stat) => Ok(Some((stat.size, stat.modification_time.unwrap_or_default()))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(&format!("stat {path} in the builder"), e)),
+        }
+    }
+}

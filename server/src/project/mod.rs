@@ -19,6 +19,8 @@ use plan::Plan;
 pub const LABEL_PROJECT: &str = "dev.docker-rebuilder.project";
 /// Label saying what the object is to us: `builder` (container) or `image`.
 pub const LABEL_ROLE: &str = "dev.docker-rebuilder.role";
+/// Label on committed images: the hash of the sources they were built from.
+pub const LABEL_SOURCES: &str = "dev.docker-rebuilder.sources";
 
 #[derive(Debug, Clone)]
 pub struct Project {

@@ -27,6 +27,16 @@ pub(super) struct Builder {
     pub manifest: Manifest,
 }
 
+/// The builder as this process last left it.
+#[derive(Clone)]
+pub(super) struct Known {
+    container: String,
+    base: ImageInfo,
+    manifest: Manifest,
+    /// The manifest file's size and nanosecond mtime right after we wrote or read it.
+    stamp: (i64, String),
+}
+
 pub(super) enum Ensured {
     Ready(Box<Builder>),
     /// A full build just made the image and a fresh builder from the current sources.
@@ -51,10 +61,14 @@ impl Rebuilder {
                 true
             };
             if usable {
+                if let Some(builder) = self.known_builder(&container.id).await? {
+                    return Ok(Ensured::Ready(Box::new(builder)));
+                }
                 let manifest = self.read_manifest(&container.id).await?;
                 if manifest.as_ref().is_some_and(|m| m.recipe == self.project.recipe) {
                     if let Some(base) = self.engine.image(&container.image_id).await? {
                         let manifest = manifest.unwrap_or_default();
+                        self.remember(&container.id, &base, &manifest).await?;
                         return Ok(Ensured::Ready(Box::new(Builder { id: container.id, base, manifest })));
                     }
                 }
@@ -102,7 +116,10 @@ impl Rebuilder {
         let manifest = self.read_manifest(&id).await?;
         reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
         match manifest {
-            Some(m) if m.recipe == self.project.recipe => Ok(Some(Builder { id, base: image, manifest: m })),
+            Some(m) if m.recipe == self.project.recipe => {
+                self.remember(&id, &image, &m).await?;
+                Ok(Some(Builder { id, base: image, manifest: m }))
+            }
             _ => {
                 self.engine.remove_container(&id).await?;
                 Ok(None)
@@ -130,10 +147,36 @@ impl Rebuilder {
         Ok(self.engine.read_file(container, MANIFEST_PATH).await?.and_then(|b| Manifest::parse(&b)))
     }
 
-    pub(super) async fn write_manifest(&self, container: &str, manifest: &Manifest) -> Result<()> {
+    pub(super) async fn write_manifest(&self, container: &str, base: &ImageInfo, manifest: &Manifest) -> Result<()> {
         let mut archive = ArchiveWriter::new();
         archive.add_bytes(MANIFEST_PATH, &manifest.to_json(), 0o644)?;
-        self.engine.upload(container, archive.finish()?).await
+        self.engine.upload(container, archive.finish()?).await?;
+        self.remember(container, base, manifest).await
+    }
+
+    /// Records what the builder's manifest now is, with the stat that proves it later.
+    pub(super) async fn remember(&self, container: &str, base: &ImageInfo, manifest: &Manifest) -> Result<()> {
+        let stamp = self.engine.stat_file(container, MANIFEST_PATH).await?;
+        let known = stamp.map(|stamp| Known {
+            container: container.to_string(),
+            base: base.clone(),
+            manifest: manifest.clone(),
+            stamp,
+        });
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = known;
+        Ok(())
+    }
+
+    /// The remembered builder, if `container` is it and its manifest is untouched since.
+    async fn known_builder(&self, container: &str) -> Result<Option<Builder>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(known) = known.filter(|k| k.container == container && k.manifest.recipe == self.project.recipe) else {
+            return Ok(None);
+        };
+        if self.engine.stat_file(container, MANIFEST_PATH).await? != Some(known.stamp) {
+            return Ok(None);
+        }
+        Ok(Some(Builder { id: known.container, base: known.base, manifest: known.manifest }))
     }
 
     /// `docker build` from the current sources, then a fresh builder from the new image.
@@ -179,7 +222,7 @@ impl Rebuilder {
         let id = self.create_builder(&image).await?;
         let tree = scan(plan, &self.project.ignore, HashSource::Recorded(&context.hashes))?;
         let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
-        self.write_manifest(&id, &manifest).await?;
+        self.write_manifest(&id, &image, &manifest).await?;
         reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
 
         let superseded = [previous.map(|p| p.id), old_builder.map(|b| b.image_id)];

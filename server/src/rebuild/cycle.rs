@@ -10,7 +10,7 @@ use super::{BuildOptions, CancelToken, CycleReport, Outcome, Rebuilder, Status};
 use crate::engine::{CommitConfig, ExecRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter};
-use crate::project::{LABEL_PROJECT, LABEL_ROLE};
+use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::archive::ArchiveWriter;
 use crate::sync::owner;
 use crate::sync::walk::{scan, HashSource, SourceKind};
@@ -112,12 +112,17 @@ impl Rebuilder {
                 "{rule}{others} changed, and the Dockerfile copies it before a RUN that a sync cannot replay"
             )));
         }
-        if changes.is_empty() && !builder.manifest.pending {
-            phases.finish();
-            phases.note(format!("no changes: {} is up to date", plan.image));
-            return Ok(CycleResult::Done { outcome: Outcome::UpToDate, uploaded: 0, deleted: 0, synced: Vec::new() });
-        }
         if changes.is_empty() {
+            if !builder.manifest.pending || self.image_holds(&builder.manifest).await? {
+                phases.finish();
+                phases.note(format!("no changes: {} is up to date", plan.image));
+                return Ok(CycleResult::Done {
+                    outcome: Outcome::UpToDate,
+                    uploaded: 0,
+                    deleted: 0,
+                    synced: Vec::new(),
+                });
+            }
             phases.note("no new changes; the last build failed, so building again");
         }
 
@@ -176,14 +181,14 @@ impl Rebuilder {
         if cancel.is_some_and(|c| c.is_cancelled()) {
             return Err(Error::new(ErrorKind::Cancelled, "the build was cancelled before its commit", ""));
         }
-        manifest.pending = false;
-        self.write_manifest(&builder.id, &manifest).await?;
         let committed = if plan.commit {
             phases.start(Phase::Commit, plan.image.clone());
             let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
+            // The label, not a manifest rewrite, records that these sources built cleanly.
             let labels = HashMap::from([
                 (LABEL_PROJECT.to_string(), self.project.label()),
                 (LABEL_ROLE.to_string(), "image".to_string()),
+                (LABEL_SOURCES.to_string(), manifest.sources_hash()),
             ]);
             let new_id = self
                 .engine
@@ -194,6 +199,8 @@ impl Rebuilder {
             self.prune(superseded.iter(), phases.reporter).await;
             true
         } else {
+            manifest.pending = false;
+            self.write_manifest(&builder.id, &builder.base, &manifest).await?;
             false
         };
         phases.finish();
@@ -203,6 +210,12 @@ impl Rebuilder {
             deleted: changes.delete.len(),
             synced,
         })
+    }
+
+    /// Whether the tagged image was committed from exactly these sources.
+    async fn image_holds(&self, manifest: &Manifest) -> Result<bool> {
+        let image = self.engine.image(&self.project.plan.image).await?;
+        Ok(image.and_then(|i| i.labels.get(LABEL_SOURCES).cloned()) == Some(manifest.sources_hash()))
     }
 
     /// The user a RUN has before any USER instruction: the base image's (root when it sets
@@ -276,6 +289,7 @@ impl Rebuilder {
         manifest.pending = true;
         archive.add_bytes(crate::sync::MANIFEST_PATH, &manifest.to_json(), 0o644)?;
         self.engine.upload(&builder.id, archive.finish()?).await?;
+        self.remember(&builder.id, &builder.base, &manifest).await?;
         Ok(manifest)
     }
 
@@ -334,7 +348,7 @@ impl Rebuilder {
                     let changes = m.diff(&self.host_state()?.1);
                     status.pending_uploads = Some(changes.upload.len());
                     status.pending_deletes = Some(changes.delete.len());
-                    status.last_build_failed = m.pending;
+                    status.last_build_failed = m.pending && !self.image_holds(&m).await?;
                 }
             }
             status.builder = Some(b);

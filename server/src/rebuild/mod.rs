@@ -21,6 +21,9 @@ pub use housekeeping::CleanReport;
 pub struct Rebuilder {
     pub engine: Engine,
     pub project: Project,
+    /// What this process last wrote to (or read from) the builder, so a long-lived front end
+    /// skips re-reading the manifest while a stat shows nobody rewrote it.
+    known: std::sync::Mutex<Option<builder::Known>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +84,7 @@ pub struct BuildOptions {
 
 impl Rebuilder {
     pub fn new(engine: Engine, project: Project) -> Rebuilder {
-        Rebuilder { engine, project }
+        Rebuilder { engine, project, known: Default::default() }
     }
 
     /// Picks up changes to rebuilder.toml, the Dockerfile and .dockerignore.

@@ -74,10 +74,16 @@ impl ArchiveWriter {
         Ok(())
     }
 
-    /// Adds generated content (the manifest).
+    /// Adds generated content (the manifest), stamped with the current time to the
+    /// nanosecond: a stat of it then tells whether anyone rewrote it since.
     pub fn add_bytes(&mut self, name: &str, content: &[u8], mode: u32) -> Result<()> {
         let mut header = header(tar::EntryType::Regular, mode, (0, 0), content.len() as u64);
-        header.set_mtime(std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let value = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        self.builder
+            .append_pax_extensions([("mtime", value.as_bytes())])
+            .map_err(|e| Error::io("cannot pack a modification time", e))?;
+        header.set_mtime(now.as_secs());
         self.append(&mut header, name, content)
     }
 

@@ -71,6 +71,14 @@ impl Manifest {
         Manifest { version: VERSION, recipe: recipe.to_string(), pending: false, entries }
     }
 
+    /// A hash of the mirrored tree alone (not of the flags): what an image built from these
+    /// sources is labelled with.
+    pub fn sources_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(serde_json::to_vec(&self.entries).unwrap_or_default());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn parse(bytes: &[u8]) -> Option<Manifest> {
         serde_json::from_slice::<Manifest>(bytes).ok().filter(|m| m.version == VERSION)
     }

@@ -1,0 +1,138 @@
+//! Maven's compiler plugin: `[ERROR] /abs/path/A.java:[12,8] msg` and `[WARNING] ...:[l,c] msg`.
+//!
+//! The plugin takes javac's diagnostics through the compiler API, whose column expands tabs to the
+//! next multiple of 8 and then counts UTF-16 units (measured). [`ColumnUnit::DisplayTab8`] is the
+//! nearest unit: exact for tabs, ASCII, accents and emoji, one off per CJK char before the spot.
+//! Indented lines after a header (`symbol: ...`, also as `[ERROR]   symbol: ...`) join its message.
+//! Maven prints every error twice (as it compiles, then in the `BUILD FAILURE` summary), so a
+//! diagnostic already reported is not reported again.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{append_line, number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
+
+static LEVEL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[(?P<level>ERROR|WARNING|WARN|INFO)\] (?P<rest>.*)$").unwrap());
+static HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?P<file>\S.*?):\[(?P<line>\d+)(?:,(?P<col>\d+))?\] (?P<msg>.*)$").unwrap());
+
+#[derive(Default)]
+pub struct MavenMatcher {
+    pending: Option<Diagnostic>,
+    reported: HashSet<(String, u32, Option<u32>, String)>,
+}
+
+impl MavenMatcher {
+    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
+        if let Some(diagnostic) = self.pending.take() {
+            let l = &diagnostic.location;
+            let first_line = diagnostic.message.lines().next().unwrap_or("").to_owned();
+            if self.reported.insert((l.path.clone(), l.line, l.column, first_line)) {
+                out.push(diagnostic);
+            }
+        }
+    }
+}
+
+impl Matcher for MavenMatcher {
+    fn name(&self) -> &'static str {
+        "maven"
+    }
+
+    fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let (level, rest) = match LEVEL.captures(line) {
+            Some(caps) => {
+                (Some(caps.name("level").map_or("", |m| m.as_str())), caps.name("rest").map_or("", |m| m.as_str()))
+            }
+            None => (None, line),
+        };
+        let severity = match level {
+            Some("ERROR") => Severity::Error,
+            Some("WARNING" | "WARN") => Severity::Warning,
+            _ => Severity::Info,
+        };
+        if let Some(caps) = HEADER.captures(rest).filter(|_| level.is_some()) {
+            self.flush(&mut out);
+            let Some(line_number) = number(caps.name("line")) else { return out };
+            let column = number(caps.name("col"));
+            self.pending = Some(Diagnostic {
+                location: Location::new(&caps["file"], dirs, line_number, column, ColumnUnit::DisplayTab8),
+                severity,
+                message: caps["msg"].to_owned(),
+                code: None,
+                tool: "maven",
+                related: Vec::new(),
+            });
+        } else if rest.starts_with(char::is_whitespace) && !rest.trim().is_empty() {
+            if let Some(pending) = self.pending.as_mut() {
+                append_line(&mut pending.message, rest.trim());
+            }
+        } else {
+            self.flush(&mut out);
+        }
+        out
+    }
+
+    fn finish(&mut self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        self.flush(&mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::test_support::{run, utf16_offset_of};
+    use crate::diagnostics::utf16_column;
+
+    fn maven(fixture: &str) -> Vec<Diagnostic> {
+        run(&mut MavenMatcher::default(), fixture)
+    }
+
+    #[test]
+    fn maven_errors_are_reported_once_despite_the_build_failure_summary() {
+        let found = maven(include_str!("fixtures/maven-compile.txt"));
+        let places: Vec<_> = found.iter().map(|d| (d.location.line, d.location.column, d.severity)).collect();
+        assert_eq!(
+            places,
+            [
+                (9, Some(28), Severity::Warning),
+                (7, Some(17), Severity::Error),
+                (8, Some(9), Severity::Error),
+                (4, Some(43), Severity::Error),
+            ]
+        );
+        assert_eq!(found[1].location.path, "/tmp/scratch/mvnproj/src/main/java/com/example/App.java");
+        assert_eq!(found[1].location.base_dir, None);
+    }
+
+    #[test]
+    fn maven_symbol_details_join_the_message() {
+        let found = maven(include_str!("fixtures/maven-compile.txt"));
+        assert_eq!(
+            found[2].message,
+            "cannot find symbol\nsymbol:   method undefinedMethod()\nlocation: class com.example.App"
+        );
+    }
+
+    #[test]
+    fn maven_quiet_output_with_colour_codes_is_understood() {
+        let found = maven(include_str!("fixtures/maven-quiet.txt"));
+        assert_eq!(found.len(), 3);
+        assert!(found.iter().all(|d| d.severity == Severity::Error));
+    }
+
+    #[test]
+    fn maven_columns_expand_tabs_to_8() {
+        let found = maven(include_str!("fixtures/maven-columns.txt"));
+        assert_eq!((found[0].location.column, found[0].location.unit), (Some(49), ColumnUnit::DisplayTab8));
+        // Col.java's line (tab, `é`, emoji) from maven-compile.txt, reported at [4,43].
+        let source = "\tint f() { String é = \"😀\"; return é; }";
+        assert_eq!(utf16_column(source, 43, ColumnUnit::DisplayTab8), utf16_offset_of(source, "é;"));
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the VS Code end-to-end test on a fresh copy of examples/hello-c. Expects the extension
+# packaged (editors/vscode/docker-rebuilder.vsix), the server built, and code-server
+# installed (install-code-server.sh); removes the copy, its builder and its image on exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib.sh"
+
+code_server=$("$here/install-code-server.sh")
+( cd "$here" && npm ci --no-audit --no-fund --silent )
+
+make_project vscode
+run_dir="$PROJECT_ROOT/run"
+mkdir -p "$run_dir"
+stop_code_server() {
+  # Normally the test stops it; this is for a test that died before it could.
+  [ -f "$run_dir/code-server.pgid" ] && kill -- "-$(cat "$run_dir/code-server.pgid")" 2>/dev/null || true
+  cleanup_project
+}
+trap stop_code_server EXIT
+
+CODE_SERVER=$code_server \
+VSIX=${VSIX:-$REPO_ROOT/editors/vscode/docker-rebuilder.vsix} \
+SERVER=$(server_binary) \
+PROJECT_DIR=$PROJECT_DIR PROJECT_IMAGE=$PROJECT_IMAGE RUN_DIR=$run_dir \
+ARTIFACTS=${ARTIFACTS:-$REPO_ROOT/test-artifacts} \
+  node "$here/test.mjs" || { echo "code-server log: $(tail -20 "$run_dir/code-server.log")"; exit 1; }

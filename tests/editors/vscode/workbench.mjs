@@ -1,0 +1,112 @@
+// What a user does in the VS Code workbench, as Playwright steps: open a file, go to a place,
+// type, save, run a command from the palette, read the status bar and the Problems panel.
+
+import { waitFor } from './wait.mjs';
+
+const LONG = 60_000;
+
+export class Workbench {
+  constructor(page) {
+    this.page = page;
+  }
+
+  async ready() {
+    await this.page.locator('.monaco-workbench').waitFor({ timeout: LONG });
+    await this.page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: LONG });
+  }
+
+  /** Control+P, type the name, pick the first match. */
+  async openFile(name) {
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: LONG });
+    await input.fill(name);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: LONG });
+    await this.page.keyboard.press('Enter');
+    await this.page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: LONG });
+  }
+
+  /** Focuses the editor and puts the cursor at line:column (1-based) with Go to Line (Control+G). */
+  async goTo(line, column) {
+    await this.page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+    await this.page.keyboard.press('Control+G');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: LONG });
+    // Control+G opens quick open with a ":" prefix (go to line); fill() replaces it, so keep it.
+    await input.fill(`:${line}:${column}`);
+    await this.page.keyboard.press('Enter');
+    await input.waitFor({ state: 'hidden', timeout: LONG });
+  }
+
+  async save() {
+    // Escape first: a suggestion widget left open by typing must not take the keystroke.
+    await this.page.keyboard.press('Escape');
+    await this.page.keyboard.press('Control+S');
+  }
+
+  /** F1 → type the command's title → Enter, as a user runs "Docker Rebuilder: Clean Builder". */
+  async runCommand(title) {
+    await this.page.keyboard.press('F1');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: LONG });
+    await input.fill(`>${title}`);
+    await this.page
+      .locator('.quick-input-list .monaco-list-row', { hasText: title })
+      .first()
+      .waitFor({ timeout: LONG });
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** The text of the Docker Rebuilder status bar item (the one whose tooltip and name are ours). */
+  async statusText() {
+    const item = this.page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="dockerRebuilder.status"]');
+    if ((await item.count()) === 0) {
+      return '';
+    }
+    const text = (await item.first().innerText()).trim();
+    const icons = await item.first().locator('.codicon').evaluateAll((els) => els.map((e) => e.className));
+    return `${icons.map((c) => (c.match(/codicon-([\w-]+)/) ?? [])[1]).join(' ')} | ${text}`;
+  }
+
+  async waitForStatus(what, pattern, timeoutMs = LONG) {
+    return waitFor(`status bar: ${what} (${pattern})`, timeoutMs, async () => {
+      const text = await this.statusText();
+      if (/^circle-slash/.test(text)) {
+        // The extension says the server is not running: waiting longer cannot help.
+        throw Object.assign(new Error(`the server is not running (status bar: ${text})`), { fatal: true });
+      }
+      return pattern.test(text) ? text : false;
+    });
+  }
+
+  /** "Errors: 1, Warnings: 0" from the problems counter in the status bar. */
+  async problemCounts() {
+    const label = await this.page.locator('#status\\.problems a, #status\\.problems').first().getAttribute('aria-label');
+    const errors = Number((label ?? '').match(/Errors: (\d+)/)?.[1] ?? NaN);
+    const warnings = Number((label ?? '').match(/Warnings: (\d+)/)?.[1] ?? NaN);
+    return { errors, warnings, label };
+  }
+
+  async squiggles() {
+    return this.page.locator('.editor-instance .monaco-editor .squiggly-error').count();
+  }
+
+  /** Opens the Problems panel (Control+Shift+M) and returns its rows' text. */
+  async problemRows() {
+    const rows = this.page.locator('.markers-panel .monaco-list-row');
+    if ((await rows.count()) === 0) {
+      await this.page.keyboard.press('Control+Shift+M');
+      await this.page.locator('.markers-panel').waitFor({ timeout: LONG });
+    }
+    return rows.allInnerTexts();
+  }
+
+  /** The visible lines of the active Output channel. */
+  async outputText() {
+    return (await this.page.locator('.part.panel .output-view .view-lines, .part.panel .monaco-editor .view-lines').allInnerTexts()).join('\n');
+  }
+
+  async screenshot(path) {
+    await this.page.screenshot({ path });
+  }
+}
