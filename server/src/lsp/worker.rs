@@ -106,6 +106,7 @@ pub fn spawn(dir: PathBuf, client: Client) -> WorkerHandle {
         client,
         shared: shared.clone(),
         engine: None,
+        rebuilder: None,
         published: HashMap::new(),
         tool_error_files: Vec::new(),
         cycles: 0,
@@ -119,6 +120,8 @@ struct Worker {
     client: Client,
     shared: Arc<Shared>,
     engine: Option<Engine>,
+    /// Kept between cycles: it remembers the builder's manifest (see `Rebuilder::known`).
+    rebuilder: Option<Rebuilder>,
     /// What is published now, per file.
     published: HashMap<PathBuf, Vec<FileDiagnostic>>,
     /// Files holding a diagnostic about the tool's own configuration.
@@ -169,10 +172,15 @@ impl Worker {
     }
 
     /// The project as it is now (config and Dockerfile may have changed) and an engine.
+    /// Hand the rebuilder back with `self.rebuilder = Some(..)` when done with it.
     async fn prepare(&mut self) -> Result<Rebuilder, Error> {
         let project = Project::load(&self.dir);
         self.clear_tool_errors(project.as_ref().err()).await;
         let project = project?;
+        if let Some(mut rebuilder) = self.rebuilder.take() {
+            rebuilder.project = project;
+            return Ok(rebuilder);
+        }
         let engine = match &self.engine {
             Some(e) => e.clone(),
             None => {
@@ -214,6 +222,7 @@ impl Worker {
         drop(reporter);
         let (diagnostics, progress) = forwarder.await.unwrap_or((None, None));
         *lock(&self.shared.running) = None;
+        self.rebuilder = Some(rebuilder);
 
         match result {
             Ok(report) => {
@@ -261,6 +270,7 @@ impl Worker {
             }
         };
         let result = rebuilder.clean(&mut collect).await;
+        self.rebuilder = Some(rebuilder);
         match result {
             Ok(report) => {
                 for note in notes {
@@ -282,6 +292,7 @@ impl Worker {
     async fn tool_error(&mut self, e: Error) -> String {
         if e.kind == ErrorKind::EngineUnavailable {
             self.engine = None;
+            self.rebuilder = None;
         }
         let text = if e.fix.is_empty() { e.cause.clone() } else { format!("{} — {}", e.cause, e.fix) };
         self.client.show_message(MessageType::ERROR, format!("docker-rebuilder: {text}")).await;
