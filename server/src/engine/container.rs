@@ -134,7 +134,7 @@ impl Engine {
             .collect())
     }
 
-    /// Ids of containers (running or not) created from `image_id`.
+    /// How many containers (running or not) use `image_id`.
     pub async fn containers_of_image(&self, image_id: &str) -> Result<usize> {
         let filters = HashMap::from([("ancestor".to_string(), vec![image_id.to_string()])]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
