@@ -8,3 +8,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Engine tests share one daemon; two at a time keeps this 2-core machine responsive.
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+bash .ci/editors.sh

@@ -44,7 +44,11 @@ enum Command {
     /// Open an interactive shell in the builder.
     Shell { dir: Option<PathBuf> },
     /// Serve the Language Server Protocol on stdin/stdout (editors start this).
-    Lsp,
+    Lsp {
+        /// Accepted for clients that always pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
 }
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 build failed, 2 tool error).
@@ -64,7 +68,7 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    if let Command::Lsp = cli.command {
+    if let Command::Lsp { .. } = cli.command {
         runtime.block_on(crate::lsp::run_stdio());
         // The stdin reader blocks in a thread of its own: do not wait for it after `exit`.
         runtime.shutdown_background();
@@ -119,7 +123,7 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             render::print_status(mode, &rebuilder.project, &status);
             Ok(0)
         }
-        Command::Lsp => Ok(0),
+        Command::Lsp { .. } => Ok(0),
         Command::Shell { dir } => {
             let rebuilder = rebuilder(dir).await?;
             let name = rebuilder.project.builder_name();

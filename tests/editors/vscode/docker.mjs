@@ -19,3 +19,7 @@ export function builders(projectDir) {
 export function containerExists(name) {
   return spawnSync('docker', ['container', 'inspect', name], { stdio: 'ignore' }).status === 0;
 }
+
+export function fileInContainer(name, file) {
+  return spawnSync('docker', ['exec', name, 'test', '-f', file], { stdio: 'ignore' }).status === 0;
+}

@@ -1,6 +1,7 @@
 // End to end in the real VS Code (code-server 4.100.3 = VS Code 1.100.3) with the packaged
 // extension and the real server: introduce a compile error in the example, see it, fix it,
-// see the image committed, clean the builder from the Command Palette.
+// see the image committed, open a shell in the builder, cancel a build, clean the builder
+// from the Command Palette.
 //
 // Environment (set by run.sh): CODE_SERVER, VSIX, SERVER, PROJECT_DIR, PROJECT_IMAGE, RUN_DIR,
 // ARTIFACTS. Exits non-zero on any failure, with a screenshot in ARTIFACTS.
@@ -9,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startCodeServer } from './codeServer.mjs';
-import { builders, containerExists, imageId } from './docker.mjs';
+import { builders, containerExists, fileInContainer, imageId } from './docker.mjs';
 import { waitFor } from './wait.mjs';
 import { Workbench } from './workbench.mjs';
 
@@ -34,6 +35,16 @@ function check(condition, message) {
   if (!condition) {
     fail(message);
   }
+}
+
+/** Makes the next rebuild take a minute (a sleep before linking), so there is time to cancel it. */
+function slowDownTheLink() {
+  const makefile = path.join(project, 'Makefile');
+  const text = fs.readFileSync(makefile, 'utf8');
+  const link = '\t$(CC) $(CFLAGS) -o $@ $^';
+  check(text.includes(link), 'the example Makefile changed: update slowDownTheLink');
+  fs.writeFileSync(makefile, text.replace(link, `\tsleep 60\n${link}`));
+  fs.appendFileSync(path.join(project, 'src/main.c'), '/* relink */\n');
 }
 
 async function scenario(wb) {
@@ -83,6 +94,23 @@ async function scenario(wb) {
   check(newId.replace('sha256:', '').startsWith(shown), `status bar shows ${shown}, image is ${newId}`);
   step(`status bar: ${okText}; image ${firstId.slice(7, 19)} → ${newId.slice(7, 19)}`);
   await wb.screenshot(path.join(artifacts, 'vscode-2-fixed.png'));
+
+  step('Command Palette: Docker Rebuilder: Open Shell in Builder; typing a command there');
+  await wb.runCommand('Docker Rebuilder: Open Shell in Builder');
+  const marker = '/tmp/typed-in-vscode';
+  await wb.typeInTerminal(`touch ${marker}; exit`);
+  await waitFor('the command typed in the terminal to run in the builder', CYCLE, () => fileInContainer(builder, marker));
+  // `exit` closed the terminal and focus went with it; a user clicks back into the editor.
+  await wb.focusEditor();
+
+  step('Rebuild Now with a slow build, then Cancel Build from the Command Palette');
+  slowDownTheLink();
+  await wb.runCommand('Docker Rebuilder: Rebuild Now');
+  await wb.waitForStatus('building', /Building/, CYCLE);
+  await wb.runCommand('Docker Rebuilder: Cancel Build');
+  const idle = await wb.waitForStatus('cancelled: idle', /^package \| Docker Rebuilder$/, 30_000);
+  step(`status bar: ${idle}`);
+  check(imageId(image) === newId, 'a cancelled build must not commit the image');
 
   step(`Command Palette: Docker Rebuilder: Clean Builder (builder ${builder})`);
   await wb.runCommand('Docker Rebuilder: Clean Builder');

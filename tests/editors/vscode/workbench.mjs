@@ -26,9 +26,13 @@ export class Workbench {
     await this.page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: LONG });
   }
 
+  async focusEditor() {
+    await this.page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+  }
+
   /** Focuses the editor and puts the cursor at line:column (1-based) with Go to Line (Control+G). */
   async goTo(line, column) {
-    await this.page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+    await this.focusEditor();
     await this.page.keyboard.press('Control+G');
     const input = this.page.locator('.quick-input-widget input');
     await input.waitFor({ timeout: LONG });
@@ -79,11 +83,13 @@ export class Workbench {
     });
   }
 
-  /** "Errors: 1, Warnings: 0" from the problems counter in the status bar. */
+  /** The counts in the problems counter's label ("Errors: 1, Warnings: 1" or "No Problems"). */
   async problemCounts() {
     const label = await this.page.locator('#status\\.problems a, #status\\.problems').first().getAttribute('aria-label');
-    const errors = Number((label ?? '').match(/Errors: (\d+)/)?.[1] ?? NaN);
-    const warnings = Number((label ?? '').match(/Warnings: (\d+)/)?.[1] ?? NaN);
+    // With nothing to report, the label is "No Problems" rather than zero counts.
+    const none = /No Problems/i.test(label ?? '') ? 0 : NaN;
+    const errors = Number((label ?? '').match(/Errors: (\d+)/)?.[1] ?? none);
+    const warnings = Number((label ?? '').match(/Warnings: (\d+)/)?.[1] ?? none);
     return { errors, warnings, label };
   }
 
@@ -99,6 +105,15 @@ export class Workbench {
       await this.page.locator('.markers-panel').waitFor({ timeout: LONG });
     }
     return rows.allInnerTexts();
+  }
+
+  /** Types a line into the terminal that has just opened (the panel's active one). */
+  async typeInTerminal(line) {
+    const terminal = this.page.locator('.part.panel .terminal-wrapper.active .xterm');
+    await terminal.waitFor({ timeout: LONG });
+    await terminal.click();
+    await this.page.keyboard.type(line);
+    await this.page.keyboard.press('Enter');
   }
 
   /** The visible lines of the active Output channel. */

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The editor front ends, end to end in the real editors: builds the server, type-checks,
+# bundles and packages the VS Code extension, then drives Neovim (headless) and VS Code
+# (code-server in headless Chromium) through an edit → error → fix → clean session on the
+# example project. Installs what it needs itself, cached under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/docker-rebuilder-ci. Needs the engine (.ci/engine.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - started )) s"; }
+
+echo "== editors: server"
+cargo build --locked --quiet
+
+echo "== editors: VS Code extension (type-check, bundle, package)"
+( cd editors/vscode && npm ci --no-audit --no-fund --silent && npm run --silent package >/dev/null )
+ls -l editors/vscode/docker-rebuilder.vsix
+
+passed=0
+failed=0
+run_test() {
+  local name=$1
+  echo "== editors: $name end to end ($(elapsed))"
+  if bash "tests/editors/$name/run.sh"; then
+    passed=$((passed + 1))
+  else
+    echo "editors: the $name test FAILED"
+    failed=$((failed + 1))
+  fi
+}
+run_test neovim
+run_test vscode
+
+echo "== editors: done in $(elapsed)"
+echo "editors: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

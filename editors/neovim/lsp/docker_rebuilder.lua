@@ -1,0 +1,24 @@
+-- The server's configuration for Neovim 0.11+'s vim.lsp.config / vim.lsp.enable: with this
+-- folder on 'runtimepath', `vim.lsp.enable('docker_rebuilder')` is all a user needs.
+-- Override any field with vim.lsp.config('docker_rebuilder', { ... }), or call
+-- require('docker_rebuilder').setup(opts), which does that for you.
+
+local markers = { 'Dockerfile', 'rebuilder.toml' }
+
+---@type vim.lsp.Config
+return {
+  cmd = { 'docker-rebuilder', 'lsp' },
+  root_markers = markers,
+  -- Any file can end up in an image, so no filetype filter; but a server starts only for a
+  -- file inside a project: without a marker above it, on_dir is never called.
+  root_dir = function(bufnr, on_dir)
+    if vim.bo[bufnr].buftype ~= '' then
+      return
+    end
+    local root = vim.fs.root(bufnr, markers)
+    if root then
+      on_dir(root)
+    end
+  end,
+  handlers = require('docker_rebuilder.handlers'),
+}

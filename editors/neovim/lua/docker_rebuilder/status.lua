@@ -1,0 +1,103 @@
+-- The last docker-rebuilder/status of each project, and the statusline text made from it.
+
+local M = {}
+
+---@class docker_rebuilder.Status
+---@field project string
+---@field state 'idle'|'building'|'succeeded'|'failed'|'error'
+---@field image string
+---@field imageId string?
+---@field durationMs integer?
+---@field errors integer
+---@field warnings integer
+---@field message string
+
+---@type table<string, docker_rebuilder.Status> by project folder
+M.projects = {}
+---@type table<string, string> the latest progress message, by project folder, while building
+local progress = {}
+local client_project = {} -- client id → project folder of its latest status
+
+---@param client_id integer
+---@param params docker_rebuilder.Status
+function M.update(client_id, params)
+  M.projects[params.project] = params
+  client_project[client_id] = params.project
+  if params.state ~= 'building' then
+    progress[params.project] = nil
+  end
+  M.changed(params)
+end
+
+--- A progress report from a client: shown in the statusline while its project builds.
+function M.progress(client_id, message)
+  local project = client_project[client_id]
+  if project and message then
+    progress[project] = message
+    M.changed(M.projects[project])
+  end
+end
+
+--- Tells statuslines to redraw and lets users hook in (`User DockerRebuilderStatus`).
+function M.changed(params)
+  vim.api.nvim_exec_autocmds('User', { pattern = 'DockerRebuilderStatus', data = params, modeline = false })
+  vim.cmd.redrawstatus({ bang = true })
+end
+
+--- The status of the project that `bufnr` (default: current) is in, else of the only project.
+---@return docker_rebuilder.Status?
+function M.get(bufnr)
+  -- The server names projects by their real path; the buffer's may go through a symlink.
+  local name = vim.api.nvim_buf_get_name(bufnr or 0)
+  name = vim.uv.fs_realpath(name) or name
+  local best
+  for project, s in pairs(M.projects) do
+    local inside = name:sub(1, #project + 1) == project .. '/'
+    if inside and (not best or #project > #best.project) then
+      best = s
+    end
+  end
+  if best then
+    return best
+  end
+  local only, count = nil, 0
+  for _, s in pairs(M.projects) do
+    only, count = s, count + 1
+  end
+  return count == 1 and only or nil
+end
+
+local function short_id(id)
+  return (id or ''):gsub('^sha256:', ''):sub(1, 12)
+end
+
+local function duration(ms)
+  if not ms then
+    return nil
+  end
+  return ms < 10000 and ('%.1fs'):format(ms / 1000) or ('%ds'):format(math.floor(ms / 1000 + 0.5))
+end
+
+--- Statusline text for the current buffer's project; '' outside projects. For example:
+--- `%{%v:lua.require'docker_rebuilder'.statusline()%}` in 'statusline'.
+function M.statusline(bufnr)
+  local s = M.get(bufnr)
+  if not s then
+    return ''
+  end
+  if s.state == 'building' then
+    local p = progress[s.project]
+    return p and ('⟳ building: ' .. p) or '⟳ building'
+  elseif s.state == 'succeeded' then
+    local parts = { '✓', duration(s.durationMs), s.imageId and short_id(s.imageId) or nil }
+    return table.concat(vim.tbl_filter(function(x) return x ~= nil end, parts), ' ')
+  elseif s.state == 'failed' then
+    return ('✗ build failed: %d error%s, %d warning%s'):format(
+      s.errors, s.errors == 1 and '' or 's', s.warnings, s.warnings == 1 and '' or 's')
+  elseif s.state == 'error' then
+    return '⚠ docker-rebuilder: ' .. (s.message or 'error')
+  end
+  return 'docker-rebuilder'
+end
+
+return M

@@ -1,0 +1,47 @@
+// The server's additions to LSP, as the server defines them (server/src/lsp/protocol.rs).
+
+import { NotificationType } from 'vscode-languageclient/node';
+
+/** Commands the server executes through `workspace/executeCommand`. */
+export const ServerCommand = {
+  rebuild: 'docker-rebuilder.rebuild',
+  fullBuild: 'docker-rebuilder.fullBuild',
+  clean: 'docker-rebuilder.clean',
+  status: 'docker-rebuilder.status',
+} as const;
+
+export type BuildState = 'idle' | 'building' | 'succeeded' | 'failed' | 'error';
+
+/** `docker-rebuilder/status`, sent after every change of a project's state. */
+export interface StatusParams {
+  project: string;
+  state: BuildState;
+  image: string;
+  imageId?: string | null;
+  durationMs?: number | null;
+  errors: number;
+  warnings: number;
+  message: string;
+}
+
+export const StatusNotification = new NotificationType<StatusParams>('docker-rebuilder/status');
+
+/** The reply to `docker-rebuilder.status`: the notification's fields plus the builder's name. */
+export interface StatusReply extends StatusParams {
+  builder: string;
+}
+
+/** The reply to `docker-rebuilder.clean`. */
+export interface CleanReply {
+  builderRemoved?: string | null;
+  imagesRemoved: string[];
+}
+
+/** The reply to `docker-rebuilder.rebuild` and `docker-rebuilder.fullBuild`. */
+export interface CycleReply {
+  state: BuildState;
+  message: string;
+  image: string;
+  imageId?: string | null;
+  durationMs: number;
+}

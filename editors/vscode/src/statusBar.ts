@@ -1,0 +1,127 @@
+// The status bar item: the state of the project the user is looking at, fed by the server's
+// docker-rebuilder/status notification. Clicking it opens the build log.
+
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { StatusParams } from './protocol';
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private readonly byProject = new Map<string, StatusParams>();
+  private latest: string | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(showLogCommand: string) {
+    this.item = vscode.window.createStatusBarItem('dockerRebuilder.status', vscode.StatusBarAlignment.Left, 10);
+    this.item.name = 'Docker Rebuilder';
+    this.item.command = showLogCommand;
+    this.subscriptions.push(vscode.window.onDidChangeActiveTextEditor(() => this.render()));
+    this.starting();
+  }
+
+  /** Before the server has said anything. */
+  starting(): void {
+    this.show('$(sync~spin) Docker Rebuilder', 'Starting the docker-rebuilder server…');
+  }
+
+  /** The server is not running (not found, crashed, or stopped). */
+  stopped(reason: string): void {
+    this.byProject.clear();
+    this.show('$(circle-slash) Docker Rebuilder', reason, 'statusBarItem.errorBackground');
+  }
+
+  update(status: StatusParams): void {
+    this.byProject.set(status.project, status);
+    this.latest = status.project;
+    this.render();
+  }
+
+  private render(): void {
+    const status = this.current();
+    if (!status) {
+      return;
+    }
+    const tooltip = new vscode.MarkdownString(undefined, true);
+    tooltip.appendMarkdown(`**Docker Rebuilder** — ${path.basename(status.project)}\n\n`);
+    tooltip.appendMarkdown(`Image: \`${status.image}\``);
+    if (status.imageId) {
+      tooltip.appendMarkdown(` (\`${shortId(status.imageId)}\`)`);
+    }
+    if (status.message) {
+      tooltip.appendText(`\n\n${status.message}`);
+    }
+    tooltip.appendMarkdown('\n\nClick to show the build log.');
+    switch (status.state) {
+      case 'building':
+        tooltip.appendMarkdown('\n\n"Docker Rebuilder: Cancel Build" stops it.');
+        this.show('$(sync~spin) Building…', tooltip);
+        break;
+      case 'succeeded': {
+        const parts = ['$(check)', formatDuration(status.durationMs)];
+        if (status.imageId) {
+          parts.push(shortId(status.imageId));
+        }
+        this.show(parts.filter(Boolean).join(' '), tooltip);
+        break;
+      }
+      case 'failed':
+        this.show(
+          `$(error) Build failed: ${plural(status.errors, 'error')}, ${plural(status.warnings, 'warning')}`,
+          tooltip,
+          'statusBarItem.errorBackground',
+        );
+        break;
+      case 'error':
+        this.show('$(alert) Docker Rebuilder: error', tooltip, 'statusBarItem.errorBackground');
+        break;
+      default:
+        this.show('$(package) Docker Rebuilder', tooltip);
+    }
+  }
+
+  /** The project of the active editor if it has one, else the one heard from last. */
+  private current(): StatusParams | undefined {
+    const file = vscode.window.activeTextEditor?.document.uri;
+    if (file?.scheme === 'file') {
+      const owners = [...this.byProject.keys()].filter((p) => isInside(file.fsPath, p));
+      owners.sort((a, b) => b.length - a.length);
+      if (owners.length > 0) {
+        return this.byProject.get(owners[0]);
+      }
+    }
+    return this.latest ? this.byProject.get(this.latest) : undefined;
+  }
+
+  private show(text: string, tooltip: string | vscode.MarkdownString, background?: string): void {
+    this.item.text = text;
+    this.item.tooltip = tooltip;
+    this.item.backgroundColor = background ? new vscode.ThemeColor(background) : undefined;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.item.dispose();
+    this.subscriptions.forEach((s) => s.dispose());
+  }
+}
+
+/** `sha256:3f2a…` → `3f2a1b9c4d5e`, as `docker images` shows it. */
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function formatDuration(ms?: number | null): string {
+  if (ms === undefined || ms === null) {
+    return '';
+  }
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function isInside(file: string, dir: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
