@@ -53,7 +53,8 @@ fi
 # busybox:local: a tiny image for tests of sync and exec that need no compiler.
 if ! docker image inspect busybox:local >/dev/null 2>&1; then
   if [ ! -x /bin/busybox ]; then
-    apt-get install -y -qq busybox-static >"$log_dir/busybox.log" 2>&1 || { cat "$log_dir/busybox.log"; exit 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >"$log_dir/busybox.log" 2>&1 || { cat "$log_dir/busybox.log"; exit 1; }
   fi
   bb=$(mktemp -d /tmp/busybox-rootfs.XXXXXX)
   mkdir -p "$bb/bin" "$bb/tmp" "$bb/etc"

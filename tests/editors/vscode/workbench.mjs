@@ -50,10 +50,22 @@ export class Workbench {
 
   /** F1 → type the command's title → Enter, as a user runs "Docker Rebuilder: Clean Builder". */
   async runCommand(title) {
-    await this.page.keyboard.press('F1');
+    // The palette can lose focus right after it opens (a terminal closing, a notification):
+    // reopen it rather than fail.
     const input = this.page.locator('.quick-input-widget input');
-    await input.waitFor({ timeout: LONG });
-    await input.fill(`>${title}`);
+    for (let attempt = 1; ; attempt++) {
+      await this.page.keyboard.press('F1');
+      try {
+        await input.waitFor({ state: 'visible', timeout: 10_000 });
+        await input.fill(`>${title}`, { timeout: 10_000 });
+        break;
+      } catch (error) {
+        if (attempt >= 3) {
+          throw error;
+        }
+        await this.page.keyboard.press('Escape');
+      }
+    }
     await this.page
       .locator('.quick-input-list .monaco-list-row', { hasText: title })
       .first()
