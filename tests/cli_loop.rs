@@ -254,3 +254,21 @@ fn an_unreachable_engine_says_how_docker_host_is_read() {
     assert!(stderr.contains("DOCKER_HOST=unix:///nonexistent/docker.sock"), "{stderr}");
     assert!(stderr.contains("start the Docker engine"), "{stderr}");
 }
+
+#[test]
+fn a_change_to_a_file_copied_before_an_earlier_run_triggers_a_full_build_and_says_why() {
+    let p = TempProject::fixture("busybox-app");
+    p.replace("Dockerfile", "WORKDIR /app\n", "WORKDIR /app\nCOPY deps.txt ./\nRUN cp deps.txt installed.txt\n");
+    p.write("deps.txt", "dep 1\n");
+    p.build_json(&[], 0);
+    p.write("deps.txt", "dep 2\n");
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "image_built", "{v}");
+    let reason = v["detail"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("deps.txt") && reason.contains("Dockerfile line 5"), "{reason}");
+    let installed = docker_ok(&["run", "--rm", &p.image, "cat", "/app/installed.txt"]);
+    assert_eq!(installed, "dep 2", "the earlier RUN ran again");
+    // An ordinary source edit is still a sync, not a full build.
+    p.write("data/a.txt", "uno\n");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "succeeded");
+}

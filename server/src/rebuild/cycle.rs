@@ -105,11 +105,16 @@ impl Rebuilder {
         let (tree, host) = self.host_state()?;
         let changes = builder.manifest.diff(&host);
         if let Some(path) = changes.needs_full_build.first() {
-            let rule = host.entries.get(path).map(|_| path.as_str()).unwrap_or(path);
+            let shown = plan
+                .host_path(path)
+                .and_then(|h| h.strip_prefix(&self.project.dir).ok().map(|p| p.display().to_string()))
+                .unwrap_or_else(|| path.clone());
             let more = changes.needs_full_build.len() - 1;
             let others = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+            let line = tree.entries.get(path).map(|f| plan.sync[f.rule].line).filter(|l| *l > 0);
+            let at = line.map(|l| format!(" at Dockerfile line {l}")).unwrap_or_default();
             return Ok(CycleResult::FullBuild(format!(
-                "{rule}{others} changed, and the Dockerfile copies it before a RUN that a sync cannot replay"
+                "{shown}{others} changed, and the Dockerfile copies it{at} before a RUN that a sync cannot replay"
             )));
         }
         if changes.is_empty() {
