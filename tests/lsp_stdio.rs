@@ -182,3 +182,23 @@ fn a_sync_by_another_process_is_noticed_before_the_next_cycle_trusts_its_memory(
     assert_eq!(p.run_image(), "one\ntwo");
     client.shutdown();
 }
+
+#[test]
+fn a_failure_no_matcher_recognises_is_shown_on_the_command_that_failed() {
+    let p = TempProject::fixture("busybox-app");
+    p.write("rebuilder.toml", "# the rebuild command:\nrebuild = \"echo the frobnicator jammed; exit 7\"\n");
+    let mut client = start(&p);
+    let config = p.path("rebuilder.toml");
+    p.write("data/a.txt", "changed\n");
+    let mark = client.notifications.len();
+    client.did_save(&p.path("data/a.txt"));
+    let (_, published) = client.wait_for(mark, CYCLE, |n| {
+        is_diagnostics_for(n, &config) && !n["params"]["diagnostics"].as_array().is_none_or(|d| d.is_empty())
+    });
+    let d = &published["params"]["diagnostics"][0];
+    assert_eq!(d["range"]["start"]["line"], 1, "on the `rebuild` line: {d}");
+    let message = d["message"].as_str().unwrap_or_default();
+    assert!(message.contains("exit code 7") && message.contains("the frobnicator jammed"), "{message}");
+    client.wait_for(mark, CYCLE, |n| is_status(n, "failed"));
+    client.shutdown();
+}
