@@ -151,7 +151,7 @@ def main():
             t = time.monotonic()
             subprocess.run(["docker", "build", "-q", "-t", plain_tag, project], check=True, env=env, capture_output=True)
             plain.append(time.monotonic() - t)
-        subprocess.run(["docker", "rmi", "-f", plain_tag], capture_output=True)
+        subprocess.run(["docker", "rmi", "-f", "--no-prune", plain_tag], capture_output=True)
         # Bring the builder up to date with those edits before measuring the LSP.
         cli_build()
 
@@ -218,7 +218,7 @@ def main():
     finally:
         for cid in sh("docker", "ps", "-aq", "--filter", "label=dev.docker-rebuilder.project=" + project).split():
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
-        subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
+        subprocess.run(["docker", "rmi", "-f", "--no-prune", image], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

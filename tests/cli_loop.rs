@@ -93,7 +93,7 @@ fn the_committed_image_keeps_the_config_docker_build_gave_it() {
     for key in ours.keys().filter(|k| !theirs.as_object().is_some_and(|t| t.contains_key(*k))) {
         assert!(key.starts_with("dev.docker-rebuilder."), "only our own labels are added, found {key}");
     }
-    docker(&["rmi", "-f", &reference]);
+    docker(&["rmi", "-f", "--no-prune", &reference]);
 }
 
 #[test]

@@ -25,7 +25,7 @@ cleanup_project() {
   local ids
   ids=$(docker ps -aq --filter "label=dev.docker-rebuilder.project=$PROJECT_DIR" 2>/dev/null || true)
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-  docker image rm -f "$PROJECT_IMAGE" >/dev/null 2>&1 || true
+  docker image rm -f --no-prune "$PROJECT_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$PROJECT_ROOT"
 }
 

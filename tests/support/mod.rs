@@ -147,10 +147,10 @@ impl Drop for TempProject {
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             docker(&["rm", "-f", id]);
         }
-        docker(&["rmi", "-f", &self.image]);
+        docker(&["rmi", "-f", "--no-prune", &self.image]);
         let images = docker(&["images", "-q", "--filter", &filter]);
         for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
-            docker(&["rmi", "-f", id]);
+            docker(&["rmi", "-f", "--no-prune", id]);
         }
     }
 }

@@ -110,7 +110,9 @@ impl Engine {
     /// Removes an image unless something still uses it (a container, a tag, a child image).
     /// Returns whether it was removed.
     pub async fn remove_image_if_unused(&self, id: &str) -> Result<bool> {
-        let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
+        // noprune: the untagged parents are the build cache of every build sharing those steps;
+        // deleting them would slow the next `docker build` and race concurrent ones.
+        let options = RemoveImageOptionsBuilder::default().force(false).noprune(true).build();
         match self.docker.remove_image(id, Some(options), None).await {
             Ok(_) => Ok(true),
             // 409: in use; 404: already gone. Neither is ours to force.
