@@ -202,3 +202,52 @@ fn a_failure_no_matcher_recognises_is_shown_on_the_command_that_failed() {
     client.wait_for(mark, CYCLE, |n| is_status(n, "failed"));
     client.shutdown();
 }
+
+#[test]
+fn a_change_made_outside_the_editor_is_built_and_committed_without_a_save() {
+    let p = TempProject::fixture("busybox-app");
+    let mut client = start(&p);
+    let mark = client.notifications.len();
+    // As a `git checkout` or a code generator would: no didSave, only the file system.
+    p.write("data/a.txt", "written behind the editor's back\n");
+    p.write("data/new.txt", "and a new file\n");
+    client.wait_for(mark, CYCLE, |n| is_status(n, "succeeded"));
+    assert_eq!(p.run_image(), "written behind the editor's back\ntwo\nand a new file");
+    client.shutdown();
+}
+
+#[test]
+fn a_save_and_the_watchers_event_for_the_same_change_make_one_cycle() {
+    let p = TempProject::fixture("busybox-app");
+    let mut client = start(&p);
+    let file = p.path("data/a.txt");
+    let mark = client.notifications.len();
+    p.write("data/a.txt", "saved once\n");
+    client.did_save(&file);
+    client.wait_for(mark, CYCLE, |n| is_status(n, "succeeded"));
+    // Give the watcher's event for the same write time to arrive and be judged.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = command(&mut client, "docker-rebuilder.status", json!([]));
+    assert_eq!(status["result"]["state"], "succeeded", "{status}");
+    let cycles = client.notifications[mark..].iter().filter(|n| is_status(n, "building")).count();
+    assert_eq!(cycles, 1, "one change, one cycle: {:?}", &client.notifications[mark..]);
+    assert_eq!(p.run_image(), "saved once\ntwo");
+    client.shutdown();
+}
+
+#[test]
+fn edits_made_while_no_server_ran_are_synced_before_the_first_build() {
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    let before = p.image_id();
+    // While nothing runs: an edit, a deletion and a new file.
+    p.write("data/b.txt", "edited while closed\n");
+    std::fs::remove_file(p.path("data/a.txt")).expect("rm");
+    p.write("data/c.txt", "new while closed\n");
+    let client = start(&p);
+    assert_ne!(p.image_id(), before, "the startup cycle committed");
+    assert_eq!(p.run_image(), "edited while closed\nnew while closed");
+    let listed = p.in_builder(&["ls", "/app/data"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).split_whitespace().collect::<Vec<_>>(), ["b.txt", "c.txt"]);
+    client.shutdown();
+}

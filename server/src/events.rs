@@ -57,6 +57,8 @@ pub enum Event {
     },
     /// Something the user should know (why a full build runs, that nothing changed...).
     Note(String),
+    /// Something the user should act on, though the cycle goes on (a link refused...).
+    Warning(String),
     /// Every problem found in this cycle's build output so far, at host files.
     Diagnostics(Vec<FileDiagnostic>),
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod lsp;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

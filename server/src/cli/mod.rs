@@ -2,6 +2,7 @@
 //! events on the terminal. No build logic lives here.
 
 mod render;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,9 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Keep the image up to date as files change (saves, git checkout, generators): syncs
+    /// what changed while nothing ran, then rebuilds on every change until Ctrl-C.
+    Watch { dir: Option<PathBuf> },
     /// Remove this project's builder container (the image stays).
     Clean { dir: Option<PathBuf> },
     /// Show the image, the builder, and what a build would do now.
@@ -110,6 +114,7 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
                 _ => 0,
             })
         }
+        Command::Watch { dir } => watch::run(rebuilder(dir).await?, mode).await,
         Command::Clean { dir } => {
             let rebuilder = rebuilder(dir).await?;
             let mut reporter = TerminalReporter::new(mode);

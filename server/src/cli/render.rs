@@ -26,11 +26,18 @@ pub struct TerminalReporter {
     color: bool,
     kept_output: String,
     notes: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl TerminalReporter {
     pub fn new(mode: Mode) -> TerminalReporter {
-        TerminalReporter { mode, color: std::io::stderr().is_terminal(), kept_output: String::new(), notes: Vec::new() }
+        TerminalReporter {
+            mode,
+            color: std::io::stderr().is_terminal(),
+            kept_output: String::new(),
+            notes: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     fn dim(&self, s: &str) -> String {
@@ -75,6 +82,7 @@ impl TerminalReporter {
                     "phases_ms": phases,
                     "total_ms": millis(report.total),
                     "notes": self.notes,
+                    "warnings": self.warnings,
                     "output": self.kept_output,
                 });
                 println!("{value}");
@@ -161,12 +169,14 @@ impl Reporter for TerminalReporter {
                 };
             }
             (Mode::Human, Event::Note(text)) => eprintln!("{text}"),
+            (Mode::Quiet | Mode::Human, Event::Warning(text)) => eprintln!("warning: {text}"),
             (_, Event::Output { text, .. }) => self.keep(&text),
             (_, Event::ImageBuildLine(line)) => {
                 self.keep(&line);
                 self.keep("\n");
             }
             (_, Event::Note(text)) => self.notes.push(text),
+            (_, Event::Warning(text)) => self.warnings.push(text),
             _ => {}
         }
     }
@@ -237,16 +247,16 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status) {
     }
 }
 
-fn short_id(id: &str) -> &str {
+pub(super) fn short_id(id: &str) -> &str {
     let id = id.trim_start_matches("sha256:");
     &id[..id.len().min(12)]
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn human(d: Duration) -> String {
+pub(super) fn human(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {

@@ -18,6 +18,7 @@ use crate::error::{Error, ErrorKind};
 use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
 use crate::project::Project;
 use crate::rebuild::{BuildOptions, CycleReport, Outcome, Rebuilder};
+use crate::sync::watcher::Watcher;
 
 /// Build output sent as log messages per cycle, at most (the rest is counted, not sent).
 const LOG_BUDGET: usize = 512 * 1024;
@@ -28,6 +29,10 @@ pub enum Job {
     /// A save (or startup): bring the image up to date. Which file does not matter: a
     /// cycle compares every source with the builder's manifest.
     Sync,
+    /// The file watcher saw changes (made by the editor or by anything else). Like `Sync`,
+    /// but when the host already matches what was last synced (the save's own cycle sent
+    /// them) it ends quietly, without a cycle.
+    Changed,
     /// A command: rebuild now (or a full `docker build`), replying with the outcome.
     Rebuild {
         full: bool,
@@ -104,6 +109,8 @@ pub fn spawn(dir: PathBuf, client: Client) -> WorkerHandle {
     let worker = Worker {
         dir,
         client,
+        queue: tx.downgrade(),
+        watcher: None,
         shared: shared.clone(),
         engine: None,
         rebuilder: None,
@@ -118,6 +125,12 @@ pub fn spawn(dir: PathBuf, client: Client) -> WorkerHandle {
 struct Worker {
     dir: PathBuf,
     client: Client,
+    /// Our own queue, for the watcher's events (weak: the queue closes when the server ends).
+    queue: mpsc::WeakUnboundedSender<Job>,
+    /// Watches the project for changes made outside the editor (None: it could not start),
+    /// and the recipe it was set up for (a new .dockerignore or Dockerfile re-registers its
+    /// folders). None until the project first loads.
+    watcher: Option<(Option<Watcher>, String)>,
     shared: Arc<Shared>,
     engine: Option<Engine>,
     /// Kept between cycles: it remembers the builder's manifest (see `Rebuilder::known`).
@@ -149,17 +162,22 @@ impl Worker {
                     first => {
                         let mut full = false;
                         let mut replies = Vec::new();
+                        let mut only_watched = true;
                         let mut take = |job: Job| {
+                            only_watched &= matches!(job, Job::Changed);
                             if let Job::Rebuild { full: f, reply } = job {
                                 full |= f;
                                 replies.extend(reply);
                             }
                         };
                         take(first);
-                        while matches!(jobs.peek(), Some(Job::Sync | Job::Rebuild { .. })) {
+                        while matches!(jobs.peek(), Some(Job::Sync | Job::Changed | Job::Rebuild { .. })) {
                             if let Some(job) = jobs.next() {
                                 take(job);
                             }
+                        }
+                        if only_watched && self.already_synced().await {
+                            continue;
                         }
                         let result = self.cycle(full).await;
                         for reply in replies {
@@ -177,6 +195,7 @@ impl Worker {
         let project = Project::load(&self.dir);
         self.clear_tool_errors(project.as_ref().err()).await;
         let project = project?;
+        self.watch(&project).await;
         if let Some(mut rebuilder) = self.rebuilder.take() {
             rebuilder.project = project;
             return Ok(rebuilder);
@@ -190,6 +209,48 @@ impl Worker {
             }
         };
         Ok(Rebuilder::new(engine, project))
+    }
+
+    /// Starts the watcher, or points it at a changed recipe. A watcher that cannot start is
+    /// said once; saves still work without it.
+    async fn watch(&mut self, project: &Project) {
+        match &mut self.watcher {
+            Some((_, recipe)) if *recipe == project.recipe => {}
+            Some((watcher, recipe)) => {
+                if let Some(watcher) = watcher {
+                    watcher.update(project.watch_spec());
+                }
+                *recipe = project.recipe.clone();
+            }
+            None => match Watcher::start(project.watch_spec()) {
+                Ok((watcher, mut batches)) => {
+                    let queue = self.queue.clone();
+                    tokio::spawn(async move {
+                        while batches.recv().await.is_some() {
+                            match queue.upgrade() {
+                                Some(queue) if queue.send(Job::Changed).is_ok() => {}
+                                _ => break,
+                            }
+                        }
+                    });
+                    self.watcher = Some((Some(watcher), project.recipe.clone()));
+                }
+                Err(e) => {
+                    let text = format!("docker-rebuilder: not watching for changes outside the editor: {e}");
+                    self.client.show_message(MessageType::WARNING, text).await;
+                    self.watcher = Some((None, project.recipe.clone()));
+                }
+            },
+        }
+    }
+
+    /// Whether the host matches what this server last synced, so a watcher event needs no
+    /// cycle (false when unsure).
+    async fn already_synced(&mut self) -> bool {
+        let Ok(rebuilder) = self.prepare().await else { return false };
+        let same = matches!(rebuilder.differs_from_known(), Ok(Some(false)));
+        self.rebuilder = Some(rebuilder);
+        same
     }
 
     async fn cycle(&mut self, full: bool) -> Result<Value, String> {
@@ -428,6 +489,10 @@ async fn forward(
             Event::Note(note) => {
                 log.flush(&client).await;
                 client.log_message(MessageType::INFO, note).await;
+            }
+            Event::Warning(text) => {
+                log.flush(&client).await;
+                client.show_message(MessageType::WARNING, format!("docker-rebuilder: {text}")).await;
             }
             Event::Diagnostics(found) => {
                 let mut by_file: HashMap<&Path, Vec<FileDiagnostic>> = HashMap::new();

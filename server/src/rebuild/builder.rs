@@ -179,6 +179,11 @@ impl Rebuilder {
         Ok(Some(Builder { id: known.container, base: known.base, manifest: known.manifest }))
     }
 
+    /// The manifest this process last left in the builder, if it knows one.
+    pub(super) fn known_manifest(&self) -> Option<Manifest> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|k| k.manifest.clone())
+    }
+
     /// `docker build` from the current sources, then a fresh builder from the new image.
     /// Returns the reason, for the report.
     pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
@@ -224,6 +229,7 @@ impl Rebuilder {
         let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
         self.write_manifest(&id, &image, &manifest).await?;
         reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
+        self.warn_refused_links(&tree, reporter);
 
         let superseded = [previous.map(|p| p.id), old_builder.map(|b| b.image_id)];
         self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::error::Result;
 use crate::project::Project;
 use crate::sync::archive::ArchiveWriter;
-use crate::sync::walk::{hash_bytes, mode_of, walk_context};
+use crate::sync::walk::{hash_bytes, link_escapes, mode_of, walk_context};
 
 /// Name of the Dockerfile in the archive when it lives outside the context.
 const OUTSIDE_DOCKERFILE: &str = ".docker-rebuilder.Dockerfile";
@@ -42,6 +42,10 @@ pub fn pack(project: &Project) -> Result<BuildContext> {
         if meta.file_type().is_symlink() {
             if let Ok(target) = std::fs::read_link(&path) {
                 let target = target.to_string_lossy().into_owned();
+                if link_escapes(&rel, &target) {
+                    // Refused like in a sync (the cycle warns), so image and builder agree.
+                    continue;
+                }
                 writer.add_symlink(&rel, &target, (0, 0))?;
                 hashes.insert(rel, hash_bytes(target.as_bytes()));
             }

@@ -103,6 +103,7 @@ impl Rebuilder {
         let plan = &self.project.plan;
         phases.start(Phase::Detect, "");
         let (tree, host) = self.host_state()?;
+        self.warn_refused_links(&tree, phases.reporter);
         let changes = builder.manifest.diff(&host);
         if let Some(path) = changes.needs_full_build.first() {
             let shown = plan
@@ -234,10 +235,36 @@ impl Rebuilder {
         Ok(if user.is_empty() { "0".to_string() } else { user })
     }
 
+    /// Whether a cycle now would mirror anything, judged on the host alone against the
+    /// manifest this process last left in the builder: `None` when it knows none. Lets a
+    /// watcher's event for a change a save already synced end here, without a cycle.
+    pub fn differs_from_known(&self) -> Result<Option<bool>> {
+        let Some(known) = self.known_manifest() else { return Ok(None) };
+        if known.recipe != self.project.recipe {
+            return Ok(Some(true));
+        }
+        let (_, host) = self.host_state()?;
+        let changes = known.diff(&host);
+        Ok(Some(!changes.is_empty() || !changes.needs_full_build.is_empty()))
+    }
+
+    /// Says once per link that a link pointing out of the context is not synced.
+    pub(super) fn warn_refused_links(&self, tree: &HostTree, reporter: &mut dyn crate::events::Reporter) {
+        let mut warned = self.warned_links.lock().unwrap_or_else(|e| e.into_inner());
+        for (rel, target) in &tree.refused_links {
+            if warned.insert(format!("{rel}\0{target}")) {
+                reporter.report(Event::Warning(format!(
+                    "{rel} is a link to {target}, outside the build context: not synced (docker-rebuilder never \
+                     sends links out of the project); point it inside the project, or copy what it needs"
+                )));
+            }
+        }
+    }
+
     /// The host's sources, and the manifest they would have.
     fn host_state(&self) -> Result<(HostTree, Manifest)> {
         let plan = &self.project.plan;
-        let tree = scan(plan, &self.project.ignore, HashSource::Disk)?;
+        let tree = scan(plan, &self.project.ignore, HashSource::Cached(&self.hashes))?;
         let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
         Ok((tree, manifest))
     }
@@ -298,8 +325,21 @@ impl Rebuilder {
         Ok(manifest)
     }
 
-    /// uid/gid for each sync rule: its `--chown`, else the image's USER.
+    /// uid/gid for each sync rule: its `--chown`, else the image's USER. Remembered per
+    /// image and recipe: reading passwd and group costs two archive downloads.
     async fn owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
+        let key = format!("{} {}", builder.base.id, self.project.recipe);
+        if let Some((k, owners)) = self.owners.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if *k == key {
+                return Ok(owners.clone());
+            }
+        }
+        let owners = self.resolve_owners(builder).await?;
+        *self.owners.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, owners.clone()));
+        Ok(owners)
+    }
+
+    async fn resolve_owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
         let image_user = builder.base.config.user.clone().unwrap_or_default();
         let specs: Vec<(usize, String)> = self
             .project

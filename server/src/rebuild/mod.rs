@@ -15,6 +15,7 @@ use crate::engine::{ContainerInfo, Engine, ImageInfo};
 use crate::error::Result;
 use crate::events::Phase;
 use crate::project::Project;
+use crate::sync::hash_cache::HashCache;
 
 pub use housekeeping::CleanReport;
 
@@ -24,7 +25,16 @@ pub struct Rebuilder {
     /// What this process last wrote to (or read from) the builder, so a long-lived front end
     /// skips re-reading the manifest while a stat shows nobody rewrote it.
     known: std::sync::Mutex<Option<builder::Known>>,
+    /// Content hashes of host files by identity and timestamps (see `HashCache`).
+    hashes: HashCache,
+    /// Links outside the context already warned about (each is said once per process).
+    warned_links: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// uid/gid per sync rule, for the image and recipe they were resolved in.
+    owners: std::sync::Mutex<Option<(String, Owners)>>,
 }
+
+/// uid/gid per sync rule index.
+type Owners = std::collections::HashMap<usize, (u32, u32)>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -84,7 +94,14 @@ pub struct BuildOptions {
 
 impl Rebuilder {
     pub fn new(engine: Engine, project: Project) -> Rebuilder {
-        Rebuilder { engine, project, known: Default::default() }
+        Rebuilder {
+            engine,
+            project,
+            known: Default::default(),
+            hashes: HashCache::default(),
+            warned_links: Default::default(),
+            owners: Default::default(),
+        }
     }
 
     /// Picks up changes to rebuilder.toml, the Dockerfile and .dockerignore.

@@ -2,9 +2,11 @@
 //! builder keeps), pack it into one archive, and say what to delete.
 
 pub mod archive;
+pub mod hash_cache;
 pub mod manifest;
 pub mod owner;
 pub mod walk;
+pub mod watcher;
 
 pub use manifest::{Changes, Manifest, MANIFEST_PATH};
 pub use walk::{HashSource, HostTree, SourceFile, SourceKind};

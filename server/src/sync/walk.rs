@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::project::dockerignore::DockerIgnore;
 use crate::project::plan::{has_glob, Plan, SyncRule};
+use crate::sync::hash_cache::HashCache;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
@@ -38,6 +39,9 @@ pub struct SourceFile {
 #[derive(Debug, Clone, Default)]
 pub struct HostTree {
     pub entries: BTreeMap<String, SourceFile>,
+    /// Links left out because they point outside the build context: context-relative path →
+    /// target. Sending them would hand the container a path into the host's layout.
+    pub refused_links: BTreeMap<String, String>,
 }
 
 /// Where content hashes come from.
@@ -47,6 +51,8 @@ pub enum HashSource<'a> {
     /// Hashes recorded while the image's build context was packed (context-relative path →
     /// hash); files not in it were not in the image and are left out.
     Recorded(&'a HashMap<String, String>),
+    /// Hash files whose identity or timestamps changed since the cache saw them.
+    Cached(&'a HashCache),
 }
 
 pub fn hash_bytes(bytes: &[u8]) -> String {
@@ -86,6 +92,15 @@ pub fn walk_context(
     visit: &mut dyn FnMut(&str, &fs::Metadata),
 ) -> Result<()> {
     let root = if root_rel.is_empty() { context.to_path_buf() } else { context.join(root_rel) };
+    // A source below a linked folder (`src/x` with `src` a link) would be read through the
+    // link, possibly out of the context: such a source is not there for us.
+    let mut prefix = context.to_path_buf();
+    for part in root_rel.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().iter().rev().skip(1).rev() {
+        prefix.push(part);
+        if fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(());
+        }
+    }
     let meta = match fs::symlink_metadata(&root) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -131,6 +146,17 @@ fn walk_entry(
 
 /// Scans the host through `plan`'s sync rules.
 pub fn scan(plan: &Plan, ignore: &DockerIgnore, hashes: HashSource<'_>) -> Result<HostTree> {
+    if let HashSource::Cached(cache) = hashes {
+        cache.scan_started();
+    }
+    let tree = scan_rules(plan, ignore, &hashes)?;
+    if let HashSource::Cached(cache) = hashes {
+        cache.scan_completed();
+    }
+    Ok(tree)
+}
+
+fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Result<HostTree> {
     let mut tree = HostTree::default();
     for (index, rule) in plan.sync.iter().enumerate() {
         for source in expand_sources(&plan.context, ignore, rule)? {
@@ -154,7 +180,10 @@ pub fn scan(plan: &Plan, ignore: &DockerIgnore, hashes: HashSource<'_>) -> Resul
                 }
                 let below = rel.strip_prefix(&strip).unwrap_or(rel).trim_start_matches('/');
                 let dest = if below.is_empty() { base_dest.clone() } else { join(&base_dest, below) };
-                match source_file(&plan.context, rel, meta, index, &hashes) {
+                match source_file(&plan.context, rel, meta, index, hashes) {
+                    Ok(Some(SourceFile { kind: SourceKind::Symlink(target), .. })) if link_escapes(rel, &target) => {
+                        tree.refused_links.insert(rel.to_string(), target);
+                    }
                     Ok(Some(file)) => {
                         tree.entries.insert(dest, file);
                     }
@@ -196,6 +225,11 @@ fn source_file(
                 Some(h) => h.clone(),
                 None => return Ok(None),
             },
+            HashSource::Cached(cache) => match cache.hash(&host, meta, || hash_file(&host)) {
+                Ok(h) => h,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(format!("cannot read {}", host.display()), e)),
+            },
         };
         (SourceKind::File, hash)
     } else {
@@ -208,6 +242,28 @@ fn source_file(
         }
     }
     Ok(Some(SourceFile { host, rel: rel.to_string(), kind, mode: mode_of(meta), hash, rule }))
+}
+
+/// Whether the link at context-relative `rel` with `target` points outside the context:
+/// absolute targets, and relative ones that climb above the context's root.
+pub fn link_escapes(rel: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    let mut depth = rel.split('/').count() as isize - 1;
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// A rule's sources as concrete context-relative paths (globs expanded, excluded ones dropped).
@@ -295,6 +351,18 @@ fn join(dir: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_that_climb_out_of_the_context_or_are_absolute_escape() {
+        assert!(!link_escapes("link", "data/a.txt"));
+        assert!(!link_escapes("a/b/link", "../../top.txt"));
+        assert!(!link_escapes("a/link", "./x/../y"));
+        assert!(!link_escapes("dangling", "missing"));
+        assert!(link_escapes("link", "../outside"));
+        assert!(link_escapes("a/b/link", "../../../etc/passwd"));
+        assert!(link_escapes("a/link", "x/../../../y"));
+        assert!(link_escapes("link", "/etc/passwd"));
+    }
 
     #[test]
     fn glob_segments_match_like_go() {

@@ -1,0 +1,408 @@
+//! `docker-rebuilder watch`: the rebuild loop in a terminal. The first cycle syncs whatever
+//! changed while nothing was running; after it, every batch of changes the watcher sees
+//! (saves, `git checkout`, generators) becomes one cycle. Compiler problems are printed as
+//! `path:line:col: severity: message` relative to the folder it was started in, so terminals
+//! make them clickable. Ctrl-C (or SIGTERM) stops the running build in the builder, commits
+//! nothing, and exits: the builder's manifest still says exactly what it holds.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::render::{human, millis, short_id, Mode};
+use crate::cancel::CancelToken;
+use crate::error::Error;
+use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
+use crate::rebuild::{BuildOptions, CycleReport, Outcome, Rebuilder};
+use crate::sync::watcher::Watcher;
+
+/// Kept of a cycle's build output, shown when it fails without a recognised problem.
+const KEPT_OUTPUT: usize = 8 * 1024;
+
+pub async fn run(mut rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
+    let (watcher, mut batches) = Watcher::start(rebuilder.project.watch_spec())?;
+    let mut recipe = rebuilder.project.recipe.clone();
+    let stop = CancelToken::new();
+    let running: Arc<Mutex<Option<CancelToken>>> = Arc::default();
+    spawn_stop_signals(stop.clone(), running.clone());
+
+    let line = StatusLine::start(mode == Mode::Human && std::io::stderr().is_terminal());
+    let mut reporter = WatchReporter::new(mode, line.clone());
+    reporter.say(&format!(
+        "watching {} → {} (Ctrl-C to stop)",
+        rebuilder.project.dir.display(),
+        rebuilder.project.plan.image
+    ));
+    let mut cycle = 0u64;
+    let mut run_cycle = true;
+    loop {
+        if run_cycle {
+            cycle += 1;
+            let cancel = CancelToken::new();
+            *lock(&running) = Some(cancel.clone());
+            reporter.begin(cycle);
+            let result = rebuilder.build(BuildOptions { full: false, cancel: Some(cancel) }, &mut reporter).await;
+            *lock(&running) = None;
+            match result {
+                Ok(report) => reporter.summary(cycle, &report),
+                // The engine stopped, the builder vanished...: say so, and try again on the
+                // next change.
+                Err(e) => reporter.error(&e),
+            }
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        tokio::select! {
+            batch = batches.recv() => if batch.is_none() { break },
+            _ = stop.cancelled() => break,
+        }
+        // Everything that arrived meanwhile is part of the same change.
+        while batches.try_recv().is_ok() {}
+        run_cycle = match rebuilder.reload() {
+            Ok(()) => {
+                if rebuilder.project.recipe != recipe {
+                    watcher.update(rebuilder.project.watch_spec());
+                    recipe = rebuilder.project.recipe.clone();
+                }
+                // Events for what the last cycle already mirrored need no cycle.
+                !matches!(rebuilder.differs_from_known(), Ok(Some(false)))
+            }
+            Err(e) => {
+                reporter.error(&e);
+                false
+            }
+        };
+    }
+    line.stop();
+    reporter.say("stopped; the builder is consistent and the image holds the last clean build");
+    Ok(0)
+}
+
+/// The first Ctrl-C or SIGTERM stops the running build (nothing is committed) and ends the
+/// loop; a second one exits at once.
+fn spawn_stop_signals(stop: CancelToken, running: Arc<Mutex<Option<CancelToken>>>) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut signals = 0;
+        loop {
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => t.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                _ = terminated => {}
+            }
+            signals += 1;
+            if signals > 1 {
+                eprintln!("\ndocker-rebuilder: stopped at once; the next run re-syncs whatever this one left");
+                std::process::exit(130);
+            }
+            stop.cancel();
+            if let Some(cancel) = lock(&running).as_ref() {
+                cancel.cancel();
+            }
+        }
+    });
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Renders one cycle at a time: the live line, problems as they are found, a summary.
+struct WatchReporter {
+    mode: Mode,
+    line: StatusLine,
+    cwd: PathBuf,
+    printed: HashSet<(PathBuf, (u32, u32), String)>,
+    found: Vec<FileDiagnostic>,
+    output: String,
+    notes: Vec<String>,
+}
+
+impl WatchReporter {
+    fn new(mode: Mode, line: StatusLine) -> WatchReporter {
+        WatchReporter {
+            mode,
+            line,
+            cwd: std::env::current_dir().unwrap_or_default(),
+            printed: HashSet::new(),
+            found: Vec::new(),
+            output: String::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn say(&self, text: &str) {
+        if self.mode == Mode::Human {
+            self.line.print(text);
+        }
+    }
+
+    fn begin(&mut self, cycle: u64) {
+        self.printed.clear();
+        self.found.clear();
+        self.output.clear();
+        self.notes.clear();
+        self.line.set(format!("#{cycle} checking sources"));
+    }
+
+    fn error(&mut self, e: &Error) {
+        self.line.idle();
+        match self.mode {
+            Mode::Json => println!("{}", json!({ "outcome": "error", "error": e.cause, "fix": e.fix })),
+            _ => self.line.print(&format!("✗ docker-rebuilder: {e}; waiting for the next change")),
+        }
+    }
+
+    fn summary(&mut self, cycle: u64, report: &CycleReport) {
+        self.line.idle();
+        let (errors, warnings) = self.found.iter().fold((0, 0), |(e, w), d| match d.severity {
+            Severity::Error => (e + 1, w),
+            Severity::Warning => (e, w + 1),
+            _ => (e, w),
+        });
+        if self.mode == Mode::Json {
+            let outcome = match &report.outcome {
+                Outcome::ImageBuilt { .. } => "image_built",
+                Outcome::UpToDate => "up_to_date",
+                Outcome::Succeeded { .. } => "succeeded",
+                Outcome::BuildFailed { .. } => "build_failed",
+                Outcome::Cancelled { .. } => "cancelled",
+            };
+            let phases: serde_json::Map<String, serde_json::Value> =
+                report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
+            let value = json!({
+                "cycle": cycle,
+                "outcome": outcome,
+                "image_id": report.image_id,
+                "uploaded": report.uploaded,
+                "deleted": report.deleted,
+                "errors": errors,
+                "warnings": warnings,
+                "phases_ms": phases,
+                "total_ms": millis(report.total),
+                "notes": self.notes,
+            });
+            println!("{value}");
+            return;
+        }
+        let id = report.image_id.as_deref().map(short_id).unwrap_or("-");
+        let took = human(report.total);
+        let phases: Vec<String> = report.timings.iter().map(|(p, d)| format!("{} {}", p.name(), human(*d))).collect();
+        let split = if phases.is_empty() { String::new() } else { format!(" ({})", phases.join(" · ")) };
+        let text = match &report.outcome {
+            Outcome::ImageBuilt { reason } => format!("#{cycle} ✓ image built in {took} ({reason}) → {id}"),
+            Outcome::UpToDate => format!("#{cycle} ✓ up to date ({id})"),
+            Outcome::Succeeded { committed } => format!(
+                "#{cycle} ✓ {} {} changed, {} deleted in {took}{split} → {}",
+                if *committed { "committed:" } else { "built (not committed):" },
+                report.uploaded,
+                report.deleted,
+                if *committed { id } else { "image unchanged" }
+            ),
+            Outcome::BuildFailed { exit_code, step } => {
+                if self.found.is_empty() && !self.output.is_empty() {
+                    self.line.print(self.output.trim_end());
+                }
+                format!(
+                    "#{cycle} ✗ build failed: {errors} error(s), {warnings} warning(s); `{step}` exited with \
+                     {exit_code} after {took}; image unchanged"
+                )
+            }
+            Outcome::Cancelled { reason } => format!("#{cycle} ✗ {reason}; nothing committed"),
+        };
+        if self.mode == Mode::Human || matches!(report.outcome, Outcome::BuildFailed { .. }) {
+            self.line.print(&text);
+        }
+    }
+
+    /// `path:line:col: severity: message`, 1-based, the column in characters.
+    fn problem_line(&self, d: &FileDiagnostic) -> String {
+        let shown = d.path.strip_prefix(&self.cwd).unwrap_or(&d.path);
+        let column = char_column(&d.path, d.range.start.0, d.range.start.1) + 1;
+        let severity = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+            Severity::Hint => "hint",
+        };
+        format!("{}:{}:{column}: {severity}: {}", shown.display(), d.range.start.0 + 1, d.message)
+    }
+}
+
+impl Reporter for WatchReporter {
+    fn report(&mut self, event: Event) {
+        match event {
+            Event::PhaseStarted { phase, detail } => {
+                let text = match phase {
+                    Phase::Exec | Phase::Sync | Phase::ImageBuild => format!("{}: {detail}", phase.name()),
+                    _ => phase.name().to_string(),
+                };
+                self.line.phase(text);
+            }
+            Event::Output { text, .. } => {
+                self.output.push_str(&text);
+                if self.output.len() > KEPT_OUTPUT {
+                    let cut = self.output.len() - KEPT_OUTPUT;
+                    let cut = (cut..self.output.len()).find(|&i| self.output.is_char_boundary(i)).unwrap_or(0);
+                    self.output.drain(..cut);
+                }
+            }
+            Event::Diagnostics(found) => {
+                for d in &found {
+                    let key = (d.path.clone(), d.range.start, d.message.clone());
+                    if self.mode != Mode::Json && self.printed.insert(key) {
+                        self.line.print(&self.problem_line(d));
+                    }
+                }
+                self.found = found;
+            }
+            Event::Note(text) => {
+                self.say(&text);
+                self.notes.push(text);
+            }
+            Event::Warning(text) => match self.mode {
+                Mode::Json => self.notes.push(format!("warning: {text}")),
+                _ => self.line.print(&format!("warning: {text}")),
+            },
+            Event::PhaseFinished { .. } | Event::ImageBuildLine(_) => {}
+        }
+    }
+}
+
+/// The 0-based character column of UTF-16 column `utf16` on 0-based `line` of `path`.
+fn char_column(path: &Path, line: u32, utf16: u32) -> u32 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let Some(line) = text.lines().nth(line as usize) else { return utf16 };
+    let mut units = 0;
+    let mut chars = 0;
+    for c in line.chars() {
+        if units >= utf16 {
+            break;
+        }
+        units += c.len_utf16() as u32;
+        chars += 1;
+    }
+    chars
+}
+
+/// One terminal line rewritten in place (spinner, phase, elapsed) while a cycle runs;
+/// other output is printed above it. Without a terminal it prints nothing of its own.
+#[derive(Clone)]
+struct StatusLine {
+    state: Arc<Mutex<LineState>>,
+}
+
+struct LineState {
+    live: bool,
+    stopped: bool,
+    text: Option<String>,
+    phase: String,
+    started: Instant,
+    frame: usize,
+    width: usize,
+}
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+impl StatusLine {
+    fn start(live: bool) -> StatusLine {
+        let state = Arc::new(Mutex::new(LineState {
+            live,
+            stopped: false,
+            text: None,
+            phase: String::new(),
+            started: Instant::now(),
+            frame: 0,
+            width: if live {
+                super::render::terminal_size().map(|(_, c)| c as usize).unwrap_or(100).max(20)
+            } else {
+                100
+            },
+        }));
+        if live {
+            let ticking = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tick.tick().await;
+                    let mut s = lock(&ticking);
+                    if s.stopped {
+                        return;
+                    }
+                    s.frame += 1;
+                    s.draw();
+                }
+            });
+        }
+        StatusLine { state }
+    }
+
+    fn set(&self, text: String) {
+        let mut s = lock(&self.state);
+        s.text = Some(text);
+        s.phase.clear();
+        s.started = Instant::now();
+        s.draw();
+    }
+
+    fn phase(&self, phase: String) {
+        let mut s = lock(&self.state);
+        s.phase = phase;
+        s.draw();
+    }
+
+    fn idle(&self) {
+        let mut s = lock(&self.state);
+        s.text = None;
+        s.clear();
+    }
+
+    fn stop(&self) {
+        let mut s = lock(&self.state);
+        s.stopped = true;
+        s.text = None;
+        s.clear();
+    }
+
+    fn print(&self, text: &str) {
+        let mut s = lock(&self.state);
+        s.clear();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+        drop(err);
+        s.draw();
+    }
+}
+
+impl LineState {
+    fn clear(&mut self) {
+        if self.live {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+
+    fn draw(&mut self) {
+        let Some(text) = &self.text else { return };
+        if !self.live || self.stopped {
+            return;
+        }
+        let spinner = SPINNER[self.frame % SPINNER.len()];
+        let phase = if self.phase.is_empty() { String::new() } else { format!(" · {}", self.phase) };
+        let mut line = format!("{spinner} {text}{phase} · {:.1}s", self.started.elapsed().as_secs_f64());
+        if line.chars().count() > self.width - 1 {
+            line = line.chars().take(self.width - 2).collect::<String>() + "…";
+        }
+        let _ = write!(std::io::stderr(), "\r\x1b[K{line}");
+        let _ = std::io::stderr().flush();
+    }
+}

@@ -1,0 +1,814 @@
+//! Watches the build context and the project's control files, and hands changes over in
+//! batches once the file system has gone quiet.
+//!
+//! Directories are watched one by one, never with a recursive watch over the whole tree: what
+//! `.dockerignore` excludes entirely (`node_modules`, `target`) and `.git` get no watch, so they
+//! cannot use up the inotify watches. Events pass a relevance filter (ignore rules, editor
+//! temporary files) and are batched on a thread that blocks on its channel, so an idle watcher
+//! costs nothing.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::project::dockerignore::DockerIgnore;
+
+/// A batch goes out once no relevant event has arrived for this long...
+const QUIET: Duration = Duration::from_millis(100);
+/// ...or this long after its first event, so a steady trickle cannot starve the consumer...
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// ...unless git holds its index lock: a checkout's rewrite is one change, up to this long.
+const GIT_MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// What to watch: the build context (recursively, except what .dockerignore excludes entirely)
+/// and the project's control files, which matter even when ignored or outside the context.
+#[derive(Debug, Clone)]
+pub struct WatchSpec {
+    /// Canonical, absolute.
+    pub context: PathBuf,
+    /// E.g. Dockerfile, .dockerignore, rebuilder.toml (absolute; may not exist yet).
+    pub control_files: Vec<PathBuf>,
+    /// `is_excluded(rel)` / `may_descend(rel_dir)` with '/'-separated context-relative paths.
+    pub ignore: DockerIgnore,
+}
+
+/// Changes seen together, after the file system went quiet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Absolute host paths that were created/modified/deleted/renamed (both sides of a rename).
+    pub paths: BTreeSet<PathBuf>,
+    /// Events may have been lost (inotify queue overflow, or a watch could not be added): the
+    /// consumer must rescan everything.
+    pub rescan: bool,
+}
+
+/// A running watch; dropping it stops watching and ends the receiver.
+pub struct Watcher {
+    state: Arc<Mutex<State>>,
+    /// Lets tests inject what inotify cannot be made to produce on demand (a queue overflow).
+    #[cfg(test)]
+    events: mpsc::Sender<notify::Result<notify::Event>>,
+}
+
+impl Watcher {
+    /// Watches `spec` and starts batching. Fails only when the context itself cannot be watched;
+    /// a directory below it that cannot be watched makes the first batch a rescan instead.
+    /// Walks the context, so it blocks for as long as that takes.
+    pub fn start(spec: WatchSpec) -> Result<(Watcher, UnboundedReceiver<Batch>)> {
+        let (events_tx, events_rx) = mpsc::channel();
+        #[cfg(test)]
+        let handler = events_tx.clone();
+        #[cfg(not(test))]
+        let handler = events_tx;
+        let notify = RecommendedWatcher::new(handler, notify::Config::default()).map_err(|err| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot watch files for changes: {err}"),
+                "raise the inotify instance limit (`sudo sysctl fs.inotify.max_user_instances=1024`) \
+                 or stop other programs that watch files",
+            )
+        })?;
+        let mut state = State { notify, spec, controls: Vec::new(), watched: HashSet::new(), lost: false };
+        state.watch_root()?;
+        state.rewatch();
+        let state = Arc::new(Mutex::new(state));
+        let (batches_tx, batches_rx) = unbounded_channel();
+        let batcher = Batcher { state: Arc::downgrade(&state), events: events_rx, out: batches_tx, pending: None };
+        thread::Builder::new()
+            .name("docker-rebuilder-watcher".into())
+            .spawn(move || batcher.run())
+            .map_err(|err| Error::io("cannot start the file watcher thread", err))?;
+        let watcher = Watcher {
+            state,
+            #[cfg(test)]
+            events: events_tx,
+        };
+        Ok((watcher, batches_rx))
+    }
+
+    /// New spec (after .dockerignore or the Dockerfile changed): re-registers directory watches,
+    /// adding newly included directories and dropping now-excluded ones. Blocks while it walks.
+    pub fn update(&self, spec: WatchSpec) {
+        let mut state = lock(&self.state);
+        state.spec = spec;
+        state.rewatch();
+    }
+
+    /// The directories currently watched, sorted (for diagnostics and tests).
+    pub fn watched_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = lock(&self.state).watched.iter().cloned().collect();
+        dirs.sort();
+        dirs
+    }
+}
+
+/// What the watch threads share: the inotify watcher and what it watches.
+struct State {
+    notify: RecommendedWatcher,
+    spec: WatchSpec,
+    /// Each control file as its events name it (canonical parent), and as the spec gives it.
+    controls: Vec<(PathBuf, PathBuf)>,
+    /// Directories with a watch, as their events name them.
+    watched: HashSet<PathBuf>,
+    /// A watch could not be added since the last batch: events may be missing.
+    lost: bool,
+}
+
+impl State {
+    /// Watches the context directory itself: without it there is nothing to watch.
+    fn watch_root(&mut self) -> Result<()> {
+        let context = self.spec.context.clone();
+        match self.notify.watch(&context, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.watched.insert(context);
+                Ok(())
+            }
+            Err(err) => {
+                let why = match err.kind {
+                    notify::ErrorKind::MaxFilesWatch => "the inotify watch limit is reached".to_string(),
+                    _ => err.to_string(),
+                };
+                Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cannot watch the build context {}: {why}", context.display()),
+                    "check that the directory exists and is readable; if the inotify watch limit is reached, \
+                     raise it (`sudo sysctl fs.inotify.max_user_watches=524288`, and in /etc/sysctl.d to keep it)",
+                ))
+            }
+        }
+    }
+
+    /// Brings the watches in line with the spec: the context's tree and the control files'
+    /// directories get one, directories no longer wanted lose theirs.
+    fn rewatch(&mut self) {
+        self.controls = self.spec.control_files.iter().map(|file| (as_watched(file), file.clone())).collect();
+        let mut keep = HashSet::new();
+        let context = self.spec.context.clone();
+        self.watch_tree(&context, None, &mut keep);
+        let parents: Vec<PathBuf> =
+            self.controls.iter().filter_map(|(file, _)| file.parent()).map(Into::into).collect();
+        for parent in parents {
+            if parent.is_dir() && self.add_watch(&parent) {
+                keep.insert(parent);
+            }
+        }
+        let stale: Vec<PathBuf> = self.watched.iter().filter(|dir| !keep.contains(*dir)).cloned().collect();
+        for dir in stale {
+            // An error means inotify already dropped it (the directory went away).
+            let _ = self.notify.unwatch(&dir);
+            self.watched.remove(&dir);
+        }
+    }
+
+    /// Watches `top` and every directory below it that the rules keep, adding each watch before
+    /// listing the directory so nothing created meanwhile goes unseen. With `found`, collects the
+    /// relevant paths already there: they were created before any watch could report them.
+    fn watch_tree(&mut self, top: &Path, mut found: Option<&mut BTreeSet<PathBuf>>, seen: &mut HashSet<PathBuf>) {
+        let mut stack = vec![top.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let control_parent = self.controls.iter().any(|(file, _)| file.parent() == Some(dir.as_path()));
+            if !(self.wants_dir(&dir) || control_parent) || !self.add_watch(&dir) {
+                continue;
+            }
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if let Some(found) = found.as_deref_mut() {
+                    found.extend(self.reported(&path));
+                }
+                if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    stack.push(path);
+                }
+            }
+            seen.insert(dir);
+        }
+    }
+
+    /// Adds a directory watch unless there is one; false when there is none afterwards.
+    fn add_watch(&mut self, dir: &Path) -> bool {
+        if self.watched.contains(dir) {
+            return true;
+        }
+        match self.notify.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.watched.insert(dir.to_path_buf());
+                true
+            }
+            Err(err) => {
+                // A directory that vanished meanwhile has its own remove event; anything else
+                // (the watch limit above all) leaves part of the tree unwatched.
+                let vanished = match &err.kind {
+                    notify::ErrorKind::PathNotFound => true,
+                    notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+                    _ => false,
+                };
+                self.lost |= !vanished;
+                false
+            }
+        }
+    }
+
+    /// Inotify dropped the watches of a removed or moved-away directory and all below it.
+    fn forget(&mut self, path: &Path) {
+        if self.watched.remove(path) {
+            self.watched.retain(|dir| !dir.starts_with(path));
+        }
+    }
+
+    /// A directory inside the context, not in `.git`, that .dockerignore does not exclude entirely.
+    fn wants_dir(&self, dir: &Path) -> bool {
+        let Some(rel) = self.relative(dir) else { return false };
+        rel.is_empty() || !self.spec.ignore.is_excluded(&rel) || self.spec.ignore.may_descend(&rel)
+    }
+
+    /// The context-relative, '/'-separated form of `path`; None outside the context or in `.git`.
+    fn relative(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.spec.context).ok()?;
+        let mut parts = Vec::new();
+        for component in rel.components() {
+            match component {
+                Component::Normal(name) if name != ".git" => parts.push(name.to_string_lossy()),
+                _ => return None,
+            }
+        }
+        Some(parts.join("/"))
+    }
+
+    /// The path to report for an event on `path`, if it is one the consumer cares about.
+    fn reported(&self, path: &Path) -> Option<PathBuf> {
+        if let Some((_, given)) = self.controls.iter().find(|(watched, _)| watched == path) {
+            return Some(given.clone());
+        }
+        let rel = self.relative(path)?;
+        let name = path.file_name()?.to_string_lossy();
+        if rel.is_empty() || is_editor_temp(&name) {
+            return None;
+        }
+        // An excluded directory that is watched may hold included files: its removal matters.
+        let included = !self.spec.ignore.is_excluded(&rel) || self.watched.contains(path);
+        included.then(|| path.to_path_buf())
+    }
+
+    /// Takes one event: collects its relevant paths into `found` and keeps the watches in step
+    /// (new directories get theirs, removed ones are forgotten). True when events may be lost.
+    fn absorb(&mut self, event: notify::Result<notify::Event>, found: &mut BTreeSet<PathBuf>) -> bool {
+        let event = match event {
+            Ok(event) if !event.need_rescan() => event,
+            _ => {
+                // Lost events may include directories created meanwhile: they need their watches.
+                self.rewatch();
+                self.lost = false;
+                return true;
+            }
+        };
+        if !is_change(&event.kind) {
+            return false;
+        }
+        let mut rescan = false;
+        let gone = matches!(event.kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)));
+        let appeared = matches!(event.kind, EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)));
+        for path in &event.paths {
+            // Reported before forgetting: a watched excluded directory is reported as such.
+            found.extend(self.reported(path));
+            if *path == self.spec.context && gone {
+                // The context itself went: nothing below it is watched any more.
+                rescan = true;
+            }
+            if gone {
+                self.forget(path);
+            }
+            let is_dir = fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+            if appeared && is_dir && !self.watched.contains(path) {
+                self.watch_tree(path, Some(found), &mut HashSet::new());
+            }
+        }
+        rescan | std::mem::take(&mut self.lost)
+    }
+}
+
+/// The path events will use for a control file: inotify names a directory by the path its
+/// watch was added with, and the context's watches use canonical paths.
+fn as_watched(file: &Path) -> PathBuf {
+    match (file.parent().and_then(|parent| parent.canonicalize().ok()), file.file_name()) {
+        (Some(parent), Some(name)) => parent.join(name),
+        _ => file.to_path_buf(),
+    }
+}
+
+/// Whether an event kind says something changed; opening, reading and closing do not.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+    }
+}
+
+/// Files editors write beside the real one while saving (swap, backup, lock, atomic-save
+/// temporaries): they are never sources, and reacting to them would rebuild mid-save.
+pub fn is_editor_temp(name: &str) -> bool {
+    const SUFFIXES: [&str; 8] = [".swp", ".swo", ".swx", ".swpx", "~", "___jb_tmp___", "___jb_old___", ".crswap"];
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // vim probes whether it may write in a directory with a file named "4913" (or a bit more).
+    let vim_probe = digits(name) && name.parse::<u32>().is_ok_and(|n| (4913..=5000).contains(&n));
+    let emacs = name.starts_with(".#") || (name.len() >= 2 && name.starts_with('#') && name.ends_with('#'));
+    let hidden = name.starts_with('.');
+    let kate = hidden && name.ends_with(".kate-swp");
+    let gnome = name.starts_with(".goutputstream-");
+    // Atomic saves: `.<name>.tmp`, `<name>.tmp.<digits>`.
+    let hidden_tmp = hidden && name.len() > ".tmp".len() + 1 && name.ends_with(".tmp");
+    let numbered_tmp = name.rsplit_once('.').is_some_and(|(head, tail)| digits(tail) && head.ends_with(".tmp"));
+    SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+        || vim_probe
+        || emacs
+        || kate
+        || gnome
+        || hidden_tmp
+        || numbered_tmp
+}
+
+/// The git directory of the repository holding `context`: `.git` in it or an ancestor, or
+/// where a `.git` file (`gitdir: ...`, worktrees and submodules) points.
+fn git_dir(context: &Path) -> Option<PathBuf> {
+    for dir in context.ancestors() {
+        let dot_git = dir.join(".git");
+        match fs::metadata(&dot_git) {
+            Ok(meta) if meta.is_dir() => return Some(dot_git),
+            Ok(meta) if meta.is_file() => {
+                let text = fs::read_to_string(&dot_git).ok()?;
+                let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
+                return Some(dir.join(target));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A git command is rewriting the tree (checkout, merge, rebase hold the index lock).
+fn git_busy(context: &Path) -> bool {
+    git_dir(context).is_some_and(|dir| dir.join("index.lock").exists())
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Turns the event stream into batches, on its own thread.
+struct Batcher {
+    /// Weak, so dropping the `Watcher` drops the inotify watcher, which ends `events`.
+    state: Weak<Mutex<State>>,
+    events: mpsc::Receiver<notify::Result<notify::Event>>,
+    out: UnboundedSender<Batch>,
+    pending: Option<Pending>,
+}
+
+/// A batch being collected.
+struct Pending {
+    first: Instant,
+    last: Instant,
+    /// While git holds its lock: when to look again.
+    recheck: Option<Instant>,
+    batch: Batch,
+}
+
+impl Pending {
+    fn wake_at(&self) -> Instant {
+        self.recheck.unwrap_or_else(|| (self.last + QUIET).min(self.first + MAX_WAIT))
+    }
+}
+
+impl Batcher {
+    /// Blocks on the event channel (with a timeout only while a batch is pending) until the
+    /// watcher or the receiver is dropped.
+    fn run(mut self) {
+        loop {
+            let received = match self.pending.as_ref().map(Pending::wake_at) {
+                None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => self.events.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            let alive = match received {
+                Ok(event) => self.absorb(event),
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => false,
+            };
+            // Checked after every event too: a steady stream never lets recv time out.
+            if !alive || !self.flush_if_due(Instant::now()) {
+                return;
+            }
+        }
+    }
+
+    /// False once the watcher is gone.
+    fn absorb(&mut self, event: notify::Result<notify::Event>) -> bool {
+        let Some(state) = self.state.upgrade() else { return false };
+        let mut found = BTreeSet::new();
+        let rescan = lock(&state).absorb(event, &mut found);
+        if found.is_empty() && !rescan {
+            return true;
+        }
+        let now = Instant::now();
+        let pending = self.pending.get_or_insert_with(|| Pending {
+            first: now,
+            last: now,
+            recheck: None,
+            batch: Batch::default(),
+        });
+        pending.last = now;
+        pending.batch.paths.extend(found);
+        pending.batch.rescan |= rescan;
+        true
+    }
+
+    /// Sends the pending batch if it is due; false once nobody listens or the watcher is gone.
+    fn flush_if_due(&mut self, now: Instant) -> bool {
+        let Some(pending) = self.pending.as_mut() else { return true };
+        if now < pending.wake_at() {
+            return true;
+        }
+        if now < pending.last + QUIET && now < pending.first + MAX_WAIT {
+            // A git recheck came round while events still arrive: wait for quiet again.
+            pending.recheck = None;
+            return true;
+        }
+        let Some(state) = self.state.upgrade() else { return false };
+        let context = lock(&state).spec.context.clone();
+        if now < pending.first + GIT_MAX_WAIT && git_busy(&context) {
+            pending.recheck = Some(now + QUIET);
+            return true;
+        }
+        let Some(mut pending) = self.pending.take() else { return true };
+        pending.batch.rescan |= std::mem::take(&mut lock(&state).lost);
+        self.out.send(pending.batch).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use notify::event::Flag;
+    use tempfile::TempDir;
+
+    /// Generous: the machine running the tests may be loaded.
+    const WAIT: Duration = Duration::from_secs(5);
+    /// How long "no batch" is given to prove itself (a batch is due 100 ms after its events).
+    const SILENCE: Duration = Duration::from_millis(500);
+
+    /// A temporary project: `root` holds the context `root/ctx`; both canonical.
+    struct Project {
+        _dir: TempDir,
+        root: PathBuf,
+        ctx: PathBuf,
+    }
+
+    impl Project {
+        fn new(files: &[&str]) -> Project {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path().canonicalize().expect("canonical tempdir");
+            let ctx = root.join("ctx");
+            fs::create_dir(&ctx).expect("mkdir ctx");
+            let project = Project { _dir: dir, root, ctx };
+            for file in files {
+                project.write(file, "initial");
+            }
+            project
+        }
+
+        /// Writes `ctx/<rel>` (a trailing '/' makes a directory), creating its parents.
+        fn write(&self, rel: &str, text: &str) -> PathBuf {
+            let path = self.ctx.join(rel.trim_end_matches('/'));
+            if rel.ends_with('/') {
+                fs::create_dir_all(&path).expect("mkdir");
+            } else {
+                fs::create_dir_all(path.parent().expect("parent")).expect("mkdir parent");
+                fs::write(&path, text).expect("write");
+            }
+            path
+        }
+
+        fn spec(&self, ignore: &str) -> WatchSpec {
+            WatchSpec {
+                context: self.ctx.clone(),
+                control_files: vec![self.ctx.join("Dockerfile"), self.ctx.join(".dockerignore")],
+                ignore: DockerIgnore::parse(ignore).expect("valid .dockerignore"),
+            }
+        }
+
+        fn paths(&self, rels: &[&str]) -> BTreeSet<PathBuf> {
+            rels.iter().map(|rel| self.ctx.join(rel)).collect()
+        }
+    }
+
+    async fn next(rx: &mut UnboundedReceiver<Batch>) -> Batch {
+        tokio::time::timeout(WAIT, rx.recv()).await.expect("a batch within 5 s").expect("the watcher is running")
+    }
+
+    async fn silence(rx: &mut UnboundedReceiver<Batch>) {
+        if let Ok(batch) = tokio::time::timeout(SILENCE, rx.recv()).await {
+            panic!("expected no batch, got {batch:?}");
+        }
+    }
+
+    #[test]
+    fn editor_temporaries_are_recognised() {
+        for name in [
+            "main.rs.swp",
+            ".main.rs.swp",
+            ".main.rs.swo",
+            ".main.rs.swx",
+            ".main.rs.swpx",
+            "4913",
+            "5000",
+            "main.rs~",
+            ".#main.rs",
+            "#main.rs#",
+            "main.rs___jb_tmp___",
+            "main.rs___jb_old___",
+            ".main.rs.kate-swp",
+            "main.rs.crswap",
+            ".goutputstream-AB12CD",
+            ".main.rs.tmp",
+            "main.rs.tmp.12345",
+        ] {
+            assert!(is_editor_temp(name), "{name} is an editor temporary");
+        }
+        for name in [
+            "main.rs",
+            "Dockerfile",
+            ".dockerignore",
+            "4912",
+            "5001",
+            "12345",
+            "notes.tmp",
+            ".tmp",
+            "main.rs.tmp.x",
+            "main.tmp.",
+            "#",
+            "#include",
+            "swp",
+            "main.swp.rs",
+        ] {
+            assert!(!is_editor_temp(name), "{name} is a source file");
+        }
+    }
+
+    #[tokio::test]
+    async fn file_changes_are_reported() {
+        let project = Project::new(&["modified.txt", "deleted.txt", "old.txt"]);
+        let (_watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+
+        project.write("created.txt", "new");
+        assert_eq!(next(&mut rx).await, Batch { paths: project.paths(&["created.txt"]), rescan: false });
+
+        project.write("modified.txt", "changed");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["modified.txt"]));
+
+        fs::remove_file(project.ctx.join("deleted.txt")).expect("rm");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["deleted.txt"]));
+
+        fs::rename(project.ctx.join("old.txt"), project.ctx.join("new.txt")).expect("mv");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["old.txt", "new.txt"]));
+        silence(&mut rx).await;
+    }
+
+    #[tokio::test]
+    async fn directory_removal_and_rename_are_reported() {
+        let project = Project::new(&["gone/f", "gone/sub/g", "old/f"]);
+        let (watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+
+        fs::remove_dir_all(project.ctx.join("gone")).expect("rm -r");
+        let batch = next(&mut rx).await;
+        assert_eq!(batch.paths, project.paths(&["gone", "gone/f", "gone/sub", "gone/sub/g"]));
+
+        fs::rename(project.ctx.join("old"), project.ctx.join("new")).expect("mv");
+        let batch = next(&mut rx).await;
+        assert!(batch.paths.is_superset(&project.paths(&["old", "new"])), "{batch:?}");
+        assert!(batch
+            .paths
+            .iter()
+            .all(|path| path.starts_with(project.ctx.join("old")) || path.starts_with(project.ctx.join("new"))));
+
+        // The moved directory is watched under its new name.
+        project.write("new/added", "x");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["new/added"]));
+        assert_eq!(watcher.watched_dirs(), vec![project.ctx.clone(), project.ctx.join("new")]);
+    }
+
+    #[tokio::test]
+    async fn files_in_a_new_directory_tree_are_reported() {
+        let project = Project::new(&[]);
+        let (watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        // Written as fast as possible: most of it exists before the watches can be added.
+        for tree in ["a", "x", "y"] {
+            project.write(&format!("{tree}/b/c/f"), "x");
+        }
+        let mut seen = BTreeSet::new();
+        while !seen.is_superset(&project.paths(&["a/b/c/f", "x/b/c/f", "y/b/c/f"])) {
+            seen.extend(next(&mut rx).await.paths);
+        }
+        assert!(watcher.watched_dirs().contains(&project.ctx.join("y/b/c")));
+        project.write("a/b/c/later", "x");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["a/b/c/later"]));
+    }
+
+    #[tokio::test]
+    async fn editor_temporaries_alone_make_no_batch() {
+        let project = Project::new(&[]);
+        let (_watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        for name in [".main.rs.swp", "4913", "main.rs~", ".#main.rs", "#main.rs#", ".main.rs.tmp", "main.rs.tmp.42"] {
+            project.write(name, "x");
+            fs::remove_file(project.ctx.join(name)).expect("rm");
+        }
+        silence(&mut rx).await;
+        // Atomic save: only the real name counts.
+        project.write(".main.rs.tmp", "fn main() {}");
+        fs::rename(project.ctx.join(".main.rs.tmp"), project.ctx.join("main.rs")).expect("mv");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["main.rs"]));
+    }
+
+    #[tokio::test]
+    async fn git_internals_make_no_batch() {
+        let project = Project::new(&[".git/HEAD", ".git/objects/ab/cdef"]);
+        let (watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        assert_eq!(watcher.watched_dirs(), vec![project.ctx.clone()]);
+        project.write(".git/HEAD", "ref: refs/heads/other");
+        project.write(".git/objects/12/3456", "blob");
+        silence(&mut rx).await;
+    }
+
+    #[tokio::test]
+    async fn excluded_directories_get_no_watch_and_no_batch() {
+        let project = Project::new(&["target/debug/app", "src/main.rs"]);
+        let (watcher, mut rx) = Watcher::start(project.spec("target\n")).expect("start");
+        let watched = vec![project.ctx.clone(), project.ctx.join("src")];
+        assert_eq!(watcher.watched_dirs(), watched);
+
+        project.write("target/debug/app", "rebuilt");
+        project.write("target/new", "x");
+        fs::remove_dir_all(project.ctx.join("target")).expect("rm -r");
+        project.write("target/debug/deps/lib.rlib", "x");
+        silence(&mut rx).await;
+        assert_eq!(watcher.watched_dirs(), watched);
+
+        project.write("src/main.rs", "changed");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["src/main.rs"]));
+    }
+
+    #[tokio::test]
+    async fn an_exception_reincludes_a_file_in_an_excluded_directory() {
+        let project = Project::new(&["logs/"]);
+        let (_watcher, mut rx) = Watcher::start(project.spec("logs\n!logs/keep.txt\n")).expect("start");
+        project.write("logs/other.txt", "x");
+        silence(&mut rx).await;
+        project.write("logs/keep.txt", "x");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["logs/keep.txt"]));
+    }
+
+    #[tokio::test]
+    async fn a_thousand_files_make_one_batch() {
+        let project = Project::new(&["many/"]);
+        let (_watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        let mut expected = BTreeSet::new();
+        // Paced by the clock (not by a count of sleeps, which a slow machine stretches): 400 ms.
+        let start = Instant::now();
+        let mut longest_gap = Duration::ZERO;
+        let mut previous = start;
+        for i in 0..1000 {
+            if let Some(ahead) = (start + Duration::from_millis(400) * i / 1000).checked_duration_since(Instant::now())
+            {
+                thread::sleep(ahead);
+            }
+            let path = project.ctx.join(format!("many/file{i}.txt"));
+            fs::write(&path, "x").expect("write");
+            expected.insert(path);
+            longest_gap = longest_gap.max(previous.elapsed());
+            previous = Instant::now();
+        }
+        let writing = start.elapsed();
+        let mut batch = next(&mut rx).await;
+        // A writer starved for longer than QUIET, or past MAX_WAIT, has really paused or taken
+        // too long: the watcher is right to split then, and the test only checks nothing is lost.
+        if longest_gap >= QUIET / 2 || writing >= MAX_WAIT - QUIET {
+            eprintln!("the writer was starved (gap {longest_gap:?}, {writing:?} in all): not checking for one batch");
+            while batch.paths.len() < 1000 {
+                batch.paths.extend(next(&mut rx).await.paths);
+            }
+        }
+        assert_eq!(batch.paths.len(), 1000);
+        assert_eq!(batch.paths, expected);
+        silence(&mut rx).await;
+    }
+
+    #[tokio::test]
+    async fn a_git_index_lock_defers_the_batch() {
+        let project = Project::new(&[".git/index.lock"]);
+        let (_watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        project.write("a.txt", "x");
+        silence(&mut rx).await;
+        project.write("b.txt", "x");
+        silence(&mut rx).await;
+        fs::remove_file(project.ctx.join(".git/index.lock")).expect("rm lock");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["a.txt", "b.txt"]));
+        silence(&mut rx).await;
+    }
+
+    #[test]
+    fn a_worktree_git_file_points_at_the_lock() {
+        let project = Project::new(&[]);
+        let gitdir = project.root.join("main.git/worktrees/ctx");
+        fs::create_dir_all(&gitdir).expect("mkdir");
+        fs::write(project.root.join(".git"), "gitdir: main.git/worktrees/ctx\n").expect("write .git");
+        fs::write(gitdir.join("index.lock"), "").expect("lock");
+        assert!(git_busy(&project.ctx));
+        fs::remove_file(gitdir.join("index.lock")).expect("rm lock");
+        assert!(!git_busy(&project.ctx));
+    }
+
+    #[tokio::test]
+    async fn control_files_are_reported_outside_the_context_and_when_ignored() {
+        let project = Project::new(&[]);
+        let dockerfile = project.root.join("Dockerfile");
+        fs::write(&dockerfile, "FROM scratch").expect("write");
+        let spec = WatchSpec {
+            context: project.ctx.clone(),
+            control_files: vec![dockerfile.clone(), project.ctx.join(".dockerignore")],
+            ignore: DockerIgnore::parse(".dockerignore\n").expect("valid"),
+        };
+        let (_watcher, mut rx) = Watcher::start(spec).expect("start");
+
+        fs::write(project.root.join("unrelated"), "x").expect("write");
+        fs::write(&dockerfile, "FROM alpine").expect("write");
+        assert_eq!(next(&mut rx).await.paths, BTreeSet::from([dockerfile]));
+
+        project.write(".dockerignore", "x\n");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&[".dockerignore"]));
+    }
+
+    #[tokio::test]
+    async fn update_watches_a_newly_included_directory() {
+        let project = Project::new(&["vendor/lib/a.txt"]);
+        let (watcher, mut rx) = Watcher::start(project.spec("vendor\n")).expect("start");
+        project.write("vendor/lib/a.txt", "changed");
+        silence(&mut rx).await;
+
+        watcher.update(project.spec(""));
+        let vendor = project.ctx.join("vendor");
+        assert!(watcher.watched_dirs().contains(&vendor.join("lib")));
+        project.write("vendor/lib/a.txt", "changed again");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["vendor/lib/a.txt"]));
+
+        watcher.update(project.spec("vendor\n"));
+        assert_eq!(watcher.watched_dirs(), vec![project.ctx.clone()]);
+    }
+
+    #[tokio::test]
+    async fn lost_events_make_a_rescan_batch_and_restore_watches() {
+        let project = Project::new(&["sub/"]);
+        let (watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        let sub = project.ctx.join("sub");
+        {
+            // As if `sub` had been created while the queue overflowed: no event, no watch.
+            let mut state = lock(&watcher.state);
+            state.notify.unwatch(&sub).expect("unwatch");
+            state.watched.remove(&sub);
+        }
+        // What the inotify backend sends on IN_Q_OVERFLOW, and on a read error.
+        let overflow = notify::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        watcher.events.send(Ok(overflow)).expect("inject");
+        assert_eq!(next(&mut rx).await, Batch { paths: BTreeSet::new(), rescan: true });
+        assert!(watcher.watched_dirs().contains(&sub));
+        watcher.events.send(Err(notify::Error::generic("read failed"))).expect("inject");
+        assert!(next(&mut rx).await.rescan);
+        project.write("sub/a", "x");
+        assert_eq!(next(&mut rx).await, Batch { paths: project.paths(&["sub/a"]), rescan: false });
+    }
+
+    #[tokio::test]
+    async fn dropping_the_watcher_ends_the_receiver() {
+        let project = Project::new(&[]);
+        let (watcher, mut rx) = Watcher::start(project.spec("")).expect("start");
+        drop(watcher);
+        let end = tokio::time::timeout(WAIT, rx.recv()).await.expect("the receiver ends within 5 s");
+        assert_eq!(end, None);
+    }
+
+    #[test]
+    fn start_fails_clearly_without_a_context() {
+        let project = Project::new(&[]);
+        let mut spec = project.spec("");
+        spec.context = project.root.join("missing");
+        let Err(err) = Watcher::start(spec) else { panic!("started on a missing context") };
+        assert!(err.cause.contains("cannot watch the build context"), "{err}");
+        assert!(err.fix.contains("fs.inotify.max_user_watches"), "{err}");
+    }
+}
