@@ -324,7 +324,7 @@ impl StatusLine {
             started: Instant::now(),
             frame: 0,
             width: if live {
-                super::render::terminal_size().map(|(_, c)| c as usize).unwrap_or(100).max(20)
+                super::render::terminal_size().map(|(_, c)| c as usize).filter(|c| *c > 0).unwrap_or(100).max(20)
             } else {
                 100
             },

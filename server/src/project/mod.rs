@@ -115,15 +115,50 @@ pub fn builder_name(dir: &Path) -> String {
     format!("docker-rebuilder-{}-{short}", plan::sanitize_name(&folder))
 }
 
+/// The recipe's files, in the order `recipe_hash` hashes them.
+const RECIPE_PARTS: [&str; 3] = ["the Dockerfile", ".dockerignore", CONFIG_FILE];
+
+/// One short hash per recipe file, joined by `-`, so a change can be named.
 fn recipe_hash(dir: &Path, plan: &Plan, dockerignore: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [
+    let parts = [
         std::fs::read(&plan.dockerfile).unwrap_or_default(),
         dockerignore.as_bytes().to_vec(),
         std::fs::read(dir.join(CONFIG_FILE)).unwrap_or_default(),
-    ] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(&part);
+    ];
+    let hashes: Vec<String> =
+        parts.iter().map(|p| Sha256::digest(p).iter().take(8).map(|b| format!("{b:02x}")).collect()).collect();
+    hashes.join("-")
+}
+
+/// Which recipe files differ between two recipe hashes, for a full build's reason.
+pub fn recipe_change(old: &str, new: &str) -> String {
+    let (old, new): (Vec<&str>, Vec<&str>) = (old.split('-').collect(), new.split('-').collect());
+    if old.len() != new.len() {
+        return "the Dockerfile, .dockerignore or rebuilder.toml changed since the image was built".to_string();
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    let changed: Vec<&str> =
+        RECIPE_PARTS.iter().zip(old.iter().zip(&new)).filter(|(_, (o, n))| o != n).map(|(name, _)| *name).collect();
+    let names = match changed.as_slice() {
+        [] => return "the image's recipe changed".to_string(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    format!("{names} changed since the image was built")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recipe_change;
+
+    #[test]
+    fn a_recipe_change_names_the_files_that_changed() {
+        assert_eq!(recipe_change("a-b-c", "x-b-c"), "the Dockerfile changed since the image was built");
+        assert_eq!(recipe_change("a-b-c", "a-y-c"), ".dockerignore changed since the image was built");
+        assert_eq!(
+            recipe_change("a-b-c", "a-y-z"),
+            ".dockerignore and rebuilder.toml changed since the image was built"
+        );
+        // A manifest written by an older version (one combined hash).
+        assert!(recipe_change("abc", "a-b-c").contains("the Dockerfile, .dockerignore or rebuilder.toml"));
+    }
 }

@@ -73,10 +73,10 @@ impl Rebuilder {
                     }
                 }
                 let reason = match manifest {
-                    Some(_) => "the Dockerfile, .dockerignore or rebuilder.toml changed since the image was built",
-                    None => "the builder holds no manifest of its sources",
+                    Some(m) => crate::project::recipe_change(&m.recipe, &self.project.recipe),
+                    None => "the builder holds no manifest of its sources".to_string(),
                 };
-                return self.full_build_ensured(reason, reporter).await;
+                return self.full_build_ensured(&reason, reporter).await;
             }
             reporter.report(Event::Note(format!("the builder {name} could not be restarted; making a new one")));
             self.engine.remove_container(&container.id).await?;
@@ -226,10 +226,10 @@ impl Rebuilder {
         }
         let id = self.create_builder(&image).await?;
         let tree = scan(plan, &self.project.ignore, HashSource::Recorded(&context.hashes))?;
-        let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
+        let manifest = Manifest::of(&tree, &self.project.recipe);
         self.write_manifest(&id, &image, &manifest).await?;
         reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
-        self.warn_refused_links(&tree, reporter);
+        self.warn_refused(&tree, reporter);
 
         let superseded = [previous.map(|p| p.id), old_builder.map(|b| b.image_id)];
         self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;

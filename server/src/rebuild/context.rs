@@ -31,11 +31,18 @@ pub fn pack(project: &Project) -> Result<BuildContext> {
     let mut writer = ArchiveWriter::new();
     let mut hashes = HashMap::new();
     let mut entries = Vec::new();
-    walk_context(context, &ignore, "", &mut |rel, meta| {
-        if !rel.is_empty() {
-            entries.push((rel.to_string(), meta.clone()));
-        }
-    })?;
+    // Names that are not UTF-8 are left out here too (the cycle warns), so image and builder agree.
+    walk_context(
+        context,
+        &ignore,
+        "",
+        &mut |rel, meta| {
+            if !rel.is_empty() {
+                entries.push((rel.to_string(), meta.clone()));
+            }
+        },
+        &mut |_| {},
+    )?;
     for (rel, meta) in entries {
         let path = context.join(&rel);
         let mode = mode_of(&meta);

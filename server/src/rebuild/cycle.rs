@@ -103,7 +103,7 @@ impl Rebuilder {
         let plan = &self.project.plan;
         phases.start(Phase::Detect, "");
         let (tree, host) = self.host_state()?;
-        self.warn_refused_links(&tree, phases.reporter);
+        self.warn_refused(&tree, phases.reporter);
         let changes = builder.manifest.diff(&host);
         if let Some(path) = changes.needs_full_build.first() {
             let shown = plan
@@ -112,7 +112,8 @@ impl Rebuilder {
                 .unwrap_or_else(|| path.clone());
             let more = changes.needs_full_build.len() - 1;
             let others = if more > 0 { format!(" (and {more} more)") } else { String::new() };
-            let line = tree.entries.get(path).map(|f| plan.sync[f.rule].line).filter(|l| *l > 0);
+            let rule = tree.entries.get(path).map(|f| f.full_build.unwrap_or(f.rule));
+            let line = rule.map(|r| plan.sync[r].line).filter(|l| *l > 0);
             let at = line.map(|l| format!(" at Dockerfile line {l}")).unwrap_or_default();
             return Ok(CycleResult::FullBuild(format!(
                 "{shown}{others} changed, and the Dockerfile copies it{at} before a RUN that a sync cannot replay"
@@ -248,9 +249,18 @@ impl Rebuilder {
         Ok(Some(!changes.is_empty() || !changes.needs_full_build.is_empty()))
     }
 
-    /// Says once per link that a link pointing out of the context is not synced.
-    pub(super) fn warn_refused_links(&self, tree: &HostTree, reporter: &mut dyn crate::events::Reporter) {
+    /// Says once per entry that a link pointing out of the context, or a name that is not
+    /// UTF-8, is not synced.
+    pub(super) fn warn_refused(&self, tree: &HostTree, reporter: &mut dyn crate::events::Reporter) {
         let mut warned = self.warned_links.lock().unwrap_or_else(|e| e.into_inner());
+        for name in &tree.refused_names {
+            if warned.insert(name.clone()) {
+                reporter.report(Event::Warning(format!(
+                    "{name}: the name is not valid UTF-8, so it is not synced (and not in the image's build \
+                     context); rename it"
+                )));
+            }
+        }
         for (rel, target) in &tree.refused_links {
             if warned.insert(format!("{rel}\0{target}")) {
                 reporter.report(Event::Warning(format!(
@@ -265,7 +275,7 @@ impl Rebuilder {
     fn host_state(&self) -> Result<(HostTree, Manifest)> {
         let plan = &self.project.plan;
         let tree = scan(plan, &self.project.ignore, HashSource::Cached(&self.hashes))?;
-        let manifest = Manifest::of(&tree, &self.project.recipe, &|rule| plan.sync[rule].needs_full_build);
+        let manifest = Manifest::of(&tree, &self.project.recipe);
         Ok((tree, manifest))
     }
 
@@ -300,6 +310,28 @@ impl Rebuilder {
         let owners = self.owners(builder).await?;
         let mut archive = ArchiveWriter::new();
         let mut manifest = host.clone();
+        // Folders the context has but .dockerignore hides (`build/` with `!build/keep/**`):
+        // docker build's COPY makes them 0755 with the COPY's owner, so we send them so too,
+        // rather than let the engine make them root-owned.
+        let plan = &self.project.plan;
+        let mut implicit = std::collections::BTreeMap::new();
+        for path in &changes.upload {
+            let Some(file) = tree.entries.get(path) else { continue };
+            let dest = plan.sync[file.rule].dest.trim_end_matches('/');
+            let mut dir = path.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if parent.len() <= dest.len() || tree.entries.contains_key(parent) {
+                    break;
+                }
+                implicit.insert(parent.to_string(), file.rule);
+                dir = parent;
+            }
+        }
+        for (dir, rule) in &implicit {
+            let owner = owners.get(rule).copied().unwrap_or((0, 0));
+            let host = plan.host_path(dir).unwrap_or_default();
+            archive.add_dir(dir, &host, 0o755, owner)?;
+        }
         for path in &changes.upload {
             let Some(file) = tree.entries.get(path) else { continue };
             let owner = owners.get(&file.rule).copied().unwrap_or((0, 0));
@@ -325,7 +357,7 @@ impl Rebuilder {
         Ok(manifest)
     }
 
-    /// uid/gid for each sync rule: its `--chown`, else the image's USER. Remembered per
+    /// uid/gid for each sync rule: its `--chown`, else root (as COPY does). Remembered per
     /// image and recipe: reading passwd and group costs two archive downloads.
     async fn owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
         let key = format!("{} {}", builder.base.id, self.project.recipe);
@@ -340,14 +372,14 @@ impl Rebuilder {
     }
 
     async fn resolve_owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
-        let image_user = builder.base.config.user.clone().unwrap_or_default();
         let specs: Vec<(usize, String)> = self
             .project
             .plan
             .sync
             .iter()
             .enumerate()
-            .map(|(i, r)| (i, r.chown.clone().unwrap_or_else(|| image_user.clone())))
+            // Without --chown, COPY makes root the owner, whatever USER says.
+            .map(|(i, r)| (i, r.chown.clone().unwrap_or_else(|| "0:0".to_string())))
             .collect();
         let needs_lookup = specs.iter().any(|(_, s)| s.split(':').any(|p| !p.is_empty() && p.parse::<u32>().is_err()));
         let (passwd, group) = if needs_lookup {

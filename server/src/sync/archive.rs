@@ -68,7 +68,7 @@ impl ArchiveWriter {
     pub fn add_symlink(&mut self, name: &str, target: &str, owner: (u32, u32)) -> Result<()> {
         let mut header = header(tar::EntryType::Symlink, 0o777, owner, 0);
         self.builder
-            .append_link(&mut header, name, target)
+            .append_link(&mut header, name.trim_start_matches('/'), target)
             .map_err(|e| Error::io(format!("cannot pack link {name}"), e))?;
         self.entries += 1;
         Ok(())

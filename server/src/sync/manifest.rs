@@ -55,7 +55,7 @@ impl Changes {
 
 impl Manifest {
     /// The manifest describing `tree`, with full-build flags from `full_build_rule`.
-    pub fn of(tree: &HostTree, recipe: &str, full_build_rule: &dyn Fn(usize) -> bool) -> Manifest {
+    pub fn of(tree: &HostTree, recipe: &str) -> Manifest {
         let entries = tree
             .entries
             .iter()
@@ -65,7 +65,7 @@ impl Manifest {
                     SourceKind::Dir => 'd',
                     SourceKind::Symlink(_) => 'l',
                 };
-                (path.clone(), Entry { kind, hash: f.hash.clone(), mode: f.mode, full_build: full_build_rule(f.rule) })
+                (path.clone(), Entry { kind, hash: f.hash.clone(), mode: f.mode, full_build: f.full_build.is_some() })
             })
             .collect();
         Manifest { version: VERSION, recipe: recipe.to_string(), pending: false, entries }

@@ -33,6 +33,10 @@ pub struct SourceFile {
     pub hash: String,
     /// Index of the sync rule that maps it.
     pub rule: usize,
+    /// A COPY before a RUN that a sync cannot replay takes it (possibly besides a later COPY
+    /// to the same place, like `COPY package.json ./` then `COPY . .`): a change needs a full
+    /// build. The index of that rule.
+    pub full_build: Option<usize>,
 }
 
 /// The host side of the mirror: container path → source.
@@ -42,6 +46,8 @@ pub struct HostTree {
     /// Links left out because they point outside the build context: context-relative path →
     /// target. Sending them would hand the container a path into the host's layout.
     pub refused_links: BTreeMap<String, String>,
+    /// Names left out because they are not UTF-8 (shown lossily).
+    pub refused_names: std::collections::BTreeSet<String>,
 }
 
 /// Where content hashes come from.
@@ -84,12 +90,14 @@ pub fn mode_of(meta: &fs::Metadata) -> u32 {
 }
 
 /// Every context entry below `root_rel` (itself included) that .dockerignore keeps, in
-/// path order, without following links.
+/// path order, without following links. Names that are not UTF-8 go to `not_utf8` (lossily
+/// printed) instead: paths are strings throughout, so such a file cannot be mirrored.
 pub fn walk_context(
     context: &Path,
     ignore: &DockerIgnore,
     root_rel: &str,
     visit: &mut dyn FnMut(&str, &fs::Metadata),
+    not_utf8: &mut dyn FnMut(String),
 ) -> Result<()> {
     let root = if root_rel.is_empty() { context.to_path_buf() } else { context.join(root_rel) };
     // A source below a linked folder (`src/x` with `src` a link) would be read through the
@@ -106,7 +114,7 @@ pub fn walk_context(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(format!("cannot read {}", root.display()), e)),
     };
-    walk_entry(context, ignore, root_rel, &meta, visit)
+    walk_entry(context, ignore, root_rel, &meta, visit, not_utf8)
 }
 
 fn walk_entry(
@@ -115,6 +123,7 @@ fn walk_entry(
     rel: &str,
     meta: &fs::Metadata,
     visit: &mut dyn FnMut(&str, &fs::Metadata),
+    not_utf8: &mut dyn FnMut(String),
 ) -> Result<()> {
     let excluded = !rel.is_empty() && ignore.is_excluded(rel);
     if !excluded {
@@ -128,14 +137,20 @@ fn walk_entry(
     let read = fs::read_dir(&dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
     for entry in read {
         let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
+        match entry.file_name().into_string() {
+            Ok(name) => names.push(name),
+            Err(name) => {
+                let shown = name.to_string_lossy();
+                not_utf8(if rel.is_empty() { shown.into_owned() } else { format!("{rel}/{shown}") });
+            }
+        }
     }
     names.sort();
     for name in names {
         let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         let path = context.join(&child);
         match fs::symlink_metadata(&path) {
-            Ok(m) => walk_entry(context, ignore, &child, &m, visit)?,
+            Ok(m) => walk_entry(context, ignore, &child, &m, visit, not_utf8)?,
             // Deleted while we walked: it is simply not there.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
@@ -173,24 +188,37 @@ fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Re
                 (rule.dest.clone(), source.clone())
             };
             let mut error = None;
-            walk_context(&plan.context, ignore, &source, &mut |rel, meta| {
-                if error.is_some() || (rel == strip && meta.is_dir()) {
-                    // The copied folder itself is the destination, which the image has.
-                    return;
-                }
-                let below = rel.strip_prefix(&strip).unwrap_or(rel).trim_start_matches('/');
-                let dest = if below.is_empty() { base_dest.clone() } else { join(&base_dest, below) };
-                match source_file(&plan.context, rel, meta, index, hashes) {
-                    Ok(Some(SourceFile { kind: SourceKind::Symlink(target), .. })) if link_escapes(rel, &target) => {
-                        tree.refused_links.insert(rel.to_string(), target);
+            let mut not_utf8 = Vec::new();
+            walk_context(
+                &plan.context,
+                ignore,
+                &source,
+                &mut |rel, meta| {
+                    if error.is_some() || (rel == strip && meta.is_dir()) {
+                        // The copied folder itself is the destination, which the image has.
+                        return;
                     }
-                    Ok(Some(file)) => {
-                        tree.entries.insert(dest, file);
+                    let below = rel.strip_prefix(&strip).unwrap_or(rel).trim_start_matches('/');
+                    let dest = if below.is_empty() { base_dest.clone() } else { join(&base_dest, below) };
+                    match source_file(&plan.context, rel, meta, index, hashes) {
+                        Ok(Some(SourceFile { kind: SourceKind::Symlink(target), .. }))
+                            if link_escapes(rel, &target) =>
+                        {
+                            tree.refused_links.insert(rel.to_string(), target);
+                        }
+                        Ok(Some(mut file)) => {
+                            let earlier = tree.entries.get(&dest).filter(|e| e.rel == file.rel);
+                            file.full_build =
+                                earlier.and_then(|e| e.full_build).or(rule.needs_full_build.then_some(index));
+                            tree.entries.insert(dest, file);
+                        }
+                        Ok(None) => {}
+                        Err(e) => error = Some(e),
                     }
-                    Ok(None) => {}
-                    Err(e) => error = Some(e),
-                }
-            })?;
+                },
+                &mut |name| not_utf8.push(name),
+            )?;
+            tree.refused_names.extend(not_utf8);
             if let Some(e) = error {
                 return Err(e);
             }
@@ -241,7 +269,7 @@ fn source_file(
             return Ok(None);
         }
     }
-    Ok(Some(SourceFile { host, rel: rel.to_string(), kind, mode: mode_of(meta), hash, rule }))
+    Ok(Some(SourceFile { host, rel: rel.to_string(), kind, mode: mode_of(meta), hash, rule, full_build: None }))
 }
 
 /// Whether the link at context-relative `rel` with `target` points outside the context:
