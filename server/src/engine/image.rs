@@ -26,6 +26,8 @@ pub struct ImageInfo {
     pub config: ImageConfig,
     pub layers: usize,
     pub labels: HashMap<String, String>,
+    /// Bytes of all its layers.
+    pub size: i64,
 }
 
 impl Engine {
@@ -99,6 +101,7 @@ impl Engine {
                     id: inspect.id.unwrap_or_default(),
                     layers: inspect.root_fs.and_then(|r| r.layers).map_or(0, |l| l.len()),
                     labels: config.labels.clone().unwrap_or_default(),
+                    size: inspect.size.unwrap_or(0),
                     config,
                 }))
             }

@@ -895,7 +895,7 @@ fn key_values(args: &[String], command: &str, escape: char) -> Result<Vec<(Strin
     if args.is_empty() {
         return Err(at_least_one(command));
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(format!("Bad input to {command}, too many arguments"));
     }
     let mut pairs = Vec::with_capacity(args.len() / 2);

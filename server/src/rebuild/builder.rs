@@ -16,6 +16,10 @@ use crate::sync::{Manifest, MANIFEST_PATH};
 /// Overlay2 refuses images deeper than ~125 layers; each builder made from a committed
 /// image adds one. Past this depth we start over from a full `docker build`.
 const MAX_ADOPTED_LAYERS: usize = 100;
+/// A commit re-packs the builder's whole diff against its image (≈ 4.5 s per GB here): once
+/// a commit's layer passes this, the next cycle runs in a builder made from the image just
+/// committed (the same files, build state included, with an empty diff).
+const REBASE_BYTES: i64 = 32 * 1024 * 1024;
 /// A shell waiting on an open terminal: keeps the builder alive and doubles as `attach`.
 const KEEPALIVE: &str = "/bin/sh";
 
@@ -177,6 +181,31 @@ impl Rebuilder {
             return Ok(None);
         }
         Ok(Some(Builder { id: known.container, base: known.base, manifest: known.manifest }))
+    }
+
+    /// After a commit: when the builder's diff has grown big enough to slow commits down,
+    /// replaces the builder by a fresh one from the committed image. Best effort: a failure
+    /// only leaves the old builder (or none, and the next cycle adopts the image).
+    pub(super) async fn rebase_if_large(
+        &self,
+        builder: &Builder,
+        image: &ImageInfo,
+        manifest: &Manifest,
+        reporter: &mut dyn Reporter,
+    ) -> Result<bool> {
+        let layer = image.size - builder.base.size;
+        if layer < REBASE_BYTES || image.layers >= MAX_ADOPTED_LAYERS {
+            return Ok(false);
+        }
+        reporter.report(Event::Note(format!(
+            "the builder's changes reached {} MB; going on in a fresh builder from {} so commits stay fast",
+            layer / (1024 * 1024),
+            self.project.plan.image
+        )));
+        self.engine.remove_container(&builder.id).await?;
+        let id = self.create_builder(image).await?;
+        self.remember(&id, image, manifest).await?;
+        Ok(true)
     }
 
     /// The manifest this process last left in the builder, if it knows one.

@@ -51,6 +51,7 @@ impl Rebuilder {
     /// Brings the image up to date with the host's sources.
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let started = Instant::now();
+        let _lock = self.lock(options.cancel.as_ref(), reporter).await?;
         let builder = match self.ensure_builder(options.full, reporter).await? {
             Ensured::Ready(b) => b,
             Ensured::Built { reason } => {
@@ -204,6 +205,9 @@ impl Rebuilder {
             phases.start(Phase::Prune, "");
             let superseded = previous.filter(|p| *p != new_id && *p != builder.base.id);
             self.prune(superseded.iter(), phases.reporter).await;
+            if let Some(image) = self.engine.image(&new_id).await? {
+                self.rebase_if_large(&builder, &image, &manifest, phases.reporter).await?;
+            }
             true
         } else {
             manifest.pending = false;

@@ -50,6 +50,7 @@ impl Rebuilder {
     /// Removes this project's builder (and the superseded image only it used). The image
     /// tag stays: `docker run IMAGE` keeps working.
     pub async fn clean(&self, reporter: &mut dyn Reporter) -> Result<CleanReport> {
+        let _lock = self.lock(None, reporter).await?;
         let mut report = CleanReport::default();
         let name = self.project.builder_name();
         let Some(builder) = self.engine.container(&name).await? else {

@@ -7,6 +7,7 @@ mod context;
 mod cycle;
 mod diagnose;
 mod housekeeping;
+mod lock;
 
 use std::time::Duration;
 
