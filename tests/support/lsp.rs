@@ -158,6 +158,10 @@ impl LspClient {
         self.notify("textDocument/didSave", json!({ "textDocument": { "uri": file_uri(path) } }));
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

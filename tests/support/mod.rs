@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod lsp;
+pub mod proxy;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

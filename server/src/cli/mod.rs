@@ -111,6 +111,7 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             Ok(match report.outcome {
                 Outcome::BuildFailed { .. } => 1,
                 Outcome::Cancelled { .. } => 130,
+                Outcome::TimedOut { .. } => 1,
                 _ => 0,
             })
         }

@@ -69,6 +69,7 @@ impl TerminalReporter {
                         ("build_failed", json!({ "exit_code": exit_code, "step": step }))
                     }
                     Outcome::Cancelled { reason } => ("cancelled", json!({ "reason": reason })),
+                    Outcome::TimedOut { reason } => ("timed_out", json!({ "reason": reason })),
                 };
                 let phases: serde_json::Map<String, serde_json::Value> =
                     report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
@@ -120,7 +121,7 @@ impl TerminalReporter {
                         "✗ build failed: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
                         report.image
                     ),
-                    Outcome::Cancelled { reason } => {
+                    Outcome::Cancelled { reason } | Outcome::TimedOut { reason } => {
                         format!("✗ {reason}; nothing committed, {} unchanged ({image_id})", report.image)
                     }
                 };

@@ -177,6 +177,7 @@ impl WatchReporter {
                 Outcome::Succeeded { .. } => "succeeded",
                 Outcome::BuildFailed { .. } => "build_failed",
                 Outcome::Cancelled { .. } => "cancelled",
+                Outcome::TimedOut { .. } => "timed_out",
             };
             let phases: serde_json::Map<String, serde_json::Value> =
                 report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
@@ -218,7 +219,9 @@ impl WatchReporter {
                      {exit_code} after {took}; image unchanged"
                 )
             }
-            Outcome::Cancelled { reason } => format!("#{cycle} ✗ {reason}; nothing committed"),
+            Outcome::Cancelled { reason } | Outcome::TimedOut { reason } => {
+                format!("#{cycle} ✗ {reason}; nothing committed")
+            }
         };
         if self.mode == Mode::Human || matches!(report.outcome, Outcome::BuildFailed { .. }) {
             self.line.print(&text);

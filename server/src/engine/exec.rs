@@ -82,7 +82,8 @@ impl Engine {
         };
         tokio::select! {
             finished = tokio::time::timeout(limit, run) => match finished {
-                Ok(result) => result?,
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.lost_during(container, &display, e).await),
                 Err(_) => {
                     self.kill_build_processes(container).await;
                     return Err(Error::new(
@@ -97,22 +98,73 @@ impl Engine {
                 return Err(Error::new(ErrorKind::Cancelled, format!("`{display}` was cancelled"), ""));
             }
         }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| engine_error(&format!("read the exit code of `{display}`"), e))?;
-        inspect
-            .exit_code
-            .ok_or_else(|| Error::new(ErrorKind::Engine, format!("`{display}` ended without an exit code"), ""))
+        let inspect = match self.docker.inspect_exec(&exec.id).await {
+            Ok(inspect) => inspect,
+            Err(e) => {
+                let e = engine_error(&format!("read the exit code of `{display}`"), e);
+                return Err(self.lost_during(container, &display, e).await);
+            }
+        };
+        match (inspect.exit_code, inspect.running) {
+            (Some(code), Some(false) | None) => Ok(code),
+            // The output ended but the process did not: the connection was cut.
+            _ => {
+                let e = Error::new(ErrorKind::Engine, "its output stopped while it still ran", "");
+                Err(self.lost_during(container, &display, e).await)
+            }
+        }
+    }
+
+    /// The connection to the engine broke while a build ran: stop what the build left running
+    /// so the next cycle never syncs under it (now, or at the next cycle if the engine is
+    /// away), and say so.
+    async fn lost_during(&self, container: &str, display: &str, cause: Error) -> Error {
+        let stopped = self.kill_build_processes(container).await;
+        if !stopped {
+            lock_interrupted().insert(container.to_string());
+        }
+        let what = if stopped {
+            "its processes in the builder were stopped"
+        } else {
+            "whatever it left running will be stopped before the next build"
+        };
+        let fix = if cause.fix.is_empty() {
+            "check that the engine runs (`docker info`) and start it if it stopped; the next save builds again"
+                .to_string()
+        } else {
+            format!("{}; the next save builds again", cause.fix)
+        };
+        Error::new(
+            ErrorKind::EngineUnavailable,
+            format!("the connection to the Docker engine was lost while `{display}` ran ({}); {what}", cause.cause),
+            fix,
+        )
+    }
+
+    /// Stops processes an interrupted build left in `container`, if any (see `lost_during`).
+    pub async fn stop_interrupted_build(&self, container: &str) {
+        let pending = lock_interrupted().remove(container);
+        if pending && !self.kill_build_processes(container).await {
+            lock_interrupted().insert(container.to_string());
+        }
     }
 
     /// Kills every process in the builder but its keep-alive (PID 1): `kill -1` spares init.
-    pub async fn kill_build_processes(&self, container: &str) {
+    /// Returns whether that could be done.
+    pub async fn kill_build_processes(&self, container: &str) -> bool {
         let argv = ["/bin/sh".to_string(), "-c".to_string(), "kill -KILL -1".to_string()];
         let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0") };
-        let _ = Box::pin(self.exec(container, request, None, None, &mut |_, _| {})).await;
+        // `kill -1` spares the caller too; its exit status says nothing either way.
+        Box::pin(self.exec(container, request, None, None, &mut |_, _| {})).await.is_ok()
     }
+}
+
+/// Builders whose interrupted build could not be stopped yet (the engine was away).
+static INTERRUPTED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn lock_interrupted() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<String>> {
+    INTERRUPTED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Engine {

@@ -28,6 +28,8 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
     /// Bytes of all its layers.
     pub size: i64,
+    /// `repo:tag` names pointing at it.
+    pub tags: Vec<String>,
 }
 
 impl Engine {
@@ -102,6 +104,7 @@ impl Engine {
                     layers: inspect.root_fs.and_then(|r| r.layers).map_or(0, |l| l.len()),
                     labels: config.labels.clone().unwrap_or_default(),
                     size: inspect.size.unwrap_or(0),
+                    tags: inspect.repo_tags.unwrap_or_default(),
                     config,
                 }))
             }

@@ -386,7 +386,7 @@ impl Worker {
     async fn publish_final(&mut self, found: Vec<FileDiagnostic>, report: &CycleReport) {
         let keep_stale = match report.outcome {
             Outcome::UpToDate | Outcome::Cancelled { .. } => return,
-            Outcome::BuildFailed { .. } => true,
+            Outcome::BuildFailed { .. } | Outcome::TimedOut { .. } => true,
             Outcome::Succeeded { .. } | Outcome::ImageBuilt { .. } => false,
         };
         let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
@@ -447,6 +447,7 @@ fn summary(report: &CycleReport) -> (&'static str, String) {
         Outcome::Succeeded { committed: false } => ("succeeded", "built (not committed)".to_string()),
         Outcome::BuildFailed { exit_code, step } => ("failed", format!("`{step}` failed with exit code {exit_code}")),
         Outcome::Cancelled { reason } => ("idle", reason.clone()),
+        Outcome::TimedOut { reason } => ("failed", reason.clone()),
     }
 }
 

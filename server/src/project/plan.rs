@@ -78,6 +78,9 @@ impl Plan {
     /// Infers the plan for the project in `project_dir`.
     pub fn infer(project_dir: &Path, config: &Config) -> Result<Plan> {
         let dockerfile = project_dir.join(config.dockerfile.as_deref().unwrap_or(Path::new("Dockerfile")));
+        if let Some(df) = &config.dockerfile {
+            inside_project(project_dir, &dockerfile, "dockerfile", df)?;
+        }
         let text = std::fs::read_to_string(&dockerfile).map_err(|e| {
             Error::new(
                 ErrorKind::Project,
@@ -104,6 +107,9 @@ impl Plan {
                 "correct `context` in rebuilder.toml",
             )
         })?;
+        if let Some(c) = &config.context {
+            inside_project(project_dir, &context, "context", c)?;
+        }
         let stage_chain = stage_chain(&parsed, config.target.as_deref()).map_err(|m| {
             Error::new(
                 ErrorKind::Dockerfile,
@@ -367,6 +373,8 @@ fn infer_from_stages(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<St
                         .map(|s| state.expand(s))
                         .filter(|s| !is_url(s))
                         .map(|s| clean_relative(&s))
+                        // `docker build` refuses sources above the context; never read them.
+                        .filter(|s| s != ".." && !s.starts_with("../"))
                         .collect();
                     if local.is_empty() {
                         continue;
@@ -432,6 +440,37 @@ fn infer_from_stages(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<St
         final_user: state.user.clone(),
         final_args: state.args_env(),
     }
+}
+
+/// Refuses a configured path that leads out of the project folder (`..`, absolute paths,
+/// links): docker-rebuilder reads and mirrors nothing from outside the project.
+fn inside_project(project_dir: &Path, path: &Path, key: &str, written: &Path) -> Result<()> {
+    let root = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
+    let inside = match path.canonicalize() {
+        Ok(resolved) => resolved.starts_with(&root),
+        // Not there (reading it will say so): judge the words.
+        Err(_) => !written.is_absolute() && !written.components().any(|c| c == std::path::Component::ParentDir),
+    };
+    if inside {
+        return Ok(());
+    }
+    let config = project_dir.join(crate::project::config::CONFIG_FILE);
+    let line = std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|text| text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1))
+        .unwrap_or(1);
+    Err(Error::new(
+        ErrorKind::Config,
+        format!(
+            "{}:{line}: `{key} = \"{}\"` points outside the project folder {}",
+            config.display(),
+            written.display(),
+            project_dir.display()
+        ),
+        "docker-rebuilder never reads or mirrors files from outside the project: put rebuilder.toml in the folder \
+         that holds both the build context and the Dockerfile (e.g. the repository root), with paths relative to it",
+    )
+    .at(&config, line))
 }
 
 fn config_sync_rules(config: &Config, workdir: &str) -> Result<Vec<SyncRule>> {
@@ -513,11 +552,13 @@ pub fn clean_relative(p: &str) -> String {
     for seg in p.split('/') {
         match seg {
             "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    parts.push("..");
+            // A `..` that climbs above the start stays (and stacks): the caller refuses it.
+            ".." => match parts.last() {
+                Some(&last) if last != ".." => {
+                    parts.pop();
                 }
-            }
+                _ => parts.push(".."),
+            },
             s => parts.push(s),
         }
     }
@@ -678,6 +719,8 @@ mod tests {
         assert_eq!(clean_relative("./src/../lib/"), "lib");
         assert_eq!(clean_relative("."), "");
         assert_eq!(clean_relative("../x"), "../x");
+        assert_eq!(clean_relative("../../etc"), "../../etc");
+        assert_eq!(clean_relative("a/../../b"), "../b");
         assert_eq!(clean_container_path("/a/./b/../c/"), "/a/c");
     }
 }

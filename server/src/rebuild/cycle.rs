@@ -72,9 +72,8 @@ impl Rebuilder {
         let result = self.cycle(*builder, options.cancel.as_ref(), &mut phases).await;
         phases.finish();
         let (outcome, uploaded, deleted, synced) = match result {
-            Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Timeout) => {
-                (Outcome::Cancelled { reason: e.to_string() }, 0, 0, Vec::new())
-            }
+            Err(e) if e.kind == ErrorKind::Cancelled => (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new()),
+            Err(e) if e.kind == ErrorKind::Timeout => (Outcome::TimedOut { reason: e.to_string() }, 0, 0, Vec::new()),
             Err(e) => return Err(e),
             Ok(CycleResult::FullBuild(reason)) => {
                 let reason = self.full_build(&reason, phases.reporter).await?;
@@ -134,6 +133,8 @@ impl Rebuilder {
             phases.note("no new changes; the last build failed, so building again");
         }
 
+        // A build cut off with the engine's connection may still run: never sync under it.
+        self.engine.stop_interrupted_build(&builder.id).await;
         let mut manifest = self.sync(&builder, &tree, &host, &changes, phases).await?;
         let synced: Vec<std::path::PathBuf> = changes
             .upload
@@ -314,28 +315,6 @@ impl Rebuilder {
         let owners = self.owners(builder).await?;
         let mut archive = ArchiveWriter::new();
         let mut manifest = host.clone();
-        // Folders the context has but .dockerignore hides (`build/` with `!build/keep/**`):
-        // docker build's COPY makes them 0755 with the COPY's owner, so we send them so too,
-        // rather than let the engine make them root-owned.
-        let plan = &self.project.plan;
-        let mut implicit = std::collections::BTreeMap::new();
-        for path in &changes.upload {
-            let Some(file) = tree.entries.get(path) else { continue };
-            let dest = plan.sync[file.rule].dest.trim_end_matches('/');
-            let mut dir = path.as_str();
-            while let Some((parent, _)) = dir.rsplit_once('/') {
-                if parent.len() <= dest.len() || tree.entries.contains_key(parent) {
-                    break;
-                }
-                implicit.insert(parent.to_string(), file.rule);
-                dir = parent;
-            }
-        }
-        for (dir, rule) in &implicit {
-            let owner = owners.get(rule).copied().unwrap_or((0, 0));
-            let host = plan.host_path(dir).unwrap_or_default();
-            archive.add_dir(dir, &host, 0o755, owner)?;
-        }
         for path in &changes.upload {
             let Some(file) = tree.entries.get(path) else { continue };
             let owner = owners.get(&file.rule).copied().unwrap_or((0, 0));
@@ -346,9 +325,16 @@ impl Rebuilder {
                             e.hash = hash;
                         }
                     }
-                    None => {
-                        manifest.entries.remove(path);
-                    }
+                    // Gone since the scan: the builder keeps what it had, and the manifest must
+                    // say so, or nothing would ever delete it. The next cycle mirrors the loss.
+                    None => match builder.manifest.entries.get(path) {
+                        Some(old) => {
+                            manifest.entries.insert(path.clone(), old.clone());
+                        }
+                        None => {
+                            manifest.entries.remove(path);
+                        }
+                    },
                 },
                 SourceKind::Dir => archive.add_dir(path, &file.host, file.mode, owner)?,
                 SourceKind::Symlink(target) => archive.add_symlink(path, target, owner)?,

@@ -11,6 +11,12 @@ use crate::project::plan::{clean_container_path, Plan, Step};
 
 /// How much of the output a failure without any recognised problem shows.
 const TAIL_LINES: usize = 20;
+/// Output is streamed, never kept: memory stays bounded whatever a build prints. A line is
+/// parsed up to this many bytes (the rest of it is skipped)...
+const MAX_LINE: usize = 64 * 1024;
+/// ...and past this many problems in one cycle the output is no longer parsed (nobody reads
+/// the thousand-and-first, and each one costs the editor).
+const MAX_PROBLEMS: usize = 1000;
 
 pub(super) struct Diagnoser<'a> {
     plan: &'a Plan,
@@ -18,6 +24,8 @@ pub(super) struct Diagnoser<'a> {
     found: Vec<FileDiagnostic>,
     tail: Vec<String>,
     partial: String,
+    /// Bytes of the current line fed to the pipeline so far.
+    line_len: usize,
     lines_cache: HashMap<PathBuf, Vec<String>>,
     workdir: String,
     /// Where problems outside the project land: the running step's source line.
@@ -33,6 +41,7 @@ impl<'a> Diagnoser<'a> {
             found: Vec::new(),
             tail: Vec::new(),
             partial: String::new(),
+            line_len: 0,
             lines_cache: HashMap::new(),
             workdir: "/".to_string(),
             step_location: (plan.dockerfile.clone(), 0),
@@ -60,12 +69,39 @@ impl<'a> Diagnoser<'a> {
     /// Feeds output; returns true when new problems were found.
     pub fn feed(&mut self, bytes: &[u8]) -> bool {
         self.remember_tail(bytes);
-        let found = self.pipeline.feed(bytes);
+        if self.found.len() >= MAX_PROBLEMS {
+            return false;
+        }
+        let found = self.feed_clipped(bytes);
         self.add(found)
+    }
+
+    /// Feeds the pipeline with every line cut at MAX_LINE bytes.
+    fn feed_clipped(&mut self, bytes: &[u8]) -> Vec<Diagnostic> {
+        let mut found = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (body, newline) = match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (&rest[..i], true),
+                None => (rest, false),
+            };
+            let room = MAX_LINE.saturating_sub(self.line_len);
+            found.extend(self.pipeline.feed(&body[..body.len().min(room)]));
+            self.line_len += body.len().min(room);
+            if newline {
+                found.extend(self.pipeline.feed(b"\n"));
+                self.line_len = 0;
+                rest = &rest[body.len() + 1..];
+            } else {
+                rest = &[];
+            }
+        }
+        found
     }
 
     /// End of a step's output; returns true when new problems were found.
     pub fn finish_step(&mut self) -> bool {
+        self.line_len = 0;
         let found = self.pipeline.finish();
         self.add(found)
     }
@@ -104,11 +140,18 @@ impl<'a> Diagnoser<'a> {
                 self.tail.remove(0);
             }
         }
+        if self.partial.len() > MAX_LINE {
+            let cut = (0..=MAX_LINE).rev().find(|i| self.partial.is_char_boundary(*i)).unwrap_or(0);
+            self.partial.truncate(cut);
+        }
     }
 
     fn add(&mut self, found: Vec<Diagnostic>) -> bool {
         let before = self.found.len();
         for d in found {
+            if self.found.len() >= MAX_PROBLEMS {
+                break;
+            }
             if let Some(fd) = self.at_host(&d) {
                 if !self.found.contains(&fd) {
                     self.found.push(fd);
@@ -205,5 +248,41 @@ mod tests {
         assert_eq!(token_end("    printff(x);", 4), 11);
         assert_eq!(token_end("  é_x = 1", 2), 5);
         assert_eq!(token_end("a + b", 2), 3);
+    }
+
+    fn plan(dir: &Path) -> Plan {
+        std::fs::write(dir.join("Dockerfile"), "FROM busybox\nWORKDIR /app\nCOPY . .\nRUN make\n").expect("write");
+        std::fs::write(dir.join("main.c"), "int main(void) {}\n").expect("write");
+        Plan::infer(dir, &crate::project::config::Config::default()).expect("plan")
+    }
+
+    #[test]
+    fn problems_stop_being_collected_at_the_cap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plan = plan(dir.path());
+        let mut d = Diagnoser::new(&plan);
+        d.start_step(&plan.steps[0]);
+        for i in 0..5000 {
+            d.feed(format!("main.c:1:5: error: problem {i}\n").as_bytes());
+        }
+        d.finish_step();
+        assert_eq!(d.diagnostics().len(), MAX_PROBLEMS);
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_and_the_next_line_still_parsed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plan = plan(dir.path());
+        let mut d = Diagnoser::new(&plan);
+        d.start_step(&plan.steps[0]);
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..20 {
+            d.feed(&chunk);
+        }
+        assert!(d.partial.len() <= MAX_LINE, "the tail's line is bounded");
+        d.feed(b"\nmain.c:1:5: error: after the flood\n");
+        d.finish_step();
+        assert_eq!(d.diagnostics().len(), 1, "{:?}", d.diagnostics());
+        assert!(d.diagnostics()[0].message.contains("after the flood"));
     }
 }

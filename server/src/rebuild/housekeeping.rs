@@ -38,7 +38,8 @@ impl Rebuilder {
 
     async fn prune_one(&self, id: &str) -> Result<bool> {
         let Some(image) = self.engine.image(id).await? else { return Ok(false) };
-        if image.labels.get(LABEL_PROJECT) != Some(&self.project.label()) {
+        // A tag means someone (or we) still names it: removing it by id would drop that tag.
+        if image.labels.get(LABEL_PROJECT) != Some(&self.project.label()) || !image.tags.is_empty() {
             return Ok(false);
         }
         if self.engine.containers_of_image(id).await? > 0 {

@@ -47,8 +47,10 @@ pub enum Outcome {
     Succeeded { committed: bool },
     /// The rebuild command failed: no commit, image unchanged.
     BuildFailed { exit_code: i64, step: String },
-    /// Cancelled (or timed out) while building: processes killed, no commit.
+    /// Cancelled while building: processes killed, no commit.
     Cancelled { reason: String },
+    /// The rebuild command ran past `timeout_secs`: processes killed, no commit.
+    TimedOut { reason: String },
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +70,7 @@ pub struct CycleReport {
 
 impl CycleReport {
     pub fn succeeded(&self) -> bool {
-        !matches!(self.outcome, Outcome::BuildFailed { .. } | Outcome::Cancelled { .. })
+        !matches!(self.outcome, Outcome::BuildFailed { .. } | Outcome::Cancelled { .. } | Outcome::TimedOut { .. })
     }
 }
 

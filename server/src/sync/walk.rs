@@ -207,6 +207,7 @@ fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Re
                             tree.refused_links.insert(rel.to_string(), target);
                         }
                         Ok(Some(mut file)) => {
+                            add_hidden_parents(&mut tree, &plan.context, &base_dest, &dest, rel, index);
                             let earlier = tree.entries.get(&dest).filter(|e| e.rel == file.rel);
                             file.full_build =
                                 earlier.and_then(|e| e.full_build).or(rule.needs_full_build.then_some(index));
@@ -270,6 +271,30 @@ fn source_file(
         }
     }
     Ok(Some(SourceFile { host, rel: rel.to_string(), kind, mode: mode_of(meta), hash, rule, full_build: None }))
+}
+
+/// Folders that .dockerignore excludes but walks into for an exception (`build/` with
+/// `!build/keep/**`): docker build sends no entry for them, and COPY makes them 0755 with its
+/// owner. They are part of the mirror, so they are made like that, and removed with their last
+/// kept child.
+fn add_hidden_parents(tree: &mut HostTree, context: &Path, base_dest: &str, dest: &str, rel: &str, rule: usize) {
+    let (mut dest, mut rel) = (dest, rel);
+    while let (Some((parent, _)), Some((parent_rel, _))) = (dest.rsplit_once('/'), rel.rsplit_once('/')) {
+        if parent.len() <= base_dest.len() || tree.entries.contains_key(parent) {
+            return;
+        }
+        let file = SourceFile {
+            host: context.join(parent_rel),
+            rel: parent_rel.to_string(),
+            kind: SourceKind::Dir,
+            mode: 0o755,
+            hash: String::new(),
+            rule,
+            full_build: None,
+        };
+        tree.entries.insert(parent.to_string(), file);
+        (dest, rel) = (parent, parent_rel);
+    }
 }
 
 /// Whether the link at context-relative `rel` with `target` points outside the context:
