@@ -1,8 +1,9 @@
 //! One long-lived task per project: takes jobs in order, coalesces the saves that arrive
 //! during a cycle into one next cycle, runs the core, and renders its events for the client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -54,6 +55,8 @@ struct Shared {
     status: Mutex<StatusParams>,
     /// The running cycle's progress token and cancel switch.
     running: Mutex<Option<(String, CancelToken)>>,
+    /// How many times the user cancelled: a cycle that saw it change drops what was queued.
+    cancels: AtomicU64,
     builder: String,
 }
 
@@ -83,6 +86,7 @@ impl WorkerHandle {
     pub fn cancel_if_token(&self, token: &str) {
         if let Some((t, cancel)) = lock(&self.shared.running).as_ref() {
             if t == token {
+                self.shared.cancels.fetch_add(1, Ordering::SeqCst);
                 cancel.cancel();
             }
         }
@@ -90,6 +94,7 @@ impl WorkerHandle {
 
     pub fn cancel_running(&self) {
         if let Some((_, cancel)) = lock(&self.shared.running).as_ref() {
+            self.shared.cancels.fetch_add(1, Ordering::SeqCst);
             cancel.cancel();
         }
     }
@@ -104,6 +109,7 @@ pub fn spawn(dir: PathBuf, client: Client) -> WorkerHandle {
             ..Default::default()
         }),
         running: Mutex::new(None),
+        cancels: AtomicU64::new(0),
         builder: crate::project::builder_name(&dir),
     });
     let worker = Worker {
@@ -144,47 +150,66 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
-        while let Some(first) = rx.recv().await {
-            // Everything queued while the last cycle ran becomes one cycle.
-            let mut jobs = vec![first];
-            while let Ok(job) = rx.try_recv() {
-                jobs.push(job);
-            }
-            let mut jobs = jobs.into_iter().peekable();
-            while let Some(job) = jobs.next() {
-                match job {
-                    Job::Clean { reply } => {
-                        let result = self.clean().await;
-                        if let Some(reply) = reply {
-                            let _ = reply.send(result);
-                        }
-                    }
-                    first => {
-                        let mut full = false;
-                        let mut replies = Vec::new();
-                        let mut only_watched = true;
-                        let mut take = |job: Job| {
-                            only_watched &= matches!(job, Job::Changed);
-                            if let Job::Rebuild { full: f, reply } = job {
-                                full |= f;
-                                replies.extend(reply);
-                            }
-                        };
-                        take(first);
-                        while matches!(jobs.peek(), Some(Job::Sync | Job::Changed | Job::Rebuild { .. })) {
-                            if let Some(job) = jobs.next() {
-                                take(job);
-                            }
-                        }
-                        if only_watched && self.already_synced().await {
-                            continue;
-                        }
-                        let result = self.cycle(full).await;
-                        for reply in replies {
-                            let _ = reply.send(result.clone());
-                        }
-                    }
+        let mut pending: VecDeque<Job> = VecDeque::new();
+        loop {
+            if pending.is_empty() {
+                match rx.recv().await {
+                    Some(job) => pending.push_back(job),
+                    None => return,
                 }
+            }
+            // Everything queued while the last cycle ran becomes one cycle.
+            while let Ok(job) = rx.try_recv() {
+                pending.push_back(job);
+            }
+            let Some(first) = pending.pop_front() else { continue };
+            if let Job::Clean { reply } = first {
+                let result = self.clean().await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+                continue;
+            }
+            let mut full = false;
+            let mut replies = Vec::new();
+            let mut only_watched = true;
+            let mut take = |job: Job| {
+                only_watched &= matches!(job, Job::Changed);
+                if let Job::Rebuild { full: f, reply } = job {
+                    full |= f;
+                    replies.extend(reply);
+                }
+            };
+            take(first);
+            while matches!(pending.front(), Some(Job::Sync | Job::Changed | Job::Rebuild { .. })) {
+                if let Some(job) = pending.pop_front() {
+                    take(job);
+                }
+            }
+            if only_watched && self.already_synced().await {
+                continue;
+            }
+            let cancels = self.shared.cancels.load(Ordering::SeqCst);
+            let result = self.cycle(full).await;
+            for reply in replies {
+                let _ = reply.send(result.clone());
+            }
+            if self.shared.cancels.load(Ordering::SeqCst) != cancels {
+                // The user stopped the build: what was queued behind it does not start it
+                // again (the next save or command does).
+                while let Ok(job) = rx.try_recv() {
+                    pending.push_back(job);
+                }
+                pending.retain_mut(|job| match job {
+                    Job::Rebuild { reply, .. } => {
+                        if let Some(reply) = reply.take() {
+                            let _ = reply.send(Err("cancelled".to_string()));
+                        }
+                        false
+                    }
+                    Job::Sync | Job::Changed => false,
+                    Job::Clean { .. } => true,
+                });
             }
         }
     }

@@ -11,15 +11,18 @@ use crate::events::{Event, Phase, Reporter};
 use crate::project::{LABEL_PROJECT, LABEL_ROLE};
 use crate::sync::archive::ArchiveWriter;
 use crate::sync::walk::{scan, HashSource};
-use crate::sync::{Manifest, MANIFEST_PATH};
+use crate::sync::{FirstLayer, Manifest, MANIFEST_PATH};
 
 /// Overlay2 refuses images deeper than ~125 layers; each builder made from a committed
 /// image adds one. Past this depth we start over from a full `docker build`.
 const MAX_ADOPTED_LAYERS: usize = 100;
-/// A commit re-packs the builder's whole diff against its image (≈ 4.5 s per GB here): once
-/// a commit's layer passes this, the next cycle runs in a builder made from the image just
-/// committed (the same files, build state included, with an empty diff).
+/// A commit re-packs the builder's whole diff against its image (≈ 4.5 s per GB here). Once a
+/// commit's layer passes this, and is more than REBASE_GROWTH times what the builder's first
+/// commit packed (so it holds files earlier edits left, not just what every build rewrites),
+/// the next cycle runs in a builder made from the image just committed: the same files, build
+/// state included, with an empty diff.
 const REBASE_BYTES: i64 = 32 * 1024 * 1024;
+const REBASE_GROWTH: i64 = 2;
 /// A shell waiting on an open terminal: keeps the builder alive and doubles as `attach`.
 const KEEPALIVE: &str = "/bin/sh";
 
@@ -194,7 +197,16 @@ impl Rebuilder {
         reporter: &mut dyn Reporter,
     ) -> Result<bool> {
         let layer = image.size - builder.base.size;
-        if layer < REBASE_BYTES || image.layers >= MAX_ADOPTED_LAYERS {
+        let first = builder.manifest.first_layer.as_ref().filter(|f| f.builder == builder.id).map(|f| f.bytes);
+        let Some(first) = first else {
+            // The first commit from this builder: the yardstick, kept in its manifest (one
+            // small upload per builder) so every later process judges against it.
+            let mut manifest = manifest.clone();
+            manifest.first_layer = Some(FirstLayer { builder: builder.id.clone(), bytes: layer });
+            self.write_manifest(&builder.id, &builder.base, &manifest).await?;
+            return Ok(false);
+        };
+        if layer < REBASE_BYTES || layer <= REBASE_GROWTH * first || image.layers >= MAX_ADOPTED_LAYERS {
             return Ok(false);
         }
         reporter.report(Event::Note(format!(

@@ -341,6 +341,7 @@ impl Rebuilder {
             }
         }
         manifest.pending = true;
+        manifest.first_layer = builder.manifest.first_layer.clone().filter(|f| f.builder == builder.id);
         archive.add_bytes(crate::sync::MANIFEST_PATH, &manifest.to_json(), 0o644)?;
         self.engine.upload(&builder.id, archive.finish()?).await?;
         self.remember(&builder.id, &builder.base, &manifest).await?;

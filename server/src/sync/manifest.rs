@@ -20,6 +20,16 @@ pub struct Manifest {
     #[serde(default)]
     pub pending: bool,
     pub entries: BTreeMap<String, Entry>,
+    /// The size of the first commit's layer from the builder named here: what one edit costs,
+    /// against which a grown diff is judged (see `Rebuilder::rebase_if_large`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_layer: Option<FirstLayer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstLayer {
+    pub builder: String,
+    pub bytes: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +78,7 @@ impl Manifest {
                 (path.clone(), Entry { kind, hash: f.hash.clone(), mode: f.mode, full_build: f.full_build.is_some() })
             })
             .collect();
-        Manifest { version: VERSION, recipe: recipe.to_string(), pending: false, entries }
+        Manifest { version: VERSION, recipe: recipe.to_string(), pending: false, entries, first_layer: None }
     }
 
     /// A hash of the mirrored tree alone (not of the flags): what an image built from these
@@ -128,6 +138,7 @@ mod tests {
             version: VERSION,
             recipe: String::new(),
             pending: false,
+            first_layer: None,
             entries: entries
                 .iter()
                 .map(|(p, k, h)| {

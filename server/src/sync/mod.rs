@@ -8,5 +8,5 @@ pub mod owner;
 pub mod walk;
 pub mod watcher;
 
-pub use manifest::{Changes, Manifest, MANIFEST_PATH};
+pub use manifest::{Changes, FirstLayer, Manifest, MANIFEST_PATH};
 pub use walk::{HashSource, HostTree, SourceFile, SourceKind};
