@@ -279,6 +279,11 @@ impl Matcher for GccMatcher {
     fn finish(&mut self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         self.flush(&mut out);
+        // The next output is another compiler run: no include chain or instantiation leads into it.
+        self.include_chain.clear();
+        self.chain_file = None;
+        self.chain_open = false;
+        self.instantiation.clear();
         out
     }
 }
@@ -415,6 +420,19 @@ mod tests {
         assert_eq!(error.location.base_dir, None, "absolute paths need no base");
         assert_eq!(error.related[0].0.line, 10);
         assert_eq!(error.related[0].1, "required from here");
+    }
+
+    #[test]
+    fn gcc_context_left_at_the_end_of_an_output_does_not_reach_the_next_one() {
+        // Found by fuzzing: a `required from here` (or an include chain) whose error never came
+        // was given to the first error of the rebuild's next step.
+        let mut gcc = GccMatcher::new(false);
+        let unfinished = "In file included from a.c:1:\n/src/t.cpp:10:16:   required from here\nb.cpp:5::5: error: x\n";
+        assert_eq!(run(&mut gcc, unfinished), []);
+        let next = "b.cpp:5:5: error: no match for \u{2018}operator*\u{2019}\n";
+        let found = run(&mut gcc, next);
+        assert_eq!(found, run(&mut GccMatcher::new(false), next));
+        assert!(found[0].related.is_empty(), "{:?}", found[0].related);
     }
 
     #[test]

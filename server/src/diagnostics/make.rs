@@ -128,6 +128,7 @@ impl Matcher for MakeMatcher {
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
+        self.last_output = None;
         std::mem::take(&mut self.failures)
     }
 }
@@ -210,6 +211,16 @@ mod tests {
             held[0].message,
             "recipe for target 'copy' failed: Error 1\ncp: cannot stat 'missing2.txt': No such file or directory"
         );
+    }
+
+    #[test]
+    fn make_recipe_failure_is_not_explained_by_the_previous_outputs_last_line() {
+        // Found by fuzzing: the last line of one output was the reason given for a recipe failure
+        // in the next one.
+        let mut make = MakeMatcher::default();
+        run(&mut make, "cp: cannot stat 'x': No such file or directory\n");
+        let found = run(&mut make, "make: *** [Makefile:6: copy] Error 1\n");
+        assert_eq!(found[0].message, "recipe for target 'copy' failed: Error 1");
     }
 
     #[test]

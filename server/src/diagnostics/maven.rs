@@ -80,6 +80,8 @@ impl Matcher for MavenMatcher {
     fn finish(&mut self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         self.flush(&mut out);
+        // Repeats are dropped within one build's output; the next output is judged on its own.
+        self.reported.clear();
         out
     }
 }
@@ -109,6 +111,16 @@ mod tests {
         );
         assert_eq!(found[1].location.path, "/tmp/scratch/mvnproj/src/main/java/com/example/App.java");
         assert_eq!(found[1].location.base_dir, None);
+    }
+
+    #[test]
+    fn maven_reports_the_same_error_again_in_the_next_output() {
+        // Found by fuzzing: what one output reported was dropped from every later one (a rebuild's
+        // next step, or the next rebuild through the same pipeline).
+        let mut maven = MavenMatcher::default();
+        let output = "[ERROR] /src/A.java:[7,17] cannot find symbol\n";
+        assert_eq!(run(&mut maven, output).len(), 1);
+        assert_eq!(run(&mut maven, output).len(), 1);
     }
 
     #[test]

@@ -24,9 +24,18 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 pub use custom::CustomMatcher;
-pub use make::DirectoryStack;
+// Each family's matcher on its own: [`Pipeline`] is what the product uses; the fuzz targets in
+// `fuzz/` drive them one by one.
+pub use gcc::GccMatcher;
+pub use go::GoMatcher;
+pub use javac::JavacMatcher;
+pub use make::{DirectoryStack, MakeMatcher};
+pub use maven::MavenMatcher;
 pub use pipeline::Pipeline;
 pub use position::utf16_column;
+pub use python::{MypyMatcher, TracebackMatcher};
+pub use rustc::RustcMatcher;
+pub use tsc::TscMatcher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {

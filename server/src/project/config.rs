@@ -109,7 +109,7 @@ impl Config {
             .at(path, line)
         })?;
         if config.timeout_secs == Some(0) {
-            let line = find_key_line(text, "timeout_secs");
+            let line = timeout_line(text);
             return Err(Error::new(
                 ErrorKind::Config,
                 format!("{}:{line}: `timeout_secs` must be at least 1", path.display()),
@@ -165,8 +165,17 @@ fn line_of(text: &str, byte: usize) -> usize {
     text.as_bytes()[..byte.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
-fn find_key_line(text: &str, key: &str) -> usize {
-    text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 1)
+/// The line of the `timeout_secs` value, as the TOML parser saw it: a text search is fooled by a
+/// quoted key (`"timeout_secs" = 0`) or by a multi-line string holding the word.
+fn timeout_line(text: &str) -> usize {
+    #[derive(Deserialize)]
+    struct Timeout {
+        timeout_secs: Option<toml::Spanned<u64>>,
+    }
+    toml::from_str::<Timeout>(text)
+        .ok()
+        .and_then(|t| t.timeout_secs)
+        .map_or(1, |value| line_of(text, value.span().start))
 }
 
 #[cfg(test)]
@@ -229,6 +238,16 @@ dest = "/src/src"
     fn zero_timeout_is_refused() {
         let err = parse("timeout_secs = 0\n").expect_err("zero");
         assert!(err.cause.contains(":1:"), "{}", err.cause);
+    }
+
+    #[test]
+    fn zero_timeout_is_reported_on_its_own_line_however_the_key_is_written() {
+        // Found by the config fuzz target's invariant: the line was found by a text search for a
+        // line starting with `timeout_secs`, so a quoted key was reported on line 1.
+        let err = parse("image = \"x\"\n\"timeout_secs\" = 0\n").expect_err("zero");
+        assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 2)), "{}", err.cause);
+        let err = parse("rebuild = \"\"\"\ntimeout_secs is not this\"\"\"\ntimeout_secs = 0\n").expect_err("zero");
+        assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 3)), "{}", err.cause);
     }
 
     #[test]

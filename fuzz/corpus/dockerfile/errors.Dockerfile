@@ -1,0 +1,3 @@
+RUN before from
+FROM a
+COPY onlyone
