@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod lsp;
+pub mod memory;
 pub mod project;
 pub mod rebuild;
 pub mod sync;

@@ -47,6 +47,7 @@ pub async fn run(mut rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
             reporter.begin(cycle);
             let result = rebuilder.build(BuildOptions { full: false, cancel: Some(cancel) }, &mut reporter).await;
             *lock(&running) = None;
+            crate::memory::release_free_memory();
             match result {
                 Ok(report) => reporter.summary(cycle, &report),
                 // The engine stopped, the builder vanished...: say so, and try again on the

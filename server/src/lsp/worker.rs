@@ -191,6 +191,8 @@ impl Worker {
             }
             let cancels = self.shared.cancels.load(Ordering::SeqCst);
             let result = self.cycle(full).await;
+            // Idle until the next save: do not sit on the cycle's peak.
+            crate::memory::release_free_memory();
             for reply in replies {
                 let _ = reply.send(result.clone());
             }
