@@ -67,4 +67,20 @@ if ! docker image inspect busybox:local >/dev/null 2>&1; then
   tar -C "$bb" -c . | docker import -c 'ENV PATH=/bin' - busybox:local >/dev/null
   rm -rf "$bb"
 fi
+# busybox:gnutar: the same with Debian's GNU tar and dash as /bin/sh (busybox's own sh runs
+# its tar applet whatever PATH says), with the libraries they link, so the tests cover both
+# ways changes reach a builder: inside the build's exec (GNU tar) and the archive endpoint.
+if ! docker image inspect busybox:gnutar >/dev/null 2>&1; then
+  gt=$(mktemp -d /tmp/gnutar-rootfs.XXXXXX)
+  mkdir -p "$gt/bin"
+  cp /usr/bin/tar "$gt/bin/tar"
+  cp /bin/dash "$gt/bin/sh"
+  for lib in $(ldd /usr/bin/tar /bin/dash | awk '$2 == "=>" {print $3} $1 ~ /^\// && NF == 2 {print $1}' | sort -u); do
+    mkdir -p "$gt$(dirname "$lib")"
+    cp -L "$lib" "$gt$lib"
+  done
+  printf 'FROM busybox:local\nRUN rm /bin/tar /bin/sh\nCOPY . /\n' >"$gt.Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t busybox:gnutar -f "$gt.Dockerfile" "$gt" >/dev/null
+  rm -rf "$gt" "$gt.Dockerfile"
+fi
 echo "engine.sh: base images ready"

@@ -526,12 +526,11 @@ const WITH_USER: &str = "RUN echo 'dev:x:1234:1234::/ctx:/bin/sh' >>/etc/passwd 
 
 #[test]
 fn modes_mtimes_and_owner_are_kept() {
+    let base = support::base_image();
     let p = TempProject::fixture("context-app");
     p.write(
         "Dockerfile",
-        &format!(
-            "FROM busybox:local\n{WITH_USER}\nWORKDIR /ctx\nCOPY --chown=dev:dev . /ctx\nUSER dev\nRUN sh build.sh\n"
-        ),
+        &format!("FROM {base}\n{WITH_USER}\nWORKDIR /ctx\nCOPY --chown=dev:dev . /ctx\nUSER dev\nRUN sh build.sh\n"),
     );
     build(&p, "image_built");
     let oracle_as_dev = |p: &TempProject| tree::docker_build_tree_with(&p.dir, DEST, WITH_USER, "--chown=dev:dev");
@@ -580,15 +579,14 @@ fn modes_mtimes_and_owner_are_kept() {
 
 #[test]
 fn folders_docker_sends_no_entry_for_still_get_the_copy_owner() {
+    let base = support::base_image();
     // The fixture's .dockerignore has `build/` and `!build/keep/**`: Docker walks into build/
     // but sends no entry for build/ or build/keep/; the engine makes them when it unpacks the
     // files below, and `COPY --chown` then owns them like everything it copied.
     let p = TempProject::fixture("context-app");
     p.write(
         "Dockerfile",
-        &format!(
-            "FROM busybox:local\n{WITH_USER}\nWORKDIR /ctx\nCOPY --chown=dev:dev . /ctx\nUSER dev\nRUN sh build.sh\n"
-        ),
+        &format!("FROM {base}\n{WITH_USER}\nWORKDIR /ctx\nCOPY --chown=dev:dev . /ctx\nUSER dev\nRUN sh build.sh\n"),
     );
     build(&p, "image_built");
     make(&p, "build/keep/implied.txt");
@@ -603,12 +601,10 @@ fn folders_docker_sends_no_entry_for_still_get_the_copy_owner() {
 
 #[test]
 fn files_copied_without_chown_belong_to_root_even_when_the_image_has_a_user() {
+    let base = support::base_image();
     // `COPY` without --chown makes root-owned files whatever USER is in effect.
     let p = TempProject::fixture("context-app");
-    p.write(
-        "Dockerfile",
-        &format!("FROM busybox:local\n{WITH_USER}\nUSER dev\nWORKDIR /ctx\nCOPY . /ctx\nRUN sh build.sh\n"),
-    );
+    p.write("Dockerfile", &format!("FROM {base}\n{WITH_USER}\nUSER dev\nWORKDIR /ctx\nCOPY . /ctx\nRUN sh build.sh\n"));
     build(&p, "image_built");
     let oracle_under_user =
         |p: &TempProject| tree::docker_build_tree_with(&p.dir, DEST, &format!("{WITH_USER}\nUSER dev"), "");
@@ -628,6 +624,7 @@ fn names_only(reason: &str, changed: &str) -> bool {
 
 #[test]
 fn full_build_fallbacks_say_why() {
+    let base = support::base_image();
     let p = TempProject::fixture("context-app");
     make(&p, "extra.txt");
     build(&p, "image_built");
@@ -663,8 +660,10 @@ fn full_build_fallbacks_say_why() {
     p.write("deps.txt", "dep 1\n");
     p.write(
         "Dockerfile",
-        "FROM busybox:local\nWORKDIR /ctx\nCOPY deps.txt /ctx/\nRUN mkdir -p /out && cp /ctx/deps.txt /out/deps\n\
-         COPY . /ctx\nRUN sh build.sh\n",
+        &format!(
+            "FROM {base}\nWORKDIR /ctx\nCOPY deps.txt /ctx/\nRUN mkdir -p /out && cp /ctx/deps.txt /out/deps\n\
+             COPY . /ctx\nRUN sh build.sh\n"
+        ),
     );
     step("editing the Dockerfile", "Dockerfile", &|r: &str| names_only(r, "Dockerfile"));
 
@@ -684,4 +683,43 @@ fn full_build_fallbacks_say_why() {
         problems.push(format!("an ordinary edit should sync, got {v}"));
     }
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+/// With GNU tar in the image, an edit's changes ride on the build's own exec: the engine's
+/// archive endpoint is never asked, and the build sees them. Without it (busybox's tar), they
+/// go through that endpoint, with a note saying why. Either way the builder is exact.
+#[test]
+fn changes_ride_on_the_build_s_exec_when_the_image_has_gnu_tar_else_the_archive_endpoint() {
+    const UPLOAD: &str = r"^(/v[0-9.]+)?/containers/[^/]+/archive\?";
+    for (base, rides) in [("busybox:gnutar", true), ("busybox:local", false)] {
+        let p = TempProject::fixture("context-app");
+        p.replace("Dockerfile", &format!("FROM {}", support::base_image()), &format!("FROM {base}"));
+        build(&p, "image_built");
+        let proxy = support::proxy::Proxy::start();
+        // Round 0 is the builder's first commit, which records its size in the manifest
+        // through the archive endpoint once; round 1 is an ordinary edit.
+        for round in 0..2 {
+            let before = proxy.count("PUT", UPLOAD);
+            make(&p, &format!("src/new-{round}.txt"));
+            p.write("readme.txt", &format!("edit {round}\n"));
+            // More than any socket buffer holds: a script that never reads it must not hang.
+            p.write("big.txt", &format!("{round}").repeat(8 << 20));
+            let run = proxy.run(support::BIN, &p, &["build", "--json"]);
+            assert_eq!(run.code, 0, "{base}: {}{}", run.stdout, run.stderr);
+            let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+            assert_eq!(outcome(&v), "succeeded", "{base}: {v}");
+            let noted = v["notes"].to_string().contains("no GNU tar");
+            assert_eq!(noted, !rides, "{base}, round {round}: the note on the archive endpoint: {v}");
+            assert_eq!(entries_seen_by_the_build(&p), oracle(&p).len() + 1, "{base}: the build saw every file");
+            let edited = host_mtime(&p.path("readme.txt"));
+            assert_eq!(container_mtime(&["exec", &p.builder()], "/ctx/readme.txt"), edited, "{base}: the edit's mtime");
+            let uploads = proxy.count("PUT", UPLOAD) - before;
+            if !rides {
+                assert!(uploads >= 1, "{base}, round {round}: the edit goes through the archive endpoint");
+            } else if round == 1 {
+                assert_eq!(uploads, 0, "{base}: no change may go through the archive endpoint");
+            }
+        }
+        assert_builder_is_docker_build(&p, &format!("on {base}"));
+    }
 }

@@ -38,6 +38,42 @@ impl Phase {
     }
 }
 
+/// The finer split of a cycle's time, for its timings line and the benchmarks: the detect,
+/// commit and prune phases are one stage each; sync splits into archive and upload, the
+/// rebuild command into starting its exec and the build proper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Hashing host sources against the builder's manifest.
+    Detect,
+    /// Packing changed files (reading them) into one tar.
+    Archive,
+    /// Getting the archive (and deletions) into the builder, until extracted.
+    Upload,
+    /// Creating and starting the rebuild command's exec, until attached.
+    ExecStart,
+    /// The rebuild command itself, from attach to exit.
+    Build,
+    Commit,
+    Prune,
+    /// Deciding whether to move to a fresh builder (and doing so, rarely).
+    Rebase,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Detect => "detect",
+            Stage::Archive => "archive",
+            Stage::Upload => "upload",
+            Stage::ExecStart => "exec_start",
+            Stage::Build => "build",
+            Stage::Commit => "commit",
+            Stage::Prune => "prune",
+            Stage::Rebase => "rebase",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
     PhaseStarted {

@@ -43,6 +43,13 @@ pub fn require_engine() {
     }
 }
 
+/// The busybox image the fixtures build FROM: `busybox:local`, or what DR_TEST_BASE names
+/// (`.ci/test.sh` runs the sync suite again on `busybox:gnutar`, whose GNU tar lets changes
+/// ride on the build's own exec instead of the archive endpoint).
+pub fn base_image() -> String {
+    std::env::var("DR_TEST_BASE").unwrap_or_else(|_| "busybox:local".to_string())
+}
+
 /// A copy of a project in a fresh folder with a unique name (so its image and builder are
 /// its own), removed with its builder and images when dropped.
 pub struct TempProject {
@@ -66,6 +73,11 @@ impl TempProject {
         let unique = format!("{name}-t{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let dir = root.path().join(&unique);
         copy_dir(source, &dir);
+        let dockerfile = dir.join("Dockerfile");
+        if let Ok(text) = std::fs::read_to_string(&dockerfile) {
+            let base = base_image();
+            std::fs::write(&dockerfile, text.replace("FROM busybox:local", &format!("FROM {base}"))).expect("write");
+        }
         TempProject { _root: root, dir, image: format!("{unique}:latest") }
     }
 

@@ -57,7 +57,7 @@ pub fn docker_build_tree(context: &Path, dest: &str) -> Tree {
 pub fn docker_build_tree_with(context: &Path, dest: &str, preamble: &str, copy_flags: &str) -> Tree {
     let dir = tempfile::tempdir().expect("tempdir");
     let dockerfile = dir.path().join("Dockerfile");
-    std::fs::write(&dockerfile, format!("FROM busybox:local\n{preamble}\nCOPY {copy_flags} . {dest}\n"))
+    std::fs::write(&dockerfile, format!("FROM {}\n{preamble}\nCOPY {copy_flags} . {dest}\n", super::base_image()))
         .expect("write Dockerfile");
     let tag = format!("dr-oracle-{}-{}", std::process::id(), dir.path().file_name().unwrap().to_string_lossy());
     let tag = tag.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");

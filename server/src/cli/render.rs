@@ -73,6 +73,8 @@ impl TerminalReporter {
                 };
                 let phases: serde_json::Map<String, serde_json::Value> =
                     report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
+                let stages: serde_json::Map<String, serde_json::Value> =
+                    report.stages.iter().map(|(s, d)| (s.name().to_string(), json!(millis(*d)))).collect();
                 let value = json!({
                     "outcome": outcome,
                     "detail": detail,
@@ -81,6 +83,7 @@ impl TerminalReporter {
                     "uploaded": report.uploaded,
                     "deleted": report.deleted,
                     "phases_ms": phases,
+                    "stages_ms": stages,
                     "total_ms": millis(report.total),
                     "notes": self.notes,
                     "warnings": self.warnings,

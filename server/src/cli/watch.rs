@@ -182,6 +182,8 @@ impl WatchReporter {
             };
             let phases: serde_json::Map<String, serde_json::Value> =
                 report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
+            let stages: serde_json::Map<String, serde_json::Value> =
+                report.stages.iter().map(|(s, d)| (s.name().to_string(), json!(millis(*d)))).collect();
             let value = json!({
                 "cycle": cycle,
                 "outcome": outcome,
@@ -191,6 +193,7 @@ impl WatchReporter {
                 "errors": errors,
                 "warnings": warnings,
                 "phases_ms": phases,
+                "stages_ms": stages,
                 "total_ms": millis(report.total),
                 "notes": self.notes,
             });

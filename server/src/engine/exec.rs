@@ -23,6 +23,25 @@ pub struct ExecRequest<'a> {
     pub env: &'a [(String, String)],
     /// `user[:group]`; None runs as the container's user.
     pub user: Option<&'a str>,
+    /// Written to the command's stdin, which is then closed; None leaves stdin unattached.
+    pub stdin: Option<Stdin<'a>>,
+}
+
+/// What an exec reads on stdin, and when it may be written.
+#[derive(Clone, Copy)]
+pub struct Stdin<'a> {
+    pub bytes: &'a [u8],
+    /// Written only once this is notified (by whoever reads the output): a command that
+    /// stops before it reads stdin would otherwise leave the write, and the exec, hanging.
+    pub ready: &'a tokio::sync::Notify,
+}
+
+/// How an exec ended.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecExit {
+    pub code: i64,
+    /// From asking the engine for the exec until its output was attached (create + start).
+    pub start: Duration,
 }
 
 impl Engine {
@@ -37,7 +56,9 @@ impl Engine {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
         on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
-    ) -> Result<i64> {
+    ) -> Result<ExecExit> {
+        let asked = std::time::Instant::now();
+        let mut attached = None;
         let env: Vec<String> = request.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let options = CreateExecOptions::<String> {
             cmd: Some(request.argv.to_vec()),
@@ -46,9 +67,11 @@ impl Engine {
             user: request.user.map(str::to_string),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
+            attach_stdin: Some(request.stdin.is_some()),
             ..Default::default()
         };
         let display = request.argv.join(" ");
+        let mut stdin = request.stdin;
         let exec = self
             .docker
             .create_exec(container, options)
@@ -56,18 +79,40 @@ impl Engine {
             .map_err(|e| engine_error(&format!("start `{display}` in the builder"), e))?;
         let run = async {
             match self.docker.start_exec(&exec.id, None).await {
-                Ok(StartExecResults::Attached { mut output, .. }) => {
-                    while let Some(chunk) = output.next().await {
-                        match chunk {
-                            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                                on_output(OutputStream::Stdout, &message)
+                Ok(StartExecResults::Attached { mut output, mut input }) => {
+                    attached = Some(asked.elapsed());
+                    // Fed while the output is read, so neither side can wait on the other. A
+                    // write error means the command stopped reading: its exit code tells why.
+                    let feed = async {
+                        if let Some(Stdin { bytes, ready }) = stdin.take() {
+                            use tokio::io::AsyncWriteExt;
+                            ready.notified().await;
+                            if input.write_all(bytes).await.is_ok() {
+                                let _ = input.shutdown().await;
                             }
-                            Ok(LogOutput::StdErr { message }) => on_output(OutputStream::Stderr, &message),
-                            Ok(LogOutput::StdIn { .. }) => {}
-                            Err(e) => return Err(engine_error(&format!("read the output of `{display}`"), e)),
                         }
+                        std::future::pending::<std::convert::Infallible>().await
+                    };
+                    let read = async {
+                        while let Some(chunk) = output.next().await {
+                            match chunk {
+                                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                                    on_output(OutputStream::Stdout, &message)
+                                }
+                                Ok(LogOutput::StdErr { message }) => on_output(OutputStream::Stderr, &message),
+                                Ok(LogOutput::StdIn { .. }) => {}
+                                Err(e) => {
+                                    return Err(engine_error(&format!("read the output of `{display}`"), e));
+                                }
+                            }
+                        }
+                        Ok(())
+                    };
+                    // The output's end ends the exec, whether or not stdin was all taken.
+                    tokio::select! {
+                        never = feed => match never {},
+                        read = read => read,
                     }
-                    Ok(())
                 }
                 Ok(StartExecResults::Detached) => Ok(()),
                 Err(e) => Err(engine_error(&format!("run `{display}` in the builder"), e)),
@@ -106,7 +151,7 @@ impl Engine {
             }
         };
         match (inspect.exit_code, inspect.running) {
-            (Some(code), Some(false) | None) => Ok(code),
+            (Some(code), Some(false) | None) => Ok(ExecExit { code, start: attached.unwrap_or_default() }),
             // The output ended but the process did not: the connection was cut.
             _ => {
                 let e = Error::new(ErrorKind::Engine, "its output stopped while it still ran", "");
@@ -153,7 +198,7 @@ impl Engine {
     /// Returns whether that could be done.
     pub async fn kill_build_processes(&self, container: &str) -> bool {
         let argv = ["/bin/sh".to_string(), "-c".to_string(), "kill -KILL -1".to_string()];
-        let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0") };
+        let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0"), stdin: None };
         // `kill -1` spares the caller too; its exit status says nothing either way.
         Box::pin(self.exec(container, request, None, None, &mut |_, _| {})).await.is_ok()
     }

@@ -316,7 +316,7 @@ impl Worker {
             Ok(report) => {
                 self.publish_final(diagnostics.unwrap_or_default(), &report).await;
                 let phases: Vec<String> =
-                    report.timings.iter().map(|(p, d)| format!("{}={}ms", p.name(), d.as_millis())).collect();
+                    report.stages.iter().map(|(s, d)| format!("{}={}ms", s.name(), d.as_millis())).collect();
                 let total = report.total.as_millis();
                 self.client
                     .log_message(MessageType::INFO, format!("timings: {} total={total}ms", phases.join(" ")))

@@ -7,25 +7,44 @@ use std::time::{Duration, Instant};
 use super::builder::{Builder, Ensured};
 use super::diagnose::Diagnoser;
 use super::{BuildOptions, CancelToken, CycleReport, Outcome, Rebuilder, Status};
-use crate::engine::{CommitConfig, ExecRequest};
+use crate::engine::{CommitConfig, ExecExit, ExecRequest, OutputStream, Stdin};
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{Event, Phase, Reporter};
+use crate::events::{Event, Phase, Reporter, Stage};
+use crate::project::plan::Step;
 use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::archive::ArchiveWriter;
+use crate::sync::extract::{self, ExtractWatch, Verdict};
 use crate::sync::owner;
 use crate::sync::walk::{scan, HashSource, SourceKind};
 use crate::sync::{Changes, HostTree, Manifest};
 
-/// Records per-phase time and tells the reporter.
+/// Records per-phase time (and the finer stages) and tells the reporter.
 struct Phases<'a> {
     reporter: &'a mut dyn Reporter,
     timings: Vec<(Phase, Duration)>,
+    stages: Vec<(Stage, Duration)>,
     current: Option<(Phase, Instant)>,
 }
 
 impl<'a> Phases<'a> {
     fn new(reporter: &'a mut dyn Reporter) -> Self {
-        Phases { reporter, timings: Vec::new(), current: None }
+        Phases { reporter, timings: Vec::new(), stages: Vec::new(), current: None }
+    }
+
+    /// Adds `elapsed` to `stage` (a stage may be met more than once: several rebuild steps).
+    fn stage(&mut self, stage: Stage, elapsed: Duration) {
+        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, total)) => *total += elapsed,
+            None => self.stages.push((stage, elapsed)),
+        }
+    }
+
+    /// Runs `work`, adding its time to `stage`.
+    async fn timed<T>(&mut self, stage: Stage, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = work.await;
+        self.stage(stage, started.elapsed());
+        result
     }
 
     fn start(&mut self, phase: Phase, detail: impl Into<String>) {
@@ -62,6 +81,7 @@ impl Rebuilder {
                     deleted: 0,
                     synced: Vec::new(),
                     timings: Vec::new(),
+                    stages: Vec::new(),
                     image: self.project.plan.image.clone(),
                     image_id,
                     total: started.elapsed(),
@@ -88,6 +108,7 @@ impl Rebuilder {
             deleted,
             synced,
             timings: phases.timings,
+            stages: phases.stages,
             image: self.project.plan.image.clone(),
             image_id,
             total: started.elapsed(),
@@ -102,9 +123,11 @@ impl Rebuilder {
     ) -> Result<CycleResult> {
         let plan = &self.project.plan;
         phases.start(Phase::Detect, "");
+        let detecting = Instant::now();
         let (tree, host) = self.host_state()?;
         self.warn_refused(&tree, phases.reporter);
         let changes = builder.manifest.diff(&host);
+        phases.stage(Stage::Detect, detecting.elapsed());
         if let Some(path) = changes.needs_full_build.first() {
             let shown = plan
                 .host_path(path)
@@ -135,7 +158,7 @@ impl Rebuilder {
 
         // A build cut off with the engine's connection may still run: never sync under it.
         self.engine.stop_interrupted_build(&builder.id).await;
-        let mut manifest = self.sync(&builder, &tree, &host, &changes, phases).await?;
+        let (mut manifest, archive) = self.pack(&builder, &tree, &host, &changes, phases).await?;
         let synced: Vec<std::path::PathBuf> = changes
             .upload
             .iter()
@@ -144,34 +167,53 @@ impl Rebuilder {
             .collect();
 
         let base_user = self.base_user().await?;
+        let user_of = |step: &Step| step.user.clone().unwrap_or_else(|| base_user.clone());
+        // The changes ride on the first step's exec when it can extract them (see
+        // `sync::extract`); otherwise they go through the archive endpoint now.
+        let mut ride = plan.steps.first().is_some_and(|s| extract::is_root(&user_of(s)))
+            && !self.lock_no_extract().contains(&builder.id);
+        if !ride {
+            self.deliver(&builder, &manifest, &archive, phases).await?;
+        }
         let mut diagnoser = Diagnoser::new(plan);
         for step in &plan.steps {
             phases.start(Phase::Exec, step.display.clone());
             diagnoser.start_step(step);
-            let request = ExecRequest {
-                argv: &step.argv,
-                workdir: Some(&step.workdir),
-                env: &step.env,
-                user: Some(step.user.as_deref().unwrap_or(&base_user)),
-            };
-            let reporter = &mut *phases.reporter;
-            let code = self
-                .engine
-                .exec(&builder.id, request, plan.timeout, cancel, &mut |stream, bytes| {
-                    reporter.report(Event::Output { stream, text: String::from_utf8_lossy(bytes).into_owned() });
-                    if diagnoser.feed(bytes) {
-                        reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
+            let user = user_of(step);
+            let stdin = std::mem::take(&mut ride).then_some(archive.as_slice());
+            let mut run = self.run_step(&builder.id, step, &user, stdin, cancel, &mut diagnoser, phases).await;
+            if let Ok((_, Some(Verdict::Pending))) = run {
+                // No shell or no GNU tar in the image: nothing was extracted. Say so once,
+                // send the changes the other way, and run the step as it is.
+                self.lock_no_extract().insert(builder.id.clone());
+                phases.note(
+                    "the image has no GNU tar, so changes go through the engine's archive endpoint (one round \
+                     trip more per save)",
+                );
+                self.deliver(&builder, &manifest, &archive, phases).await?;
+                run = self.run_step(&builder.id, step, &user, None, cancel, &mut diagnoser, phases).await;
+            }
+            let code = match run {
+                Ok((exit, verdict)) => {
+                    if let Some(Verdict::Failed(message)) = verdict {
+                        return Err(Error::new(
+                            ErrorKind::Engine,
+                            format!("could not write the changes into the builder: {}", message.trim()),
+                            "check the builder's free disk space (`docker system df`); the next save sends them again",
+                        ));
                     }
-                })
-                .await;
-            diagnoser.finish_step();
-            let code = match code {
-                Ok(code) => code,
+                    if verdict == Some(Verdict::Synced) {
+                        phases.timed(Stage::Upload, self.remember(&builder.id, &builder.base, &manifest)).await?;
+                    }
+                    exit.code
+                }
                 Err(e) => {
+                    diagnoser.finish_step();
                     phases.reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
                     return Err(e);
                 }
             };
+            diagnoser.finish_step();
             if code != 0 {
                 diagnoser.fallback_for_failure(step, code);
                 phases.reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
@@ -192,6 +234,7 @@ impl Rebuilder {
         }
         let committed = if plan.commit {
             phases.start(Phase::Commit, plan.image.clone());
+            let committing = Instant::now();
             let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
             // The label, not a manifest rewrite, records that these sources built cleanly.
             let labels = HashMap::from([
@@ -203,12 +246,18 @@ impl Rebuilder {
                 .engine
                 .commit(&builder.id, &plan.image, CommitConfig { original: &builder.base.config, extra_labels: labels })
                 .await?;
+            phases.stage(Stage::Commit, committing.elapsed());
             phases.start(Phase::Prune, "");
             let superseded = previous.filter(|p| *p != new_id && *p != builder.base.id);
+            let pruning = Instant::now();
             self.prune(superseded.iter(), phases.reporter).await;
-            if let Some(image) = self.engine.image(&new_id).await? {
-                self.rebase_if_large(&builder, &image, &manifest, phases.reporter).await?;
+            phases.stage(Stage::Prune, pruning.elapsed());
+            let rebasing = Instant::now();
+            let image = self.engine.image(&new_id).await?;
+            if let Some(image) = &image {
+                self.rebase_if_large(&builder, image, &manifest, phases.reporter).await?;
             }
+            phases.stage(Stage::Rebase, rebasing.elapsed());
             true
         } else {
             manifest.pending = false;
@@ -284,34 +333,21 @@ impl Rebuilder {
         Ok((tree, manifest))
     }
 
-    /// Deletes, then one archive with every changed entry and the new manifest (marked
-    /// pending until a build succeeds). Returns that manifest.
-    async fn sync(
+    /// Deletes what was removed, then packs one archive with every changed entry and the new
+    /// manifest (marked pending until a build succeeds). Returns that manifest and the archive.
+    async fn pack(
         &self,
         builder: &Builder,
         tree: &HostTree,
         host: &Manifest,
         changes: &Changes,
         phases: &mut Phases<'_>,
-    ) -> Result<Manifest> {
+    ) -> Result<(Manifest, Vec<u8>)> {
         phases.start(Phase::Sync, format!("{} changed, {} deleted", changes.upload.len(), changes.delete.len()));
         if !changes.delete.is_empty() {
-            let argv: Vec<String> =
-                ["rm", "-rf", "--"].iter().map(|s| s.to_string()).chain(changes.delete.iter().cloned()).collect();
-            let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0") };
-            let mut output = String::new();
-            let code = self
-                .engine
-                .exec(&builder.id, request, None, None, &mut |_, b| output.push_str(&String::from_utf8_lossy(b)))
-                .await?;
-            if code != 0 {
-                return Err(Error::new(
-                    ErrorKind::Engine,
-                    format!("could not delete removed files in the builder: {}", output.trim()),
-                    "check that the image has `rm`",
-                ));
-            }
+            phases.timed(Stage::Upload, self.delete(builder, changes)).await?;
         }
+        let packing = Instant::now();
         let owners = self.owners(builder).await?;
         let mut archive = ArchiveWriter::new();
         let mut manifest = host.clone();
@@ -343,9 +379,107 @@ impl Rebuilder {
         manifest.pending = true;
         manifest.first_layer = builder.manifest.first_layer.clone().filter(|f| f.builder == builder.id);
         archive.add_bytes(crate::sync::MANIFEST_PATH, &manifest.to_json(), 0o644)?;
-        self.engine.upload(&builder.id, archive.finish()?).await?;
-        self.remember(&builder.id, &builder.base, &manifest).await?;
-        Ok(manifest)
+        let archive = archive.finish()?;
+        phases.stage(Stage::Archive, packing.elapsed());
+        Ok((manifest, archive))
+    }
+
+    /// `rm -rf` of every deleted path, in one exec.
+    async fn delete(&self, builder: &Builder, changes: &Changes) -> Result<()> {
+        let argv: Vec<String> =
+            ["rm", "-rf", "--"].iter().map(|s| s.to_string()).chain(changes.delete.iter().cloned()).collect();
+        let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0"), stdin: None };
+        let mut output = String::new();
+        let exit = self
+            .engine
+            .exec(&builder.id, request, None, None, &mut |_, b| output.push_str(&String::from_utf8_lossy(b)))
+            .await?;
+        if exit.code != 0 {
+            return Err(Error::new(
+                ErrorKind::Engine,
+                format!("could not delete removed files in the builder: {}", output.trim()),
+                "check that the image has `rm`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends the archive through the engine's archive endpoint.
+    async fn deliver(
+        &self,
+        builder: &Builder,
+        manifest: &Manifest,
+        archive: &[u8],
+        phases: &mut Phases<'_>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        self.engine.upload(&builder.id, archive.to_vec()).await?;
+        self.remember(&builder.id, &builder.base, manifest).await?;
+        phases.stage(Stage::Upload, started.elapsed());
+        Ok(())
+    }
+
+    /// Runs one rebuild step, its output through the matchers. With `archive`, the step runs
+    /// behind the extraction script, and the script's verdict comes back with the exit.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_step(
+        &self,
+        builder: &str,
+        step: &Step,
+        user: &str,
+        archive: Option<&[u8]>,
+        cancel: Option<&CancelToken>,
+        diagnoser: &mut Diagnoser<'_>,
+        phases: &mut Phases<'_>,
+    ) -> Result<(ExecExit, Option<Verdict>)> {
+        let argv = match archive {
+            Some(_) => extract::wrap(&step.argv),
+            None => step.argv.clone(),
+        };
+        // The archive is written once the script says it will read it.
+        let ready = tokio::sync::Notify::new();
+        let stdin = archive.map(|bytes| Stdin { bytes, ready: &ready });
+        let request =
+            ExecRequest { argv: &argv, workdir: Some(&step.workdir), env: &step.env, user: Some(user), stdin };
+        let mut watch = archive.map(|_| ExtractWatch::new());
+        let reporter = &mut *phases.reporter;
+        let mut pass = |stream: OutputStream, bytes: &[u8]| {
+            reporter.report(Event::Output { stream, text: String::from_utf8_lossy(bytes).into_owned() });
+            if diagnoser.feed(bytes) {
+                reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
+            }
+        };
+        let asked = Instant::now();
+        let exit = self
+            .engine
+            .exec(builder, request, self.project.plan.timeout, cancel, &mut |stream, bytes| match watch.as_mut() {
+                Some(w) => {
+                    let was_ready = w.ready_at.is_some();
+                    w.feed(stream, bytes, &mut pass);
+                    if !was_ready && w.ready_at.is_some() {
+                        ready.notify_one();
+                    }
+                }
+                None => pass(stream, bytes),
+            })
+            .await;
+        let ended = Instant::now();
+        // Behind the extraction script, its ready line marks the process running; else the
+        // exec counts as started once attached (its process start then falls in the build).
+        let attached = asked + exit.as_ref().map(|e| e.start).unwrap_or_default();
+        let started = watch.as_ref().and_then(|w| w.ready_at).unwrap_or(attached);
+        phases.stage(Stage::ExecStart, started.saturating_duration_since(asked));
+        let synced_at = watch.as_ref().and_then(|w| w.synced_at);
+        if let Some(at) = synced_at {
+            phases.stage(Stage::Upload, at.saturating_duration_since(started));
+        }
+        phases.stage(Stage::Build, ended.saturating_duration_since(synced_at.unwrap_or(started)));
+        let exit = exit?;
+        Ok((exit, watch.map(|w| w.verdict().clone())))
+    }
+
+    fn lock_no_extract(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.no_extract.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// uid/gid for each sync rule: its `--chown`, else root (as COPY does). Remembered per

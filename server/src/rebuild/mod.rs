@@ -14,7 +14,7 @@ use std::time::Duration;
 pub use crate::cancel::CancelToken;
 use crate::engine::{ContainerInfo, Engine, ImageInfo};
 use crate::error::Result;
-use crate::events::Phase;
+use crate::events::{Phase, Stage};
 use crate::project::Project;
 use crate::sync::hash_cache::HashCache;
 
@@ -32,6 +32,8 @@ pub struct Rebuilder {
     warned_links: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// uid/gid per sync rule, for the image and recipe they were resolved in.
     owners: std::sync::Mutex<Option<(String, Owners)>>,
+    /// Builders whose image cannot extract changes inside the build's exec (no GNU tar).
+    no_extract: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// uid/gid per sync rule index.
@@ -62,6 +64,8 @@ pub struct CycleReport {
     pub synced: Vec<std::path::PathBuf>,
     /// Time per phase, in order.
     pub timings: Vec<(Phase, Duration)>,
+    /// The finer split of the same time (see `Stage`), in order.
+    pub stages: Vec<(Stage, Duration)>,
     pub image: String,
     /// Image id after the cycle.
     pub image_id: Option<String>,
@@ -104,6 +108,7 @@ impl Rebuilder {
             hashes: HashCache::default(),
             warned_links: Default::default(),
             owners: Default::default(),
+            no_extract: Default::default(),
         }
     }
 

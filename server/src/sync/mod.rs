@@ -2,6 +2,7 @@
 //! builder keeps), pack it into one archive, and say what to delete.
 
 pub mod archive;
+pub mod extract;
 pub mod hash_cache;
 pub mod manifest;
 pub mod owner;
