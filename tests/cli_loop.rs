@@ -272,3 +272,25 @@ fn a_change_to_a_file_copied_before_an_earlier_run_triggers_a_full_build_and_say
     p.write("data/a.txt", "uno\n");
     assert_eq!(outcome(&p.build_json(&[], 0)), "succeeded");
 }
+
+#[test]
+fn a_reader_that_stops_early_does_not_turn_a_good_build_into_a_crash() {
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    p.write("data/a.txt", "read by nobody\n");
+    // `build --json | head -c 0`: stdout is closed before the result is printed.
+    let mut child = std::process::Command::new(support::BIN)
+        .args(["build", "--json"])
+        .arg(&p.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker-rebuilder runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("it ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "up_to_date", "the build was done and committed: {v}");
+}

@@ -1,6 +1,27 @@
 //! The command-line front end: parses arguments, runs one core operation, renders its
 //! events on the terminal. No build logic lives here.
 
+/// `println!` that ignores a closed stdout (`docker-rebuilder build --json | head`): the work
+/// is done by then, and a panic would only turn it into an alarming exit code.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` (and, as `err!(no_newline: ...)`, `eprint!`) likewise for stderr.
+macro_rules! err {
+    (no_newline: $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod render;
 mod watch;
 
@@ -68,7 +89,7 @@ pub fn main() -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("docker-rebuilder: cannot start: {e}");
+            err!("docker-rebuilder: cannot start: {e}");
             return 2;
         }
     };

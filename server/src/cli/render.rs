@@ -89,12 +89,12 @@ impl TerminalReporter {
                     "warnings": self.warnings,
                     "output": self.kept_output,
                 });
-                println!("{value}");
+                out!("{value}");
             }
             Mode::Quiet => {
                 if let Outcome::BuildFailed { exit_code, step } = &report.outcome {
-                    eprint!("{}", self.kept_output);
-                    eprintln!("build failed: `{step}` exited with {exit_code}; {} unchanged", report.image);
+                    err!(no_newline: "{}", self.kept_output);
+                    err!("build failed: `{step}` exited with {exit_code}; {} unchanged", report.image);
                 }
             }
             Mode::Human => {
@@ -128,20 +128,20 @@ impl TerminalReporter {
                         format!("✗ {reason}; nothing committed, {} unchanged ({image_id})", report.image)
                     }
                 };
-                eprintln!("{line}");
+                err!("{line}");
             }
         }
     }
 
     pub fn clean_summary(&mut self, report: &CleanReport) {
         match self.mode {
-            Mode::Json => println!(
+            Mode::Json => out!(
                 "{}",
                 json!({ "builder_removed": report.builder_removed, "images_removed": report.images_removed, "notes": self.notes })
             ),
             Mode::Quiet => {}
             Mode::Human => match &report.builder_removed {
-                Some(name) => eprintln!(
+                Some(name) => err!(
                     "✓ removed the builder {name}{}",
                     if report.images_removed.is_empty() {
                         String::new()
@@ -149,7 +149,7 @@ impl TerminalReporter {
                         format!(" and {} superseded image(s)", report.images_removed.len())
                     }
                 ),
-                None => eprintln!("nothing to clean"),
+                None => err!("nothing to clean"),
             },
         }
     }
@@ -160,20 +160,20 @@ impl Reporter for TerminalReporter {
         match (self.mode, event) {
             (Mode::Human, Event::PhaseStarted { phase, detail }) => {
                 let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-                eprintln!("{}", self.dim(&format!("▸ {}{detail}", phase.name())));
+                err!("{}", self.dim(&format!("▸ {}{detail}", phase.name())));
             }
             (Mode::Human, Event::PhaseFinished { phase, elapsed }) if phase == Phase::ImageBuild => {
-                eprintln!("{}", self.dim(&format!("  {} took {}", phase.name(), human(elapsed))));
+                err!("{}", self.dim(&format!("  {} took {}", phase.name(), human(elapsed))));
             }
-            (Mode::Human, Event::ImageBuildLine(line)) => eprintln!("{}", self.dim(&format!("  {line}"))),
+            (Mode::Human, Event::ImageBuildLine(line)) => err!("{}", self.dim(&format!("  {line}"))),
             (Mode::Human, Event::Output { stream, text }) => {
                 let _ = match stream {
                     OutputStream::Stdout => std::io::stdout().write_all(text.as_bytes()),
                     OutputStream::Stderr => std::io::stderr().write_all(text.as_bytes()),
                 };
             }
-            (Mode::Human, Event::Note(text)) => eprintln!("{text}"),
-            (Mode::Quiet | Mode::Human, Event::Warning(text)) => eprintln!("warning: {text}"),
+            (Mode::Human, Event::Note(text)) => err!("{text}"),
+            (Mode::Quiet | Mode::Human, Event::Warning(text)) => err!("warning: {text}"),
             (_, Event::Output { text, .. }) => self.keep(&text),
             (_, Event::ImageBuildLine(line)) => {
                 self.keep(&line);
@@ -188,9 +188,9 @@ impl Reporter for TerminalReporter {
 
 pub fn print_error(mode: Mode, error: &Error) {
     if mode == Mode::Json {
-        println!("{}", json!({ "outcome": "error", "error": error.cause, "fix": error.fix }));
+        out!("{}", json!({ "outcome": "error", "error": error.cause, "fix": error.fix }));
     } else {
-        eprintln!("docker-rebuilder: {error}");
+        err!("docker-rebuilder: {error}");
     }
 }
 
@@ -209,16 +209,16 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status) {
             "rebuild": plan.steps.iter().map(|s| &s.display).collect::<Vec<_>>(),
             "sync": plan.sync.iter().map(|r| json!({ "sources": r.sources, "dest": r.dest, "full_build": r.needs_full_build })).collect::<Vec<_>>(),
         });
-        println!("{value}");
+        out!("{value}");
         return;
     }
-    println!("project  {}", project.dir.display());
+    out!("project  {}", project.dir.display());
     match &status.image_info {
-        Some(i) => println!("image    {} ({}, {} layers)", status.image, short_id(&i.id), i.layers),
-        None => println!("image    {} (not built yet)", status.image),
+        Some(i) => out!("image    {} ({}, {} layers)", status.image, short_id(&i.id), i.layers),
+        None => out!("image    {} (not built yet)", status.image),
     }
     match &status.builder {
-        Some(b) => println!(
+        Some(b) => out!(
             "builder  {} ({})",
             status.builder_name,
             if b.paused {
@@ -229,7 +229,7 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status) {
                 "stopped"
             }
         ),
-        None => println!("builder  {} (none; `docker-rebuilder build` makes it)", status.builder_name),
+        None => out!("builder  {} (none; `docker-rebuilder build` makes it)", status.builder_name),
     }
     if let (Some(up), Some(del)) = (status.pending_uploads, status.pending_deletes) {
         let state = if up + del == 0 && !status.last_build_failed {
@@ -239,15 +239,15 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status) {
         } else {
             format!("{up} changed, {del} deleted since the last sync")
         };
-        println!("sources  {state}");
+        out!("sources  {state}");
     }
     for rule in &plan.sync {
         let sources = rule.sources.iter().map(|s| if s.is_empty() { "." } else { s }).collect::<Vec<_>>().join(" ");
         let note = if rule.needs_full_build { "  (change → full docker build)" } else { "" };
-        println!("sync     {sources} → {}{note}", rule.dest);
+        out!("sync     {sources} → {}{note}", rule.dest);
     }
     for step in &plan.steps {
-        println!("rebuild  {}  (in {})", step.display, step.workdir);
+        out!("rebuild  {}  (in {})", step.display, step.workdir);
     }
 }
 

@@ -103,7 +103,7 @@ fn spawn_stop_signals(stop: CancelToken, running: Arc<Mutex<Option<CancelToken>>
             }
             signals += 1;
             if signals > 1 {
-                eprintln!("\ndocker-rebuilder: stopped at once; the next run re-syncs whatever this one left");
+                err!("\ndocker-rebuilder: stopped at once; the next run re-syncs whatever this one left");
                 std::process::exit(130);
             }
             stop.cancel();
@@ -159,7 +159,7 @@ impl WatchReporter {
     fn error(&mut self, e: &Error) {
         self.line.idle();
         match self.mode {
-            Mode::Json => println!("{}", json!({ "outcome": "error", "error": e.cause, "fix": e.fix })),
+            Mode::Json => out!("{}", json!({ "outcome": "error", "error": e.cause, "fix": e.fix })),
             _ => self.line.print(&format!("✗ docker-rebuilder: {e}; waiting for the next change")),
         }
     }
@@ -197,7 +197,7 @@ impl WatchReporter {
                 "total_ms": millis(report.total),
                 "notes": self.notes,
             });
-            println!("{value}");
+            out!("{value}");
             return;
         }
         let id = report.image_id.as_deref().map(short_id).unwrap_or("-");
