@@ -86,6 +86,10 @@ pub fn main() -> i32 {
     } else {
         Mode::Human
     };
+    // The long-lived front ends idle between saves: keep what they hold small.
+    if matches!(cli.command, Command::Lsp { .. } | Command::Watch { .. }) {
+        crate::memory::use_one_heap();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
