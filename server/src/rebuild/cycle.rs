@@ -182,14 +182,14 @@ impl Rebuilder {
             let user = user_of(step);
             let stdin = std::mem::take(&mut ride).then_some(archive.as_slice());
             let mut run = self.run_step(&builder.id, step, &user, stdin, cancel, &mut diagnoser, phases).await;
-            if let Ok((_, Some(Verdict::Pending))) = run {
+            if let Ok((_, Some(Verdict::Refused(why)))) = &run {
                 // No shell or no GNU tar in the image: nothing was extracted. Say so once,
                 // send the changes the other way, and run the step as it is.
                 self.lock_no_extract().insert(builder.id.clone());
-                phases.note(
-                    "the image has no GNU tar, so changes go through the engine's archive endpoint (one round \
-                     trip more per save)",
-                );
+                phases.note(format!(
+                    "changes go through the engine's archive endpoint (one round trip more per save), as they \
+                     cannot ride on the build's exec: {why}"
+                ));
                 self.deliver(&builder, &manifest, &archive, phases).await?;
                 run = self.run_step(&builder.id, step, &user, None, cancel, &mut diagnoser, phases).await;
             }
@@ -475,7 +475,7 @@ impl Rebuilder {
         }
         phases.stage(Stage::Build, ended.saturating_duration_since(synced_at.unwrap_or(started)));
         let exit = exit?;
-        Ok((exit, watch.map(|w| w.verdict().clone())))
+        Ok((exit, watch.map(ExtractWatch::outcome)))
     }
 
     fn lock_no_extract(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {

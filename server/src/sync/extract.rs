@@ -56,6 +56,9 @@ pub enum Verdict {
     Synced,
     /// tar failed; its message.
     Failed(String),
+    /// The output ended without a verdict: the script could not run (no shell) or found no
+    /// GNU tar, and extracted nothing. What it printed instead.
+    Refused(String),
 }
 
 /// Reads the wrapped command's output: finds the script's verdict, holds back everything
@@ -100,6 +103,8 @@ impl ExtractWatch {
                 }
                 return;
             }
+            // Only `outcome` makes it, once the output has ended.
+            Verdict::Refused(_) => return,
             Verdict::Pending => {}
         }
         if stream == OutputStream::Stdout {
@@ -129,11 +134,16 @@ impl ExtractWatch {
         }
     }
 
-    /// What was held back without a verdict (why the script could not run), for a log.
-    pub fn unexplained(&self) -> String {
-        let mut text = String::from_utf8_lossy(&self.held).into_owned();
-        text.push_str(&String::from_utf8_lossy(&self.held_stdout));
-        text.trim().to_string()
+    /// The verdict once the output has ended: still pending means refused.
+    pub fn outcome(self) -> Verdict {
+        match self.verdict {
+            Verdict::Pending => {
+                let mut text = String::from_utf8_lossy(&self.held).into_owned();
+                text.push_str(&String::from_utf8_lossy(&self.held_stdout));
+                Verdict::Refused(text.trim().trim_start_matches("docker-rebuilder: ").to_string())
+            }
+            verdict => verdict,
+        }
     }
 }
 
@@ -181,11 +191,16 @@ mod tests {
 
     #[test]
     fn without_a_shell_or_gnu_tar_nothing_passes_and_the_reason_is_kept() {
-        let (watch, passed) =
-            run(&[(OutputStream::Stderr, b"\x1edocker-rebuilder:ready\ndocker-rebuilder: no GNU tar\n")]);
+        let (watch, passed) = run(&[(OutputStream::Stderr, b"docker-rebuilder: no GNU tar\n")]);
         assert_eq!(watch.verdict(), &Verdict::Pending);
+        assert!(watch.ready_at.is_none(), "nothing may be written to a script that will not read it");
         assert!(passed.is_empty());
-        assert_eq!(watch.unexplained(), "docker-rebuilder: no GNU tar");
+        assert_eq!(watch.outcome(), Verdict::Refused("no GNU tar".into()));
+
+        let oci = b"exec: \"/bin/sh\": stat /bin/sh: no such file or directory\n";
+        let (watch, passed) = run(&[(OutputStream::Stdout, oci)]);
+        assert!(passed.is_empty());
+        assert_eq!(watch.outcome(), Verdict::Refused(String::from_utf8_lossy(oci).trim().to_string()));
     }
 
     #[test]
