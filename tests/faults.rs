@@ -350,3 +350,59 @@ fn wait_for_the_build(client: &mut LspClient, proxy: &Proxy, mark: usize) {
     proxy.wait_count("POST", EXEC_START, execs + 1, CYCLE);
     std::thread::sleep(Duration::from_millis(700));
 }
+
+/// The engine API's exec-create requests.
+const EXEC_CREATE: &str = r"^(/v[0-9.]+)?/containers/[^/]+/exec$";
+
+/// Waits until the builder runs the next cycle's step started ahead (its `tar` waits for the
+/// changes), and the exec creations have settled; returns how many there were.
+fn wait_for_step_started_ahead(proxy: &Proxy, p: &TempProject, at_least: usize) -> usize {
+    proxy.wait_count("POST", EXEC_CREATE, at_least, CYCLE);
+    let deadline = std::time::Instant::now() + CYCLE;
+    while !String::from_utf8_lossy(&p.in_builder(&["ps", "-o", "args"]).stdout).contains("tar -x") {
+        assert!(std::time::Instant::now() < deadline, "no step was started ahead in the builder");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    proxy.count("POST", EXEC_CREATE)
+}
+
+fn wait_until_no_step_waits(p: &TempProject) {
+    let deadline = std::time::Instant::now() + CYCLE;
+    while String::from_utf8_lossy(&p.in_builder(&["ps", "-o", "args"]).stdout).contains("tar -x") {
+        assert!(std::time::Instant::now() < deadline, "a step started ahead is still there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_save_only_writes_its_changes_to_a_step_started_ahead_and_a_killed_one_is_replaced() {
+    let p = TempProject::fixture("busybox-app");
+    p.replace("Dockerfile", &format!("FROM {}", support::base_image()), "FROM busybox:gnutar");
+    let proxy = Proxy::start();
+    let mut client = start(&proxy, &p);
+    // The first save rides its changes on an exec of its own; from then on one waits ahead.
+    let mark = edit_and_save(&mut client, &p, &[("data/a.txt", "the first save\n")]);
+    expect_committed(&mut client, &p, mark, CYCLE, "the first save\ntwo");
+    let ahead = wait_for_step_started_ahead(&proxy, &p, 1);
+
+    // The save's cycle starts no exec of its own: the one creation is the next step ahead.
+    let mark = edit_and_save(&mut client, &p, &[("data/a.txt", "written to the waiting step\n")]);
+    expect_committed(&mut client, &p, mark, CYCLE, "written to the waiting step\ntwo");
+    let after = wait_for_step_started_ahead(&proxy, &p, ahead + 1);
+    assert_eq!(after, ahead + 1, "the save's own build used the step started ahead: {:#?}", proxy.seen());
+
+    // Someone kills it (a `kill -1` as a cancel does): the next save starts its own, once.
+    support::docker(&["exec", "-u", "0", &p.builder(), "sh", "-c", "kill -KILL -1"]);
+    wait_until_no_step_waits(&p);
+    let mark = edit_and_save(&mut client, &p, &[("data/a.txt", "after the waiting step was killed\n")]);
+    expect_committed(&mut client, &p, mark, CYCLE, "after the waiting step was killed\ntwo");
+    let last = wait_for_step_started_ahead(&proxy, &p, after + 2);
+    assert_eq!(last, after + 2, "one exec for the save, one ahead for the next");
+
+    // Unused, it extracts nothing and ends with the server.
+    let before = p.in_builder(&["cat", "/app/data/a.txt"]);
+    client.shutdown();
+    wait_until_no_step_waits(&p);
+    assert_eq!(p.in_builder(&["cat", "/app/data/a.txt"]).stdout, before.stdout);
+}

@@ -49,7 +49,11 @@ pub async fn run(mut rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
             *lock(&running) = None;
             crate::memory::release_free_memory();
             match result {
-                Ok(report) => reporter.summary(cycle, &report),
+                Ok(report) => {
+                    reporter.summary(cycle, &report);
+                    // The next change then only writes itself to a step already started.
+                    rebuilder.prepare_next_cycle().await;
+                }
                 // The engine stopped, the builder vanished...: say so, and try again on the
                 // next change.
                 Err(e) => reporter.error(&e),

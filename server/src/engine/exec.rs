@@ -44,6 +44,24 @@ pub struct ExecExit {
     pub start: Duration,
 }
 
+/// An exec started and attached, its output not read yet (see `Engine::start_exec`).
+pub struct Attached {
+    id: String,
+    display: String,
+    output: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// What creating and starting it cost.
+    pub start: Duration,
+}
+
+impl Attached {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Engine {
     /// Runs `request` in `container`, feeding its output to `on_output` as it comes, and
     /// returns the exit code. After `timeout`, or when `cancel` fires, every process the build
@@ -57,8 +75,14 @@ impl Engine {
         cancel: Option<&CancelToken>,
         on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
     ) -> Result<ExecExit> {
+        let attached = self.start_exec(container, &request, request.stdin.is_some()).await?;
+        self.finish_exec(container, attached, request.stdin, timeout, cancel, on_output).await
+    }
+
+    /// Creates and starts `request` in `container`, attached (with stdin when asked), without
+    /// reading anything yet: the process runs, and waits once its output or stdin is full.
+    pub async fn start_exec(&self, container: &str, request: &ExecRequest<'_>, stdin: bool) -> Result<Attached> {
         let asked = std::time::Instant::now();
-        let mut attached = None;
         let env: Vec<String> = request.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let options = CreateExecOptions::<String> {
             cmd: Some(request.argv.to_vec()),
@@ -67,55 +91,76 @@ impl Engine {
             user: request.user.map(str::to_string),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            attach_stdin: Some(request.stdin.is_some()),
+            attach_stdin: Some(stdin),
             ..Default::default()
         };
         let display = request.argv.join(" ");
-        let mut stdin = request.stdin;
         let exec = self
             .docker
             .create_exec(container, options)
             .await
             .map_err(|e| engine_error(&format!("start `{display}` in the builder"), e))?;
+        match self.docker.start_exec(&exec.id, None).await {
+            Ok(StartExecResults::Attached { output, input }) => {
+                Ok(Attached { id: exec.id, display, output, input, start: asked.elapsed() })
+            }
+            Ok(StartExecResults::Detached) => {
+                Err(Error::new(ErrorKind::Engine, format!("the engine ran `{display}` detached"), ""))
+            }
+            Err(e) => {
+                let e = engine_error(&format!("run `{display}` in the builder"), e);
+                Err(self.lost_during(container, &display, e).await)
+            }
+        }
+    }
+
+    /// Whether a started exec's process still runs.
+    pub async fn exec_running(&self, id: &str) -> bool {
+        matches!(self.docker.inspect_exec(id).await, Ok(i) if i.running == Some(true))
+    }
+
+    /// Feeds a started exec its stdin (once `stdin.ready` is notified), reads its output to the
+    /// end, and returns its exit code; timeouts and cancels as for [`Engine::exec`].
+    pub async fn finish_exec(
+        &self,
+        container: &str,
+        attached: Attached,
+        stdin: Option<Stdin<'_>>,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+        on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
+    ) -> Result<ExecExit> {
+        let Attached { id, display, mut output, mut input, start } = attached;
         let run = async {
-            match self.docker.start_exec(&exec.id, None).await {
-                Ok(StartExecResults::Attached { mut output, mut input }) => {
-                    attached = Some(asked.elapsed());
-                    // Fed while the output is read, so neither side can wait on the other. A
-                    // write error means the command stopped reading: its exit code tells why.
-                    let feed = async {
-                        if let Some(Stdin { bytes, ready }) = stdin.take() {
-                            use tokio::io::AsyncWriteExt;
-                            ready.notified().await;
-                            if input.write_all(bytes).await.is_ok() {
-                                let _ = input.shutdown().await;
-                            }
-                        }
-                        std::future::pending::<std::convert::Infallible>().await
-                    };
-                    let read = async {
-                        while let Some(chunk) = output.next().await {
-                            match chunk {
-                                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                                    on_output(OutputStream::Stdout, &message)
-                                }
-                                Ok(LogOutput::StdErr { message }) => on_output(OutputStream::Stderr, &message),
-                                Ok(LogOutput::StdIn { .. }) => {}
-                                Err(e) => {
-                                    return Err(engine_error(&format!("read the output of `{display}`"), e));
-                                }
-                            }
-                        }
-                        Ok(())
-                    };
-                    // The output's end ends the exec, whether or not stdin was all taken.
-                    tokio::select! {
-                        never = feed => match never {},
-                        read = read => read,
+            // Fed while the output is read, so neither side can wait on the other. A write
+            // error means the command stopped reading: its exit code tells why.
+            let feed = async {
+                if let Some(Stdin { bytes, ready }) = stdin {
+                    use tokio::io::AsyncWriteExt;
+                    ready.notified().await;
+                    if input.write_all(bytes).await.is_ok() {
+                        let _ = input.shutdown().await;
                     }
                 }
-                Ok(StartExecResults::Detached) => Ok(()),
-                Err(e) => Err(engine_error(&format!("run `{display}` in the builder"), e)),
+                std::future::pending::<std::convert::Infallible>().await
+            };
+            let read = async {
+                while let Some(chunk) = output.next().await {
+                    match chunk {
+                        Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                            on_output(OutputStream::Stdout, &message)
+                        }
+                        Ok(LogOutput::StdErr { message }) => on_output(OutputStream::Stderr, &message),
+                        Ok(LogOutput::StdIn { .. }) => {}
+                        Err(e) => return Err(engine_error(&format!("read the output of `{display}`"), e)),
+                    }
+                }
+                Ok(())
+            };
+            // The output's end ends the exec, whether or not stdin was all taken.
+            tokio::select! {
+                never = feed => match never {},
+                read = read => read,
             }
         };
         let limit = timeout.unwrap_or(Duration::MAX);
@@ -143,7 +188,7 @@ impl Engine {
                 return Err(Error::new(ErrorKind::Cancelled, format!("`{display}` was cancelled"), ""));
             }
         }
-        let inspect = match self.docker.inspect_exec(&exec.id).await {
+        let inspect = match self.docker.inspect_exec(&id).await {
             Ok(inspect) => inspect,
             Err(e) => {
                 let e = engine_error(&format!("read the exit code of `{display}`"), e);
@@ -151,7 +196,7 @@ impl Engine {
             }
         };
         match (inspect.exit_code, inspect.running) {
-            (Some(code), Some(false) | None) => Ok(ExecExit { code, start: attached.unwrap_or_default() }),
+            (Some(code), Some(false) | None) => Ok(ExecExit { code, start }),
             // The output ended but the process did not: the connection was cut.
             _ => {
                 let e = Error::new(ErrorKind::Engine, "its output stopped while it still ran", "");

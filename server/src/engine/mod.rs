@@ -9,7 +9,7 @@ mod image;
 
 pub use commit::CommitConfig;
 pub use container::{BuilderSpec, ContainerInfo};
-pub use exec::{ExecExit, ExecRequest, OutputStream, Stdin};
+pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
 pub use image::{BuildRequest, ImageInfo};
 
 use bollard::Docker;

@@ -213,6 +213,10 @@ impl Worker {
                     Job::Clean { .. } => true,
                 });
             }
+            // The next save then only writes its changes to a step already started.
+            if let Some(rebuilder) = &self.rebuilder {
+                rebuilder.prepare_next_cycle().await;
+            }
         }
     }
 

@@ -174,6 +174,11 @@ impl Rebuilder {
         Ok(())
     }
 
+    /// The builder this process last wrote a manifest to (or read one from).
+    pub(super) fn known_builder_id(&self) -> Option<String> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|k| k.container.clone())
+    }
+
     /// The remembered builder, if `container` is it and its manifest is untouched since.
     async fn known_builder(&self, container: &str) -> Result<Option<Builder>> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).clone();

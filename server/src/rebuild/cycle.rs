@@ -171,7 +171,7 @@ impl Rebuilder {
         // The changes ride on the first step's exec when it can extract them (see
         // `sync::extract`); otherwise they go through the archive endpoint now.
         let mut ride = plan.steps.first().is_some_and(|s| extract::is_root(&user_of(s)))
-            && !self.lock_no_extract().contains(&builder.id);
+            && self.lock_rides().get(&builder.id) != Some(&false);
         if !ride {
             self.deliver(&builder, &manifest, &archive, phases).await?;
         }
@@ -185,7 +185,7 @@ impl Rebuilder {
             if let Ok((_, Some(Verdict::Refused(why)))) = &run {
                 // No shell or no GNU tar in the image: nothing was extracted. Say so once,
                 // send the changes the other way, and run the step as it is.
-                self.lock_no_extract().insert(builder.id.clone());
+                self.lock_rides().insert(builder.id.clone(), false);
                 phases.note(format!(
                     "changes go through the engine's archive endpoint (one round trip more per save), as they \
                      cannot ride on the build's exec: {why}"
@@ -203,6 +203,7 @@ impl Rebuilder {
                         ));
                     }
                     if verdict == Some(Verdict::Synced) {
+                        self.lock_rides().insert(builder.id.clone(), true);
                         phases.timed(Stage::Upload, self.remember(&builder.id, &builder.base, &manifest)).await?;
                     }
                     exit.code
@@ -281,7 +282,7 @@ impl Rebuilder {
 
     /// The user a RUN has before any USER instruction: the base image's (root when it sets
     /// none). The builder's own default is the image's final USER, which may come later.
-    async fn base_user(&self) -> Result<String> {
+    pub(super) async fn base_user(&self) -> Result<String> {
         if self.project.plan.steps.iter().all(|s| s.user.is_some()) {
             return Ok(String::new());
         }
@@ -449,20 +450,35 @@ impl Rebuilder {
                 reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
             }
         };
-        let asked = Instant::now();
-        let exit = self
-            .engine
-            .exec(builder, request, self.project.plan.timeout, cancel, &mut |stream, bytes| match watch.as_mut() {
-                Some(w) => {
-                    let was_ready = w.ready_at.is_some();
-                    w.feed(stream, bytes, &mut pass);
-                    if !was_ready && w.ready_at.is_some() {
-                        ready.notify_one();
-                    }
+        let mut on_output = |stream: OutputStream, bytes: &[u8]| match watch.as_mut() {
+            Some(w) => {
+                let was_ready = w.ready_at.is_some();
+                w.feed(stream, bytes, &mut pass);
+                if !was_ready && w.ready_at.is_some() {
+                    ready.notify_one();
                 }
-                None => pass(stream, bytes),
-            })
-            .await;
+            }
+            None => pass(stream, bytes),
+        };
+        let asked = Instant::now();
+        let timeout = self.project.plan.timeout;
+        let exit = match stdin {
+            // Riding: on the exec a long-lived front end started ahead, if it still waits.
+            Some(stdin) => {
+                let attached = match self.take_standby(builder).await {
+                    Some(mut warm) => {
+                        warm.start = Duration::ZERO;
+                        Ok(warm)
+                    }
+                    None => self.engine.start_exec(builder, &request, true).await,
+                };
+                match attached {
+                    Ok(a) => self.engine.finish_exec(builder, a, Some(stdin), timeout, cancel, &mut on_output).await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => self.engine.exec(builder, request, timeout, cancel, &mut on_output).await,
+        };
         let ended = Instant::now();
         // Behind the extraction script, its ready line marks the process running; else the
         // exec counts as started once attached (its process start then falls in the build).
@@ -478,8 +494,8 @@ impl Rebuilder {
         Ok((exit, watch.map(ExtractWatch::outcome)))
     }
 
-    fn lock_no_extract(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
-        self.no_extract.lock().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn lock_rides(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, bool>> {
+        self.rides.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// uid/gid for each sync rule: its `--chown`, else root (as COPY does). Remembered per

@@ -8,6 +8,7 @@ mod cycle;
 mod diagnose;
 mod housekeeping;
 mod lock;
+mod standby;
 
 use std::time::Duration;
 
@@ -32,8 +33,18 @@ pub struct Rebuilder {
     warned_links: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// uid/gid per sync rule, for the image and recipe they were resolved in.
     owners: std::sync::Mutex<Option<(String, Owners)>>,
-    /// Builders whose image cannot extract changes inside the build's exec (no GNU tar).
-    no_extract: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Per builder, whether changes could ride on its first step's exec (false: no GNU tar),
+    /// once a cycle has tried.
+    rides: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
+    /// The next cycle's first step, started ahead (see `standby.rs`).
+    standby: std::sync::Mutex<Option<Standby>>,
+}
+
+/// A warm exec of a builder's first rebuild step, for the recipe it was started under.
+struct Standby {
+    builder: String,
+    recipe: String,
+    attached: crate::engine::Attached,
 }
 
 /// uid/gid per sync rule index.
@@ -108,7 +119,8 @@ impl Rebuilder {
             hashes: HashCache::default(),
             warned_links: Default::default(),
             owners: Default::default(),
-            no_extract: Default::default(),
+            rides: Default::default(),
+            standby: Default::default(),
         }
     }
 
