@@ -81,7 +81,29 @@ impl Engine {
 
     /// Creates and starts `request` in `container`, attached (with stdin when asked), without
     /// reading anything yet: the process runs, and waits once its output or stdin is full.
+    /// A start cut off with the connection is handled as a build that lost it (its processes
+    /// are stopped).
     pub async fn start_exec(&self, container: &str, request: &ExecRequest<'_>, stdin: bool) -> Result<Attached> {
+        match self.attach(container, request, stdin).await {
+            Ok(attached) => Ok(attached),
+            Err(Failed::Create(e)) => Err(e),
+            Err(Failed::Start(e)) => Err(self.lost_during(container, &request.argv.join(" "), e).await),
+        }
+    }
+
+    /// [`Engine::start_exec`] for a step started ahead of its cycle, outside the project's
+    /// lock: a failure only means none is waiting, and never stops what another process runs
+    /// in the builder.
+    pub async fn start_exec_ahead(&self, container: &str, request: &ExecRequest<'_>) -> Result<Attached> {
+        self.attach(container, request, true).await.map_err(|(Failed::Create(e) | Failed::Start(e))| e)
+    }
+
+    async fn attach(
+        &self,
+        container: &str,
+        request: &ExecRequest<'_>,
+        stdin: bool,
+    ) -> std::result::Result<Attached, Failed> {
         let asked = std::time::Instant::now();
         let env: Vec<String> = request.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let options = CreateExecOptions::<String> {
@@ -99,18 +121,15 @@ impl Engine {
             .docker
             .create_exec(container, options)
             .await
-            .map_err(|e| engine_error(&format!("start `{display}` in the builder"), e))?;
+            .map_err(|e| Failed::Create(engine_error(&format!("start `{display}` in the builder"), e)))?;
         match self.docker.start_exec(&exec.id, None).await {
             Ok(StartExecResults::Attached { output, input }) => {
                 Ok(Attached { id: exec.id, display, output, input, start: asked.elapsed() })
             }
             Ok(StartExecResults::Detached) => {
-                Err(Error::new(ErrorKind::Engine, format!("the engine ran `{display}` detached"), ""))
+                Err(Failed::Create(Error::new(ErrorKind::Engine, format!("the engine ran `{display}` detached"), "")))
             }
-            Err(e) => {
-                let e = engine_error(&format!("run `{display}` in the builder"), e);
-                Err(self.lost_during(container, &display, e).await)
-            }
+            Err(e) => Err(Failed::Start(engine_error(&format!("run `{display}` in the builder"), e))),
         }
     }
 
@@ -247,6 +266,12 @@ impl Engine {
         // `kill -1` spares the caller too; its exit status says nothing either way.
         Box::pin(self.exec(container, request, None, None, &mut |_, _| {})).await.is_ok()
     }
+}
+
+/// Where starting an exec failed: before anything ran, or once it may have started.
+enum Failed {
+    Create(Error),
+    Start(Error),
 }
 
 /// Builders whose interrupted build could not be stopped yet (the engine was away).

@@ -26,7 +26,7 @@ impl Rebuilder {
         let argv = extract::wrap(&step.argv);
         let request =
             ExecRequest { argv: &argv, workdir: Some(&step.workdir), env: &step.env, user: Some(&user), stdin: None };
-        if let Ok(attached) = self.engine.start_exec(&builder, &request, true).await {
+        if let Ok(attached) = self.engine.start_exec_ahead(&builder, &request).await {
             *self.lock_standby() = Some(Standby { builder, recipe: self.project.recipe.clone(), attached });
         }
     }
