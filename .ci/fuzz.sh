@@ -13,6 +13,10 @@
 # is installed once under ${XDG_CACHE_HOME:-$HOME/.cache}/docker-rebuilder-ci. libFuzzer's C++
 # part is built with the machine's g++. What the fuzzer finds new is kept in fuzz/target/corpus/
 # (the seeds in fuzz/corpus/ stay as they are).
+#
+# The random seed comes from the commit (FUZZ_SEED overrides it): CI on a clean clone of a commit
+# tries the inputs a run of this script on that commit tried here, as far as the time allows, so
+# what gates a landing is reproducible. Longer hunts: FUZZ_SECONDS=600 FUZZ_SEED=$((RANDOM + 1)).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +51,15 @@ cargo fuzz build --sanitizer none
 host=$(rustc -vV | sed -n 's/^host: //p')
 bin="fuzz/target/$host/release"
 
+if [ -z "${FUZZ_SEED:-}" ]; then
+  commit=$(git rev-parse --short=8 HEAD 2>/dev/null || echo 1)
+  FUZZ_SEED=$((16#$commit % 2147483647 + 1))
+fi
+if ! [[ $FUZZ_SEED =~ ^[1-9][0-9]*$ ]]; then
+  echo "fuzz: FUZZ_SEED must be a positive whole number" >&2
+  exit 2
+fi
+
 work=fuzz/target/fuzz-run
 rm -rf "$work"
 mkdir -p "$work/tmp"
@@ -59,13 +72,13 @@ fuzz_one() {
   if [ -f "fuzz/dicts/$target.dict" ]; then dict=(-dict="fuzz/dicts/$target.dict"); fi
   mkdir -p "fuzz/target/corpus/$target" "fuzz/artifacts/$target"
   set +e
-  "$bin/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
+  "$bin/$target" -max_total_time="$seconds" -seed="$FUZZ_SEED" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
     -artifact_prefix="fuzz/artifacts/$target/" "fuzz/target/corpus/$target" "fuzz/corpus/$target" \
     >"$work/$target.log" 2>&1
   echo $? >"$work/$target.status"
 }
 
-echo "== fuzz: ${#targets[@]} targets, $seconds s each, $parallel at a time ($(elapsed))"
+echo "== fuzz: ${#targets[@]} targets, $seconds s each, $parallel at a time, seed $FUZZ_SEED ($(elapsed))"
 for target in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
     wait -n || true
@@ -90,6 +103,7 @@ for target in "${targets[@]}"; do
   if [ -n "$input" ]; then
     echo "fuzz: $target: the input is $input"
     echo "fuzz:   reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $target $input"
+    echo "fuzz:   or the whole run: FUZZ_SEED=$FUZZ_SEED FUZZ_SECONDS=$seconds .ci/fuzz.sh $target"
   fi
 done
 rm -rf "$work/tmp"

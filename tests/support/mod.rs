@@ -152,6 +152,23 @@ impl TempProject {
         args.extend_from_slice(argv);
         docker(&args)
     }
+
+    /// Waits up to 5 s for the builder to hold no zombie process (what a killed build left must
+    /// be reaped by its PID 1); panics naming those that stay.
+    pub fn assert_no_zombies_stay(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let out = self.in_builder(&["ps", "-o", "stat,ppid,args"]);
+            assert!(out.status.success(), "ps in the builder: {}", String::from_utf8_lossy(&out.stderr));
+            let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+            let zombies: Vec<&str> = listing.lines().skip(1).filter(|l| l.trim_start().starts_with('Z')).collect();
+            if zombies.is_empty() {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "zombies stay in the builder:\n{listing}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for TempProject {

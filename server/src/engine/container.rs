@@ -17,8 +17,8 @@ pub struct BuilderSpec<'a> {
     /// The image's own config, so the keep-alive is placed where a commit cannot leak it.
     pub image_config: &'a ImageConfig,
     pub labels: HashMap<String, String>,
-    /// A program that waits forever on an open terminal (a shell).
-    pub keepalive: &'a str,
+    /// PID 1: a program that runs until stopped (given an open terminal as its stdin).
+    pub keepalive: &'a [&'a str],
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl Engine {
     /// Entrypoint with no Cmd (so the image's Entrypoint passed on commit wins): either way
     /// the commit's merge with the container's config has nothing of ours to copy.
     pub async fn create_builder(&self, spec: BuilderSpec<'_>) -> Result<String> {
-        let keepalive = vec![spec.keepalive.to_string()];
+        let keepalive: Vec<String> = spec.keepalive.iter().map(|s| s.to_string()).collect();
         let (entrypoint, cmd) =
             if keepalive_in_cmd(spec.image_config) { (None, Some(keepalive)) } else { (Some(keepalive), None) };
         let body = ContainerCreateBody {

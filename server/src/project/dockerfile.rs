@@ -201,6 +201,8 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
 /// Docker fails the build on malformed input (an unterminated quote, `${`
 /// without `}`, an unsupported modifier); as this function cannot fail, it
 /// returns such input unchanged.
+///
+/// A result is cut just past [`MAX_EXPANSION`] bytes (callers treat a longer one as an error).
 pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     match lex_word(word, escape) {
         Ok(pieces) => evaluate(&pieces, lookup),
@@ -1170,9 +1172,17 @@ fn is_name_char(c: char) -> bool {
     c == '_' || c.is_alphabetic() || c.is_numeric()
 }
 
+/// The longest value an expansion yields. Without a bound, lines like `ENV A=$A$A` double a value
+/// each time: three dozen exhaust any memory (docker build dies the same way). Linux passes no
+/// argument or variable over 128 KiB to a process, so no working Dockerfile comes near this.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
 fn evaluate(pieces: &[Piece], lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::new();
     for piece in pieces {
+        if out.len() > MAX_EXPANSION {
+            break;
+        }
         match piece {
             Piece::Lit(c) => out.push(*c),
             Piece::Var(name) | Piece::Braced(name) => {
@@ -1189,6 +1199,13 @@ fn evaluate(pieces: &[Piece], lookup: &dyn Fn(&str) -> Option<String>) -> String
                 }
             }
         }
+    }
+    if out.len() > MAX_EXPANSION {
+        let mut cut = MAX_EXPANSION + 1;
+        while !out.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out.truncate(cut);
     }
     out
 }

@@ -117,7 +117,19 @@ impl Plan {
                 "correct `target` in rebuilder.toml",
             )
         })?;
-        let inferred = infer_from_stages(&parsed, &stage_chain, &config.build_args);
+        let inferred = infer_from_stages(&parsed, &stage_chain, &config.build_args).map_err(|line| {
+            Error::new(
+                ErrorKind::Dockerfile,
+                format!(
+                    "{}:{line}: a variable here expands to more than {} MiB",
+                    dockerfile.display(),
+                    dockerfile::MAX_EXPANSION >> 20
+                ),
+                "correct the Dockerfile: a value that doubles on every line (`ENV A=$A$A`) grows without bound, \
+                 and no process accepts a value over 128 KiB",
+            )
+            .at(&dockerfile, line)
+        })?;
 
         let sync =
             if config.sync.is_empty() { inferred.sync } else { config_sync_rules(config, &inferred.final_workdir)? };
@@ -284,13 +296,21 @@ struct State<'a> {
     known_dirs: Vec<String>,
     build_args: &'a BTreeMap<String, String>,
     global_args: BTreeMap<String, Option<String>>,
+    /// The line of the instruction being walked.
+    line: usize,
+    /// The line where an expansion passed [`dockerfile::MAX_EXPANSION`].
+    too_long: std::cell::Cell<Option<usize>>,
     escape: char,
 }
 
 impl State<'_> {
     fn expand(&self, word: &str) -> String {
         let lookup = |name: &str| self.args.get(name).or_else(|| self.env.get(name)).cloned();
-        dockerfile::expand(word, self.escape, &lookup)
+        let value = dockerfile::expand(word, self.escape, &lookup);
+        if value.len() > dockerfile::MAX_EXPANSION {
+            self.too_long.set(Some(self.line));
+        }
+        value
     }
 
     fn declare_args(&mut self, decls: &[ArgDecl]) {
@@ -318,7 +338,12 @@ enum Event {
     Run(Step),
 }
 
-fn infer_from_stages(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<String, String>) -> Inferred {
+/// Errs with the line of an instruction whose expansion grew past [`dockerfile::MAX_EXPANSION`].
+fn infer_from_stages(
+    df: &Dockerfile,
+    chain: &[&Stage],
+    build_args: &BTreeMap<String, String>,
+) -> std::result::Result<Inferred, usize> {
     let mut state = State {
         workdir: "/".to_string(),
         env: BTreeMap::new(),
@@ -329,12 +354,18 @@ fn infer_from_stages(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<St
         build_args,
         global_args: df.global_args.iter().map(|a| (a.name.clone(), a.default.clone())).collect(),
         escape: df.escape(),
+        line: 0,
+        too_long: std::cell::Cell::new(None),
     };
     let mut events = Vec::new();
     for stage in chain {
         // ARGs are scoped to their stage.
         state.args.clear();
         for ins in &stage.instructions {
+            if let Some(line) = state.too_long.get() {
+                return Err(line);
+            }
+            state.line = ins.line;
             match &ins.kind {
                 InstructionKind::Workdir(w) => {
                     let w = state.expand(w);
@@ -432,14 +463,17 @@ fn infer_from_stages(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<St
             }
         }
     }
-    Inferred {
+    if let Some(line) = state.too_long.get() {
+        return Err(line);
+    }
+    Ok(Inferred {
         sync,
         steps,
         final_workdir: state.workdir.clone(),
         final_shell: state.shell.clone(),
         final_user: state.user.clone(),
         final_args: state.args_env(),
-    }
+    })
 }
 
 /// Refuses a configured path that leads out of the project folder (`..`, absolute paths,
@@ -576,18 +610,39 @@ fn join_container(base: &str, p: &str) -> String {
 /// Absolute, cleaned container path (`/` stays `/`).
 pub fn clean_container_path(p: &str) -> String {
     let rel = clean_relative(p);
-    let rel = rel.trim_start_matches("../").trim_start_matches("..");
-    format!("/{rel}")
+    // Above the root is the root. Whole components: `...` is a name, not `..` and a dot.
+    let below_root: Vec<&str> = rel.split('/').skip_while(|part| *part == "..").collect();
+    format!("/{}", below_root.join("/"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn infer(dockerfile: &str) -> Inferred {
+    fn try_infer(dockerfile: &str) -> std::result::Result<Inferred, usize> {
         let df = dockerfile::parse(dockerfile).expect("parses");
         let chain = stage_chain(&df, None).expect("stage");
         infer_from_stages(&df, &chain, &BTreeMap::new())
+    }
+
+    fn infer(dockerfile: &str) -> Inferred {
+        try_infer(dockerfile).expect("no runaway expansion")
+    }
+
+    #[test]
+    fn a_value_doubled_on_every_line_stops_at_the_line_that_passes_the_bound() {
+        // 2^(k-2) bytes after line k: line 22 holds exactly 1 MiB, line 23 passes it. Unbounded,
+        // the 60 lines would need 2^58 bytes.
+        let mut text = "FROM scratch\nENV A=x\n".to_string();
+        text.push_str(&"ENV A=$A$A\n".repeat(60));
+        text.push_str("COPY . /src\nRUN make\n");
+        assert_eq!(try_infer(&text).err(), Some(23));
+        // Just under the bound is fine, and intact.
+        let text = format!("FROM scratch\nENV A=x\n{}COPY . /src\nRUN echo $A\n", "ENV A=$A$A\n".repeat(20));
+        assert_eq!(displays(&infer(&text)), ["echo $A"]);
+        let lookup = |_: &str| Some("y".repeat(dockerfile::MAX_EXPANSION));
+        assert_eq!(dockerfile::expand("$A", '\\', &lookup).len(), dockerfile::MAX_EXPANSION);
+        assert_eq!(dockerfile::expand("$A$A$A", '\\', &lookup).len(), dockerfile::MAX_EXPANSION + 1);
     }
 
     fn displays(i: &Inferred) -> Vec<String> {
@@ -667,7 +722,7 @@ mod tests {
         )
         .expect("parses");
         let chain = stage_chain(&df, Some("dev")).expect("dev");
-        let i = infer_from_stages(&df, &chain, &BTreeMap::new());
+        let i = infer_from_stages(&df, &chain, &BTreeMap::new()).expect("no runaway expansion");
         assert_eq!(i.sync.len(), 2);
         assert!(i.sync[0].needs_full_build);
         assert_eq!(i.sync[1].dest, "/w/src");
@@ -722,5 +777,15 @@ mod tests {
         assert_eq!(clean_relative("../../etc"), "../../etc");
         assert_eq!(clean_relative("a/../../b"), "../b");
         assert_eq!(clean_container_path("/a/./b/../c/"), "/a/c");
+        assert_eq!(clean_container_path("../../x/.."), "/");
+        assert_eq!(clean_container_path("/../etc"), "/etc");
+        // Found by the fuzzer (`COPY Makefile ...//` in WORKDIR /): names made of dots are names.
+        assert_eq!(clean_container_path("/...//"), "/...");
+        assert_eq!(clean_container_path("/../..x/y"), "/..x/y");
+        assert_eq!(clean_container_path("..."), "/...");
+        for path in ["/...//", "/../..x/y", "../../x/..", "/a/./b/../c/", "/"] {
+            let clean = clean_container_path(path);
+            assert_eq!(clean_container_path(&clean), clean, "cleaning {path:?} is idempotent");
+        }
     }
 }

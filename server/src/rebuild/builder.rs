@@ -23,8 +23,16 @@ const MAX_ADOPTED_LAYERS: usize = 100;
 /// state included, with an empty diff.
 const REBASE_BYTES: i64 = 32 * 1024 * 1024;
 const REBASE_GROWTH: i64 = 2;
-/// A shell waiting on an open terminal: keeps the builder alive and doubles as `attach`.
-const KEEPALIVE: &str = "/bin/sh";
+/// Keeps the builder alive as its PID 1, and reaps: what a cancelled or timed-out build leaves
+/// (orphans of `kill -1`, which spares PID 1) ends up its child, and a shell's `wait` collects
+/// any child that exits, so no zombie stays. `kill -1` ends the `sleep` too; the loop starts
+/// another. A TERM ends it at once (`docker stop`). An image without `sleep` gets a shell
+/// waiting on the open terminal instead (alive, but not reaping).
+const KEEPALIVE: [&str; 3] = [
+    "/bin/sh",
+    "-c",
+    "command -v sleep >/dev/null || exec /bin/sh; trap 'exit 0' TERM; while :; do sleep 86400 & wait; done",
+];
 
 /// A running builder, ready for a cycle.
 pub(super) struct Builder {
@@ -145,7 +153,7 @@ impl Rebuilder {
                 image_id: &image.id,
                 image_config: &image.config,
                 labels,
-                keepalive: KEEPALIVE,
+                keepalive: &KEEPALIVE,
             })
             .await
     }
