@@ -171,6 +171,34 @@ fn no_change_means_no_exec_and_no_commit() {
 }
 
 #[test]
+fn a_build_reads_only_files_changed_since_the_last_run_and_sees_a_same_size_edit_with_its_old_mtime() {
+    let p = TempProject::fixture("busybox-app");
+    p.build_json(&[], 0);
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "up_to_date", "{v}");
+    assert_eq!(v["files_read"], 3, "no hashes kept yet: data/a.txt, data/b.txt, build.sh: {v}");
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "up_to_date", "{v}");
+    assert_eq!(v["files_read"], 0, "the last run's hashes are kept: {v}");
+
+    // The same size and the old mtime put back: only the ctime tells. It must be read.
+    let a = p.path("data/a.txt");
+    let mtime = std::fs::metadata(&a).and_then(|m| m.modified()).expect("mtime");
+    p.write("data/a.txt", "ONE\n");
+    std::fs::File::options().write(true).open(&a).and_then(|f| f.set_modified(mtime)).expect("set mtime");
+    let v = p.build_json(&[], 0);
+    assert_eq!(outcome(&v), "succeeded", "{v}");
+    assert_eq!((v["uploaded"].as_u64(), v["files_read"].as_u64()), (Some(1), Some(1)), "{v}");
+    assert_eq!(p.run_image(), "ONE\ntwo");
+
+    let kept = p.cache_home().join("docker-rebuilder/hashes").join(p.builder());
+    assert!(kept.is_file(), "{kept:?}");
+    let clean = p.run(&["clean"]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(!kept.exists(), "clean removes the kept hashes");
+}
+
+#[test]
 fn two_projects_keep_separate_builders_and_clean_removes_only_its_own() {
     let a = TempProject::fixture("busybox-app");
     let b = TempProject::fixture("busybox-app");

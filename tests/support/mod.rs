@@ -81,6 +81,11 @@ impl TempProject {
         TempProject { _root: root, dir, image: format!("{unique}:latest") }
     }
 
+    /// The XDG_CACHE_HOME its runs get: beside the project, removed with it.
+    pub fn cache_home(&self) -> PathBuf {
+        self._root.path().join("cache")
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
@@ -106,7 +111,7 @@ impl TempProject {
     /// Runs `docker-rebuilder <args> <dir>`.
     pub fn run(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).arg(&self.dir);
+        cmd.args(args).arg(&self.dir).env("XDG_CACHE_HOME", self.cache_home());
         let out = cmd.output().expect("docker-rebuilder runs");
         Run {
             code: out.status.code().unwrap_or(-1),

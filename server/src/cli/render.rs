@@ -82,6 +82,7 @@ impl TerminalReporter {
                     "image_id": report.image_id,
                     "uploaded": report.uploaded,
                     "deleted": report.deleted,
+                    "files_read": report.files_read,
                     "phases_ms": phases,
                     "stages_ms": stages,
                     "total_ms": millis(report.total),

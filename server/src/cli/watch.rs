@@ -194,6 +194,7 @@ impl WatchReporter {
                 "image_id": report.image_id,
                 "uploaded": report.uploaded,
                 "deleted": report.deleted,
+                "files_read": report.files_read,
                 "errors": errors,
                 "warnings": warnings,
                 "phases_ms": phases,

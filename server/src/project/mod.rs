@@ -87,6 +87,16 @@ impl Project {
         builder_name(&self.dir)
     }
 
+    /// Where one-shot runs keep the host files' content hashes between runs (see `HashCache`):
+    /// `$XDG_CACHE_HOME/docker-rebuilder/hashes/<builder name>`, else under `~/.cache`.
+    pub fn hash_cache_file(&self) -> Option<PathBuf> {
+        let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .and_then(absolute)
+            .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".cache")))?;
+        Some(cache.join("docker-rebuilder").join("hashes").join(self.builder_name()))
+    }
+
     /// The value of LABEL_PROJECT for this project.
     pub fn label(&self) -> String {
         self.dir.to_string_lossy().into_owned()

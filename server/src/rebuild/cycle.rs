@@ -70,6 +70,7 @@ impl Rebuilder {
     /// Brings the image up to date with the host's sources.
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let started = Instant::now();
+        let reads_before = self.hashes.reads();
         let _lock = self.lock(options.cancel.as_ref(), reporter).await?;
         let builder = match self.ensure_builder(options.full, reporter).await? {
             Ensured::Ready(b) => b,
@@ -85,6 +86,7 @@ impl Rebuilder {
                     image: self.project.plan.image.clone(),
                     image_id,
                     total: started.elapsed(),
+                    files_read: self.hashes.reads() - reads_before,
                 });
             }
         };
@@ -112,6 +114,7 @@ impl Rebuilder {
             image: self.project.plan.image.clone(),
             image_id,
             total: started.elapsed(),
+            files_read: self.hashes.reads() - reads_before,
         })
     }
 

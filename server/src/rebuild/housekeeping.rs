@@ -54,6 +54,10 @@ impl Rebuilder {
         let _lock = self.lock(None, reporter).await?;
         let mut report = CleanReport::default();
         let name = self.project.builder_name();
+        // The hashes describe the host, not the builder, but `clean` leaves nothing of ours.
+        if let Some(file) = self.project.hash_cache_file() {
+            let _ = std::fs::remove_file(file);
+        }
         let Some(builder) = self.engine.container(&name).await? else {
             reporter.report(Event::Note(format!("no builder {name} to remove")));
             return Ok(report);

@@ -81,6 +81,8 @@ pub struct CycleReport {
     /// Image id after the cycle.
     pub image_id: Option<String>,
     pub total: Duration,
+    /// Host files read to find what changed (the others' timestamps said they had not).
+    pub files_read: usize,
 }
 
 impl CycleReport {
@@ -121,6 +123,22 @@ impl Rebuilder {
             owners: Default::default(),
             rides: Default::default(),
             standby: Default::default(),
+        }
+    }
+
+    /// Takes the content hashes an earlier run saved (`save_hashes`), so unchanged files are
+    /// not read again.
+    pub fn load_hashes(&self) {
+        if let Some(file) = self.project.hash_cache_file() {
+            self.hashes.load(&file);
+        }
+    }
+
+    /// Keeps the content hashes of the last scan for the next run. Best effort: without
+    /// them, the next run reads every file, as the first did.
+    pub fn save_hashes(&self) {
+        if let Some(file) = self.project.hash_cache_file() {
+            let _ = self.hashes.save(&file);
         }
     }
 

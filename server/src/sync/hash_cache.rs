@@ -2,11 +2,16 @@
 //! that changed since the last one (git's index does the same). A file modified within
 //! RACY of being hashed is not remembered: timestamps are coarse (a kernel tick), and a second
 //! write in the same tick with the same size would otherwise look unchanged.
+//!
+//! One-shot runs (`docker-rebuilder build`) keep it in a file between runs (`save`/`load`): a
+//! stamp names one content whichever process took it, as the ctime in it cannot be set back.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,7 +50,12 @@ struct Maps {
 #[derive(Default)]
 pub struct HashCache {
     maps: Mutex<Maps>,
+    /// Files read to hash them, ever.
+    reads: AtomicUsize,
 }
+
+/// The first line of a saved cache; another line means another format (the file is ignored).
+const FORMAT: &str = "docker-rebuilder hash cache 1";
 
 impl HashCache {
     /// The content hash of `path`, whose metadata (not following links) is `meta`.
@@ -63,7 +73,10 @@ impl HashCache {
         let started = SystemTime::now();
         let hash = match cached {
             Some(hash) => hash,
-            None => read()?,
+            None => {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+                read()?
+            }
         };
         let settled =
             started.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0) - RACY.as_nanos() as i128;
@@ -82,6 +95,61 @@ impl HashCache {
     /// A scan starts: drop leftovers of one that failed.
     pub fn scan_started(&self) {
         self.lock().next.clear();
+    }
+
+    /// How many files were read to hash them, so far.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Takes what a completed scan of another process remembered (see `save`). A missing,
+    /// unreadable or foreign file is no cache: every file is read, as without one.
+    pub fn load(&self, file: &Path) {
+        let Ok(text) = std::fs::read_to_string(file) else { return };
+        let mut lines = text.lines();
+        if lines.next() != Some(FORMAT) {
+            return;
+        }
+        let entries = lines.filter_map(|line| {
+            let mut fields = line.splitn(7, ' ');
+            let mut number = || fields.next().and_then(|f| f.parse::<i128>().ok());
+            let (dev, ino, size, mtime_ns, ctime_ns) = (number()?, number()?, number()?, number()?, number()?);
+            let stamp = Stamp {
+                dev: u64::try_from(dev).ok()?,
+                ino: u64::try_from(ino).ok()?,
+                size: u64::try_from(size).ok()?,
+                mtime_ns,
+                ctime_ns,
+            };
+            let hash = fields.next()?.to_string();
+            let path = PathBuf::from(fields.next()?);
+            Some((path, (stamp, hash)))
+        });
+        let mut maps = self.lock();
+        if maps.current.is_empty() {
+            maps.current = entries.collect();
+        }
+    }
+
+    /// Writes what the last completed scan remembered to `file` (made whole, then renamed).
+    pub fn save(&self, file: &Path) -> std::io::Result<()> {
+        let mut text = format!("{FORMAT}\n");
+        for (path, (s, hash)) in &self.lock().current {
+            let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
+            text.push_str(&format!("{} {} {} {} {} {hash} {path}\n", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns));
+        }
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let partial = file.with_extension(format!("partial-{}", std::process::id()));
+        let written = std::fs::File::create(&partial).and_then(|mut f| f.write_all(text.as_bytes()));
+        match written.and_then(|()| std::fs::rename(&partial, file)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e)
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -140,6 +208,53 @@ mod tests {
         std::fs::write(&path, "two").expect("write");
         assert_eq!(hash_with(&cache, &path, &reads), "two");
         assert_eq!(reads.get(), 2);
+    }
+
+    #[test]
+    fn a_saved_cache_spares_the_next_process_the_reads_and_still_sees_every_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (same, edited, touched) = (dir.path().join("same"), dir.path().join("edited"), dir.path().join("touched"));
+        let spaced = dir.path().join("a name with spaces");
+        for path in [&same, &edited, &touched, &spaced] {
+            std::fs::write(path, "one").expect("write");
+            age(path);
+        }
+        std::thread::sleep(RACY * 2);
+        let first = HashCache::default();
+        let reads = Cell::new(0);
+        for path in [&same, &edited, &touched, &spaced] {
+            hash_with(&first, path, &reads);
+        }
+        first.scan_completed();
+        let file = dir.path().join("cache/hashes");
+        first.save(&file).expect("save");
+
+        // Same size, and the old mtime put back: only the ctime tells, and it does.
+        std::fs::write(&edited, "two").expect("write");
+        age(&edited);
+        // Rewritten with the same content: read again, same hash.
+        std::fs::write(&touched, "one").expect("write");
+        let second = HashCache::default();
+        second.load(&file);
+        let reads = Cell::new(0);
+        assert_eq!(hash_with(&second, &same, &reads), "one");
+        assert_eq!(hash_with(&second, &spaced, &reads), "one");
+        assert_eq!(reads.get(), 0, "unchanged files are not read");
+        assert_eq!(hash_with(&second, &edited, &reads), "two");
+        assert_eq!(hash_with(&second, &touched, &reads), "one");
+        assert_eq!(reads.get(), 2);
+        assert_eq!(second.reads(), 2);
+
+        // Another format, or garbage: no cache, every file read.
+        for text in ["docker-rebuilder hash cache 0\n1 2 3 4 5 h x\n", "\u{0}\u{1} nonsense\n"] {
+            std::fs::write(&file, text).expect("write");
+            let third = HashCache::default();
+            third.load(&file);
+            assert!(third.lock().current.is_empty(), "{text:?}");
+        }
+        let missing = HashCache::default();
+        missing.load(&dir.path().join("nothing here"));
+        assert!(missing.lock().current.is_empty());
     }
 
     #[test]
