@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The hashes docker-rebuilder keeps per project go beside the build, not into the user's cache.
+tests_cache="$PWD/target/test-cache"
 # Engine tests share one daemon; two at a time keeps this 2-core machine responsive.
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+XDG_CACHE_HOME="$tests_cache" cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 # The sync suite again on an image with GNU tar, where changes ride on the build's own exec.
-DR_TEST_BASE=busybox:gnutar cargo test --locked --test sync_fidelity -- --test-threads="${TEST_THREADS:-2}"
+XDG_CACHE_HOME="$tests_cache" DR_TEST_BASE=busybox:gnutar \
+  cargo test --locked --test sync_fidelity -- --test-threads="${TEST_THREADS:-2}"
 bash .ci/editors.sh

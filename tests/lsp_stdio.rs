@@ -34,6 +34,29 @@ fn command(client: &mut LspClient, name: &str, args: Value) -> Value {
 }
 
 #[test]
+fn a_restarted_server_reads_only_the_files_changed_while_it_was_away() {
+    let p = TempProject::example("hello-c");
+    let mut client = start(&p);
+    // A cycle after the image was built: its scan hashes every source, and they are kept.
+    let rebuilt = command(&mut client, "docker-rebuilder.rebuild", json!([]));
+    assert_eq!(rebuilt["result"]["message"], "up to date", "{rebuilt}");
+    client.shutdown();
+
+    p.replace("src/greet.c", "Hello, %s!", "Hi again, %s!");
+    let mut client = LspClient::start(BIN);
+    client.initialize(&[&p.dir]);
+    let is_timings = |n: &Value| {
+        n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.starts_with("timings:"))
+    };
+    let (_, timings) = client.wait_for(0, CYCLE, is_timings);
+    let line = timings["params"]["message"].as_str().unwrap_or_default();
+    assert!(line.ends_with(" files_read=1"), "only src/greet.c is read again: {line}");
+    client.wait_for(0, CYCLE, |n| is_status(n, "succeeded"));
+    assert_eq!(p.run_image(), "Hi again, world!");
+    client.shutdown();
+}
+
+#[test]
 fn a_save_with_an_error_shows_it_at_the_right_place_and_a_fix_clears_it_and_commits() {
     let p = TempProject::example("hello-c");
     let mut client = start(&p);

@@ -122,7 +122,6 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
     match command {
         Command::Build { dir, full } => {
             let rebuilder = rebuilder(dir).await?;
-            rebuilder.load_hashes();
             let mut reporter = TerminalReporter::new(mode);
             // Ctrl-C stops the build's processes in the builder; nothing is committed.
             let cancel = CancelToken::new();
@@ -132,9 +131,7 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
                     on_interrupt.cancel();
                 }
             });
-            let report = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await;
-            rebuilder.save_hashes();
-            let report = report?;
+            let report = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await?;
             reporter.summary(&report);
             Ok(match report.outcome {
                 Outcome::BuildFailed { .. } => 1,

@@ -323,7 +323,10 @@ impl Worker {
                     report.stages.iter().map(|(s, d)| format!("{}={}ms", s.name(), d.as_millis())).collect();
                 let total = report.total.as_millis();
                 self.client
-                    .log_message(MessageType::INFO, format!("timings: {} total={total}ms", phases.join(" ")))
+                    .log_message(
+                        MessageType::INFO,
+                        format!("timings: {} total={total}ms files_read={}", phases.join(" "), report.files_read),
+                    )
                     .await;
                 let (state, message) = summary(&report);
                 if let Some(p) = progress {
@@ -339,6 +342,7 @@ impl Worker {
                     "durationMs": duration,
                     "uploaded": report.uploaded,
                     "deleted": report.deleted,
+                    "filesRead": report.files_read,
                 }))
             }
             Err(e) => {

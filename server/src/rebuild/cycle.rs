@@ -71,6 +71,7 @@ impl Rebuilder {
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let started = Instant::now();
         let reads_before = self.hashes.reads();
+        let _keep = KeepHashes(self);
         let _lock = self.lock(options.cancel.as_ref(), reporter).await?;
         let builder = match self.ensure_builder(options.full, reporter).await? {
             Ensured::Ready(b) => b,
@@ -581,4 +582,14 @@ impl Rebuilder {
 enum CycleResult {
     FullBuild(String),
     Done { outcome: Outcome, uploaded: usize, deleted: usize, synced: Vec<std::path::PathBuf> },
+}
+
+/// Writes the hashes a cycle's scan took for the next process, however the cycle ends (a
+/// cancelled build's scan was complete all the same).
+struct KeepHashes<'a>(&'a Rebuilder);
+
+impl Drop for KeepHashes<'_> {
+    fn drop(&mut self) {
+        self.0.save_hashes();
+    }
 }

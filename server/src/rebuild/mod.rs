@@ -113,8 +113,9 @@ pub struct BuildOptions {
 }
 
 impl Rebuilder {
+    /// A rebuilder for `project`, with the content hashes an earlier process kept for it.
     pub fn new(engine: Engine, project: Project) -> Rebuilder {
-        Rebuilder {
+        let rebuilder = Rebuilder {
             engine,
             project,
             known: Default::default(),
@@ -123,20 +124,22 @@ impl Rebuilder {
             owners: Default::default(),
             rides: Default::default(),
             standby: Default::default(),
-        }
+        };
+        rebuilder.load_hashes();
+        rebuilder
     }
 
-    /// Takes the content hashes an earlier run saved (`save_hashes`), so unchanged files are
-    /// not read again.
-    pub fn load_hashes(&self) {
+    /// Takes the content hashes an earlier process kept (`save_hashes`), so unchanged files
+    /// are not read again.
+    fn load_hashes(&self) {
         if let Some(file) = self.project.hash_cache_file() {
             self.hashes.load(&file);
         }
     }
 
-    /// Keeps the content hashes of the last scan for the next run. Best effort: without
-    /// them, the next run reads every file, as the first did.
-    pub fn save_hashes(&self) {
+    /// Keeps the content hashes of the last scan for the next process (a CLI run, an editor
+    /// restarted). Best effort: without them, it reads every file once, as the first did.
+    pub(crate) fn save_hashes(&self) {
         if let Some(file) = self.project.hash_cache_file() {
             let _ = self.hashes.save(&file);
         }

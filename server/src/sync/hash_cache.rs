@@ -11,7 +11,7 @@ use std::fs::Metadata;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -52,6 +52,8 @@ pub struct HashCache {
     maps: Mutex<Maps>,
     /// Files read to hash them, ever.
     reads: AtomicUsize,
+    /// A scan completed since the last `save`.
+    unsaved: AtomicBool,
 }
 
 /// The first line of a saved cache; another line means another format (the file is ignored).
@@ -90,6 +92,7 @@ impl HashCache {
     pub fn scan_completed(&self) {
         let mut maps = self.lock();
         maps.current = std::mem::take(&mut maps.next);
+        self.unsaved.store(true, Ordering::Relaxed);
     }
 
     /// A scan starts: drop leftovers of one that failed.
@@ -131,8 +134,12 @@ impl HashCache {
         }
     }
 
-    /// Writes what the last completed scan remembered to `file` (made whole, then renamed).
+    /// Writes what the last completed scan remembered to `file` (made whole, then renamed),
+    /// unless that was written already.
     pub fn save(&self, file: &Path) -> std::io::Result<()> {
+        if !self.unsaved.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut text = format!("{FORMAT}\n");
         for (path, (s, hash)) in &self.lock().current {
             let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
@@ -147,6 +154,7 @@ impl HashCache {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
+                self.unsaved.store(true, Ordering::Relaxed);
                 Err(e)
             }
         }
