@@ -140,11 +140,16 @@ impl HashCache {
         if !self.unsaved.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let mut text = format!("{FORMAT}\n");
-        for (path, (s, hash)) in &self.lock().current {
+        use std::fmt::Write as _;
+        let maps = self.lock();
+        let mut text = String::with_capacity(FORMAT.len() + 1 + maps.current.len() * 160);
+        text.push_str(FORMAT);
+        text.push('\n');
+        for (path, (s, hash)) in &maps.current {
             let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
-            text.push_str(&format!("{} {} {} {} {} {hash} {path}\n", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns));
+            let _ = writeln!(text, "{} {} {} {} {} {hash} {path}", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns);
         }
+        drop(maps);
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
         }
