@@ -3,7 +3,7 @@
 //! RACY of being hashed is not remembered: timestamps are coarse (a kernel tick), and a second
 //! write in the same tick with the same size would otherwise look unchanged.
 //!
-//! One-shot runs (`docker-rebuilder build`) keep it in a file between runs (`save`/`load`): a
+//! It is kept in a file between processes (`save`/`load`: a CLI run, an editor restarted): a
 //! stamp names one content whichever process took it, as the ctime in it cannot be set back.
 
 use std::collections::HashMap;
@@ -153,7 +153,9 @@ impl HashCache {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let partial = file.with_extension(format!("partial-{}", std::process::id()));
+        let mut partial = file.as_os_str().to_owned();
+        partial.push(format!(".partial-{}", std::process::id()));
+        let partial = PathBuf::from(partial);
         let written = std::fs::File::create(&partial).and_then(|mut f| f.write_all(text.as_bytes()));
         match written.and_then(|()| std::fs::rename(&partial, file)) {
             Ok(()) => Ok(()),
