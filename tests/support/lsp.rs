@@ -7,13 +7,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 pub struct LspClient {
     child: Child,
-    stdin: ChildStdin,
+    /// Shared with the reader thread, which answers the server's requests at once, as an
+    /// editor does (a request left unanswered would hold the server's worker back).
+    stdin: Arc<Mutex<ChildStdin>>,
     incoming: Receiver<Value>,
     next_id: i64,
     /// Every notification received so far, in order.
@@ -29,7 +32,8 @@ impl LspClient {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("server starts");
-        let stdin = child.stdin.take().expect("stdin");
+        let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin")));
+        let answers = stdin.clone();
         let stdout = child.stdout.take().expect("stdout");
         let (tx, incoming) = channel();
         std::thread::spawn(move || {
@@ -56,6 +60,13 @@ impl LspClient {
                 }
                 match serde_json::from_slice::<Value>(&body) {
                     Ok(v) => {
+                        if v.get("method").is_some() && v.get("id").is_some() {
+                            // window/workDoneProgress/create and friends: accept.
+                            let answer = json!({ "jsonrpc": "2.0", "id": v["id"].clone(), "result": null }).to_string();
+                            let mut stdin = answers.lock().unwrap_or_else(|e| e.into_inner());
+                            let _ = write!(stdin, "Content-Length: {}\r\n\r\n{}", answer.len(), answer);
+                            let _ = stdin.flush();
+                        }
                         if tx.send(v).is_err() {
                             return;
                         }
@@ -68,8 +79,9 @@ impl LspClient {
     }
 
     pub fn send_raw(&mut self, body: &str) {
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).expect("write");
-        self.stdin.flush().expect("flush");
+        let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        write!(stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).expect("write");
+        stdin.flush().expect("flush");
     }
 
     fn send(&mut self, message: Value) {
@@ -116,16 +128,33 @@ impl LspClient {
         }
     }
 
-    /// The next message; answers server requests and records notifications on the way.
+    /// Like `wait_for`, but None when `timeout` passes first.
+    pub fn try_wait_for(
+        &mut self,
+        since: usize,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<(usize, Value)> {
+        if let Some((i, v)) = self.notifications.iter().enumerate().skip(since).find(|(_, v)| pred(v)) {
+            return Some((i, v.clone()));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let before = self.notifications.len();
+            self.next(deadline)?;
+            if let Some((i, v)) = self.notifications.iter().enumerate().skip(before).find(|(_, v)| pred(v)) {
+                return Some((i, v.clone()));
+            }
+        }
+    }
+
+    /// The next message; records notifications on the way.
     fn next(&mut self, deadline: Instant) -> Option<Value> {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.incoming.recv_timeout(left) {
             Ok(message) => {
-                if message.get("method").is_some() && message.get("id").is_some() {
-                    // window/workDoneProgress/create and friends: accept.
-                    let id = message["id"].clone();
-                    self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null }));
-                } else if message.get("method").is_some() {
+                // Requests were answered by the reader thread.
+                if message.get("method").is_some() && message.get("id").is_none() {
                     self.notifications.push(message.clone());
                 }
                 Some(message)

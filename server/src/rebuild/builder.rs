@@ -233,6 +233,12 @@ impl Rebuilder {
         Ok(true)
     }
 
+    /// The builder this process last wrote a manifest to (or read one from), and that
+    /// manifest's stat then.
+    pub(super) fn known_stamp(&self) -> Option<(String, (i64, String))> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|k| (k.container.clone(), k.stamp.clone()))
+    }
+
     /// The manifest this process last left in the builder, if it knows one.
     pub(super) fn known_manifest(&self) -> Option<Manifest> {
         self.known.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|k| k.manifest.clone())
@@ -243,6 +249,7 @@ impl Rebuilder {
     pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
         let plan = &self.project.plan;
         reporter.report(Event::Note(format!("full docker build: {reason}")));
+        self.built.store(true, std::sync::atomic::Ordering::SeqCst);
         let started = Instant::now();
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
         let previous = self.engine.image(&plan.image).await?;

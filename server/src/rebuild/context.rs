@@ -59,7 +59,7 @@ pub fn pack(project: &Project) -> Result<BuildContext> {
         } else if meta.is_dir() {
             writer.add_dir(&rel, &path, mode, (0, 0))?;
         } else if meta.is_file() {
-            if let Some(hash) = writer.add_file(&rel, &path, mode, (0, 0))? {
+            if let Some(hash) = writer.add_file(&rel, &path, mode, (0, 0), None)? {
                 hashes.insert(rel, hash);
             }
         }

@@ -2,10 +2,12 @@
 //! commit: they run in sequence here, and a Rebuilder runs one operation at a time.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::builder::{Builder, Ensured};
 use super::diagnose::Diagnoser;
+use super::lock::{BuildMark, ProjectLock};
 use super::{BuildOptions, CancelToken, CycleReport, Outcome, Rebuilder, Status};
 use crate::engine::{CommitConfig, ExecExit, ExecRequest, OutputStream, Stdin};
 use crate::error::{Error, ErrorKind, Result};
@@ -70,9 +72,46 @@ impl Rebuilder {
     /// Brings the image up to date with the host's sources.
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let started = Instant::now();
-        let reads_before = self.hashes.reads();
+        let lock = self.lock(options.cancel.as_ref(), reporter).await?;
+        // Kept under the lock, so the next process reads what this one saw.
         let _keep = KeepHashes(self);
-        let _lock = self.lock(options.cancel.as_ref(), reporter).await?;
+        self.built.store(false, Ordering::SeqCst);
+        let result = self.build_locked(options, started, &lock, reporter).await;
+        self.record_build_mark(&lock);
+        result
+    }
+
+    /// After an operation: when a build ran in the builder, records its end with the
+    /// manifest's stat (see `mtime_floor`).
+    fn record_build_mark(&self, lock: &ProjectLock) {
+        if !self.built.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some((container, manifest)) = self.known_stamp() {
+            lock.record_build(&BuildMark { container, manifest, ended: SystemTime::now() });
+        }
+    }
+
+    /// The time a synced file's mtime must pass for make (and every tool that compares
+    /// mtimes) to see it as newer than what the builder's last build made: that build's end,
+    /// when the lock's record is for this builder and nobody synced since; else now.
+    fn mtime_floor(&self, lock: &ProjectLock) -> SystemTime {
+        match (lock.last_build(), self.known_stamp()) {
+            (Some(mark), Some((container, manifest))) if mark.container == container && mark.manifest == manifest => {
+                mark.ended
+            }
+            _ => SystemTime::now(),
+        }
+    }
+
+    async fn build_locked(
+        &self,
+        options: BuildOptions,
+        started: Instant,
+        lock: &ProjectLock,
+        reporter: &mut dyn Reporter,
+    ) -> Result<CycleReport> {
+        let reads_before = self.hashes.reads();
         let builder = match self.ensure_builder(options.full, reporter).await? {
             Ensured::Ready(b) => b,
             Ensured::Built { reason } => {
@@ -92,7 +131,8 @@ impl Rebuilder {
             }
         };
         let mut phases = Phases::new(reporter);
-        let result = self.cycle(*builder, options.cancel.as_ref(), &mut phases).await;
+        let floor = self.mtime_floor(lock);
+        let result = self.cycle(*builder, floor, options.cancel.as_ref(), &mut phases).await;
         phases.finish();
         let (outcome, uploaded, deleted, synced) = match result {
             Err(e) if e.kind == ErrorKind::Cancelled => (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new()),
@@ -122,6 +162,7 @@ impl Rebuilder {
     async fn cycle(
         &self,
         builder: Builder,
+        floor: SystemTime,
         cancel: Option<&CancelToken>,
         phases: &mut Phases<'_>,
     ) -> Result<CycleResult> {
@@ -162,7 +203,7 @@ impl Rebuilder {
 
         // A build cut off with the engine's connection may still run: never sync under it.
         self.engine.stop_interrupted_build(&builder.id).await;
-        let (mut manifest, archive) = self.pack(&builder, &tree, &host, &changes, phases).await?;
+        let (mut manifest, archive) = self.pack(&builder, &tree, &host, &changes, floor, phases).await?;
         let synced: Vec<std::path::PathBuf> = changes
             .upload
             .iter()
@@ -340,12 +381,18 @@ impl Rebuilder {
 
     /// Deletes what was removed, then packs one archive with every changed entry and the new
     /// manifest (marked pending until a build succeeds). Returns that manifest and the archive.
+    ///
+    /// Files keep their host mtime, as COPY keeps it, except a file the builder held before
+    /// whose mtime is not past `floor` (the end of the builder's last build): it was written
+    /// while that build ran (or its mtime was set back: `cp -p`, `touch -d`), and an object
+    /// that build made from the old content would look newer to make. It gets the sync's time.
     async fn pack(
         &self,
         builder: &Builder,
         tree: &HostTree,
         host: &Manifest,
         changes: &Changes,
+        floor: SystemTime,
         phases: &mut Phases<'_>,
     ) -> Result<(Manifest, Vec<u8>)> {
         phases.start(Phase::Sync, format!("{} changed, {} deleted", changes.upload.len(), changes.delete.len()));
@@ -359,8 +406,9 @@ impl Rebuilder {
         for path in &changes.upload {
             let Some(file) = tree.entries.get(path) else { continue };
             let owner = owners.get(&file.rule).copied().unwrap_or((0, 0));
+            let floor = builder.manifest.entries.contains_key(path).then_some(floor);
             match &file.kind {
-                SourceKind::File => match archive.add_file(path, &file.host, file.mode, owner)? {
+                SourceKind::File => match archive.add_file(path, &file.host, file.mode, owner, floor)? {
                     Some(hash) => {
                         if let Some(e) = manifest.entries.get_mut(path) {
                             e.hash = hash;
@@ -437,6 +485,8 @@ impl Rebuilder {
         diagnoser: &mut Diagnoser<'_>,
         phases: &mut Phases<'_>,
     ) -> Result<(ExecExit, Option<Verdict>)> {
+        // From here the builder's files may change (even if the start fails half-way).
+        self.built.store(true, Ordering::SeqCst);
         let argv = match archive {
             Some(_) => extract::wrap(&step.argv),
             None => step.argv.clone(),

@@ -2,10 +2,15 @@
 //! servers), or an editor and a terminal, on the same project take turns, so their syncs,
 //! builds and commits never interleave. An advisory lock on a file (flock): the kernel drops
 //! it when its holder exits or crashes, so it can never be left stale.
+//!
+//! The lock file also records when the last build in the builder ended (`BuildMark`): every
+//! process that builds holds the lock, so the file always names the latest, whichever
+//! process ran it.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Rebuilder;
 use crate::cancel::CancelToken;
@@ -14,7 +19,58 @@ use crate::events::{Event, Reporter};
 
 /// Held for the duration of one operation; dropping it lets the next process in.
 pub(super) struct ProjectLock {
-    _file: File,
+    file: File,
+}
+
+/// The end of the last build that ran in a builder, and the stat of the builder's manifest
+/// then: while the manifest still has that stat, nobody synced (or built) there since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BuildMark {
+    pub container: String,
+    pub manifest: (i64, String),
+    pub ended: SystemTime,
+}
+
+/// The first line of the lock file's record; another means another format (no record).
+const MARK_FORMAT: &str = "docker-rebuilder build mark 1";
+
+impl BuildMark {
+    fn to_text(&self) -> String {
+        let ended = self.ended.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let (size, mtime) = &self.manifest;
+        format!("{MARK_FORMAT}\n{} {size} {ended} {mtime}\n", self.container)
+    }
+
+    fn parse(text: &str) -> Option<BuildMark> {
+        let mut lines = text.lines();
+        if lines.next()? != MARK_FORMAT {
+            return None;
+        }
+        let mut fields = lines.next()?.splitn(4, ' ');
+        let container = fields.next()?.to_string();
+        let size = fields.next()?.parse().ok()?;
+        let ended: u64 = fields.next()?.parse().ok()?;
+        let mtime = fields.next()?.to_string();
+        let ended = UNIX_EPOCH.checked_add(Duration::from_nanos(ended))?;
+        Some(BuildMark { container, manifest: (size, mtime), ended })
+    }
+}
+
+impl ProjectLock {
+    /// The last build's mark, if one was recorded.
+    pub(super) fn last_build(&self) -> Option<BuildMark> {
+        let mut bytes = vec![0u8; 4096];
+        let read = self.file.read_at(&mut bytes, 0).ok()?;
+        BuildMark::parse(std::str::from_utf8(&bytes[..read]).ok()?)
+    }
+
+    /// Records `mark` (best effort: without it, the next cycle assumes the worst).
+    pub(super) fn record_build(&self, mark: &BuildMark) {
+        let text = mark.to_text();
+        if self.file.set_len(0).is_ok() {
+            let _ = self.file.write_all_at(text.as_bytes(), 0);
+        }
+    }
 }
 
 const POLL: Duration = Duration::from_millis(50);
@@ -33,11 +89,11 @@ impl Rebuilder {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
         let mut said = false;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(ProjectLock { _file: file }),
+                Ok(()) => return Ok(ProjectLock { file }),
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(io(e)),
             }
@@ -81,5 +137,18 @@ mod tests {
         drop(first);
         second.try_lock().expect("free once the first is dropped");
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_build_mark_reads_back_as_written_and_garbage_is_no_mark() {
+        let mark = BuildMark {
+            container: "0123abcd".to_string(),
+            manifest: (512, "2026-12-02T17:22:29.123456789Z".to_string()),
+            ended: UNIX_EPOCH + Duration::new(1_790_000_000, 987_654_321),
+        };
+        assert_eq!(BuildMark::parse(&mark.to_text()), Some(mark));
+        for text in ["", "docker-rebuilder build mark 0\nx 1 2 t\n", "docker-rebuilder build mark 1\nx y 2 t\n"] {
+            assert_eq!(BuildMark::parse(text), None, "{text:?}");
+        }
     }
 }

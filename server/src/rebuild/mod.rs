@@ -38,6 +38,9 @@ pub struct Rebuilder {
     rides: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
     /// The next cycle's first step, started ahead (see `standby.rs`).
     standby: std::sync::Mutex<Option<Standby>>,
+    /// A build (a rebuild step, or `docker build`) ran during the current operation: its end
+    /// is recorded in the project lock (see `lock::BuildMark`).
+    built: std::sync::atomic::AtomicBool,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -124,6 +127,7 @@ impl Rebuilder {
             owners: Default::default(),
             rides: Default::default(),
             standby: Default::default(),
+            built: Default::default(),
         };
         rebuilder.load_hashes();
         rebuilder

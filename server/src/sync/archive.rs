@@ -37,8 +37,16 @@ impl ArchiveWriter {
     }
 
     /// Adds the host file at `host` as `name`; returns the hash of the bytes actually packed
-    /// (the file may have changed since it was scanned), or None when it vanished.
-    pub fn add_file(&mut self, name: &str, host: &Path, mode: u32, owner: (u32, u32)) -> Result<Option<String>> {
+    /// (the file may have changed since it was scanned), or None when it vanished. With
+    /// `floor`, an mtime not past it is packed as the current time instead.
+    pub fn add_file(
+        &mut self,
+        name: &str,
+        host: &Path,
+        mode: u32,
+        owner: (u32, u32),
+        floor: Option<std::time::SystemTime>,
+    ) -> Result<Option<String>> {
         let read = |e: std::io::Error| Error::io(format!("cannot read {}", host.display()), e);
         let mut file = match std::fs::File::open(host) {
             Ok(f) => f,
@@ -50,17 +58,21 @@ impl ArchiveWriter {
         file.read_to_end(&mut content).map_err(read)?;
         let hash = Sha256::digest(&content).iter().map(|b| format!("{b:02x}")).collect();
         let mut header = header(tar::EntryType::Regular, mode, owner, content.len() as u64);
-        self.append_mtime(&meta)?;
-        set_mtime(&mut header, &meta);
+        let mut mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+        if floor.is_some_and(|floor| mtime <= floor) {
+            mtime = std::time::SystemTime::now();
+        }
+        self.append_mtime(mtime)?;
+        header.set_mtime(since_epoch(mtime).as_secs());
         self.append(&mut header, name, content.as_slice())?;
         Ok(Some(hash))
     }
 
     pub fn add_dir(&mut self, name: &str, host: &Path, mode: u32, owner: (u32, u32)) -> Result<()> {
         let mut header = header(tar::EntryType::Directory, mode, owner, 0);
-        if let Ok(meta) = std::fs::symlink_metadata(host) {
-            self.append_mtime(&meta)?;
-            set_mtime(&mut header, &meta);
+        if let Ok(mtime) = std::fs::symlink_metadata(host).and_then(|m| m.modified()) {
+            self.append_mtime(mtime)?;
+            header.set_mtime(since_epoch(mtime).as_secs());
         }
         self.append(&mut header, &format!("{}/", name.trim_end_matches('/')), std::io::empty())
     }
@@ -99,14 +111,12 @@ impl ArchiveWriter {
         Ok(())
     }
 
-    fn append_mtime(&mut self, meta: &std::fs::Metadata) -> Result<()> {
-        if let Ok(since) = meta.modified().map(|m| m.duration_since(UNIX_EPOCH).unwrap_or_default()) {
-            let value = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
-            self.builder
-                .append_pax_extensions([("mtime", value.as_bytes())])
-                .map_err(|e| Error::io("cannot pack a modification time", e))?;
-        }
-        Ok(())
+    fn append_mtime(&mut self, mtime: std::time::SystemTime) -> Result<()> {
+        let since = since_epoch(mtime);
+        let value = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
+        self.builder
+            .append_pax_extensions([("mtime", value.as_bytes())])
+            .map_err(|e| Error::io("cannot pack a modification time", e))
     }
 }
 
@@ -120,10 +130,8 @@ fn header(kind: tar::EntryType, mode: u32, (uid, gid): (u32, u32), size: u64) ->
     header
 }
 
-fn set_mtime(header: &mut tar::Header, meta: &std::fs::Metadata) {
-    if let Ok(since) = meta.modified().map(|m| m.duration_since(UNIX_EPOCH).unwrap_or_default()) {
-        header.set_mtime(since.as_secs());
-    }
+fn since_epoch(time: std::time::SystemTime) -> std::time::Duration {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -136,7 +144,7 @@ mod tests {
         let path = dir.path().join("a.c");
         std::fs::write(&path, b"int x;\n").expect("write");
         let mut w = ArchiveWriter::new();
-        let hash = w.add_file("/app/a.c", &path, 0o640, (1000, 1001)).expect("pack").expect("exists");
+        let hash = w.add_file("/app/a.c", &path, 0o640, (1000, 1001), None).expect("pack").expect("exists");
         assert_eq!(hash.len(), 64);
         let bytes = w.finish().expect("finish");
         let mut archive = tar::Archive::new(bytes.as_slice());
@@ -159,7 +167,42 @@ mod tests {
     #[test]
     fn a_vanished_file_is_skipped() {
         let mut w = ArchiveWriter::new();
-        assert_eq!(w.add_file("x", Path::new("/nonexistent/x"), 0o644, (0, 0)).expect("no error"), None);
+        assert_eq!(w.add_file("x", Path::new("/nonexistent/x"), 0o644, (0, 0), None).expect("no error"), None);
         assert!(w.is_empty());
+    }
+
+    /// The PAX mtime of the only entry of `bytes`, as (seconds, nanoseconds).
+    fn packed_mtime(bytes: &[u8]) -> (u64, u32) {
+        let mut archive = tar::Archive::new(bytes);
+        let mut entries = archive.entries().expect("entries");
+        let mut entry = entries.next().expect("one").expect("entry");
+        let pax = entry.pax_extensions().expect("pax").expect("has pax");
+        let value = pax.filter_map(|e| e.ok()).find(|e| e.key() == Ok("mtime")).expect("mtime");
+        let value = value.value().expect("utf8").to_string();
+        let (secs, nanos) = value.split_once('.').expect("fraction");
+        (secs.parse().expect("secs"), nanos.parse().expect("nanos"))
+    }
+
+    #[test]
+    fn an_mtime_not_past_the_floor_is_packed_as_now_and_a_later_one_as_it_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("main.c");
+        std::fs::write(&path, b"int main;\n").expect("write");
+        let written = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+        std::fs::File::options().write(true).open(&path).expect("open").set_modified(written).expect("mtime");
+
+        let pack = |floor| {
+            let mut w = ArchiveWriter::new();
+            w.add_file("main.c", &path, 0o644, (0, 0), floor).expect("pack").expect("exists");
+            packed_mtime(&w.finish().expect("finish"))
+        };
+        assert_eq!(pack(None), (1_700_000_000, 123_456_789), "no floor: the host's mtime");
+        let before = written - std::time::Duration::from_nanos(1);
+        assert_eq!(pack(Some(before)), (1_700_000_000, 123_456_789), "past the floor: the host's mtime");
+        let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).expect("epoch").as_secs();
+        for floor in [written, written + std::time::Duration::from_secs(5)] {
+            let (secs, _) = pack(Some(floor));
+            assert!(secs >= now, "an mtime at or before the floor is packed as now: {secs} < {now}");
+        }
     }
 }
