@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
+use super::accumulator::{Accumulator, Draft};
 use super::{make::is_makefile, number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| {
@@ -56,6 +57,11 @@ fn is_ours(path: &str) -> bool {
     !OTHER_LANGUAGES.contains(&ext) && !is_makefile(path)
 }
 
+/// A line gcc starts something new with, so no excerpt's echo.
+fn is_recognized(line: &str) -> bool {
+    [&*HEADER, &*INCLUDED, &*SCOPE, &*REQUIRED_FROM, &*LINKER].iter().any(|re| re.is_match(line))
+}
+
 /// Which location the next echo and caret lines describe: the diagnostic's own, or one of its notes.
 #[derive(Debug, Clone, Copy)]
 enum Excerpt {
@@ -74,51 +80,20 @@ enum Excerpt {
     },
 }
 
-pub struct GccMatcher {
-    /// Columns when no caret line tells: bytes if the command runs clang, else gcc's display columns.
-    default_unit: ColumnUnit,
-    pending: Option<Diagnostic>,
+/// The diagnostic being read and where its echo and caret lines are: they belong to it, so they end
+/// with it.
+struct Pending {
+    diagnostic: Diagnostic,
     excerpt: Excerpt,
-    include_chain: Vec<(Location, String)>,
-    /// The header the chain leads into: later diagnostics in it share the chain, gcc prints it once.
-    chain_file: Option<String>,
-    /// clang prints one `In file included from` line per level.
-    chain_open: bool,
-    instantiation: Vec<(Location, String)>,
 }
 
-impl GccMatcher {
-    pub fn new(clang: bool) -> Self {
-        GccMatcher {
-            default_unit: if clang { ColumnUnit::Bytes } else { ColumnUnit::DisplayTab8 },
-            pending: None,
-            excerpt: Excerpt::Idle,
-            include_chain: Vec::new(),
-            chain_file: None,
-            chain_open: false,
-            instantiation: Vec::new(),
-        }
+impl Draft for Pending {
+    fn into_diagnostic(self) -> Option<Diagnostic> {
+        Some(self.diagnostic)
     }
+}
 
-    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
-        self.excerpt = Excerpt::Idle;
-        out.extend(self.pending.take());
-    }
-
-    fn location(&self, caps: &Captures<'_>, dirs: &DirectoryStack) -> Option<Location> {
-        Some(Location::new(
-            &caps["file"],
-            dirs,
-            number(caps.name("line"))?,
-            number(caps.name("col")),
-            self.default_unit,
-        ))
-    }
-
-    fn is_recognized(line: &str) -> bool {
-        [&*HEADER, &*INCLUDED, &*SCOPE, &*REQUIRED_FROM, &*LINKER].iter().any(|re| re.is_match(line))
-    }
-
+impl Pending {
     /// Consumes echo and caret lines; false if `line` is something else.
     fn excerpt_line(&mut self, line: &str) -> bool {
         match self.excerpt {
@@ -129,7 +104,7 @@ impl GccMatcher {
                         self.excerpt = Excerpt::FramedCaret { note };
                     }
                     true
-                } else if Self::is_recognized(line) {
+                } else if is_recognized(line) {
                     self.excerpt = Excerpt::Idle;
                     false
                 } else {
@@ -165,10 +140,9 @@ impl GccMatcher {
         let Some(byte_at) = text.find('^') else { return };
         let display_col = text[..byte_at].chars().count() as u32 + 1;
         let run = text[byte_at..].chars().take_while(|c| *c == '^' || *c == '~').count() as u32;
-        let Some(pending) = self.pending.as_mut() else { return };
         let location = match note {
-            None => &mut pending.location,
-            Some(i) => match pending.related.get_mut(i) {
+            None => &mut self.diagnostic.location,
+            Some(i) => match self.diagnostic.related.get_mut(i) {
                 Some((location, _)) => location,
                 None => return,
             },
@@ -193,6 +167,41 @@ impl GccMatcher {
             location.end_column = Some(column.saturating_add(run));
         }
     }
+}
+
+pub struct GccMatcher {
+    /// Columns when no caret line tells: bytes if the command runs clang, else gcc's display columns.
+    default_unit: ColumnUnit,
+    pending: Accumulator<Pending>,
+    include_chain: Vec<(Location, String)>,
+    /// The header the chain leads into: later diagnostics in it share the chain, gcc prints it once.
+    chain_file: Option<String>,
+    /// clang prints one `In file included from` line per level.
+    chain_open: bool,
+    instantiation: Vec<(Location, String)>,
+}
+
+impl GccMatcher {
+    pub fn new(clang: bool) -> Self {
+        GccMatcher {
+            default_unit: if clang { ColumnUnit::Bytes } else { ColumnUnit::DisplayTab8 },
+            pending: Accumulator::default(),
+            include_chain: Vec::new(),
+            chain_file: None,
+            chain_open: false,
+            instantiation: Vec::new(),
+        }
+    }
+
+    fn location(&self, caps: &Captures<'_>, dirs: &DirectoryStack) -> Option<Location> {
+        Some(Location::new(
+            &caps["file"],
+            dirs,
+            number(caps.name("line"))?,
+            number(caps.name("col")),
+            self.default_unit,
+        ))
+    }
 
     fn header(&mut self, caps: &Captures<'_>, dirs: &DirectoryStack, out: &mut Vec<Diagnostic>) {
         let Some(location) = self.location(caps, dirs) else { return };
@@ -203,13 +212,13 @@ impl GccMatcher {
         };
         let sev = &caps["sev"];
         if sev == "note" {
-            if let Some(pending) = self.pending.as_mut() {
-                pending.related.push((location, message));
-                self.excerpt = Excerpt::Echo { line, note: Some(pending.related.len() - 1) };
+            if let Some(pending) = self.pending.draft_mut() {
+                pending.diagnostic.related.push((location, message));
+                pending.excerpt = Excerpt::Echo { line, note: Some(pending.diagnostic.related.len() - 1) };
                 return;
             }
         }
-        self.flush(out);
+        self.pending.flush(out);
         let file = &caps["file"];
         if self.chain_file.as_deref().is_some_and(|f| f != file) {
             self.include_chain.clear();
@@ -225,8 +234,8 @@ impl GccMatcher {
             "note" | "remark" => Severity::Info,
             _ => Severity::Error,
         };
-        self.pending = Some(Diagnostic { location, severity, message, code, tool: "gcc", related });
-        self.excerpt = Excerpt::Echo { line, note: None };
+        let diagnostic = Diagnostic { location, severity, message, code, tool: "gcc", related };
+        self.pending.hold(Pending { diagnostic, excerpt: Excerpt::Echo { line, note: None } });
     }
 }
 
@@ -237,12 +246,12 @@ impl Matcher for GccMatcher {
 
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        if self.excerpt_line(line) {
+        if self.pending.draft_mut().is_some_and(|pending| pending.excerpt_line(line)) {
             return out;
         }
         let chain_continues = std::mem::take(&mut self.chain_open);
         if let Some(caps) = INCLUDED.captures(line) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             if !chain_continues {
                 self.include_chain.clear();
                 self.chain_file = None;
@@ -253,14 +262,14 @@ impl Matcher for GccMatcher {
             self.include_chain.extend(self.location(&caps, dirs).map(|l| (l, "in file included from here".to_owned())));
             self.chain_open = true;
         } else if SCOPE.is_match(line) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
         } else if let Some(caps) = HEADER.captures(line).filter(|c| is_ours(&c["file"])) {
             self.header(&caps, dirs, &mut out);
         } else if let Some(caps) = REQUIRED_FROM.captures(line).filter(|c| is_ours(&c["file"])) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             self.instantiation.extend(self.location(&caps, dirs).map(|l| (l, caps["msg"].to_owned())));
         } else if let Some(caps) = LINKER.captures(line) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             out.extend(self.location(&caps, dirs).map(|location| Diagnostic {
                 location,
                 severity: Severity::Error,
@@ -271,14 +280,13 @@ impl Matcher for GccMatcher {
             }));
         } else if !line.starts_with(char::is_whitespace) {
             // Anything else unindented ends the diagnostic: report it now rather than at the end.
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
         }
         out
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        self.flush(&mut out);
+        let out = self.pending.finish();
         // The next output is another compiler run: no include chain or instantiation leads into it.
         self.include_chain.clear();
         self.chain_file = None;

@@ -9,7 +9,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{append_line, number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
+use super::accumulator::Accumulator;
+use super::{number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static ERROR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?P<vet>vet: )?(?P<file>[^\s:][^:]*\.go):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.*)$").unwrap()
@@ -18,16 +19,12 @@ static ERROR: LazyLock<Regex> = LazyLock::new(|| {
 pub struct GoMatcher {
     /// The command is `go vet`: what vet finds is advice, not a broken build.
     vet: bool,
-    pending: Option<Diagnostic>,
+    pending: Accumulator,
 }
 
 impl GoMatcher {
     pub fn new(vet: bool) -> Self {
-        GoMatcher { vet, pending: None }
-    }
-
-    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
-        out.extend(self.pending.take());
+        GoMatcher { vet, pending: Accumulator::default() }
     }
 }
 
@@ -39,10 +36,10 @@ impl Matcher for GoMatcher {
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         if let Some(caps) = ERROR.captures(line) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             let Some(line_number) = number(caps.name("line")) else { return out };
             let severity = if self.vet && caps.name("vet").is_none() { Severity::Warning } else { Severity::Error };
-            self.pending = Some(Diagnostic {
+            self.pending.hold(Diagnostic {
                 location: Location::new(&caps["file"], dirs, line_number, number(caps.name("col")), ColumnUnit::Bytes),
                 severity,
                 message: caps["msg"].to_owned(),
@@ -50,19 +47,17 @@ impl Matcher for GoMatcher {
                 tool: "go",
                 related: Vec::new(),
             });
-        } else if let (Some(pending), Some(more)) = (self.pending.as_mut(), line.strip_prefix('\t')) {
-            append_line(&mut pending.message, more.trim());
+        } else if let Some(more) = line.strip_prefix('\t') {
+            self.pending.append_message(more.trim());
         } else {
             // `# pkg` headers, `too many errors` and anything else end the current error.
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
         }
         out
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        self.flush(&mut out);
-        out
+        self.pending.finish()
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::accumulator::Accumulator;
 use super::{append_line, number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| {
@@ -26,19 +27,13 @@ enum Stage {
 }
 
 pub struct JavacMatcher {
-    pending: Option<Diagnostic>,
+    pending: Accumulator,
     stage: Stage,
 }
 
 impl Default for JavacMatcher {
     fn default() -> Self {
-        JavacMatcher { pending: None, stage: Stage::Details }
-    }
-}
-
-impl JavacMatcher {
-    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
-        out.extend(self.pending.take());
+        JavacMatcher { pending: Accumulator::default(), stage: Stage::Details }
     }
 }
 
@@ -50,13 +45,13 @@ impl Matcher for JavacMatcher {
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         if let Some(caps) = HEADER.captures(line) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             let Some(line_number) = number(caps.name("line")) else { return out };
             let (message, code) = match LINT.captures(&caps["msg"]) {
                 Some(lint) => (lint["msg"].to_owned(), Some(lint["code"].to_owned())),
                 None => (caps["msg"].to_owned(), None),
             };
-            self.pending = Some(Diagnostic {
+            self.pending.hold(Diagnostic {
                 location: Location::new(&caps["file"], dirs, line_number, None, ColumnUnit::Utf16),
                 severity: match &caps["sev"] {
                     "error" => Severity::Error,
@@ -71,7 +66,7 @@ impl Matcher for JavacMatcher {
             self.stage = Stage::Echo;
             return out;
         }
-        let Some(pending) = self.pending.as_mut() else { return out };
+        let Some(pending) = self.pending.draft_mut() else { return out };
         match self.stage {
             Stage::Echo => self.stage = Stage::Caret,
             Stage::Caret if CARET.is_match(line) => {
@@ -82,15 +77,13 @@ impl Matcher for JavacMatcher {
                 self.stage = Stage::Details;
                 append_line(&mut pending.message, line.trim());
             }
-            _ => self.flush(&mut out),
+            _ => self.pending.flush(&mut out),
         }
         out
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        self.flush(&mut out);
-        out
+        self.pending.finish()
     }
 }
 

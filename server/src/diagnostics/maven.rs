@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{append_line, number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
+use super::accumulator::Accumulator;
+use super::{number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static LEVEL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\[(?P<level>ERROR|WARNING|WARN|INFO)\] (?P<rest>.*)$").unwrap());
@@ -21,19 +22,19 @@ static HEADER: LazyLock<Regex> =
 
 #[derive(Default)]
 pub struct MavenMatcher {
-    pending: Option<Diagnostic>,
+    pending: Accumulator,
     reported: HashSet<(String, u32, Option<u32>, String)>,
 }
 
 impl MavenMatcher {
-    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
-        if let Some(diagnostic) = self.pending.take() {
+    /// Drops what this output already reported (the `BUILD FAILURE` summary's repeats).
+    fn first_reports(&mut self, mut found: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        found.retain(|diagnostic| {
             let l = &diagnostic.location;
             let first_line = diagnostic.message.lines().next().unwrap_or("").to_owned();
-            if self.reported.insert((l.path.clone(), l.line, l.column, first_line)) {
-                out.push(diagnostic);
-            }
-        }
+            self.reported.insert((l.path.clone(), l.line, l.column, first_line))
+        });
+        found
     }
 }
 
@@ -56,30 +57,29 @@ impl Matcher for MavenMatcher {
             _ => Severity::Info,
         };
         if let Some(caps) = HEADER.captures(rest).filter(|_| level.is_some()) {
-            self.flush(&mut out);
-            let Some(line_number) = number(caps.name("line")) else { return out };
-            let column = number(caps.name("col"));
-            self.pending = Some(Diagnostic {
-                location: Location::new(&caps["file"], dirs, line_number, column, ColumnUnit::DisplayTab8),
-                severity,
-                message: caps["msg"].to_owned(),
-                code: None,
-                tool: "maven",
-                related: Vec::new(),
-            });
-        } else if rest.starts_with(char::is_whitespace) && !rest.trim().is_empty() {
-            if let Some(pending) = self.pending.as_mut() {
-                append_line(&mut pending.message, rest.trim());
+            self.pending.flush(&mut out);
+            if let Some(line_number) = number(caps.name("line")) {
+                let column = number(caps.name("col"));
+                self.pending.hold(Diagnostic {
+                    location: Location::new(&caps["file"], dirs, line_number, column, ColumnUnit::DisplayTab8),
+                    severity,
+                    message: caps["msg"].to_owned(),
+                    code: None,
+                    tool: "maven",
+                    related: Vec::new(),
+                });
             }
+        } else if rest.starts_with(char::is_whitespace) && !rest.trim().is_empty() {
+            self.pending.append_message(rest.trim());
         } else {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
         }
-        out
+        self.first_reports(out)
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        self.flush(&mut out);
+        let found = self.pending.finish();
+        let out = self.first_reports(found);
         // Repeats are dropped within one build's output; the next output is judged on its own.
         self.reported.clear();
         out

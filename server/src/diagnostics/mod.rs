@@ -7,6 +7,7 @@
 //! Positions stay in the tool's own column unit ([`ColumnUnit`]): only the caller has the file's text,
 //! so only it can convert them, with [`utf16_column`]. Nothing here knows LSP.
 
+mod accumulator;
 mod custom;
 mod gcc;
 mod go;

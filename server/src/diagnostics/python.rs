@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::accumulator::Accumulator;
 use super::{number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static TRACEBACK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*Traceback \(most recent call last\):$").unwrap());
@@ -104,7 +105,7 @@ impl Matcher for TracebackMatcher {
 
 #[derive(Default)]
 pub struct MypyMatcher {
-    pending: Option<Diagnostic>,
+    pending: Accumulator,
 }
 
 impl Matcher for MypyMatcher {
@@ -115,7 +116,7 @@ impl Matcher for MypyMatcher {
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let Some(caps) = MYPY.captures(line) else {
-            out.extend(self.pending.take());
+            self.pending.flush(&mut out);
             return out;
         };
         let Some(line_number) = number(caps.name("line")) else { return out };
@@ -128,24 +129,24 @@ impl Matcher for MypyMatcher {
         };
         if &caps["sev"] == "note" {
             if let Some(pending) =
-                self.pending.as_mut().filter(|p| p.location.path == location.path && p.location.line == line_number)
+                self.pending.draft_mut().filter(|p| p.location.path == location.path && p.location.line == line_number)
             {
                 pending.related.push((location, message));
                 return out;
             }
         }
-        out.extend(self.pending.take());
+        self.pending.flush(&mut out);
         let severity = match &caps["sev"] {
             "error" => Severity::Error,
             "warning" => Severity::Warning,
             _ => Severity::Info,
         };
-        self.pending = Some(Diagnostic { location, severity, message, code, tool: "mypy", related: Vec::new() });
+        self.pending.hold(Diagnostic { location, severity, message, code, tool: "mypy", related: Vec::new() });
         out
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        self.pending.take().into_iter().collect()
+        self.pending.finish()
     }
 }
 

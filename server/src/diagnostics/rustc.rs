@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
+use super::accumulator::{Accumulator, Draft};
 use super::{
     append_line, number, position::chars_in_display_span, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher,
     Severity,
@@ -78,7 +79,9 @@ impl Pending {
             append_line(&mut self.message, label);
         }
     }
+}
 
+impl Draft for Pending {
     fn into_diagnostic(mut self) -> Option<Diagnostic> {
         self.close_child();
         Some(Diagnostic {
@@ -94,7 +97,7 @@ impl Pending {
 
 #[derive(Default)]
 pub struct RustcMatcher {
-    pending: Option<Pending>,
+    pending: Accumulator<Pending>,
 }
 
 fn severity(level: &str) -> Severity {
@@ -107,14 +110,10 @@ fn severity(level: &str) -> Severity {
 }
 
 impl RustcMatcher {
-    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
-        out.extend(self.pending.take().and_then(Pending::into_diagnostic));
-    }
-
     fn human(&mut self, line: &str, dirs: &DirectoryStack, out: &mut Vec<Diagnostic>) {
         if let Some(caps) = HEADER.captures(line) {
-            self.flush(out);
-            self.pending = Some(Pending {
+            self.pending.flush(out);
+            self.pending.hold(Pending {
                 severity: severity(&caps["level"]),
                 code: caps.name("code").map(|c| c.as_str().to_owned()),
                 message: caps["msg"].to_owned(),
@@ -125,7 +124,7 @@ impl RustcMatcher {
             });
             return;
         }
-        let Some(pending) = self.pending.as_mut() else { return };
+        let Some(pending) = self.pending.draft_mut() else { return };
         if let Some(caps) = ARROW.captures(line) {
             let (Some(line), column) = (number(caps.name("line")), number(caps.name("col"))) else { return };
             let location = Location::new(&caps["file"], dirs, line, column, ColumnUnit::Chars);
@@ -157,7 +156,7 @@ impl RustcMatcher {
                 pending.underline(&echo, caps.name("text").map_or("", |t| t.as_str()));
             }
         } else if line.trim().is_empty() || (!line.starts_with(char::is_whitespace) && line != "...") {
-            self.flush(out);
+            self.pending.flush(out);
         }
     }
 }
@@ -260,7 +259,7 @@ impl Matcher for RustcMatcher {
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         if line.starts_with('{') {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             out.extend(json_diagnostic(line, dirs));
         } else {
             self.human(line, dirs, &mut out);
@@ -269,9 +268,7 @@ impl Matcher for RustcMatcher {
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        self.flush(&mut out);
-        out
+        self.pending.finish()
     }
 }
 

@@ -10,7 +10,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{append_line, number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
+use super::accumulator::Accumulator;
+use super::{number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static PLAIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?P<file>[^\s(][^(]*)\((?P<line>\d+),(?P<col>\d+)\): (?P<sev>error|warning|message) (?P<code>TS\d+): (?P<msg>.*)$")
@@ -23,13 +24,7 @@ static PRETTY: LazyLock<Regex> = LazyLock::new(|| {
 
 #[derive(Default)]
 pub struct TscMatcher {
-    pending: Option<Diagnostic>,
-}
-
-impl TscMatcher {
-    fn flush(&mut self, out: &mut Vec<Diagnostic>) {
-        out.extend(self.pending.take());
-    }
+    pending: Accumulator,
 }
 
 impl Matcher for TscMatcher {
@@ -40,9 +35,9 @@ impl Matcher for TscMatcher {
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         if let Some(caps) = PLAIN.captures(line).or_else(|| PRETTY.captures(line)) {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
             let Some(line_number) = number(caps.name("line")) else { return out };
-            self.pending = Some(Diagnostic {
+            self.pending.hold(Diagnostic {
                 location: Location::new(&caps["file"], dirs, line_number, number(caps.name("col")), ColumnUnit::Utf16),
                 severity: match &caps["sev"] {
                     "error" => Severity::Error,
@@ -54,18 +49,16 @@ impl Matcher for TscMatcher {
                 tool: "tsc",
                 related: Vec::new(),
             });
-        } else if let (Some(pending), true) = (self.pending.as_mut(), line.starts_with("  ")) {
-            append_line(&mut pending.message, line.trim());
+        } else if line.starts_with("  ") {
+            self.pending.append_message(line.trim());
         } else {
-            self.flush(&mut out);
+            self.pending.flush(&mut out);
         }
         out
     }
 
     fn finish(&mut self) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        self.flush(&mut out);
-        out
+        self.pending.finish()
     }
 }
 
