@@ -102,15 +102,6 @@ impl Project {
         self.dir.to_string_lossy().into_owned()
     }
 
-    /// What a file watcher must watch for this project.
-    pub fn watch_spec(&self) -> crate::sync::watcher::WatchSpec {
-        crate::sync::watcher::WatchSpec {
-            context: self.plan.context.clone(),
-            control_files: self.recipe_files(),
-            ignore: self.ignore.clone(),
-        }
-    }
-
     /// Files whose change invalidates the image recipe (not mirrorable by a sync).
     pub fn recipe_files(&self) -> Vec<PathBuf> {
         vec![self.plan.dockerfile.clone(), self.plan.context.join(".dockerignore"), self.dir.join(CONFIG_FILE)]
