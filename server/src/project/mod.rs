@@ -4,6 +4,7 @@
 pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
+pub mod glob;
 pub mod plan;
 
 use std::path::{Path, PathBuf};
