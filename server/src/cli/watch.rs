@@ -24,7 +24,7 @@ use crate::sync::watcher::Watcher;
 const KEPT_OUTPUT: usize = 8 * 1024;
 
 pub async fn run(mut rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
-    let (watcher, mut batches) = Watcher::start(rebuilder.project.watch_spec())?;
+    let (watcher, mut batches) = Watcher::start(crate::sync::watcher::WatchSpec::of(&rebuilder.project))?;
     let mut recipe = rebuilder.project.recipe.clone();
     let stop = CancelToken::new();
     let running: Arc<Mutex<Option<CancelToken>>> = Arc::default();
@@ -71,7 +71,7 @@ pub async fn run(mut rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
         run_cycle = match rebuilder.reload() {
             Ok(()) => {
                 if rebuilder.project.recipe != recipe {
-                    watcher.update(rebuilder.project.watch_spec());
+                    watcher.update(crate::sync::watcher::WatchSpec::of(&rebuilder.project));
                     recipe = rebuilder.project.recipe.clone();
                 }
                 // Events for what the last cycle already mirrored need no cycle.

@@ -249,11 +249,11 @@ impl Worker {
             Some((_, recipe)) if *recipe == project.recipe => {}
             Some((watcher, recipe)) => {
                 if let Some(watcher) = watcher {
-                    watcher.update(project.watch_spec());
+                    watcher.update(crate::sync::watcher::WatchSpec::of(project));
                 }
                 *recipe = project.recipe.clone();
             }
-            None => match Watcher::start(project.watch_spec()) {
+            None => match Watcher::start(crate::sync::watcher::WatchSpec::of(project)) {
                 Ok((watcher, mut batches)) => {
                     let queue = self.queue.clone();
                     tokio::spawn(async move {

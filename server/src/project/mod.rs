@@ -4,6 +4,7 @@
 pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
+pub mod glob;
 pub mod plan;
 
 use std::path::{Path, PathBuf};
@@ -100,15 +101,6 @@ impl Project {
     /// The value of LABEL_PROJECT for this project.
     pub fn label(&self) -> String {
         self.dir.to_string_lossy().into_owned()
-    }
-
-    /// What a file watcher must watch for this project.
-    pub fn watch_spec(&self) -> crate::sync::watcher::WatchSpec {
-        crate::sync::watcher::WatchSpec {
-            context: self.plan.context.clone(),
-            control_files: self.recipe_files(),
-            ignore: self.ignore.clone(),
-        }
     }
 
     /// Files whose change invalidates the image recipe (not mirrorable by a sync).

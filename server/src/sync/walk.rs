@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::project::dockerignore::DockerIgnore;
-use crate::project::plan::{has_glob, Plan, SyncRule};
+use crate::project::glob::{glob_segment_matches, has_glob};
+use crate::project::plan::{Plan, SyncRule};
 use crate::sync::hash_cache::HashCache;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,109 +354,6 @@ fn expand_sources(context: &Path, ignore: &DockerIgnore, rule: &SyncRule) -> Res
     Ok(out)
 }
 
-/// Go's filepath.Match for one path segment, as `docker build` matches COPY sources: `*`, `?`,
-/// `[...]` with ranges and `^` to negate (`[!a]` is `!` or `a`, as in Go), `\` escapes.
-///
-/// Every token but `*` matches exactly one character, so one backtrack point (the last `*`) is
-/// enough: O(pattern × name), where trying every split of every `*` was exponential
-/// (`COPY ****…*x` hung inference).
-pub fn glob_segment_matches(pattern: &str, name: &str) -> bool {
-    let Some(tokens) = glob_tokens(pattern) else { return false };
-    let name: Vec<char> = name.chars().collect();
-    let (mut t, mut n) = (0, 0);
-    // Where the last `*` was, and how much of the name it has swallowed so far.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match tokens.get(t) {
-            Some(GlobToken::Star) => {
-                star = Some((t, n));
-                t += 1;
-            }
-            Some(token) if token.matches(name[n]) => {
-                t += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((star_at, swallowed)) => {
-                    star = Some((star_at, swallowed + 1));
-                    t = star_at + 1;
-                    n = swallowed + 1;
-                }
-                None => return false,
-            },
-        }
-    }
-    tokens[t..].iter().all(|token| *token == GlobToken::Star)
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum GlobToken {
-    Star,
-    Any,
-    Literal(char),
-    Class { negate: bool, ranges: Vec<(char, char)> },
-}
-
-impl GlobToken {
-    fn matches(&self, c: char) -> bool {
-        match self {
-            GlobToken::Star => true,
-            GlobToken::Any => true,
-            GlobToken::Literal(l) => *l == c,
-            GlobToken::Class { negate, ranges } => ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negate,
-        }
-    }
-}
-
-/// The pattern's tokens; `None` for an unterminated `[` (such a pattern matches nothing).
-fn glob_tokens(pattern: &str) -> Option<Vec<GlobToken>> {
-    let p: Vec<char> = pattern.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < p.len() {
-        match p[i] {
-            // `**` in one segment is `*`.
-            '*' if tokens.last() == Some(&GlobToken::Star) => {}
-            '*' => tokens.push(GlobToken::Star),
-            '?' => tokens.push(GlobToken::Any),
-            '\\' if i + 1 < p.len() => {
-                i += 1;
-                tokens.push(GlobToken::Literal(p[i]));
-            }
-            '[' => {
-                i += 1;
-                let negate = p.get(i) == Some(&'^');
-                if negate {
-                    i += 1;
-                }
-                let mut ranges = Vec::new();
-                let mut first = true;
-                while i < p.len() && (p[i] != ']' || first) {
-                    first = false;
-                    if p[i] == '\\' && i + 1 < p.len() {
-                        i += 1;
-                    }
-                    let lo = p[i];
-                    if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-                        ranges.push((lo, p[i + 2]));
-                        i += 3;
-                    } else {
-                        ranges.push((lo, lo));
-                        i += 1;
-                    }
-                }
-                if i >= p.len() {
-                    return None;
-                }
-                tokens.push(GlobToken::Class { negate, ranges });
-            }
-            c => tokens.push(GlobToken::Literal(c)),
-        }
-        i += 1;
-    }
-    Some(tokens)
-}
-
 fn join(dir: &str, name: &str) -> String {
     format!("{}/{}", dir.trim_end_matches('/'), name)
 }
@@ -474,93 +372,5 @@ mod tests {
         assert!(link_escapes("a/b/link", "../../../etc/passwd"));
         assert!(link_escapes("a/link", "x/../../../y"));
         assert!(link_escapes("link", "/etc/passwd"));
-    }
-
-    #[test]
-    fn glob_segments_match_like_go() {
-        assert!(glob_segment_matches("*.c", "main.c"));
-        assert!(!glob_segment_matches("*.c", "main.h"));
-        assert!(glob_segment_matches("ma?n.[ch]", "main.h"));
-        assert!(glob_segment_matches("[^a]*", "bcd"));
-        assert!(!glob_segment_matches("[^b]*", "bcd"));
-        // As `docker build` copies with `COPY [!b]* /dst/` (checked on the engine): `!` is a
-        // member of the class, not a negation.
-        assert!(glob_segment_matches("[!b]*", "bcd"));
-        assert!(glob_segment_matches("[!b]*", "!x"));
-        assert!(!glob_segment_matches("[!b]*", "acd"));
-        assert!(glob_segment_matches("[a-c]x", "bx"));
-        assert!(glob_segment_matches("\\*", "*"));
-        assert!(!glob_segment_matches("\\*", "a"));
-    }
-
-    /// The same rules matched the slow way, every split of every `*` (exponential, plainly right).
-    fn reference(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| reference(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && reference(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(c) = n.first() else { return false };
-                let mut i = 1;
-                let negate = p.get(1) == Some(&'^');
-                if negate {
-                    i += 1;
-                }
-                let mut hit = false;
-                let mut first = true;
-                while i < p.len() && (p[i] != ']' || first) {
-                    first = false;
-                    let lo = if p[i] == '\\' && i + 1 < p.len() {
-                        i += 1;
-                        p[i]
-                    } else {
-                        p[i]
-                    };
-                    if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-                        hit |= lo <= *c && *c <= p[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= lo == *c;
-                        i += 1;
-                    }
-                }
-                i < p.len() && hit != negate && reference(&p[i + 1..], &n[1..])
-            }
-            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && reference(&p[2..], &n[1..]),
-            Some(c) => n.first() == Some(c) && reference(&p[1..], &n[1..]),
-        }
-    }
-
-    /// Every string over `alphabet` up to `len` characters.
-    fn strings(alphabet: &[char], len: usize) -> Vec<String> {
-        let mut all = vec![String::new()];
-        let mut last = vec![String::new()];
-        for _ in 0..len {
-            last = last.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
-            all.extend(last.iter().cloned());
-        }
-        all
-    }
-
-    #[test]
-    fn glob_segments_match_as_trying_every_split_does() {
-        let patterns = strings(&['*', '?', '[', ']', '^', '-', '\\', 'a', 'b'], 5);
-        let names = strings(&['a', 'b', '-', ']'], 3);
-        for pattern in &patterns {
-            let p: Vec<char> = pattern.chars().collect();
-            for name in &names {
-                let n: Vec<char> = name.chars().collect();
-                assert_eq!(glob_segment_matches(pattern, name), reference(&p, &n), "{pattern:?} on {name:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn many_stars_do_not_take_exponential_time() {
-        // Found by the fuzzer: a COPY source of ~100 stars made inference hang.
-        let stars = "*".repeat(100);
-        assert!(!glob_segment_matches(&format!("{stars}x{stars}y"), &"a".repeat(200)));
-        assert!(glob_segment_matches(&format!("{stars}a{stars}"), &"a".repeat(200)));
-        assert!(!glob_segment_matches(&"*?".repeat(60), &"a".repeat(50)));
     }
 }

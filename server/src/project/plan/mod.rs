@@ -14,9 +14,12 @@ use std::time::Duration;
 use crate::diagnostics::CustomMatcher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::config::Config;
-use crate::project::dockerfile::{self, ArgDecl, Command, Dockerfile, InstructionKind, Stage};
+use crate::project::dockerfile;
+use crate::project::glob::{glob_segment_matches, has_glob};
 
-const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+mod stages;
+
+use stages::{base_image, infer_from_stages, stage_chain, stage_label};
 
 /// Everything the rebuild loop needs to know about a project, decided before touching Docker.
 #[derive(Debug, Clone)]
@@ -117,19 +120,8 @@ impl Plan {
                 "correct `target` in rebuilder.toml",
             )
         })?;
-        let inferred = infer_from_stages(&parsed, &stage_chain, &config.build_args).map_err(|line| {
-            Error::new(
-                ErrorKind::Dockerfile,
-                format!(
-                    "{}:{line}: a variable here expands to more than {} MiB",
-                    dockerfile.display(),
-                    dockerfile::MAX_EXPANSION >> 20
-                ),
-                "correct the Dockerfile: a value that doubles on every line (`ENV A=$A$A`) grows without bound, \
-                 and no process accepts a value over 128 KiB",
-            )
-            .at(&dockerfile, line)
-        })?;
+        let inferred =
+            infer_from_stages(&parsed, &stage_chain, &config.build_args).map_err(|error| error.located(&dockerfile))?;
 
         let sync =
             if config.sync.is_empty() { inferred.sync } else { config_sync_rules(config, &inferred.final_workdir)? };
@@ -218,7 +210,7 @@ impl Plan {
                 // `COPY src/*.c /dst/`: dest/<name> comes from the matching file.
                 let (dir, glob) = pattern.rsplit_once('/').unwrap_or(("", pattern));
                 let first = below.split('/').next().unwrap_or_default();
-                if !first.is_empty() && crate::sync::walk::glob_segment_matches(glob, first) {
+                if !first.is_empty() && glob_segment_matches(glob, first) {
                     let base = if dir.is_empty() { self.context.clone() } else { self.context.join(dir) };
                     return Some(base.join(below));
                 }
@@ -233,247 +225,6 @@ impl Plan {
         let rel = df.strip_prefix(&self.context).ok()?;
         Some(rel.to_string_lossy().replace('\\', "/"))
     }
-}
-
-/// The chain's first FROM, with global ARGs expanded.
-fn base_image(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<String, String>) -> String {
-    let base = chain.first().map(|s| s.base.as_str()).unwrap_or_default();
-    let lookup = |name: &str| {
-        build_args
-            .get(name)
-            .cloned()
-            .or_else(|| df.global_args.iter().find(|a| a.name == name).and_then(|a| a.default.clone()))
-    };
-    dockerfile::expand(base, df.escape(), &lookup)
-}
-
-fn stage_label(chain: &[&Stage]) -> String {
-    match chain.last().and_then(|s| s.name.clone()) {
-        Some(n) => format!("`{n}`"),
-        None => "final".to_string(),
-    }
-}
-
-/// The target stage preceded by the stages it is built `FROM` (outermost first).
-fn stage_chain<'a>(df: &'a Dockerfile, target: Option<&str>) -> Result<Vec<&'a Stage>, String> {
-    let mut stage = df.target_stage(target).ok_or_else(|| match target {
-        Some(t) => format!("no stage named `{t}` (stages: {})", stage_names(df)),
-        None => "no build stage".to_string(),
-    })?;
-    let mut chain = vec![stage];
-    while let Some(parent) =
-        df.stages.iter().take(stage.index).find(|s| s.name.as_deref() == Some(stage.base.to_ascii_lowercase().as_str()))
-    {
-        chain.push(parent);
-        stage = parent;
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
-fn stage_names(df: &Dockerfile) -> String {
-    let names: Vec<String> =
-        df.stages.iter().map(|s| s.name.clone().unwrap_or_else(|| format!("#{}", s.index))).collect();
-    names.join(", ")
-}
-
-struct Inferred {
-    sync: Vec<SyncRule>,
-    steps: Vec<Step>,
-    final_workdir: String,
-    final_shell: Vec<String>,
-    final_user: Option<String>,
-    final_args: Vec<(String, String)>,
-}
-
-/// Dockerfile state while walking instructions in order.
-struct State<'a> {
-    workdir: String,
-    env: BTreeMap<String, String>,
-    args: BTreeMap<String, String>,
-    user: Option<String>,
-    shell: Vec<String>,
-    known_dirs: Vec<String>,
-    build_args: &'a BTreeMap<String, String>,
-    global_args: BTreeMap<String, Option<String>>,
-    /// The line of the instruction being walked.
-    line: usize,
-    /// The line where an expansion passed [`dockerfile::MAX_EXPANSION`].
-    too_long: std::cell::Cell<Option<usize>>,
-    escape: char,
-}
-
-impl State<'_> {
-    fn expand(&self, word: &str) -> String {
-        let lookup = |name: &str| self.args.get(name).or_else(|| self.env.get(name)).cloned();
-        let value = dockerfile::expand(word, self.escape, &lookup);
-        if value.len() > dockerfile::MAX_EXPANSION {
-            self.too_long.set(Some(self.line));
-        }
-        value
-    }
-
-    fn declare_args(&mut self, decls: &[ArgDecl]) {
-        for d in decls {
-            let value = match (self.build_args.get(&d.name), &d.default) {
-                (Some(v), _) => Some(v.clone()),
-                (None, Some(default)) => Some(self.expand(default)),
-                // `ARG NAME` in a stage re-declares a global ARG with its default.
-                (None, None) => self.global_args.get(&d.name).cloned().flatten(),
-            };
-            if let Some(v) = value {
-                self.args.insert(d.name.clone(), v);
-            }
-        }
-    }
-
-    fn args_env(&self) -> Vec<(String, String)> {
-        // ENV wins over ARG of the same name during RUN.
-        self.args.iter().filter(|(k, _)| !self.env.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-}
-
-enum Event {
-    Copy(SyncRule),
-    Run(Step),
-}
-
-/// Errs with the line of an instruction whose expansion grew past [`dockerfile::MAX_EXPANSION`].
-fn infer_from_stages(
-    df: &Dockerfile,
-    chain: &[&Stage],
-    build_args: &BTreeMap<String, String>,
-) -> std::result::Result<Inferred, usize> {
-    let mut state = State {
-        workdir: "/".to_string(),
-        env: BTreeMap::new(),
-        args: BTreeMap::new(),
-        user: None,
-        shell: DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
-        known_dirs: vec!["/".to_string()],
-        build_args,
-        global_args: df.global_args.iter().map(|a| (a.name.clone(), a.default.clone())).collect(),
-        escape: df.escape(),
-        line: 0,
-        too_long: std::cell::Cell::new(None),
-    };
-    let mut events = Vec::new();
-    for stage in chain {
-        // ARGs are scoped to their stage.
-        state.args.clear();
-        for ins in &stage.instructions {
-            if let Some(line) = state.too_long.get() {
-                return Err(line);
-            }
-            state.line = ins.line;
-            match &ins.kind {
-                InstructionKind::Workdir(w) => {
-                    let w = state.expand(w);
-                    state.workdir = clean_container_path(&join_container(&state.workdir, &w));
-                    state.known_dirs.push(state.workdir.clone());
-                }
-                InstructionKind::Env(pairs) => {
-                    for (k, v) in pairs {
-                        let v = state.expand(v);
-                        state.env.insert(k.clone(), v);
-                    }
-                }
-                InstructionKind::Arg(decls) => state.declare_args(decls),
-                InstructionKind::User(u) => state.user = Some(state.expand(u)),
-                InstructionKind::Shell(s) => state.shell = s.clone(),
-                InstructionKind::Run { command, .. } => {
-                    let (argv, display) = match command {
-                        Command::Shell(s) => (state.shell.iter().cloned().chain([s.clone()]).collect(), s.clone()),
-                        Command::Exec(v) => (v.clone(), v.join(" ")),
-                    };
-                    events.push(Event::Run(Step {
-                        argv,
-                        workdir: state.workdir.clone(),
-                        env: state.args_env(),
-                        user: state.user.clone(),
-                        line: ins.line,
-                        display,
-                    }));
-                }
-                InstructionKind::Copy { is_add, sources, dest, from, chown, .. } => {
-                    if from.is_some() {
-                        continue;
-                    }
-                    let local: Vec<String> = sources
-                        .iter()
-                        .map(|s| state.expand(s))
-                        .filter(|s| !is_url(s))
-                        .map(|s| clean_relative(&s))
-                        // `docker build` refuses sources above the context; never read them.
-                        .filter(|s| s != ".." && !s.starts_with("../"))
-                        .collect();
-                    if local.is_empty() {
-                        continue;
-                    }
-                    // ADD unpacks local archives: the result is not a mirror of the file.
-                    let unpacks = *is_add && local.iter().any(|s| is_archive_name(s));
-                    let raw_dest = state.expand(dest);
-                    let dest_abs = clean_container_path(&join_container(&state.workdir, &raw_dest));
-                    let dest_is_dir = raw_dest.ends_with('/')
-                        || raw_dest == "."
-                        || raw_dest.ends_with("/.")
-                        || local.len() > 1
-                        || local.iter().any(|s| has_glob(s))
-                        || state.known_dirs.contains(&dest_abs);
-                    if dest_is_dir {
-                        state.known_dirs.push(dest_abs.clone());
-                    }
-                    events.push(Event::Copy(SyncRule {
-                        sources: local,
-                        dest: dest_abs,
-                        dest_is_dir,
-                        chown: chown.as_ref().map(|c| state.expand(c)),
-                        line: ins.line,
-                        needs_full_build: unpacks,
-                    }));
-                }
-                _ => {}
-            }
-        }
-    }
-
-    // The last copy that some RUN follows (else the last copy): its RUNs rebuild.
-    let is_copy = |e: &Event| matches!(e, Event::Copy(_));
-    let is_run = |e: &Event| matches!(e, Event::Run(_));
-    let pivot = (0..events.len())
-        .rev()
-        .find(|&i| is_copy(&events[i]) && events[i + 1..].iter().any(is_run))
-        .or_else(|| events.iter().rposition(is_copy));
-    let mut sync = Vec::new();
-    let mut steps = Vec::new();
-    if let Some(pivot) = pivot {
-        // Copies separated from the pivot by a RUN feed a step we do not re-run.
-        let last_run_before_pivot = events[..pivot].iter().rposition(is_run);
-        for (i, e) in events.iter().enumerate() {
-            match e {
-                Event::Copy(rule) => {
-                    let mut rule = rule.clone();
-                    if last_run_before_pivot.is_some_and(|r| i < r) {
-                        rule.needs_full_build = true;
-                    }
-                    sync.push(rule);
-                }
-                Event::Run(step) if i > pivot => steps.push(step.clone()),
-                Event::Run(_) => {}
-            }
-        }
-    }
-    if let Some(line) = state.too_long.get() {
-        return Err(line);
-    }
-    Ok(Inferred {
-        sync,
-        steps,
-        final_workdir: state.workdir.clone(),
-        final_shell: state.shell.clone(),
-        final_user: state.user.clone(),
-        final_args: state.args_env(),
-    })
 }
 
 /// Refuses a configured path that leads out of the project folder (`..`, absolute paths,
@@ -568,18 +319,6 @@ pub fn sanitize_name(name: &str) -> String {
     }
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
-}
-
-fn is_archive_name(s: &str) -> bool {
-    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz"].iter().any(|ext| s.ends_with(ext))
-}
-
-pub fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
 /// Context-relative path, `/`-separated, without `.`/`..` segments or leading `/`; `""` is the root.
 pub fn clean_relative(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -619,129 +358,6 @@ pub fn clean_container_path(p: &str) -> String {
 mod tests {
     use super::*;
 
-    fn try_infer(dockerfile: &str) -> std::result::Result<Inferred, usize> {
-        let df = dockerfile::parse(dockerfile).expect("parses");
-        let chain = stage_chain(&df, None).expect("stage");
-        infer_from_stages(&df, &chain, &BTreeMap::new())
-    }
-
-    fn infer(dockerfile: &str) -> Inferred {
-        try_infer(dockerfile).expect("no runaway expansion")
-    }
-
-    #[test]
-    fn a_value_doubled_on_every_line_stops_at_the_line_that_passes_the_bound() {
-        // 2^(k-2) bytes after line k: line 22 holds exactly 1 MiB, line 23 passes it. Unbounded,
-        // the 60 lines would need 2^58 bytes.
-        let mut text = "FROM scratch\nENV A=x\n".to_string();
-        text.push_str(&"ENV A=$A$A\n".repeat(60));
-        text.push_str("COPY . /src\nRUN make\n");
-        assert_eq!(try_infer(&text).err(), Some(23));
-        // Twenty doublings (512 KiB) infer as usual; the bound cuts a value just past itself.
-        let text = format!("FROM scratch\nENV A=x\n{}COPY . /src\nRUN echo $A\n", "ENV A=$A$A\n".repeat(20));
-        assert_eq!(displays(&infer(&text)), ["echo $A"]);
-        let lookup = |_: &str| Some("y".repeat(dockerfile::MAX_EXPANSION));
-        assert_eq!(dockerfile::expand("$A", '\\', &lookup).len(), dockerfile::MAX_EXPANSION);
-        assert_eq!(dockerfile::expand("$A$A$A", '\\', &lookup).len(), dockerfile::MAX_EXPANSION + 1);
-    }
-
-    fn displays(i: &Inferred) -> Vec<String> {
-        i.steps.iter().map(|s| s.display.clone()).collect()
-    }
-
-    #[test]
-    fn copy_everything_then_make_rebuilds_with_make_in_the_workdir() {
-        let i = infer("FROM debian\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"/src/app\"]\n");
-        assert_eq!(i.sync.len(), 1);
-        assert_eq!(i.sync[0].sources, vec![String::new()]);
-        assert_eq!(i.sync[0].dest, "/src");
-        assert!(i.sync[0].dest_is_dir);
-        assert!(!i.sync[0].needs_full_build);
-        assert_eq!(displays(&i), vec!["make"]);
-        assert_eq!(i.steps[0].argv, vec!["/bin/sh", "-c", "make"]);
-        assert_eq!(i.steps[0].workdir, "/src");
-        assert_eq!(i.steps[0].line, 4);
-    }
-
-    #[test]
-    fn dependency_manifest_copied_before_install_needs_a_full_build() {
-        let i = infer(
-            "FROM node\nWORKDIR /app\nCOPY package.json ./\nRUN npm install\nCOPY src ./src\nRUN npm run build\n",
-        );
-        assert_eq!(i.sync.len(), 2);
-        assert!(i.sync[0].needs_full_build, "package.json feeds `npm install`");
-        assert_eq!(i.sync[0].dest, "/app");
-        assert!(i.sync[0].dest_is_dir);
-        assert!(!i.sync[1].needs_full_build);
-        assert_eq!(i.sync[1].dest, "/app/src");
-        assert_eq!(displays(&i), vec!["npm run build"]);
-    }
-
-    #[test]
-    fn copies_after_the_last_run_are_synced_without_hiding_the_build() {
-        let i = infer("FROM d\nWORKDIR /app\nCOPY src src\nRUN make\nCOPY config.yml /etc/app/\n");
-        assert_eq!(displays(&i), vec!["make"]);
-        assert_eq!(i.sync.len(), 2);
-        assert!(i.sync.iter().all(|r| !r.needs_full_build));
-        assert_eq!(i.sync[1].dest, "/etc/app");
-    }
-
-    #[test]
-    fn several_runs_after_the_copy_run_in_order_with_their_own_workdir() {
-        let i = infer("FROM d\nWORKDIR /a\nCOPY . .\nRUN make\nWORKDIR /a/tests\nRUN ./run.sh\n");
-        assert_eq!(displays(&i), vec!["make", "./run.sh"]);
-        assert_eq!(i.steps[1].workdir, "/a/tests");
-    }
-
-    #[test]
-    fn from_copies_and_urls_are_not_sources() {
-        let i = infer(
-            "FROM d AS b\nRUN true\nFROM d\nCOPY --from=b /x /x\nADD https://e.org/f /f\nCOPY src /s\nRUN make\n",
-        );
-        assert_eq!(i.sync.len(), 1);
-        assert_eq!(i.sync[0].sources, vec!["src"]);
-    }
-
-    #[test]
-    fn env_args_shell_and_user_are_those_in_effect() {
-        let i = infer(
-            "FROM d\nARG MODE=debug\nENV ROOT=/srv\nWORKDIR $ROOT/app\nSHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nUSER builder\nCOPY --chown=builder:builder . .\nRUN make MODE=$MODE\n",
-        );
-        let s = &i.steps[0];
-        assert_eq!(s.workdir, "/srv/app");
-        assert_eq!(s.argv, vec!["/bin/bash", "-eo", "pipefail", "-c", "make MODE=$MODE"]);
-        assert_eq!(s.env, vec![("MODE".to_string(), "debug".to_string())]);
-        assert_eq!(s.user.as_deref(), Some("builder"));
-        assert_eq!(i.sync[0].chown.as_deref(), Some("builder:builder"));
-    }
-
-    #[test]
-    fn the_target_inherits_its_parent_stage() {
-        let df = dockerfile::parse(
-            "FROM debian AS base\nWORKDIR /w\nCOPY deps.txt .\nRUN install\nFROM base AS dev\nCOPY src src\nRUN make\nFROM scratch\nCOPY --from=dev /w/app /app\n",
-        )
-        .expect("parses");
-        let chain = stage_chain(&df, Some("dev")).expect("dev");
-        let i = infer_from_stages(&df, &chain, &BTreeMap::new()).expect("no runaway expansion");
-        assert_eq!(i.sync.len(), 2);
-        assert!(i.sync[0].needs_full_build);
-        assert_eq!(i.sync[1].dest, "/w/src");
-        assert_eq!(displays(&i), vec!["make"]);
-    }
-
-    #[test]
-    fn a_file_copied_to_a_name_is_not_a_directory() {
-        let i = infer("FROM d\nCOPY app.conf /etc/app.conf\nCOPY a.c b.c /src/\nRUN make\n");
-        assert!(!i.sync[0].dest_is_dir);
-        assert!(i.sync[1].dest_is_dir);
-    }
-
-    #[test]
-    fn add_of_a_local_archive_needs_a_full_build() {
-        let i = infer("FROM d\nADD vendor.tar.gz /v/\nCOPY . /s\nRUN make\n");
-        assert!(i.sync[0].needs_full_build);
-    }
-
     #[test]
     fn a_configured_rebuild_runs_as_the_inferred_run_would_not_as_the_final_user() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -759,6 +375,19 @@ mod tests {
         assert_eq!(plan.steps[0].display, "make -j4");
         assert_eq!(plan.steps[0].user, None, "no USER before the RUN: the base image's user");
         assert_eq!(plan.steps[0].workdir, "/app");
+    }
+
+    #[test]
+    fn a_malformed_copy_pattern_is_a_dockerfile_error_at_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(&dockerfile, "FROM d\nWORKDIR /app\nCOPY [a-.txt ./\nRUN make\n").expect("write");
+        let err = Plan::infer(dir.path(), &Config::default()).expect_err("a malformed pattern");
+        assert_eq!(err.kind, ErrorKind::Dockerfile);
+        assert_eq!(err.location, Some((dockerfile.clone(), 3)));
+        let cause = "the COPY source `[a-.txt` is not a valid pattern: syntax error in pattern";
+        assert_eq!(err.cause, format!("{}:3: {cause}", dockerfile.display()));
+        assert!(err.fix.contains("`[[]`"), "{err}");
     }
 
     #[test]

@@ -10,24 +10,23 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::dockerignore::DockerIgnore;
+use crate::project::Project;
 
-/// A batch goes out once no relevant event has arrived for this long...
-const QUIET: Duration = Duration::from_millis(100);
-/// ...or this long after its first event, so a steady trickle cannot starve the consumer...
-const MAX_WAIT: Duration = Duration::from_secs(2);
-/// ...unless git holds its index lock: a checkout's rewrite is one change, up to this long.
-const GIT_MAX_WAIT: Duration = Duration::from_secs(10);
+mod batcher;
+mod editor_temp;
+
+use batcher::Batcher;
+pub use editor_temp::is_editor_temp;
 
 /// What to watch: the build context (recursively, except what .dockerignore excludes entirely)
 /// and the project's control files, which matter even when ignored or outside the context.
@@ -39,6 +38,17 @@ pub struct WatchSpec {
     pub control_files: Vec<PathBuf>,
     /// `is_excluded(rel)` / `may_descend(rel_dir)` with '/'-separated context-relative paths.
     pub ignore: DockerIgnore,
+}
+
+impl WatchSpec {
+    /// What to watch for `project`: its context through its ignore rules, and its recipe files.
+    pub fn of(project: &Project) -> WatchSpec {
+        WatchSpec {
+            context: project.plan.context.clone(),
+            control_files: project.recipe_files(),
+            ignore: project.ignore.clone(),
+        }
+    }
 }
 
 /// Changes seen together, after the file system went quiet.
@@ -82,7 +92,7 @@ impl Watcher {
         state.rewatch();
         let state = Arc::new(Mutex::new(state));
         let (batches_tx, batches_rx) = unbounded_channel();
-        let batcher = Batcher { state: Arc::downgrade(&state), events: events_rx, out: batches_tx, pending: None };
+        let batcher = Batcher::new(Arc::downgrade(&state), events_rx, batches_tx);
         thread::Builder::new()
             .name("docker-rebuilder-watcher".into())
             .spawn(move || batcher.run())
@@ -313,151 +323,20 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
-/// Files editors write beside the real one while saving (swap, backup, lock, atomic-save
-/// temporaries): they are never sources, and reacting to them would rebuild mid-save.
-pub fn is_editor_temp(name: &str) -> bool {
-    const SUFFIXES: [&str; 8] = [".swp", ".swo", ".swx", ".swpx", "~", "___jb_tmp___", "___jb_old___", ".crswap"];
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    // vim probes whether it may write in a directory with a file named "4913" (or a bit more).
-    let vim_probe = digits(name) && name.parse::<u32>().is_ok_and(|n| (4913..=5000).contains(&n));
-    let emacs = name.starts_with(".#") || (name.len() >= 2 && name.starts_with('#') && name.ends_with('#'));
-    let hidden = name.starts_with('.');
-    let kate = hidden && name.ends_with(".kate-swp");
-    let gnome = name.starts_with(".goutputstream-");
-    // Atomic saves: `.<name>.tmp`, `<name>.tmp.<digits>`.
-    let hidden_tmp = hidden && name.len() > ".tmp".len() + 1 && name.ends_with(".tmp");
-    let numbered_tmp = name.rsplit_once('.').is_some_and(|(head, tail)| digits(tail) && head.ends_with(".tmp"));
-    SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
-        || vim_probe
-        || emacs
-        || kate
-        || gnome
-        || hidden_tmp
-        || numbered_tmp
-}
-
-/// The git directory of the repository holding `context`: `.git` in it or an ancestor, or
-/// where a `.git` file (`gitdir: ...`, worktrees and submodules) points.
-fn git_dir(context: &Path) -> Option<PathBuf> {
-    for dir in context.ancestors() {
-        let dot_git = dir.join(".git");
-        match fs::metadata(&dot_git) {
-            Ok(meta) if meta.is_dir() => return Some(dot_git),
-            Ok(meta) if meta.is_file() => {
-                let text = fs::read_to_string(&dot_git).ok()?;
-                let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
-                return Some(dir.join(target));
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// A git command is rewriting the tree (checkout, merge, rebase hold the index lock).
-fn git_busy(context: &Path) -> bool {
-    git_dir(context).is_some_and(|dir| dir.join("index.lock").exists())
-}
-
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Turns the event stream into batches, on its own thread.
-struct Batcher {
-    /// Weak, so dropping the `Watcher` drops the inotify watcher, which ends `events`.
-    state: Weak<Mutex<State>>,
-    events: mpsc::Receiver<notify::Result<notify::Event>>,
-    out: UnboundedSender<Batch>,
-    pending: Option<Pending>,
-}
-
-/// A batch being collected.
-struct Pending {
-    first: Instant,
-    last: Instant,
-    /// While git holds its lock: when to look again.
-    recheck: Option<Instant>,
-    batch: Batch,
-}
-
-impl Pending {
-    fn wake_at(&self) -> Instant {
-        self.recheck.unwrap_or_else(|| (self.last + QUIET).min(self.first + MAX_WAIT))
-    }
-}
-
-impl Batcher {
-    /// Blocks on the event channel (with a timeout only while a batch is pending) until the
-    /// watcher or the receiver is dropped.
-    fn run(mut self) {
-        loop {
-            let received = match self.pending.as_ref().map(Pending::wake_at) {
-                None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(at) => self.events.recv_timeout(at.saturating_duration_since(Instant::now())),
-            };
-            let alive = match received {
-                Ok(event) => self.absorb(event),
-                Err(RecvTimeoutError::Timeout) => true,
-                Err(RecvTimeoutError::Disconnected) => false,
-            };
-            // Checked after every event too: a steady stream never lets recv time out.
-            if !alive || !self.flush_if_due(Instant::now()) {
-                return;
-            }
-        }
-    }
-
-    /// False once the watcher is gone.
-    fn absorb(&mut self, event: notify::Result<notify::Event>) -> bool {
-        let Some(state) = self.state.upgrade() else { return false };
-        let mut found = BTreeSet::new();
-        let rescan = lock(&state).absorb(event, &mut found);
-        if found.is_empty() && !rescan {
-            return true;
-        }
-        let now = Instant::now();
-        let pending = self.pending.get_or_insert_with(|| Pending {
-            first: now,
-            last: now,
-            recheck: None,
-            batch: Batch::default(),
-        });
-        pending.last = now;
-        pending.batch.paths.extend(found);
-        pending.batch.rescan |= rescan;
-        true
-    }
-
-    /// Sends the pending batch if it is due; false once nobody listens or the watcher is gone.
-    fn flush_if_due(&mut self, now: Instant) -> bool {
-        let Some(pending) = self.pending.as_mut() else { return true };
-        if now < pending.wake_at() {
-            return true;
-        }
-        if now < pending.last + QUIET && now < pending.first + MAX_WAIT {
-            // A git recheck came round while events still arrive: wait for quiet again.
-            pending.recheck = None;
-            return true;
-        }
-        let Some(state) = self.state.upgrade() else { return false };
-        let context = lock(&state).spec.context.clone();
-        if now < pending.first + GIT_MAX_WAIT && git_busy(&context) {
-            pending.recheck = Some(now + QUIET);
-            return true;
-        }
-        let Some(mut pending) = self.pending.take() else { return true };
-        pending.batch.rescan |= std::mem::take(&mut lock(&state).lost);
-        self.out.send(pending.batch).is_ok()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::time::{Duration, Instant};
+
     use notify::event::Flag;
     use tempfile::TempDir;
+
+    use super::batcher::{MAX_WAIT, QUIET};
 
     /// Generous: the machine running the tests may be loaded.
     const WAIT: Duration = Duration::from_secs(5);
@@ -516,49 +395,6 @@ mod tests {
     async fn silence(rx: &mut UnboundedReceiver<Batch>) {
         if let Ok(batch) = tokio::time::timeout(SILENCE, rx.recv()).await {
             panic!("expected no batch, got {batch:?}");
-        }
-    }
-
-    #[test]
-    fn editor_temporaries_are_recognised() {
-        for name in [
-            "main.rs.swp",
-            ".main.rs.swp",
-            ".main.rs.swo",
-            ".main.rs.swx",
-            ".main.rs.swpx",
-            "4913",
-            "5000",
-            "main.rs~",
-            ".#main.rs",
-            "#main.rs#",
-            "main.rs___jb_tmp___",
-            "main.rs___jb_old___",
-            ".main.rs.kate-swp",
-            "main.rs.crswap",
-            ".goutputstream-AB12CD",
-            ".main.rs.tmp",
-            "main.rs.tmp.12345",
-        ] {
-            assert!(is_editor_temp(name), "{name} is an editor temporary");
-        }
-        for name in [
-            "main.rs",
-            "Dockerfile",
-            ".dockerignore",
-            "4912",
-            "5001",
-            "12345",
-            "notes.tmp",
-            ".tmp",
-            "main.rs.tmp.x",
-            "main.tmp.",
-            "#",
-            "#include",
-            "swp",
-            "main.swp.rs",
-        ] {
-            assert!(!is_editor_temp(name), "{name} is a source file");
         }
     }
 
@@ -720,18 +556,6 @@ mod tests {
         fs::remove_file(project.ctx.join(".git/index.lock")).expect("rm lock");
         assert_eq!(next(&mut rx).await.paths, project.paths(&["a.txt", "b.txt"]));
         silence(&mut rx).await;
-    }
-
-    #[test]
-    fn a_worktree_git_file_points_at_the_lock() {
-        let project = Project::new(&[]);
-        let gitdir = project.root.join("main.git/worktrees/ctx");
-        fs::create_dir_all(&gitdir).expect("mkdir");
-        fs::write(project.root.join(".git"), "gitdir: main.git/worktrees/ctx\n").expect("write .git");
-        fs::write(gitdir.join("index.lock"), "").expect("lock");
-        assert!(git_busy(&project.ctx));
-        fs::remove_file(gitdir.join("index.lock")).expect("rm lock");
-        assert!(!git_busy(&project.ctx));
     }
 
     #[tokio::test]

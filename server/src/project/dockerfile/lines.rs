@@ -1,0 +1,228 @@
+//! Physical lines to instructions, as Docker's `parser.Parse` reads them: line continuations,
+//! comment and blank lines (also inside a continuation), and the parser directives
+//! (`# escape=`, `# syntax=`) that only count at the very top.
+
+use super::ParseError;
+
+/// One instruction's text after joining continuation lines.
+pub(super) struct LogicalLine {
+    /// first line, 1-based
+    pub(super) start: usize,
+    /// last line, 1-based
+    pub(super) end: usize,
+    pub(super) text: String,
+}
+
+/// Splits `text` into instructions. Returns them with the escape character in
+/// effect and the number of physical lines.
+pub(super) fn logical_lines(text: &str) -> Result<(Vec<LogicalLine>, char, usize), ParseError> {
+    let lines = physical_lines(text);
+    let mut directives = Directives::default();
+    let mut out = Vec::new();
+    let mut next = 0;
+    while next < lines.len() {
+        let mut raw = lines[next];
+        if next == 0 {
+            raw = raw.strip_prefix('\u{feff}').unwrap_or(raw);
+        }
+        next += 1;
+        let start = next;
+        let trimmed = raw.trim_start();
+        directives.check(trimmed).map_err(|message| ParseError { line: start, message })?;
+        let content = if trimmed.starts_with('#') { "" } else { trimmed };
+        let (first, mut complete) = trim_continuation(content, directives.escape);
+        if complete && first.is_empty() {
+            continue;
+        }
+        let mut joined = first.to_string();
+        while !complete && next < lines.len() {
+            let raw = lines[next];
+            next += 1;
+            // Docker skips comment and blank lines inside a continuation without
+            // ending the instruction. Unlike the first line, continuation lines
+            // keep their leading whitespace.
+            let trimmed = raw.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let (part, done) = trim_continuation(raw, directives.escape);
+            joined.push_str(part);
+            complete = done;
+        }
+        out.push(LogicalLine { start, end: next, text: joined });
+    }
+    Ok((out, directives.escape, lines.len()))
+}
+
+/// Lines as Go's `bufio.ScanLines` yields them: `\n`-separated, one trailing
+/// `\r` dropped, no empty line after a final newline.
+fn physical_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line)).collect();
+    if text.ends_with('\n') {
+        lines.pop();
+    }
+    lines
+}
+
+/// A line ending in the escape character (then optional blanks) continues on
+/// the next line; the escape character and those blanks are dropped.
+fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
+    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
+        Some(kept) => (kept, false),
+        None => (line, true),
+    }
+}
+
+/// Parser directives (`# escape=`, `# syntax=`) are only recognised before the
+/// first instruction, comment or blank line.
+struct Directives {
+    escape: char,
+    done: bool,
+    seen: Vec<String>,
+}
+
+impl Default for Directives {
+    fn default() -> Self {
+        Directives { escape: '\\', done: false, seen: Vec::new() }
+    }
+}
+
+impl Directives {
+    /// Looks at a line (left-trimmed) that starts an instruction or is skipped.
+    fn check(&mut self, line: &str) -> Result<(), String> {
+        if self.done {
+            return Ok(());
+        }
+        let Some((key, value)) = parse_directive(line) else {
+            self.done = true;
+            return Ok(());
+        };
+        let key = key.to_ascii_lowercase();
+        if key != "escape" && key != "syntax" {
+            // An unknown directive is an ordinary comment and ends the directives.
+            self.done = true;
+            return Ok(());
+        }
+        if self.seen.contains(&key) {
+            return Err(format!("only one {key} parser directive can be used"));
+        }
+        self.seen.push(key.clone());
+        if key == "escape" {
+            self.escape = match value {
+                "`" => '`',
+                "\\" => '\\',
+                other => return Err(format!("invalid escape token '{other}' does not match ` or \\")),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Matches Docker's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` (RE2's `\s`
+/// is ASCII `[\t\n\f\r ]`), returning the key and value.
+fn parse_directive(line: &str) -> Option<(&str, &str)> {
+    let is_space = |c: char| matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ');
+    let rest = line.strip_prefix('#')?.trim_start_matches(is_space);
+    let key_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+    let key = &rest[..key_len];
+    if !key.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let after_eq = rest[key_len..].trim_start_matches(is_space).strip_prefix('=')?;
+    let value = after_eq.trim_start_matches(is_space);
+    if value.is_empty() {
+        // `(.+?)` needs a character, so an all-blank value is its last blank.
+        let last = after_eq.chars().last()?;
+        return Some((key, &after_eq[after_eq.len() - last.len_utf8()..]));
+    }
+    Some((key, value.trim_end_matches(is_space)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::project::dockerfile::tests::*;
+
+    #[test]
+    fn a_run_split_over_lines_is_one_shell_command() {
+        let kind = only_kind("FROM alpine\nRUN apk add \\\n    curl \\\n    git\n");
+        assert_eq!(kind, run(shell("apk add     curl     git")));
+    }
+
+    #[test]
+    fn comments_and_blank_lines_inside_a_continuation_are_skipped() {
+        let text = "FROM alpine\nRUN apt-get update && \\\n  # install tools\n\n   \n  apt-get install -y curl\nRUN echo done\n";
+        let all = instructions(text);
+        assert_eq!(all[0].kind, run(shell("apt-get update &&   apt-get install -y curl")));
+        assert_eq!((all[0].line, all[0].end_line), (2, 6));
+        assert_eq!((all[1].line, all[1].end_line), (7, 7));
+    }
+
+    #[test]
+    fn line_numbers_count_physical_lines_after_continuations_and_comments() {
+        let text =
+            "# a comment\n\nFROM alpine AS base\nENV A=1 \\\n    B=2\n\n# another\nWORKDIR /app\nFROM base\nCOPY . .\n";
+        let dockerfile = parse(text).expect("parses");
+        assert_eq!(dockerfile.stages[0].line, 3);
+        let env = &dockerfile.stages[0].instructions[0];
+        assert_eq!((env.line, env.end_line), (4, 5));
+        assert_eq!(dockerfile.stages[0].instructions[1].line, 8);
+        assert_eq!(dockerfile.stages[1].line, 9);
+        assert_eq!(dockerfile.stages[1].instructions[0].line, 10);
+    }
+
+    #[test]
+    fn a_continuation_at_the_end_of_the_file_ends_the_instruction() {
+        let all = instructions("FROM alpine\nRUN echo hi \\\n");
+        assert_eq!(all[0].kind, run(shell("echo hi")));
+        assert_eq!((all[0].line, all[0].end_line), (2, 2));
+    }
+
+    #[test]
+    fn the_escape_directive_makes_backtick_the_continuation_character() {
+        let text = "# escape=`\nFROM mcr.microsoft.com/windows/servercore\nCOPY C:\\src\\app C:\\app\\\nRUN dir `\n    C:\\app\n";
+        let dockerfile = parse(text).expect("parses");
+        assert_eq!(dockerfile.escape(), '`');
+        let kinds: Vec<_> = dockerfile.stages[0].instructions.iter().map(|i| i.kind.clone()).collect();
+        assert!(matches!(
+            &kinds[0],
+            InstructionKind::Copy { sources, dest, .. }
+                if *sources == strings(&["C:\\src\\app"]) && dest == "C:\\app\\"
+        ));
+        assert_eq!(kinds[1], run(shell("dir     C:\\app")));
+        assert_eq!(parse("FROM a\n").map(|d| d.escape()), Ok('\\'));
+    }
+
+    #[test]
+    fn directives_count_only_at_the_top_of_the_file() {
+        // syntax then escape, both honoured.
+        let top = parse("# syntax=docker/dockerfile:1\n# escape=`\nFROM a\n").expect("parses");
+        assert_eq!(top.escape(), '`');
+        // After a blank line, a comment or an instruction it is a plain comment.
+        for text in ["\n# escape=`\nFROM a\n", "# hello\n# escape=`\nFROM a\n", "FROM a\n# escape=`\n"] {
+            assert_eq!(parse(text).map(|d| d.escape()), Ok('\\'), "{text:?}");
+        }
+        // Directive keys and surrounding blanks are lenient, as in Docker.
+        assert_eq!(parse("#  ESCAPE = `  \nFROM a\n").map(|d| d.escape()), Ok('`'));
+    }
+
+    #[test]
+    fn a_repeated_or_invalid_directive_is_an_error() {
+        let repeated = error("# escape=`\n# escape=\\\nFROM a\n");
+        assert_eq!(repeated.line, 2);
+        assert_eq!(repeated.message, "only one escape parser directive can be used");
+        let syntax = error("# syntax=a\n# syntax=b\nFROM a\n");
+        assert_eq!(syntax.message, "only one syntax parser directive can be used");
+        let invalid = error("# escape=x\nFROM a\n");
+        assert_eq!(
+            (invalid.line, invalid.to_string()),
+            (1, "line 1: invalid escape token 'x' does not match ` or \\".to_string())
+        );
+    }
+
+    #[test]
+    fn windows_line_endings_and_a_byte_order_mark_are_ignored() {
+        let dockerfile = parse("\u{feff}# escape=`\r\nFROM a\r\nRUN echo `\r\n  hi\r\n").expect("parses");
+        assert_eq!(dockerfile.escape(), '`');
+        assert_eq!(dockerfile.stages[0].instructions[0].kind, run(shell("echo   hi")));
+    }
+}
