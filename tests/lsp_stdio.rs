@@ -201,8 +201,16 @@ fn a_sync_by_another_process_is_noticed_before_the_next_cycle_trusts_its_memory(
     p.write("data/a.txt", "one\n");
     let mark = client.notifications.len();
     client.did_save(&p.path("data/a.txt"));
-    client.wait_for(mark, CYCLE, |n| is_status(n, "succeeded"));
-    assert_eq!(p.run_image(), "one\ntwo");
+    // A cycle for the watcher's event of the CLI's edit may end first (it waited for the
+    // CLI's lock); the save's cycle must follow it and end with the file's content.
+    let mut checked = mark;
+    loop {
+        let (i, _) = client.wait_for(checked, CYCLE, |n| is_status(n, "succeeded"));
+        if p.run_image() == "one\ntwo" {
+            break;
+        }
+        checked = i + 1;
+    }
     client.shutdown();
 }
 
@@ -272,5 +280,37 @@ fn edits_made_while_no_server_ran_are_synced_before_the_first_build() {
     assert_eq!(p.run_image(), "edited while closed\nnew while closed");
     let listed = p.in_builder(&["ls", "/app/data"]);
     assert_eq!(String::from_utf8_lossy(&listed.stdout).split_whitespace().collect::<Vec<_>>(), ["b.txt", "c.txt"]);
+    client.shutdown();
+}
+
+#[test]
+fn a_panic_in_a_projects_loop_is_reported_as_a_bug_and_the_next_save_builds_again() {
+    let p = TempProject::fixture("busybox-app");
+    // Cycle 1 is the startup's; the first save's cycle (2) panics.
+    let mut client = LspClient::start_with_env(BIN, &[("DOCKER_REBUILDER_FAULT", "panic-in-cycle:2")]);
+    client.initialize(&[&p.dir]);
+    client.wait_for(0, FIRST_BUILD, |n| is_status(n, "succeeded"));
+    let file = p.path("data/a.txt");
+    p.write("data/a.txt", "after the panic\n");
+    let mark = client.notifications.len();
+    client.did_save(&file);
+    let (_, shown) = client.wait_for(mark, CYCLE, |n| n["method"] == "window/showMessage");
+    assert_eq!(shown["params"]["type"], 1, "an error: {shown}");
+    let text = shown["params"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("bug") && text.contains("injected"), "named a bug, with the panic: {shown}");
+    let (_, status) = client.wait_for(mark, CYCLE, |n| is_status(n, "error"));
+    assert!(status["params"]["message"].as_str().unwrap_or_default().contains("bug"), "{status}");
+    let logged = |n: &Value| {
+        n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.contains("panic:"))
+    };
+    client.wait_for(mark, CYCLE, logged);
+
+    // The project's task restarted: the next save builds and commits.
+    let mark = client.notifications.len();
+    client.did_save(&file);
+    client.wait_for(mark, CYCLE, |n| is_status(n, "succeeded"));
+    assert_eq!(p.run_image(), "after the panic\ntwo");
+    let status = command(&mut client, "docker-rebuilder.status", json!([]));
+    assert_eq!(status["result"]["state"], "succeeded", "{status}");
     client.shutdown();
 }

@@ -85,6 +85,36 @@ fn a_hanging_build_is_stopped_by_timeout_secs_with_its_processes_and_nothing_is_
 }
 
 #[test]
+fn a_build_past_timeout_secs_in_the_editor_is_a_warning_naming_the_step_the_limit_and_the_fix() {
+    let p = TempProject::fixture("busybox-app");
+    // GNU tar: the changes ride on the step's exec, behind our extraction script, which must
+    // never show in what the user reads.
+    let dockerfile = p.read("Dockerfile").replace("FROM busybox:local", "FROM busybox:gnutar");
+    p.write("Dockerfile", &dockerfile);
+    p.write("rebuilder.toml", "timeout_secs = 3\nrebuild = \"sleep 301; cat data/*.txt > out.txt\"\n");
+    let mut client = start(&p);
+    let mark = client.notifications.len();
+    p.write("data/a.txt", "hangs\n");
+    client.did_save(&p.path("data/a.txt"));
+    let (_, shown) = client.wait_for(mark, Duration::from_secs(120), |n| n["method"] == "window/showMessage");
+    assert_eq!(shown["params"]["type"], 2, "a warning: {shown}");
+    let text = shown["params"]["message"].as_str().unwrap_or_default();
+    for part in ["`sleep 301; cat data/*.txt > out.txt`", "timeout_secs = 3", "raise `timeout_secs`"] {
+        assert!(text.contains(part), "says {part}: {text}");
+    }
+    let (_, failed) = client.wait_for(mark, Duration::from_secs(60), |n| is_status(n, "failed"));
+    assert!(failed["params"]["message"].as_str().unwrap_or_default().contains("timeout_secs = 3"), "{failed}");
+    for n in &client.notifications[mark..] {
+        let n = n.to_string();
+        assert!(
+            !n.contains("tar --version") && !n.contains("GNU tar"),
+            "no internal script in what the user reads: {n}"
+        );
+    }
+    client.shutdown();
+}
+
+#[test]
 fn a_hundred_megabytes_of_output_keep_the_server_small() {
     let p = TempProject::fixture("busybox-app");
     p.write(

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Timeout,
     /// The user cancelled the build.
     Cancelled,
+    /// docker-rebuilder itself failed (a bug: a task panicked).
+    Internal,
 }
 
 #[derive(Debug, Clone)]

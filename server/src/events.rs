@@ -99,8 +99,8 @@ pub enum Event {
     Diagnostics(Vec<FileDiagnostic>),
 }
 
-/// A problem at a host file. Lines are 0-based; columns are 0-based UTF-16 code units (what
-/// editors count), converted from the tool's own unit with the file's content.
+/// A problem at a host file, with positions in the units every front end needs (converted
+/// from the tool's own unit with the file's content, so no front end reads the file again).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDiagnostic {
     pub path: PathBuf,
@@ -113,10 +113,36 @@ pub struct FileDiagnostic {
     pub related: Vec<(PathBuf, Range, String)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Range {
-    pub start: (u32, u32),
-    pub end: (u32, u32),
+    pub start: Position,
+    pub end: Position,
+}
+
+/// A place in a file's text, 0-based: the line, and the column counted in UTF-16 code units
+/// (what LSP counts) and in characters (what a terminal's `path:line:col` means, 1 added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Position {
+    pub line: u32,
+    pub utf16: u32,
+    pub char: u32,
+}
+
+impl Position {
+    /// Line `line` at UTF-16 column `utf16` of `text` (that line's content).
+    pub fn in_line(line: u32, text: &str, utf16: u32) -> Position {
+        let mut units = 0;
+        let mut chars = 0;
+        for c in text.chars() {
+            if units >= utf16 {
+                break;
+            }
+            units += c.len_utf16() as u32;
+            chars += 1;
+        }
+        // Past the end (a tool pointing after the line): count the rest as one unit each.
+        Position { line, utf16, char: chars + utf16.saturating_sub(units) }
+    }
 }
 
 /// Receives events; front ends implement it.
@@ -127,5 +153,21 @@ pub trait Reporter: Send {
 impl<F: FnMut(Event) + Send> Reporter for F {
     fn report(&mut self, event: Event) {
         self(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_counts_characters_where_utf16_counts_surrogate_pairs() {
+        let text = "\tlet é = \"😀\"; x";
+        // The x after the emoji: the emoji is 2 UTF-16 units but one character.
+        let utf16 = text.encode_utf16().count() as u32 - 1;
+        let p = Position::in_line(3, text, utf16);
+        assert_eq!((p.line, p.utf16, p.char), (3, utf16, text.chars().count() as u32 - 1));
+        assert_eq!(Position::in_line(0, "ab", 0).char, 0);
+        assert_eq!(Position::in_line(0, "ab", 5).char, 5, "past the end, one per unit");
     }
 }

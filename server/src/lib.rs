@@ -3,7 +3,8 @@
 //! - [`project`]: what a project is and what its Dockerfile implies (pure, no Docker);
 //! - [`sync`]: host tree, manifest, archives;
 //! - [`engine`]: the only module that talks to the Docker Engine API;
-//! - [`rebuild`]: the loop itself, reporting through [`events`].
+//! - [`rebuild`]: one cycle (and builds, cleans), reporting through [`events`];
+//! - [`session`]: the loop every long-lived front end drives: inputs in, events out.
 //!
 //! The CLI ([`cli`]) and the LSP server ([`lsp`], the only module that knows LSP) are thin
 //! front ends over this.
@@ -18,4 +19,5 @@ pub mod lsp;
 pub mod memory;
 pub mod project;
 pub mod rebuild;
+pub mod session;
 pub mod sync;

@@ -25,7 +25,13 @@ pub struct LspClient {
 
 impl LspClient {
     pub fn start(bin: &str) -> LspClient {
+        Self::start_with_env(bin, &[])
+    }
+
+    /// Starts the server with `env` added to its environment.
+    pub fn start_with_env(bin: &str, env: &[(&str, &str)]) -> LspClient {
         let mut child = Command::new(bin)
+            .envs(env.iter().copied())
             .arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

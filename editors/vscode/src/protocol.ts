@@ -40,8 +40,13 @@ export interface CleanReply {
 /** The reply to `docker-rebuilder.rebuild` and `docker-rebuilder.fullBuild`. */
 export interface CycleReply {
   state: BuildState;
+  /** image_built | up_to_date | succeeded | build_failed | cancelled | timed_out */
+  outcome: string;
   message: string;
   image: string;
   imageId?: string | null;
   durationMs: number;
+  uploaded: number;
+  deleted: number;
+  filesRead: number;
 }

@@ -22,6 +22,7 @@ macro_rules! err {
     }};
 }
 
+mod json;
 mod render;
 mod watch;
 
@@ -151,25 +152,14 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
         Command::Status { dir } => {
             let rebuilder = rebuilder(dir).await?;
             let status = rebuilder.status().await?;
-            render::print_status(mode, &rebuilder.project, &status);
+            render::print_status(mode, rebuilder.project(), &status);
             Ok(0)
         }
         Command::Lsp { .. } => Ok(0),
         Command::Shell { dir } => {
             let rebuilder = rebuilder(dir).await?;
-            let name = rebuilder.project.builder_name();
-            let builder = rebuilder.engine.container(&name).await?.filter(|b| b.running).ok_or_else(|| {
-                Error::new(
-                    crate::error::ErrorKind::Project,
-                    format!("no running builder {name}"),
-                    "run `docker-rebuilder build` first",
-                )
-            })?;
-            let workdir = rebuilder.project.plan.steps.first().map(|s| s.workdir.clone());
             let _raw = render::RawTerminal::enter();
-            let size = render::terminal_size();
-            let code =
-                rebuilder.engine.interactive(&builder.id, &["/bin/sh".to_string()], workdir.as_deref(), size).await?;
+            let code = rebuilder.shell(render::terminal_size()).await?;
             Ok(code as i32)
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::error::Error;
-use crate::events::{Event, OutputStream, Phase, Reporter};
+use crate::events::{Event, FileDiagnostic, OutputStream, Phase, Reporter};
 use crate::project::Project;
 use crate::rebuild::{CleanReport, CycleReport, Outcome, Status};
 
@@ -26,7 +26,7 @@ pub struct TerminalReporter {
     color: bool,
     kept_output: String,
     notes: Vec<String>,
-    warnings: Vec<String>,
+    found: Vec<FileDiagnostic>,
 }
 
 impl TerminalReporter {
@@ -36,7 +36,7 @@ impl TerminalReporter {
             color: std::io::stderr().is_terminal(),
             kept_output: String::new(),
             notes: Vec::new(),
-            warnings: Vec::new(),
+            found: Vec::new(),
         }
     }
 
@@ -60,38 +60,7 @@ impl TerminalReporter {
     pub fn summary(&mut self, report: &CycleReport) {
         let image_id = report.image_id.as_deref().map(short_id).unwrap_or("-");
         match self.mode {
-            Mode::Json => {
-                let (outcome, detail) = match &report.outcome {
-                    Outcome::ImageBuilt { reason } => ("image_built", json!({ "reason": reason })),
-                    Outcome::UpToDate => ("up_to_date", json!({})),
-                    Outcome::Succeeded { committed } => ("succeeded", json!({ "committed": committed })),
-                    Outcome::BuildFailed { exit_code, step } => {
-                        ("build_failed", json!({ "exit_code": exit_code, "step": step }))
-                    }
-                    Outcome::Cancelled { reason } => ("cancelled", json!({ "reason": reason })),
-                    Outcome::TimedOut { reason } => ("timed_out", json!({ "reason": reason })),
-                };
-                let phases: serde_json::Map<String, serde_json::Value> =
-                    report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
-                let stages: serde_json::Map<String, serde_json::Value> =
-                    report.stages.iter().map(|(s, d)| (s.name().to_string(), json!(millis(*d)))).collect();
-                let value = json!({
-                    "outcome": outcome,
-                    "detail": detail,
-                    "image": report.image,
-                    "image_id": report.image_id,
-                    "uploaded": report.uploaded,
-                    "deleted": report.deleted,
-                    "files_read": report.files_read,
-                    "phases_ms": phases,
-                    "stages_ms": stages,
-                    "total_ms": millis(report.total),
-                    "notes": self.notes,
-                    "warnings": self.warnings,
-                    "output": self.kept_output,
-                });
-                out!("{value}");
-            }
+            Mode::Json => out!("{}", super::json::cycle(report, 1, &self.found, &self.notes, &self.kept_output)),
             Mode::Quiet => {
                 if let Outcome::BuildFailed { exit_code, step } = &report.outcome {
                     err!(no_newline: "{}", self.kept_output);
@@ -125,9 +94,15 @@ impl TerminalReporter {
                         "✗ build failed: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
                         report.image
                     ),
-                    Outcome::Cancelled { reason } | Outcome::TimedOut { reason } => {
+                    Outcome::Cancelled { reason } => {
                         format!("✗ {reason}; nothing committed, {} unchanged ({image_id})", report.image)
                     }
+                    Outcome::TimedOut { .. } => format!(
+                        "✗ {}, {} unchanged ({image_id})\n  fix: {}",
+                        report.message(),
+                        report.image,
+                        report.outcome.fix().unwrap_or_default()
+                    ),
                 };
                 err!("{line}");
             }
@@ -181,7 +156,8 @@ impl Reporter for TerminalReporter {
                 self.keep("\n");
             }
             (_, Event::Note(text)) => self.notes.push(text),
-            (_, Event::Warning(text)) => self.warnings.push(text),
+            (_, Event::Warning(text)) => self.notes.push(format!("warning: {text}")),
+            (_, Event::Diagnostics(found)) => self.found = found,
             _ => {}
         }
     }
@@ -257,7 +233,7 @@ pub(super) fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-pub(super) fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 

@@ -7,90 +7,68 @@
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::render::{human, millis, short_id, Mode};
-use crate::cancel::CancelToken;
+use super::render::{human, short_id, Mode};
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
-use crate::rebuild::{BuildOptions, CycleReport, Outcome, Rebuilder};
-use crate::sync::watcher::Watcher;
+use crate::rebuild::{CycleReport, Outcome, Rebuilder};
+use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
 
 /// Kept of a cycle's build output, shown when it fails without a recognised problem.
 const KEPT_OUTPUT: usize = 8 * 1024;
 
-pub async fn run(mut rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
-    let (watcher, mut batches) = Watcher::start(crate::sync::watcher::WatchSpec::of(&rebuilder.project))?;
-    let mut recipe = rebuilder.project.recipe.clone();
-    let stop = CancelToken::new();
-    let running: Arc<Mutex<Option<CancelToken>>> = Arc::default();
-    spawn_stop_signals(stop.clone(), running.clone());
+pub async fn run(rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
+    let dir = rebuilder.project().dir.clone();
+    let image = rebuilder.project().plan.image.clone();
+    let (session, mut events) =
+        session::spawn(SessionOptions { dir: dir.clone(), watch: true, rebuilder: Some(rebuilder) });
+    spawn_stop_signals(session.clone());
 
     let line = StatusLine::start(mode == Mode::Human && std::io::stderr().is_terminal());
     let mut reporter = WatchReporter::new(mode, line.clone());
-    reporter.say(&format!(
-        "watching {} → {} (Ctrl-C to stop)",
-        rebuilder.project.dir.display(),
-        rebuilder.project.plan.image
-    ));
-    let mut cycle = 0u64;
-    let mut run_cycle = true;
-    loop {
-        if run_cycle {
-            cycle += 1;
-            let cancel = CancelToken::new();
-            *lock(&running) = Some(cancel.clone());
-            reporter.begin(cycle);
-            let result = rebuilder.build(BuildOptions { full: false, cancel: Some(cancel) }, &mut reporter).await;
-            *lock(&running) = None;
-            crate::memory::release_free_memory();
-            match result {
-                Ok(report) => {
-                    reporter.summary(cycle, &report);
-                    // The next change then only writes itself to a step already started.
-                    rebuilder.prepare_next_cycle().await;
-                }
-                // The engine stopped, the builder vanished...: say so, and try again on the
-                // next change.
+    reporter.say(&format!("watching {} → {image} (Ctrl-C to stop)", dir.display()));
+    // The first cycle syncs whatever changed while nothing ran.
+    session.send(Input::Saved);
+    let mut failed = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            SessionEvent::CycleStarted { cycle } => reporter.begin(cycle),
+            SessionEvent::Progress(event) => reporter.report(event),
+            SessionEvent::CycleFinished { cycle, result } => match result {
+                Ok(report) => reporter.summary(cycle, &report),
+                // The engine stopped, the builder vanished...: said, and the next change tries again.
                 Err(e) => reporter.error(&e),
+            },
+            SessionEvent::WatcherUnavailable(e) => {
+                // Without the watcher there is nothing to watch with.
+                failed = Some(e);
+                session.stop();
             }
+            SessionEvent::Crashed { message } => reporter.error(&Error::new(
+                crate::error::ErrorKind::Internal,
+                format!("docker-rebuilder hit a bug and restarted its loop: {message}"),
+                "the next change builds again; please report it",
+            )),
+            SessionEvent::Stopped => break,
+            SessionEvent::Diagnostics { .. } | SessionEvent::Cleaned(_) | SessionEvent::Status(_) => {}
         }
-        if stop.is_cancelled() {
-            break;
-        }
-        tokio::select! {
-            batch = batches.recv() => if batch.is_none() { break },
-            _ = stop.cancelled() => break,
-        }
-        // Everything that arrived meanwhile is part of the same change.
-        while batches.try_recv().is_ok() {}
-        run_cycle = match rebuilder.reload() {
-            Ok(()) => {
-                if rebuilder.project.recipe != recipe {
-                    watcher.update(crate::sync::watcher::WatchSpec::of(&rebuilder.project));
-                    recipe = rebuilder.project.recipe.clone();
-                }
-                // Events for what the last cycle already mirrored need no cycle.
-                !matches!(rebuilder.differs_from_known(), Ok(Some(false)))
-            }
-            Err(e) => {
-                reporter.error(&e);
-                false
-            }
-        };
     }
     line.stop();
+    if let Some(e) = failed {
+        return Err(e);
+    }
     reporter.say("stopped; the builder is consistent and the image holds the last clean build");
     Ok(0)
 }
 
 /// The first Ctrl-C or SIGTERM stops the running build (nothing is committed) and ends the
 /// loop; a second one exits at once.
-fn spawn_stop_signals(stop: CancelToken, running: Arc<Mutex<Option<CancelToken>>>) {
+fn spawn_stop_signals(session: SessionHandle) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut signals = 0;
@@ -110,10 +88,7 @@ fn spawn_stop_signals(stop: CancelToken, running: Arc<Mutex<Option<CancelToken>>
                 err!("\ndocker-rebuilder: stopped at once; the next run re-syncs whatever this one left");
                 std::process::exit(130);
             }
-            stop.cancel();
-            if let Some(cancel) = lock(&running).as_ref() {
-                cancel.cancel();
-            }
+            session.stop();
         }
     });
 }
@@ -176,33 +151,7 @@ impl WatchReporter {
             _ => (e, w),
         });
         if self.mode == Mode::Json {
-            let outcome = match &report.outcome {
-                Outcome::ImageBuilt { .. } => "image_built",
-                Outcome::UpToDate => "up_to_date",
-                Outcome::Succeeded { .. } => "succeeded",
-                Outcome::BuildFailed { .. } => "build_failed",
-                Outcome::Cancelled { .. } => "cancelled",
-                Outcome::TimedOut { .. } => "timed_out",
-            };
-            let phases: serde_json::Map<String, serde_json::Value> =
-                report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
-            let stages: serde_json::Map<String, serde_json::Value> =
-                report.stages.iter().map(|(s, d)| (s.name().to_string(), json!(millis(*d)))).collect();
-            let value = json!({
-                "cycle": cycle,
-                "outcome": outcome,
-                "image_id": report.image_id,
-                "uploaded": report.uploaded,
-                "deleted": report.deleted,
-                "files_read": report.files_read,
-                "errors": errors,
-                "warnings": warnings,
-                "phases_ms": phases,
-                "stages_ms": stages,
-                "total_ms": millis(report.total),
-                "notes": self.notes,
-            });
-            out!("{value}");
+            out!("{}", super::json::cycle(report, cycle, &self.found, &self.notes, ""));
             return;
         }
         let id = report.image_id.as_deref().map(short_id).unwrap_or("-");
@@ -228,8 +177,9 @@ impl WatchReporter {
                      {exit_code} after {took}; image unchanged"
                 )
             }
-            Outcome::Cancelled { reason } | Outcome::TimedOut { reason } => {
-                format!("#{cycle} ✗ {reason}; nothing committed")
+            Outcome::Cancelled { reason } => format!("#{cycle} ✗ {reason}; nothing committed"),
+            Outcome::TimedOut { .. } => {
+                format!("#{cycle} ✗ {}\n  fix: {}", report.message(), report.outcome.fix().unwrap_or_default())
             }
         };
         if self.mode == Mode::Human || matches!(report.outcome, Outcome::BuildFailed { .. }) {
@@ -240,14 +190,14 @@ impl WatchReporter {
     /// `path:line:col: severity: message`, 1-based, the column in characters.
     fn problem_line(&self, d: &FileDiagnostic) -> String {
         let shown = d.path.strip_prefix(&self.cwd).unwrap_or(&d.path);
-        let column = char_column(&d.path, d.range.start.0, d.range.start.1) + 1;
         let severity = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Info => "info",
             Severity::Hint => "hint",
         };
-        format!("{}:{}:{column}: {severity}: {}", shown.display(), d.range.start.0 + 1, d.message)
+        let at = d.range.start;
+        format!("{}:{}:{}: {severity}: {}", shown.display(), at.line + 1, at.char + 1, d.message)
     }
 }
 
@@ -271,7 +221,7 @@ impl Reporter for WatchReporter {
             }
             Event::Diagnostics(found) => {
                 for d in &found {
-                    let key = (d.path.clone(), d.range.start, d.message.clone());
+                    let key = (d.path.clone(), (d.range.start.line, d.range.start.utf16), d.message.clone());
                     if self.mode != Mode::Json && self.printed.insert(key) {
                         self.line.print(&self.problem_line(d));
                     }
@@ -289,22 +239,6 @@ impl Reporter for WatchReporter {
             Event::PhaseFinished { .. } | Event::ImageBuildLine(_) => {}
         }
     }
-}
-
-/// The 0-based character column of UTF-16 column `utf16` on 0-based `line` of `path`.
-fn char_column(path: &Path, line: u32, utf16: u32) -> u32 {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let Some(line) = text.lines().nth(line as usize) else { return utf16 };
-    let mut units = 0;
-    let mut chars = 0;
-    for c in line.chars() {
-        if units >= utf16 {
-            break;
-        }
-        units += c.len_utf16() as u32;
-        chars += 1;
-    }
-    chars
 }
 
 /// One terminal line rewritten in place (spinner, phase, elapsed) while a cycle runs;

@@ -18,6 +18,9 @@ pub enum OutputStream {
 
 pub struct ExecRequest<'a> {
     pub argv: &'a [String],
+    /// What the user knows the command as (the Dockerfile's step, never a wrapper script of
+    /// ours): every message about it says this.
+    pub display: &'a str,
     pub workdir: Option<&'a str>,
     /// `NAME=value` pairs added to the container's environment.
     pub env: &'a [(String, String)],
@@ -87,7 +90,7 @@ impl Engine {
         match self.attach(container, request, stdin).await {
             Ok(attached) => Ok(attached),
             Err(Failed::Create(e)) => Err(e),
-            Err(Failed::Start(e)) => Err(self.lost_during(container, &request.argv.join(" "), e).await),
+            Err(Failed::Start(e)) => Err(self.lost_during(container, request.display, e).await),
         }
     }
 
@@ -116,7 +119,7 @@ impl Engine {
             attach_stdin: Some(stdin),
             ..Default::default()
         };
-        let display = request.argv.join(" ");
+        let display = request.display.to_string();
         let exec = self
             .docker
             .create_exec(container, options)
@@ -262,7 +265,14 @@ impl Engine {
     /// Returns whether that could be done.
     pub async fn kill_build_processes(&self, container: &str) -> bool {
         let argv = ["/bin/sh".to_string(), "-c".to_string(), "kill -KILL -1".to_string()];
-        let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0"), stdin: None };
+        let request = ExecRequest {
+            argv: &argv,
+            display: "kill -KILL -1",
+            workdir: None,
+            env: &[],
+            user: Some("0"),
+            stdin: None,
+        };
         // `kill -1` spares the caller too; its exit status says nothing either way.
         Box::pin(self.exec(container, request, None, None, &mut |_, _| {})).await.is_ok()
     }

@@ -9,9 +9,9 @@ use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::protocol::{CLEAN, COMMANDS, FULL_BUILD, REBUILD, STATUS};
-use super::worker::Job;
+use super::protocol::{CleanReply, CycleReply, StatusReply, CLEAN, COMMANDS, FULL_BUILD, REBUILD, STATUS};
 use super::workspace::Workspace;
+use crate::session::{Input, State};
 
 pub struct Backend {
     client: Client,
@@ -31,7 +31,7 @@ impl Backend {
     fn enqueue_for_path(&self, path: PathBuf) {
         let mut ws = self.workspace();
         if let Some(dir) = ws.project_of(&path) {
-            ws.worker(&dir, &self.client).send(Job::Sync);
+            ws.project(&dir, &self.client).send(Input::Saved);
         }
     }
 
@@ -42,7 +42,7 @@ impl Backend {
             NumberOrString::Number(n) => n.to_string(),
         };
         for handle in self.workspace().projects.values() {
-            handle.cancel_if_token(&token);
+            handle.cancel_token(&token);
         }
     }
 
@@ -118,13 +118,13 @@ impl LanguageServer for Backend {
         let mut ws = self.workspace();
         for dir in ws.initial_projects() {
             // Build the image and builder if needed, and sync what changed while closed.
-            ws.worker(&dir, &self.client).send(Job::Sync);
+            ws.project(&dir, &self.client).send(Input::Saved);
         }
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
         for handle in self.workspace().projects.values() {
-            handle.cancel_running();
+            handle.session.cancel();
         }
         Ok(())
     }
@@ -147,12 +147,18 @@ impl LanguageServer for Backend {
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
         let dir = self.command_project(&params.arguments)?;
-        let handle = self.workspace().worker(&dir, &self.client);
+        let handle = self.workspace().project(&dir, &self.client);
+        let session = &handle.session;
         let reply = match params.command.as_str() {
-            STATUS => return Ok(Some(handle.status_json())),
-            REBUILD => handle.request(|reply| Job::Rebuild { full: false, reply: Some(reply) }),
-            FULL_BUILD => handle.request(|reply| Job::Rebuild { full: true, reply: Some(reply) }),
-            CLEAN => handle.request(|reply| Job::Clean { reply: Some(reply) }),
+            STATUS => serde_json::to_value(StatusReply::from(&session.status())),
+            REBUILD | FULL_BUILD => match session.rebuild(params.command == FULL_BUILD).await {
+                Ok(report) => serde_json::to_value(CycleReply::of(&report, State::after(&report.outcome))),
+                Err(e) => return Err(command_failed(&e)),
+            },
+            CLEAN => match session.clean().await {
+                Ok(report) => serde_json::to_value(CleanReply::from(&report)),
+                Err(e) => return Err(command_failed(&e)),
+            },
             other => {
                 return Err(RpcError::invalid_params(format!(
                     "unknown command {other}; known: {}",
@@ -160,14 +166,12 @@ impl LanguageServer for Backend {
                 )))
             }
         };
-        match reply.await {
-            Ok(Ok(value)) => Ok(Some(value)),
-            Ok(Err(message)) => Err(RpcError {
-                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
-                message: message.into(),
-                data: None,
-            }),
-            Err(_) => Err(RpcError::internal_error()),
-        }
+        reply.map(Some).map_err(|e| RpcError { message: e.to_string().into(), ..RpcError::internal_error() })
     }
+}
+
+/// A command the session could not carry out: the cause and the fix, as the client shows it.
+fn command_failed(e: &crate::error::Error) -> RpcError {
+    let message = if e.fix.is_empty() { e.cause.clone() } else { format!("{} — {}", e.cause, e.fix) };
+    RpcError { code: tower_lsp_server::jsonrpc::ErrorCode::InternalError, message: message.into(), data: None }
 }

@@ -15,7 +15,7 @@ pub fn uri(path: &Path) -> Option<Uri> {
 }
 
 pub fn range(r: events::Range) -> Range {
-    Range { start: Position::new(r.start.0, r.start.1), end: Position::new(r.end.0, r.end.1) }
+    Range { start: Position::new(r.start.line, r.start.utf16), end: Position::new(r.end.line, r.end.utf16) }
 }
 
 pub fn severity(s: Severity) -> DiagnosticSeverity {
@@ -46,24 +46,6 @@ pub fn diagnostic(d: &FileDiagnostic) -> Diagnostic {
         message: d.message.clone(),
         related_information: if related.is_empty() { None } else { Some(related) },
         data: Some(serde_json::json!({ "tool": d.tool })),
-        ..Default::default()
-    }
-}
-
-/// A problem with the tool itself (bad config, Dockerfile error) at the offending line
-/// (1-based) of `path`.
-pub fn tool_error(path: &Path, line: usize, message: &str) -> Diagnostic {
-    let line = line.saturating_sub(1);
-    let width = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.lines().nth(line).map(|l| l.encode_utf16().count() as u32))
-        .unwrap_or(0);
-    let line = line as u32;
-    Diagnostic {
-        range: Range { start: Position::new(line, 0), end: Position::new(line, width) },
-        severity: Some(DiagnosticSeverity::ERROR),
-        source: Some(SOURCE.to_string()),
-        message: message.to_string(),
         ..Default::default()
     }
 }

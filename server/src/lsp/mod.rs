@@ -1,12 +1,12 @@
 //! The Language Server front end: the only module that knows LSP and its JSON. Handlers
-//! only enqueue; one long-lived worker per project does the Docker work through the core and
-//! talks back to the client (progress, log, diagnostics, status).
+//! only enqueue into a project's session (the core's loop, one per project); a task per
+//! project renders the session's events for the client (progress, log, diagnostics, status).
 
 mod backend;
 mod convert;
-mod protocol;
+mod project;
+pub mod protocol;
 mod transport;
-mod worker;
 mod workspace;
 
 pub use backend::Backend;

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use tower_lsp_server::Client;
 
-use super::worker::{self, WorkerHandle};
+use super::project::{self, ProjectHandle};
 use crate::project::config::CONFIG_FILE;
 
 #[derive(Default)]
 pub struct Workspace {
     pub folders: Vec<PathBuf>,
-    pub projects: BTreeMap<PathBuf, WorkerHandle>,
+    pub projects: BTreeMap<PathBuf, ProjectHandle>,
 }
 
 pub fn is_project_dir(dir: &Path) -> bool {
@@ -24,11 +24,11 @@ impl Workspace {
         self.folders.iter().filter(|f| is_project_dir(f)).cloned().collect()
     }
 
-    /// The worker of the project folder `dir`, started on first use.
-    pub fn worker(&mut self, dir: &Path, client: &Client) -> WorkerHandle {
+    /// The project of folder `dir`, its session started on first use.
+    pub fn project(&mut self, dir: &Path, client: &Client) -> ProjectHandle {
         self.projects
             .entry(dir.to_path_buf())
-            .or_insert_with(|| worker::spawn(dir.to_path_buf(), client.clone()))
+            .or_insert_with(|| project::spawn(dir.to_path_buf(), client.clone()))
             .clone()
     }
 

@@ -3,70 +3,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::builder::{Builder, Ensured};
 use super::diagnose::Diagnoser;
 use super::lock::{BuildMark, ProjectLock};
-use super::{BuildOptions, CancelToken, CycleReport, Outcome, Rebuilder, Status};
-use crate::engine::{CommitConfig, ExecExit, ExecRequest, OutputStream, Stdin};
+use super::phases::Phases;
+use super::{BuildOptions, CancelToken, CycleReport, Outcome, Rebuilder};
+use crate::engine::CommitConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter, Stage};
 use crate::project::plan::Step;
 use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
-use crate::sync::archive::ArchiveWriter;
-use crate::sync::extract::{self, ExtractWatch, Verdict};
-use crate::sync::owner;
-use crate::sync::walk::{scan, HashSource, SourceKind};
-use crate::sync::{Changes, HostTree, Manifest};
-
-/// Records per-phase time (and the finer stages) and tells the reporter.
-struct Phases<'a> {
-    reporter: &'a mut dyn Reporter,
-    timings: Vec<(Phase, Duration)>,
-    stages: Vec<(Stage, Duration)>,
-    current: Option<(Phase, Instant)>,
-}
-
-impl<'a> Phases<'a> {
-    fn new(reporter: &'a mut dyn Reporter) -> Self {
-        Phases { reporter, timings: Vec::new(), stages: Vec::new(), current: None }
-    }
-
-    /// Adds `elapsed` to `stage` (a stage may be met more than once: several rebuild steps).
-    fn stage(&mut self, stage: Stage, elapsed: Duration) {
-        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
-            Some((_, total)) => *total += elapsed,
-            None => self.stages.push((stage, elapsed)),
-        }
-    }
-
-    /// Runs `work`, adding its time to `stage`.
-    async fn timed<T>(&mut self, stage: Stage, work: impl std::future::Future<Output = T>) -> T {
-        let started = Instant::now();
-        let result = work.await;
-        self.stage(stage, started.elapsed());
-        result
-    }
-
-    fn start(&mut self, phase: Phase, detail: impl Into<String>) {
-        self.finish();
-        self.reporter.report(Event::PhaseStarted { phase, detail: detail.into() });
-        self.current = Some((phase, Instant::now()));
-    }
-
-    fn finish(&mut self) {
-        if let Some((phase, started)) = self.current.take() {
-            let elapsed = started.elapsed();
-            self.timings.push((phase, elapsed));
-            self.reporter.report(Event::PhaseFinished { phase, elapsed });
-        }
-    }
-
-    fn note(&mut self, text: impl Into<String>) {
-        self.reporter.report(Event::Note(text.into()));
-    }
-}
+use crate::sync::extract::{self, Verdict};
 
 impl Rebuilder {
     /// Brings the image up to date with the host's sources.
@@ -136,7 +85,6 @@ impl Rebuilder {
         phases.finish();
         let (outcome, uploaded, deleted, synced) = match result {
             Err(e) if e.kind == ErrorKind::Cancelled => (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new()),
-            Err(e) if e.kind == ErrorKind::Timeout => (Outcome::TimedOut { reason: e.to_string() }, 0, 0, Vec::new()),
             Err(e) => return Err(e),
             Ok(CycleResult::FullBuild(reason)) => {
                 let reason = self.full_build(&reason, phases.reporter).await?;
@@ -256,6 +204,16 @@ impl Rebuilder {
                 Err(e) => {
                     diagnoser.finish_step();
                     phases.reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
+                    if e.kind == ErrorKind::Timeout {
+                        phases.finish();
+                        let timeout_secs = plan.timeout.map_or(0, |t| t.as_secs());
+                        return Ok(CycleResult::Done {
+                            outcome: Outcome::TimedOut { step: step.display.clone(), timeout_secs },
+                            uploaded: changes.upload.len(),
+                            deleted: changes.delete.len(),
+                            synced,
+                        });
+                    }
                     return Err(e);
                 }
             };
@@ -317,315 +275,6 @@ impl Rebuilder {
             deleted: changes.delete.len(),
             synced,
         })
-    }
-
-    /// Whether the tagged image was committed from exactly these sources.
-    async fn image_holds(&self, manifest: &Manifest) -> Result<bool> {
-        let image = self.engine.image(&self.project.plan.image).await?;
-        Ok(image.and_then(|i| i.labels.get(LABEL_SOURCES).cloned()) == Some(manifest.sources_hash()))
-    }
-
-    /// The user a RUN has before any USER instruction: the base image's (root when it sets
-    /// none). The builder's own default is the image's final USER, which may come later.
-    pub(super) async fn base_user(&self) -> Result<String> {
-        if self.project.plan.steps.iter().all(|s| s.user.is_some()) {
-            return Ok(String::new());
-        }
-        let base = self.engine.image(&self.project.plan.base_image).await?;
-        let user = base.and_then(|i| i.config.user).unwrap_or_default();
-        Ok(if user.is_empty() { "0".to_string() } else { user })
-    }
-
-    /// Whether a cycle now would mirror anything, judged on the host alone against the
-    /// manifest this process last left in the builder: `None` when it knows none. Lets a
-    /// watcher's event for a change a save already synced end here, without a cycle.
-    pub fn differs_from_known(&self) -> Result<Option<bool>> {
-        let Some(known) = self.known_manifest() else { return Ok(None) };
-        if known.recipe != self.project.recipe {
-            return Ok(Some(true));
-        }
-        let (_, host) = self.host_state()?;
-        let changes = known.diff(&host);
-        Ok(Some(!changes.is_empty() || !changes.needs_full_build.is_empty()))
-    }
-
-    /// Says once per entry that a link pointing out of the context, or a name that is not
-    /// UTF-8, is not synced.
-    pub(super) fn warn_refused(&self, tree: &HostTree, reporter: &mut dyn crate::events::Reporter) {
-        let mut warned = self.warned_links.lock().unwrap_or_else(|e| e.into_inner());
-        for name in &tree.refused_names {
-            if warned.insert(name.clone()) {
-                reporter.report(Event::Warning(format!(
-                    "{name}: the name is not valid UTF-8, so it is not synced (and not in the image's build \
-                     context); rename it"
-                )));
-            }
-        }
-        for (rel, target) in &tree.refused_links {
-            if warned.insert(format!("{rel}\0{target}")) {
-                reporter.report(Event::Warning(format!(
-                    "{rel} is a link to {target}, outside the build context: not synced (docker-rebuilder never \
-                     sends links out of the project); point it inside the project, or copy what it needs"
-                )));
-            }
-        }
-    }
-
-    /// The host's sources, and the manifest they would have.
-    fn host_state(&self) -> Result<(HostTree, Manifest)> {
-        let plan = &self.project.plan;
-        let tree = scan(plan, &self.project.ignore, HashSource::Cached(&self.hashes))?;
-        let manifest = Manifest::of(&tree, &self.project.recipe);
-        Ok((tree, manifest))
-    }
-
-    /// Deletes what was removed, then packs one archive with every changed entry and the new
-    /// manifest (marked pending until a build succeeds). Returns that manifest and the archive.
-    ///
-    /// Files keep their host mtime, as COPY keeps it, except a file the builder held before
-    /// whose mtime is not past `floor` (the end of the builder's last build): it was written
-    /// while that build ran (or its mtime was set back: `cp -p`, `touch -d`), and an object
-    /// that build made from the old content would look newer to make. It gets the sync's time.
-    async fn pack(
-        &self,
-        builder: &Builder,
-        tree: &HostTree,
-        host: &Manifest,
-        changes: &Changes,
-        floor: SystemTime,
-        phases: &mut Phases<'_>,
-    ) -> Result<(Manifest, Vec<u8>)> {
-        phases.start(Phase::Sync, format!("{} changed, {} deleted", changes.upload.len(), changes.delete.len()));
-        if !changes.delete.is_empty() {
-            phases.timed(Stage::Upload, self.delete(builder, changes)).await?;
-        }
-        let packing = Instant::now();
-        let owners = self.owners(builder).await?;
-        let mut archive = ArchiveWriter::new();
-        let mut manifest = host.clone();
-        for path in &changes.upload {
-            let Some(file) = tree.entries.get(path) else { continue };
-            let owner = owners.get(&file.rule).copied().unwrap_or((0, 0));
-            let floor = builder.manifest.entries.contains_key(path).then_some(floor);
-            match &file.kind {
-                SourceKind::File => match archive.add_file(path, &file.host, file.mode, owner, floor)? {
-                    Some(hash) => {
-                        if let Some(e) = manifest.entries.get_mut(path) {
-                            e.hash = hash;
-                        }
-                    }
-                    // Gone since the scan: the builder keeps what it had, and the manifest must
-                    // say so, or nothing would ever delete it. The next cycle mirrors the loss.
-                    None => match builder.manifest.entries.get(path) {
-                        Some(old) => {
-                            manifest.entries.insert(path.clone(), old.clone());
-                        }
-                        None => {
-                            manifest.entries.remove(path);
-                        }
-                    },
-                },
-                SourceKind::Dir => archive.add_dir(path, &file.host, file.mode, owner)?,
-                SourceKind::Symlink(target) => archive.add_symlink(path, target, owner)?,
-            }
-        }
-        manifest.pending = true;
-        manifest.first_layer = builder.manifest.first_layer.clone().filter(|f| f.builder == builder.id);
-        archive.add_bytes(crate::sync::MANIFEST_PATH, &manifest.to_json(), 0o644)?;
-        let archive = archive.finish()?;
-        phases.stage(Stage::Archive, packing.elapsed());
-        Ok((manifest, archive))
-    }
-
-    /// `rm -rf` of every deleted path, in one exec.
-    async fn delete(&self, builder: &Builder, changes: &Changes) -> Result<()> {
-        let argv: Vec<String> =
-            ["rm", "-rf", "--"].iter().map(|s| s.to_string()).chain(changes.delete.iter().cloned()).collect();
-        let request = ExecRequest { argv: &argv, workdir: None, env: &[], user: Some("0"), stdin: None };
-        let mut output = String::new();
-        let exit = self
-            .engine
-            .exec(&builder.id, request, None, None, &mut |_, b| output.push_str(&String::from_utf8_lossy(b)))
-            .await?;
-        if exit.code != 0 {
-            return Err(Error::new(
-                ErrorKind::Engine,
-                format!("could not delete removed files in the builder: {}", output.trim()),
-                "check that the image has `rm`",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Sends the archive through the engine's archive endpoint.
-    async fn deliver(
-        &self,
-        builder: &Builder,
-        manifest: &Manifest,
-        archive: &[u8],
-        phases: &mut Phases<'_>,
-    ) -> Result<()> {
-        let started = Instant::now();
-        self.engine.upload(&builder.id, archive.to_vec()).await?;
-        self.remember(&builder.id, &builder.base, manifest).await?;
-        phases.stage(Stage::Upload, started.elapsed());
-        Ok(())
-    }
-
-    /// Runs one rebuild step, its output through the matchers. With `archive`, the step runs
-    /// behind the extraction script, and the script's verdict comes back with the exit.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_step(
-        &self,
-        builder: &str,
-        step: &Step,
-        user: &str,
-        archive: Option<&[u8]>,
-        cancel: Option<&CancelToken>,
-        diagnoser: &mut Diagnoser<'_>,
-        phases: &mut Phases<'_>,
-    ) -> Result<(ExecExit, Option<Verdict>)> {
-        // From here the builder's files may change (even if the start fails half-way).
-        self.built.store(true, Ordering::SeqCst);
-        let argv = match archive {
-            Some(_) => extract::wrap(&step.argv),
-            None => step.argv.clone(),
-        };
-        // The archive is written once the script says it will read it.
-        let ready = tokio::sync::Notify::new();
-        let stdin = archive.map(|bytes| Stdin { bytes, ready: &ready });
-        let request =
-            ExecRequest { argv: &argv, workdir: Some(&step.workdir), env: &step.env, user: Some(user), stdin };
-        let mut watch = archive.map(|_| ExtractWatch::new());
-        let reporter = &mut *phases.reporter;
-        let mut pass = |stream: OutputStream, bytes: &[u8]| {
-            reporter.report(Event::Output { stream, text: String::from_utf8_lossy(bytes).into_owned() });
-            if diagnoser.feed(bytes) {
-                reporter.report(Event::Diagnostics(diagnoser.diagnostics().to_vec()));
-            }
-        };
-        let mut on_output = |stream: OutputStream, bytes: &[u8]| match watch.as_mut() {
-            Some(w) => {
-                let was_ready = w.ready_at.is_some();
-                w.feed(stream, bytes, &mut pass);
-                if !was_ready && w.ready_at.is_some() {
-                    ready.notify_one();
-                }
-            }
-            None => pass(stream, bytes),
-        };
-        let asked = Instant::now();
-        let timeout = self.project.plan.timeout;
-        let exit = match stdin {
-            // Riding: on the exec a long-lived front end started ahead, if it still waits.
-            Some(stdin) => {
-                let attached = match self.take_standby(builder).await {
-                    Some(mut warm) => {
-                        warm.start = Duration::ZERO;
-                        Ok(warm)
-                    }
-                    None => self.engine.start_exec(builder, &request, true).await,
-                };
-                match attached {
-                    Ok(a) => self.engine.finish_exec(builder, a, Some(stdin), timeout, cancel, &mut on_output).await,
-                    Err(e) => Err(e),
-                }
-            }
-            None => self.engine.exec(builder, request, timeout, cancel, &mut on_output).await,
-        };
-        let ended = Instant::now();
-        // Behind the extraction script, its ready line marks the process running; else the
-        // exec counts as started once attached (its process start then falls in the build).
-        let attached = asked + exit.as_ref().map(|e| e.start).unwrap_or_default();
-        let started = watch.as_ref().and_then(|w| w.ready_at).unwrap_or(attached);
-        phases.stage(Stage::ExecStart, started.saturating_duration_since(asked));
-        let synced_at = watch.as_ref().and_then(|w| w.synced_at);
-        if let Some(at) = synced_at {
-            phases.stage(Stage::Upload, at.saturating_duration_since(started));
-        }
-        phases.stage(Stage::Build, ended.saturating_duration_since(synced_at.unwrap_or(started)));
-        let exit = exit?;
-        Ok((exit, watch.map(ExtractWatch::outcome)))
-    }
-
-    pub(super) fn lock_rides(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, bool>> {
-        self.rides.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// uid/gid for each sync rule: its `--chown`, else root (as COPY does). Remembered per
-    /// image and recipe: reading passwd and group costs two archive downloads.
-    async fn owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
-        let key = format!("{} {}", builder.base.id, self.project.recipe);
-        if let Some((k, owners)) = self.owners.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            if *k == key {
-                return Ok(owners.clone());
-            }
-        }
-        let owners = self.resolve_owners(builder).await?;
-        *self.owners.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, owners.clone()));
-        Ok(owners)
-    }
-
-    async fn resolve_owners(&self, builder: &Builder) -> Result<HashMap<usize, (u32, u32)>> {
-        let specs: Vec<(usize, String)> = self
-            .project
-            .plan
-            .sync
-            .iter()
-            .enumerate()
-            // Without --chown, COPY makes root the owner, whatever USER says.
-            .map(|(i, r)| (i, r.chown.clone().unwrap_or_else(|| "0:0".to_string())))
-            .collect();
-        let needs_lookup = specs.iter().any(|(_, s)| s.split(':').any(|p| !p.is_empty() && p.parse::<u32>().is_err()));
-        let (passwd, group) = if needs_lookup {
-            let read = |bytes: Option<Vec<u8>>| String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned();
-            (
-                read(self.engine.read_file(&builder.id, "/etc/passwd").await?),
-                read(self.engine.read_file(&builder.id, "/etc/group").await?),
-            )
-        } else {
-            Default::default()
-        };
-        let mut owners = HashMap::new();
-        for (rule, spec) in specs {
-            let ids = owner::resolve(&spec, &passwd, &group).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Project,
-                    format!("the user `{spec}` that should own synced files does not exist in the image"),
-                    "check the Dockerfile's USER or the COPY's --chown",
-                )
-            })?;
-            owners.insert(rule, ids);
-        }
-        Ok(owners)
-    }
-
-    /// The image, the builder and what a cycle would do now.
-    pub async fn status(&self) -> Result<Status> {
-        let image_info = self.engine.image(&self.project.plan.image).await?;
-        let builder_name = self.project.builder_name();
-        let builder = self.engine.container(&builder_name).await?;
-        let mut status = Status {
-            image: self.project.plan.image.clone(),
-            image_info,
-            builder_name,
-            builder: None,
-            pending_uploads: None,
-            pending_deletes: None,
-            last_build_failed: false,
-        };
-        if let Some(b) = builder.filter(|b| b.labels.get(LABEL_PROJECT) == Some(&self.project.label())) {
-            if b.running {
-                if let Some(m) = self.read_manifest(&b.id).await? {
-                    let changes = m.diff(&self.host_state()?.1);
-                    status.pending_uploads = Some(changes.upload.len());
-                    status.pending_deletes = Some(changes.delete.len());
-                    status.last_build_failed = m.pending && !self.image_holds(&m).await?;
-                }
-            }
-            status.builder = Some(b);
-        }
-        Ok(status)
     }
 }
 

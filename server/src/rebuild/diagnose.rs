@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{utf16_column, Diagnostic, Location, Pipeline, Severity};
-use crate::events::{FileDiagnostic, Range};
+use crate::events::{FileDiagnostic, Position, Range};
 use crate::project::plan::{clean_container_path, Plan, Step};
 
 /// How much of the output a failure without any recognised problem shows.
@@ -119,10 +119,12 @@ impl<'a> Diagnoser<'a> {
         let (path, line) = self.step_source(step);
         let tail = self.tail.join("\n");
         let message = format!("`{}` failed with exit code {exit_code}:\n{tail}", step.display);
-        let width = self.line_text(&path, line).map_or(0, |l| utf16_len(&l));
+        let text = self.line_text(&path, line).unwrap_or_default();
+        let range =
+            Range { start: Position::in_line(line, &text, 0), end: Position::in_line(line, &text, utf16_len(&text)) };
         self.found.push(FileDiagnostic {
             path,
-            range: Range { start: (line, 0), end: (line, width) },
+            range,
             severity: Severity::Error,
             message,
             code: None,
@@ -197,17 +199,17 @@ impl<'a> Diagnoser<'a> {
         let text = self.line_text(&host, line).unwrap_or_default();
         let start = loc.column.map_or(0, |c| utf16_column(&text, c, loc.unit));
         let end_line = loc.end_line.map_or(line, |l| l.saturating_sub(1));
+        let end_text =
+            if end_line == line { text.clone() } else { self.line_text(&host, end_line).unwrap_or_default() };
         let end = match loc.end_column {
-            Some(c) => {
-                let end_text =
-                    if end_line == line { text.clone() } else { self.line_text(&host, end_line).unwrap_or_default() };
-                utf16_column(&end_text, c, loc.unit)
-            }
+            Some(c) => utf16_column(&end_text, c, loc.unit),
             // No range from the tool: the token at the column, else the whole line.
             None if loc.column.is_some() => token_end(&text, start),
             None => utf16_len(&text),
         };
-        Some((host, Range { start: (line, start), end: (end_line, end) }))
+        let range =
+            Range { start: Position::in_line(line, &text, start), end: Position::in_line(end_line, &end_text, end) };
+        Some((host, range))
     }
 
     fn line_text(&mut self, path: &Path, line: u32) -> Option<String> {

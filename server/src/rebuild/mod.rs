@@ -8,7 +8,11 @@ mod cycle;
 mod diagnose;
 mod housekeeping;
 mod lock;
+mod pack;
+mod phases;
 mod standby;
+mod status;
+mod steps;
 
 use std::time::Duration;
 
@@ -22,8 +26,8 @@ use crate::sync::hash_cache::HashCache;
 pub use housekeeping::CleanReport;
 
 pub struct Rebuilder {
-    pub engine: Engine,
-    pub project: Project,
+    engine: Engine,
+    project: Project,
     /// What this process last wrote to (or read from) the builder, so a long-lived front end
     /// skips re-reading the manifest while a stat shows nobody rewrote it.
     known: std::sync::Mutex<Option<builder::Known>>,
@@ -65,8 +69,34 @@ pub enum Outcome {
     BuildFailed { exit_code: i64, step: String },
     /// Cancelled while building: processes killed, no commit.
     Cancelled { reason: String },
-    /// The rebuild command ran past `timeout_secs`: processes killed, no commit.
-    TimedOut { reason: String },
+    /// The rebuild step ran past `timeout_secs`: processes killed, no commit.
+    TimedOut { step: String, timeout_secs: u64 },
+}
+
+impl Outcome {
+    /// Its name in every front end's JSON (`build --json`, `watch --json`, the LSP's replies).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::ImageBuilt { .. } => "image_built",
+            Outcome::UpToDate => "up_to_date",
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::BuildFailed { .. } => "build_failed",
+            Outcome::Cancelled { .. } => "cancelled",
+            Outcome::TimedOut { .. } => "timed_out",
+        }
+    }
+
+    /// For a timeout: what to do about it (the user must see it; a status line is not enough).
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            Outcome::TimedOut { .. } => Some(
+                "raise `timeout_secs` in rebuilder.toml if the build needs longer; if it hangs, its output (in the \
+                 log) shows where"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +119,21 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// One line saying how the cycle ended, for status bars and the JSON's `message`.
+    pub fn message(&self) -> String {
+        match &self.outcome {
+            Outcome::ImageBuilt { reason } => format!("image built ({reason})"),
+            Outcome::UpToDate => "up to date".to_string(),
+            Outcome::Succeeded { committed: true } => format!("rebuilt and committed {}", self.image),
+            Outcome::Succeeded { committed: false } => "built (not committed)".to_string(),
+            Outcome::BuildFailed { exit_code, step } => format!("`{step}` failed with exit code {exit_code}"),
+            Outcome::Cancelled { reason } => reason.clone(),
+            Outcome::TimedOut { step, timeout_secs } => {
+                format!("`{step}` ran past timeout_secs = {timeout_secs} and was stopped; nothing was committed")
+            }
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         !matches!(self.outcome, Outcome::BuildFailed { .. } | Outcome::Cancelled { .. } | Outcome::TimedOut { .. })
     }
@@ -153,5 +198,41 @@ impl Rebuilder {
     pub fn reload(&mut self) -> Result<()> {
         self.project = Project::load(&self.project.dir)?;
         Ok(())
+    }
+
+    /// The engine it talks to.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Talks to `engine` from now on (a new connection after the old one failed), keeping
+    /// what it remembers of the builder: it is checked against the builder before it is trusted.
+    pub fn set_engine(&mut self, engine: Engine) {
+        self.engine = engine;
+    }
+
+    /// The project as last loaded.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// Takes a freshly loaded project (the same folder: rebuilder.toml or the Dockerfile changed).
+    pub fn set_project(&mut self, project: Project) {
+        self.project = project;
+    }
+
+    /// An interactive `/bin/sh` in the running builder, at the first rebuild step's folder, on
+    /// this process's terminal of `size`. Returns the shell's exit code.
+    pub async fn shell(&self, size: Option<(u16, u16)>) -> Result<i64> {
+        let name = self.project.builder_name();
+        let builder = self.engine.container(&name).await?.filter(|b| b.running).ok_or_else(|| {
+            crate::error::Error::new(
+                crate::error::ErrorKind::Project,
+                format!("no running builder {name}"),
+                "run `docker-rebuilder build` first",
+            )
+        })?;
+        let workdir = self.project.plan.steps.first().map(|s| s.workdir.clone());
+        self.engine.interactive(&builder.id, &["/bin/sh".to_string()], workdir.as_deref(), size).await
     }
 }

@@ -24,8 +24,14 @@ impl Rebuilder {
             return;
         }
         let argv = extract::wrap(&step.argv);
-        let request =
-            ExecRequest { argv: &argv, workdir: Some(&step.workdir), env: &step.env, user: Some(&user), stdin: None };
+        let request = ExecRequest {
+            argv: &argv,
+            display: &step.display,
+            workdir: Some(&step.workdir),
+            env: &step.env,
+            user: Some(&user),
+            stdin: None,
+        };
         if let Ok(attached) = self.engine.start_exec_ahead(&builder, &request).await {
             *self.lock_standby() = Some(Standby { builder, recipe: self.project.recipe.clone(), attached });
         }

@@ -1,0 +1,49 @@
+//! The one JSON shape of a cycle, for `build --json` and each line of `watch --json`.
+
+use serde_json::{json, Value};
+
+use super::render::millis;
+use crate::events::{FileDiagnostic, Severity};
+use crate::rebuild::{CycleReport, Outcome};
+
+/// `cycle` counts cycles in this run (1 for `build`); `found` are the cycle's problems,
+/// `notes` what it said (warnings prefixed `warning: `), `output` the kept tail of the
+/// build's output (empty when not kept).
+pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: &[String], output: &str) -> Value {
+    let detail = match &report.outcome {
+        Outcome::ImageBuilt { reason } => json!({ "reason": reason }),
+        Outcome::UpToDate => json!({}),
+        Outcome::Succeeded { committed } => json!({ "committed": committed }),
+        Outcome::BuildFailed { exit_code, step } => json!({ "exit_code": exit_code, "step": step }),
+        Outcome::Cancelled { reason } => json!({ "reason": reason }),
+        Outcome::TimedOut { step, timeout_secs } => json!({
+            "step": step,
+            "timeout_secs": timeout_secs,
+            "reason": report.message(),
+            "fix": report.outcome.fix(),
+        }),
+    };
+    let count = |severity: Severity| found.iter().filter(|d| d.severity == severity).count();
+    let phases: serde_json::Map<String, Value> =
+        report.timings.iter().map(|(p, d)| (p.name().to_string(), json!(millis(*d)))).collect();
+    let stages: serde_json::Map<String, Value> =
+        report.stages.iter().map(|(s, d)| (s.name().to_string(), json!(millis(*d)))).collect();
+    json!({
+        "cycle": cycle,
+        "outcome": report.outcome.name(),
+        "detail": detail,
+        "message": report.message(),
+        "image": report.image,
+        "image_id": report.image_id,
+        "uploaded": report.uploaded,
+        "deleted": report.deleted,
+        "files_read": report.files_read,
+        "errors": count(Severity::Error),
+        "warnings": count(Severity::Warning),
+        "phases_ms": phases,
+        "stages_ms": stages,
+        "total_ms": millis(report.total),
+        "notes": notes,
+        "output": output,
+    })
+}

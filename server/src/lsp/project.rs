@@ -1,0 +1,201 @@
+//! One project in the editor: its session (the core's loop) and the task that renders the
+//! session's events for the client — progress with a cancel button, bounded build output as
+//! log messages, diagnostics per file, the status notification, and the messages a user must
+//! see (tool errors, timeouts, a crash).
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+use tower_lsp_server::ls_types::{MessageType, NumberOrString};
+use tower_lsp_server::Client;
+
+use super::convert;
+use super::protocol::{StatusNotification, StatusParams};
+use crate::events::{Event, Phase};
+use crate::rebuild::Outcome;
+use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
+
+/// Build output sent as log messages per cycle, at most (the rest is counted, not sent).
+const LOG_BUDGET: usize = 512 * 1024;
+
+/// A project's session; clones share it.
+#[derive(Clone)]
+pub struct ProjectHandle {
+    pub session: SessionHandle,
+    /// The progress tokens of this project's cycles start with this.
+    token_prefix: String,
+}
+
+impl ProjectHandle {
+    pub fn send(&self, input: Input) {
+        self.session.send(input);
+    }
+
+    /// A progress' cancel button: stops the cycle the token names, if it is this project's.
+    pub fn cancel_token(&self, token: &str) {
+        if let Some(cycle) = token.strip_prefix(&self.token_prefix).and_then(|n| n.parse().ok()) {
+            self.session.cancel_cycle(cycle);
+        }
+    }
+}
+
+pub fn spawn(dir: PathBuf, client: Client) -> ProjectHandle {
+    let token_prefix = format!("docker-rebuilder/{}/", crate::project::builder_name(&dir));
+    let (session, events) = session::spawn(SessionOptions { dir, watch: true, rebuilder: None });
+    tokio::spawn(render(client, events, token_prefix.clone()));
+    ProjectHandle { session, token_prefix }
+}
+
+type Progress = tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, tower_lsp_server::Cancellable>;
+
+/// Renders the session's events in order. Requests to the client (progress creation) are
+/// awaited here, never in the session's loop or in a handler.
+async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent>, token_prefix: String) {
+    let mut progress: Option<Progress> = None;
+    let mut log = Log::default();
+    while let Some(event) = events.recv().await {
+        match event {
+            SessionEvent::CycleStarted { cycle } => {
+                log = Log::default();
+                let token = NumberOrString::String(format!("{token_prefix}{cycle}"));
+                progress = match client.create_work_done_progress(token.clone()).await {
+                    Ok(()) => Some(
+                        client
+                            .progress(token, "Docker Rebuilder")
+                            .with_cancel_button()
+                            .with_message("checking sources")
+                            .begin()
+                            .await,
+                    ),
+                    Err(_) => None,
+                };
+            }
+            SessionEvent::Progress(event) => match event {
+                Event::PhaseStarted { phase, detail } => {
+                    log.flush(&client).await;
+                    if let Some(p) = &progress {
+                        p.report_with_message(phase_message(phase, &detail), None).await;
+                    }
+                }
+                Event::Output { text, .. } => log.push(&text, &client).await,
+                Event::ImageBuildLine(line) => log.push(&format!("{line}\n"), &client).await,
+                Event::Note(note) => {
+                    log.flush(&client).await;
+                    client.log_message(MessageType::INFO, note).await;
+                }
+                Event::Warning(text) => {
+                    log.flush(&client).await;
+                    client.show_message(MessageType::WARNING, format!("docker-rebuilder: {text}")).await;
+                }
+                Event::PhaseFinished { .. } | Event::Diagnostics(_) => {}
+            },
+            SessionEvent::Diagnostics { path, diagnostics } => {
+                if let Some(uri) = convert::uri(&path) {
+                    client.publish_diagnostics(uri, diagnostics.iter().map(convert::diagnostic).collect(), None).await;
+                }
+            }
+            SessionEvent::CycleFinished { result, .. } => {
+                log.flush(&client).await;
+                let ended = match &result {
+                    Ok(report) => {
+                        let stages: Vec<String> =
+                            report.stages.iter().map(|(s, d)| format!("{}={}ms", s.name(), d.as_millis())).collect();
+                        let timings = format!(
+                            "timings: {} total={}ms files_read={}",
+                            stages.join(" "),
+                            report.total.as_millis(),
+                            report.files_read
+                        );
+                        client.log_message(MessageType::INFO, timings).await;
+                        if let (Outcome::TimedOut { .. }, Some(fix)) = (&report.outcome, report.outcome.fix()) {
+                            let text = format!("docker-rebuilder: {} — {fix}", report.message());
+                            client.show_message(MessageType::WARNING, text).await;
+                        }
+                        report.message()
+                    }
+                    Err(e) => {
+                        show_error(&client, e).await;
+                        e.cause.clone()
+                    }
+                };
+                if let Some(p) = progress.take() {
+                    p.finish_with_message(ended).await;
+                }
+            }
+            SessionEvent::Cleaned(result) => match result {
+                Ok(_) => {}
+                Err(e) => show_error(&client, &e).await,
+            },
+            SessionEvent::Status(status) => {
+                client.send_notification::<StatusNotification>(StatusParams::from(&status)).await;
+            }
+            SessionEvent::WatcherUnavailable(e) => {
+                let text = format!("docker-rebuilder: not watching for changes outside the editor: {e}");
+                client.show_message(MessageType::WARNING, text).await;
+            }
+            SessionEvent::Crashed { message } => {
+                if let Some(p) = progress.take() {
+                    p.finish_with_message("stopped by a bug".to_string()).await;
+                }
+                client.log_message(MessageType::ERROR, format!("docker-rebuilder: panic: {message}")).await;
+                let text = format!(
+                    "docker-rebuilder hit a bug and restarted this project's task ({message}); save again to \
+                     rebuild, and please report it with the log"
+                );
+                client.show_message(MessageType::ERROR, text).await;
+            }
+            SessionEvent::Stopped => return,
+        }
+    }
+}
+
+async fn show_error(client: &Client, e: &crate::error::Error) {
+    let text = if e.fix.is_empty() { e.cause.clone() } else { format!("{} — {}", e.cause, e.fix) };
+    client.show_message(MessageType::ERROR, format!("docker-rebuilder: {text}")).await;
+}
+
+fn phase_message(phase: Phase, detail: &str) -> String {
+    match phase {
+        Phase::ImageBuild => format!("docker build of {detail}"),
+        Phase::Builder => "starting the builder".to_string(),
+        Phase::Detect => "checking sources".to_string(),
+        Phase::Sync => format!("syncing: {detail}"),
+        Phase::Exec => format!("building: {detail}"),
+        Phase::Commit => format!("committing {detail}"),
+        Phase::Prune => "cleaning up".to_string(),
+    }
+}
+
+/// Build output as `window/logMessage`, whole lines at a time, within LOG_BUDGET.
+#[derive(Default)]
+struct Log {
+    pending: String,
+    sent: usize,
+    dropped: usize,
+}
+
+impl Log {
+    async fn push(&mut self, text: &str, client: &Client) {
+        if self.sent + self.pending.len() >= LOG_BUDGET {
+            self.dropped += text.len();
+            return;
+        }
+        self.pending.push_str(text);
+        if self.pending.len() > 8 * 1024 {
+            self.flush(client).await;
+        }
+    }
+
+    async fn flush(&mut self, client: &Client) {
+        let text = std::mem::take(&mut self.pending);
+        let text = text.trim_end_matches('\n');
+        if !text.is_empty() {
+            self.sent += text.len();
+            client.log_message(MessageType::LOG, text).await;
+        }
+        if self.dropped > 0 {
+            client.log_message(MessageType::LOG, format!("[{} bytes of build output not shown]", self.dropped)).await;
+            self.dropped = 0;
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The loop: takes inputs in order, makes one cycle of everything queued, runs it, and
+//! reports. One cycle at a time per project, so a sync never overlaps a build or a commit.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::published::{Change, Published};
+use super::{lock, CleanReply, CycleReply, Input, SessionEvent, Shared, WeakHandle};
+use crate::cancel::CancelToken;
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
+use crate::events::{Event, FileDiagnostic, Reporter};
+use crate::project::Project;
+use crate::rebuild::{BuildOptions, CycleReport, Rebuilder};
+use crate::sync::watcher::Watcher;
+
+/// A cycle that follows saves made while the last one ran starts once none came for this
+/// long: a burst (format-on-save, a save storm, a generator) becomes one cycle, not one per
+/// save. A save to an idle session starts at once.
+const SETTLE_QUIET: Duration = Duration::from_millis(150);
+/// ... but never waits longer than this for the burst to end.
+const SETTLE_MAX: Duration = Duration::from_secs(1);
+
+pub(super) struct Session {
+    dir: PathBuf,
+    watch: bool,
+    /// Our own queue, for the watcher's batches.
+    queue: WeakHandle,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    /// The watcher (None: it could not start) and the recipe it was set up for (a new
+    /// .dockerignore or Dockerfile re-registers its folders). None until the project loads.
+    watcher: Option<(Option<Watcher>, String)>,
+    engine: Option<Engine>,
+    /// Kept between cycles: it remembers the builder's manifest and the step started ahead.
+    rebuilder: Option<Rebuilder>,
+    published: Published,
+}
+
+impl Session {
+    pub(super) fn new(
+        dir: PathBuf,
+        watch: bool,
+        rebuilder: Option<Rebuilder>,
+        queue: WeakHandle,
+        shared: Arc<Shared>,
+        events: mpsc::UnboundedSender<SessionEvent>,
+    ) -> Session {
+        Session {
+            dir,
+            watch,
+            queue,
+            shared,
+            events,
+            watcher: None,
+            engine: rebuilder.as_ref().map(|r| r.engine().clone()),
+            rebuilder,
+            published: Published::default(),
+        }
+    }
+
+    pub(super) async fn run(mut self, inputs: &mut mpsc::UnboundedReceiver<Input>, fault: &mut Option<u64>) {
+        let mut pending: VecDeque<Input> = VecDeque::new();
+        // Saves came while the last cycle ran: the next waits for their burst to settle.
+        let mut burst = false;
+        loop {
+            if pending.is_empty() {
+                match inputs.recv().await {
+                    Some(input) => pending.push_back(input),
+                    None => return,
+                }
+            }
+            while let Ok(input) = inputs.try_recv() {
+                pending.push_back(input);
+            }
+            if self.shared.stopping.load(Ordering::SeqCst) {
+                return self.stopped(pending);
+            }
+            let Some(first) = pending.pop_front() else { continue };
+            let first = match first {
+                Input::Stop => return self.stopped(pending),
+                Input::Clean { reply } => {
+                    self.clean(reply).await;
+                    continue;
+                }
+                other => other,
+            };
+            if std::mem::take(&mut burst) {
+                self.settle().await;
+                while let Ok(input) = inputs.try_recv() {
+                    pending.push_back(input);
+                }
+            }
+            // Everything queued up to the next clean or stop is part of the same change.
+            let mut work = Work::default();
+            work.take(first);
+            while matches!(pending.front(), Some(Input::Saved | Input::Changed | Input::Rebuild { .. })) {
+                if let Some(input) = pending.pop_front() {
+                    work.take(input);
+                }
+            }
+            if work.only_watched && self.already_synced().await {
+                continue;
+            }
+            let cancels = self.shared.cancels.load(Ordering::SeqCst);
+            let started = Instant::now();
+            let next = self.shared.cycles.load(Ordering::SeqCst) + 1;
+            if fault.is_some_and(|n| n == next) {
+                *fault = None;
+                self.shared.cycles.store(next, Ordering::SeqCst);
+                panic!("injected by DOCKER_REBUILDER_FAULT at cycle {next}");
+            }
+            let result = self.cycle(work.full).await;
+            // Idle until the next save: do not sit on the cycle's peak.
+            crate::memory::release_free_memory();
+            for reply in work.replies {
+                let _ = reply.send(result.clone());
+            }
+            if self.shared.cancels.load(Ordering::SeqCst) != cancels {
+                // The user stopped the build: what was queued behind it does not start it
+                // again (the next save or command does).
+                while let Ok(input) = inputs.try_recv() {
+                    pending.push_back(input);
+                }
+                pending.retain_mut(|input| match input {
+                    Input::Rebuild { reply, .. } => {
+                        if let Some(reply) = reply.take() {
+                            let _ = reply.send(Err(Error::new(ErrorKind::Cancelled, "cancelled", "")));
+                        }
+                        false
+                    }
+                    Input::Saved | Input::Changed => false,
+                    Input::Clean { .. } | Input::Stop => true,
+                });
+            }
+            burst = *lock(&self.shared.last_input) > started;
+            // The next save then only writes its changes to a step already started.
+            if let Some(rebuilder) = &self.rebuilder {
+                rebuilder.prepare_next_cycle().await;
+            }
+        }
+    }
+
+    /// Waits until no save or watcher batch came for SETTLE_QUIET (at most SETTLE_MAX).
+    async fn settle(&self) {
+        let began = Instant::now();
+        loop {
+            let quiet = lock(&self.shared.last_input).elapsed();
+            if quiet >= SETTLE_QUIET || began.elapsed() >= SETTLE_MAX || self.shared.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep((SETTLE_QUIET - quiet).min(SETTLE_MAX.saturating_sub(began.elapsed()))).await;
+        }
+    }
+
+    fn stopped(self, pending: VecDeque<Input>) {
+        for input in pending {
+            match input {
+                Input::Rebuild { reply: Some(reply), .. } => {
+                    let _ = reply.send(Err(Error::new(ErrorKind::Cancelled, "stopped", "")));
+                }
+                Input::Clean { reply: Some(reply) } => {
+                    let _ = reply.send(Err(Error::new(ErrorKind::Cancelled, "stopped", "")));
+                }
+                _ => {}
+            }
+        }
+        self.emit(SessionEvent::Stopped);
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn emit_changes(&self, changes: Vec<Change>) {
+        for (path, diagnostics) in changes {
+            self.emit(SessionEvent::Diagnostics { path, diagnostics });
+        }
+    }
+
+    fn set_status(&self, change: impl FnOnce(&mut super::SessionStatus)) {
+        let (errors, warnings) = self.published.counts();
+        let status = {
+            let mut status = lock(&self.shared.status);
+            change(&mut status);
+            status.errors = errors;
+            status.warnings = warnings;
+            status.clone()
+        };
+        self.emit(SessionEvent::Status(status));
+    }
+
+    /// The project as it is now (config and Dockerfile may have changed) and an engine.
+    /// Hand the rebuilder back with `self.rebuilder = Some(..)` when done with it.
+    async fn prepare(&mut self) -> Result<Rebuilder, Error> {
+        let project = Project::load(&self.dir);
+        let keep = project.as_ref().err().and_then(|e| e.location.as_ref().map(|(p, _)| p.clone()));
+        let cleared = self.published.clear_tool_errors(keep.as_deref());
+        self.emit_changes(cleared);
+        let project = project?;
+        if self.watch {
+            self.watch(&project);
+        }
+        let engine = match &self.engine {
+            Some(e) => e.clone(),
+            None => {
+                let e = Engine::connect().await?;
+                self.engine = Some(e.clone());
+                // A new connection after the old one failed: the rebuilder keeps what it
+                // knows of the builder (a watcher's event for what it synced needs no cycle).
+                if let Some(rebuilder) = &mut self.rebuilder {
+                    rebuilder.set_engine(e.clone());
+                }
+                e
+            }
+        };
+        if let Some(mut rebuilder) = self.rebuilder.take() {
+            rebuilder.set_project(project);
+            return Ok(rebuilder);
+        }
+        Ok(Rebuilder::new(engine, project))
+    }
+
+    /// Starts the watcher, or points it at a changed recipe. A watcher that cannot start is
+    /// said once; saves still work without it.
+    fn watch(&mut self, project: &Project) {
+        match &mut self.watcher {
+            Some((_, recipe)) if *recipe == project.recipe => {}
+            Some((watcher, recipe)) => {
+                if let Some(watcher) = watcher {
+                    watcher.update(crate::sync::watcher::WatchSpec::of(project));
+                }
+                *recipe = project.recipe.clone();
+            }
+            None => match Watcher::start(crate::sync::watcher::WatchSpec::of(project)) {
+                Ok((watcher, mut batches)) => {
+                    let queue = self.queue.clone();
+                    tokio::spawn(async move {
+                        while batches.recv().await.is_some() {
+                            if !queue.send(Input::Changed) {
+                                break;
+                            }
+                        }
+                    });
+                    self.watcher = Some((Some(watcher), project.recipe.clone()));
+                }
+                Err(e) => {
+                    self.emit(SessionEvent::WatcherUnavailable(e));
+                    self.watcher = Some((None, project.recipe.clone()));
+                }
+            },
+        }
+    }
+
+    /// Whether the host matches what this session last synced, so a watcher's batch needs no
+    /// cycle (false when unsure).
+    async fn already_synced(&mut self) -> bool {
+        let Ok(rebuilder) = self.prepare().await else { return false };
+        let same = matches!(rebuilder.differs_from_known(), Ok(Some(false)));
+        self.rebuilder = Some(rebuilder);
+        same
+    }
+
+    async fn cycle(&mut self, full: bool) -> Result<CycleReport, Error> {
+        let cycle = self.shared.cycles.fetch_add(1, Ordering::SeqCst) + 1;
+        self.emit(SessionEvent::CycleStarted { cycle });
+        self.set_status(|s| s.building());
+        let rebuilder = match self.prepare().await {
+            Ok(r) => r,
+            Err(e) => return Err(self.tool_error(cycle, e)),
+        };
+        let cancel = CancelToken::new();
+        *lock(&self.shared.running) = Some((cycle, cancel.clone()));
+        let mut reporter = CycleReporter { events: &self.events, published: &mut self.published, found: Vec::new() };
+        let result = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await;
+        let found = std::mem::take(&mut reporter.found);
+        *lock(&self.shared.running) = None;
+        self.rebuilder = Some(rebuilder);
+        match result {
+            Ok(report) => {
+                let changes = self.published.cycle_ended(&found, &report);
+                self.emit_changes(changes);
+                self.set_status(|s| s.finished(&report));
+                self.emit(SessionEvent::CycleFinished { cycle, result: Ok(report.clone()) });
+                Ok(report)
+            }
+            Err(e) => Err(self.tool_error(cycle, e)),
+        }
+    }
+
+    async fn clean(&mut self, reply: Option<CleanReply>) {
+        let result = match self.prepare().await {
+            Ok(rebuilder) => {
+                let events = self.events.clone();
+                let mut notes = |e: Event| {
+                    if matches!(e, Event::Note(_) | Event::Warning(_)) {
+                        let _ = events.send(SessionEvent::Progress(e));
+                    }
+                };
+                let result = rebuilder.clean(&mut notes).await;
+                self.rebuilder = Some(rebuilder);
+                result
+            }
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(report) => {
+                let message = match &report.builder_removed {
+                    Some(name) => format!("removed the builder {name}"),
+                    None => "no builder to remove".to_string(),
+                };
+                self.set_status(|s| s.idle(message));
+            }
+            Err(e) => self.tool_failed(e),
+        }
+        self.emit(SessionEvent::Cleaned(result.clone()));
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// What kept a cycle from doing its job: told to the front end (with the fix, and at its
+    /// file and line when it has one); the session stays ready for the next save.
+    fn tool_error(&mut self, cycle: u64, e: Error) -> Error {
+        self.tool_failed(&e);
+        self.emit(SessionEvent::CycleFinished { cycle, result: Err(e.clone()) });
+        e
+    }
+
+    fn tool_failed(&mut self, e: &Error) {
+        if e.kind == ErrorKind::EngineUnavailable {
+            self.engine = None;
+        }
+        let changes = self.published.tool_error(e);
+        self.emit_changes(changes);
+        self.set_status(|s| s.failed(e));
+    }
+}
+
+/// What a cycle's queued inputs amount to.
+struct Work {
+    full: bool,
+    replies: Vec<CycleReply>,
+    /// Only watcher batches: a cycle runs only if the host differs from what was synced.
+    only_watched: bool,
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        Work { full: false, replies: Vec::new(), only_watched: true }
+    }
+}
+
+impl Work {
+    fn take(&mut self, input: Input) {
+        self.only_watched &= matches!(input, Input::Changed);
+        if let Input::Rebuild { full, reply } = input {
+            self.full |= full;
+            self.replies.extend(reply);
+        }
+    }
+}
+
+/// Passes the core's events on, and turns the problems found so far into per-file changes.
+struct CycleReporter<'a> {
+    events: &'a mpsc::UnboundedSender<SessionEvent>,
+    published: &'a mut Published,
+    found: Vec<FileDiagnostic>,
+}
+
+impl Reporter for CycleReporter<'_> {
+    fn report(&mut self, event: Event) {
+        if let Event::Diagnostics(found) = &event {
+            for (path, diagnostics) in self.published.found(found) {
+                let _ = self.events.send(SessionEvent::Diagnostics { path, diagnostics });
+            }
+            self.found = found.clone();
+        }
+        let _ = self.events.send(SessionEvent::Progress(event));
+    }
+}

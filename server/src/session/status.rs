@@ -1,0 +1,108 @@
+//! What status bars show for a project: its state, image and the last cycle's result.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::project::Project;
+use crate::rebuild::{CycleReport, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Nothing ran yet, or a cycle was cancelled, or the builder was cleaned away.
+    Idle,
+    Building,
+    /// The last cycle ended clean (built, committed, or nothing to do).
+    Succeeded,
+    /// The last build failed or timed out: the image holds the last clean build.
+    Failed,
+    /// docker-rebuilder could not do its job (config, engine...): the message says why.
+    Error,
+}
+
+impl State {
+    /// The state a cycle that ended with `outcome` leaves.
+    pub fn after(outcome: &Outcome) -> State {
+        match outcome {
+            Outcome::BuildFailed { .. } | Outcome::TimedOut { .. } => State::Failed,
+            Outcome::Cancelled { .. } => State::Idle,
+            _ => State::Succeeded,
+        }
+    }
+
+    /// Its name in the protocol (`docker-rebuilder/status`) and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Building => "building",
+            State::Succeeded => "succeeded",
+            State::Failed => "failed",
+            State::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionStatus {
+    /// The project folder.
+    pub project: PathBuf,
+    /// The builder container's name.
+    pub builder: String,
+    pub state: State,
+    pub image: String,
+    /// The image's id after the last cycle that read it.
+    pub image_id: Option<String>,
+    /// How long the last cycle took.
+    pub duration: Option<Duration>,
+    /// Problems shown now.
+    pub errors: usize,
+    pub warnings: usize,
+    pub message: String,
+}
+
+impl SessionStatus {
+    /// Before anything ran: the image the project names (the default name when it does not load).
+    pub(super) fn initial(dir: &Path, project: Option<&Project>) -> SessionStatus {
+        let loaded = match project {
+            Some(p) => Some(p.plan.image.clone()),
+            None => Project::load(dir).ok().map(|p| p.plan.image),
+        };
+        SessionStatus {
+            project: dir.to_path_buf(),
+            builder: crate::project::builder_name(dir),
+            state: State::Idle,
+            image: loaded.unwrap_or_else(|| crate::project::plan::image_name(None, dir)),
+            image_id: None,
+            duration: None,
+            errors: 0,
+            warnings: 0,
+            message: String::new(),
+        }
+    }
+
+    pub(super) fn building(&mut self) {
+        self.state = State::Building;
+        self.message.clear();
+    }
+
+    pub(super) fn finished(&mut self, report: &CycleReport) {
+        self.state = State::after(&report.outcome);
+        self.message = report.message();
+        self.image = report.image.clone();
+        if report.image_id.is_some() {
+            self.image_id = report.image_id.clone();
+        }
+        self.duration = Some(report.total);
+    }
+
+    pub(super) fn failed(&mut self, error: &Error) {
+        self.state = State::Error;
+        self.message =
+            if error.fix.is_empty() { error.cause.clone() } else { format!("{} — {}", error.cause, error.fix) };
+    }
+
+    pub(super) fn idle(&mut self, message: String) {
+        self.state = State::Idle;
+        self.message = message;
+    }
+}
