@@ -127,6 +127,8 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
                 Err(e) => show_error(&client, &e).await,
             },
             SessionEvent::Status(status) => {
+                // The output a status line points to ("build failed") is in the log first.
+                log.flush(&client).await;
                 client.send_notification::<StatusNotification>(StatusParams::from(&status)).await;
             }
             SessionEvent::WatcherUnavailable(e) => {
