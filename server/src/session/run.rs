@@ -285,8 +285,9 @@ impl Session {
             Ok(report) => {
                 let changes = self.published.cycle_ended(&found, &report);
                 self.emit_changes(changes);
-                self.set_status(|s| s.finished(&report));
+                // The cycle's end (its timings, in the log) before the status that follows it.
                 self.emit(SessionEvent::CycleFinished { cycle, result: Ok(report.clone()) });
+                self.set_status(|s| s.finished(&report));
                 Ok(report)
             }
             Err(e) => Err(self.tool_error(cycle, e)),
