@@ -52,6 +52,15 @@ impl Error {
         self
     }
 
+    /// Cause and fix on one line, for a status bar, an editor message or a diagnostic.
+    pub fn one_line(&self) -> String {
+        if self.fix.is_empty() {
+            self.cause.clone()
+        } else {
+            format!("{} — {}", self.cause, self.fix)
+        }
+    }
+
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Error {
         Error::new(ErrorKind::Io, format!("{what}: {err}"), "")
     }

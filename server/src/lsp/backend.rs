@@ -172,6 +172,6 @@ impl LanguageServer for Backend {
 
 /// A command the session could not carry out: the cause and the fix, as the client shows it.
 fn command_failed(e: &crate::error::Error) -> RpcError {
-    let message = if e.fix.is_empty() { e.cause.clone() } else { format!("{} — {}", e.cause, e.fix) };
+    let message = e.one_line();
     RpcError { code: tower_lsp_server::jsonrpc::ErrorCode::InternalError, message: message.into(), data: None }
 }

@@ -152,7 +152,7 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
 }
 
 async fn show_error(client: &Client, e: &crate::error::Error) {
-    let text = if e.fix.is_empty() { e.cause.clone() } else { format!("{} — {}", e.cause, e.fix) };
+    let text = e.one_line();
     client.show_message(MessageType::ERROR, format!("docker-rebuilder: {text}")).await;
 }
 

@@ -99,7 +99,7 @@ struct Shared {
     running: Mutex<Option<(u64, CancelToken)>>,
     /// How many times a cycle was cancelled: a cycle that saw it change drops what was queued.
     cancels: AtomicU64,
-    /// When the last save or watcher batch arrived (a cycle after a burst waits for it to settle).
+    /// When the last save or command arrived (a cycle after a burst waits for it to settle).
     last_input: Mutex<Instant>,
     /// `stop` was called: the loop ends at its next turn.
     stopping: AtomicBool,
@@ -132,7 +132,7 @@ pub fn spawn(options: SessionOptions) -> (SessionHandle, mpsc::UnboundedReceiver
 impl SessionHandle {
     /// Queues `input`. False when the session has ended (after `Stop`).
     pub fn send(&self, input: Input) -> bool {
-        if matches!(input, Input::Saved | Input::Changed | Input::Rebuild { .. }) {
+        if matches!(input, Input::Saved | Input::Rebuild { .. }) {
             *lock(&self.shared.last_input) = Instant::now();
         }
         self.tx.send(input).is_ok()
@@ -185,7 +185,7 @@ impl SessionHandle {
     }
 
     fn downgrade(&self) -> WeakHandle {
-        WeakHandle { tx: self.tx.downgrade(), shared: self.shared.clone() }
+        WeakHandle { tx: self.tx.downgrade() }
     }
 }
 
@@ -194,13 +194,13 @@ impl SessionHandle {
 #[derive(Clone)]
 struct WeakHandle {
     tx: mpsc::WeakUnboundedSender<Input>,
-    shared: Arc<Shared>,
 }
 
 impl WeakHandle {
+    /// Not counted in `last_input`: the watcher sends a batch only once the files went quiet,
+    /// and the batch that echoes a save must not delay the next save's cycle.
     fn send(&self, input: Input) -> bool {
         let Some(tx) = self.tx.upgrade() else { return false };
-        *lock(&self.shared.last_input) = Instant::now();
         tx.send(input).is_ok()
     }
 }

@@ -83,8 +83,7 @@ impl Published {
     /// The tool's own error, at its file and line when it has one.
     pub fn tool_error(&mut self, error: &Error) -> Vec<Change> {
         let Some((path, line)) = &error.location else { return Vec::new() };
-        let text =
-            if error.fix.is_empty() { error.cause.clone() } else { format!("{} — {}", error.cause, error.fix) };
+        let text = error.one_line();
         let line = line.saturating_sub(1) as u32;
         let content = std::fs::read_to_string(path).ok();
         let line_text = content.as_deref().and_then(|t| t.lines().nth(line as usize)).unwrap_or_default();

@@ -20,8 +20,8 @@ use crate::rebuild::{BuildOptions, CycleReport, Rebuilder};
 use crate::sync::watcher::Watcher;
 
 /// A cycle that follows saves made while the last one ran starts once none came for this
-/// long: a burst (format-on-save, a save storm, a generator) becomes one cycle, not one per
-/// save. A save to an idle session starts at once.
+/// long: a burst (format-on-save, a save storm) becomes one cycle, not one per save. A save
+/// to an idle session starts at once. (Watcher batches come only once the files went quiet.)
 const SETTLE_QUIET: Duration = Duration::from_millis(150);
 /// ... but never waits longer than this for the burst to end.
 const SETTLE_MAX: Duration = Duration::from_secs(1);
@@ -146,7 +146,7 @@ impl Session {
         }
     }
 
-    /// Waits until no save or watcher batch came for SETTLE_QUIET (at most SETTLE_MAX).
+    /// Waits until no save or command came for SETTLE_QUIET (at most SETTLE_MAX).
     async fn settle(&self) {
         let began = Instant::now();
         loop {

@@ -97,8 +97,7 @@ impl SessionStatus {
 
     pub(super) fn failed(&mut self, error: &Error) {
         self.state = State::Error;
-        self.message =
-            if error.fix.is_empty() { error.cause.clone() } else { format!("{} — {}", error.cause, error.fix) };
+        self.message = error.one_line();
     }
 
     pub(super) fn idle(&mut self, message: String) {
