@@ -249,7 +249,7 @@ impl Rebuilder {
     pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
         let plan = &self.project.plan;
         reporter.report(Event::Note(format!("full docker build: {reason}")));
-        self.built.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.set_built(Some(std::time::SystemTime::now()));
         let started = Instant::now();
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
         let previous = self.engine.image(&plan.image).await?;
@@ -268,7 +268,9 @@ impl Rebuilder {
         let image_id = self
             .engine
             .build_image(request, context.tar, &mut |line| reporter.report(Event::ImageBuildLine(line.to_string())))
-            .await?;
+            .await;
+        self.set_built(Some(std::time::SystemTime::now()));
+        let image_id = image_id?;
         reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
 
         let started = Instant::now();

@@ -2,7 +2,6 @@
 //! commit: they run in sequence here, and a Rebuilder runs one operation at a time.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use super::builder::{Builder, Ensured};
@@ -24,7 +23,7 @@ impl Rebuilder {
         let lock = self.lock(options.cancel.as_ref(), reporter).await?;
         // Kept under the lock, so the next process reads what this one saw.
         let _keep = KeepHashes(self);
-        self.built.store(false, Ordering::SeqCst);
+        self.set_built(None);
         let result = self.build_locked(options, started, &lock, reporter).await;
         self.record_build_mark(&lock);
         result
@@ -33,12 +32,17 @@ impl Rebuilder {
     /// After an operation: when a build ran in the builder, records its end with the
     /// manifest's stat (see `mtime_floor`).
     fn record_build_mark(&self, lock: &ProjectLock) {
-        if !self.built.load(Ordering::SeqCst) {
+        let Some(ended) = *self.built.lock().unwrap_or_else(|e| e.into_inner()) else {
             return;
-        }
+        };
         if let Some((container, manifest)) = self.known_stamp() {
-            lock.record_build(&BuildMark { container, manifest, ended: SystemTime::now() });
+            lock.record_build(&BuildMark { container, manifest, ended });
         }
+    }
+
+    /// Marks the builder's files as (possibly) changed by a build until now.
+    pub(super) fn set_built(&self, at: Option<SystemTime>) {
+        *self.built.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
 
     /// The time a synced file's mtime must pass for make (and every tool that compares

@@ -42,9 +42,11 @@ pub struct Rebuilder {
     rides: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
     /// The next cycle's first step, started ahead (see `standby.rs`).
     standby: std::sync::Mutex<Option<Standby>>,
-    /// A build (a rebuild step, or `docker build`) ran during the current operation: its end
-    /// is recorded in the project lock (see `lock::BuildMark`).
-    built: std::sync::atomic::AtomicBool,
+    /// When the last build (a rebuild step, or `docker build`) of the current operation
+    /// ended, if one ran: recorded in the project lock (see `lock::BuildMark`). Taken when the
+    /// build's work ends, not the operation's: a file written during the commit that follows
+    /// is newer than anything that build made, and keeps its own mtime.
+    built: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.

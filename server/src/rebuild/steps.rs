@@ -2,8 +2,7 @@
 //! the changes ride on its exec (or on the step started ahead), its output through the
 //! problem matchers, and its time split into stages.
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::diagnose::Diagnoser;
 use super::phases::Phases;
@@ -40,7 +39,7 @@ impl Rebuilder {
         phases: &mut Phases<'_>,
     ) -> Result<(ExecExit, Option<Verdict>)> {
         // From here the builder's files may change (even if the start fails half-way).
-        self.built.store(true, Ordering::SeqCst);
+        self.set_built(Some(SystemTime::now()));
         let argv = match archive {
             Some(_) => extract::wrap(&step.argv),
             None => step.argv.clone(),
@@ -94,6 +93,7 @@ impl Rebuilder {
             None => self.engine.exec(builder, request, timeout, cancel, &mut on_output).await,
         };
         let ended = Instant::now();
+        self.set_built(Some(SystemTime::now()));
         // Behind the extraction script, its ready line marks the process running; else the
         // exec counts as started once attached (its process start then falls in the build).
         let attached = asked + exit.as_ref().map(|e| e.start).unwrap_or_default();
