@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Cancelled,
     /// docker-rebuilder itself failed (a bug: a task panicked).
     Internal,
+    /// A stage's builder cannot take a change (the cause says why): the image's rebuilder
+    /// runs a full build instead. Never reaches a front end.
+    FullBuildNeeded,
 }
 
 #[derive(Debug, Clone)]

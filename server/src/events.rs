@@ -22,6 +22,8 @@ pub enum Phase {
     Commit,
     /// Removing images a commit superseded.
     Prune,
+    /// Making the image's stage again from a builder's new files (multi-stage).
+    Replay,
 }
 
 impl Phase {
@@ -34,6 +36,7 @@ impl Phase {
             Phase::Exec => "exec",
             Phase::Commit => "commit",
             Phase::Prune => "prune",
+            Phase::Replay => "replay",
         }
     }
 }
@@ -57,6 +60,8 @@ pub enum Stage {
     Prune,
     /// Deciding whether to move to a fresh builder (and doing so, rarely).
     Rebase,
+    /// Replaying the image's stage: a container of its base, the copies (and RUNs) put in.
+    Replay,
 }
 
 impl Stage {
@@ -70,6 +75,7 @@ impl Stage {
             Stage::Commit => "commit",
             Stage::Prune => "prune",
             Stage::Rebase => "rebase",
+            Stage::Replay => "replay",
         }
     }
 }

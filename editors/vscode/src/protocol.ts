@@ -22,6 +22,8 @@ export interface StatusParams {
   errors: number;
   warnings: number;
   message: string;
+  /** In a multi-stage image: the stage whose build failed. */
+  stage?: string | null;
 }
 
 export const StatusNotification = new NotificationType<StatusParams>('docker-rebuilder/status');

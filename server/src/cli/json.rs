@@ -33,6 +33,7 @@ pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: 
         "outcome": report.outcome.name(),
         "detail": detail,
         "message": report.message(),
+        "stage": report.stage,
         "image": report.image,
         "image_id": report.image_id,
         "uploaded": report.uploaded,

@@ -64,7 +64,11 @@ impl TerminalReporter {
             Mode::Quiet => {
                 if let Outcome::BuildFailed { exit_code, step } = &report.outcome {
                     err!(no_newline: "{}", self.kept_output);
-                    err!("build failed: `{step}` exited with {exit_code}; {} unchanged", report.image);
+                    err!(
+                        "build failed{}: `{step}` exited with {exit_code}; {} unchanged",
+                        in_stage(report),
+                        report.image
+                    );
                 }
             }
             Mode::Human => {
@@ -91,7 +95,8 @@ impl TerminalReporter {
                         format!("✓ built in {}{split}; not committed (commit = false)", human(report.total))
                     }
                     Outcome::BuildFailed { exit_code, step } => format!(
-                        "✗ build failed: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
+                        "✗ build failed{}: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
+                        in_stage(report),
                         report.image
                     ),
                     Outcome::Cancelled { reason } => {
@@ -285,4 +290,9 @@ pub fn terminal_size() -> Option<(u16, u16)> {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
     Some((parts.next()??, parts.next()??))
+}
+
+/// ` in stage NAME` when a multi-stage image's builder failed.
+pub fn in_stage(report: &CycleReport) -> String {
+    report.stage.as_ref().map(|s| format!(" in stage {s}")).unwrap_or_default()
 }

@@ -173,8 +173,9 @@ impl WatchReporter {
                     self.line.print(self.output.trim_end());
                 }
                 format!(
-                    "#{cycle} ✗ build failed: {errors} error(s), {warnings} warning(s); `{step}` exited with \
-                     {exit_code} after {took}; image unchanged"
+                    "#{cycle} ✗ build failed{}: {errors} error(s), {warnings} warning(s); `{step}` exited with \
+                     {exit_code} after {took}; image unchanged",
+                    super::render::in_stage(report)
                 )
             }
             Outcome::Cancelled { reason } => format!("#{cycle} ✗ {reason}; nothing committed"),

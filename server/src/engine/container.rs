@@ -12,6 +12,7 @@ use crate::error::Result;
 
 /// How to create a builder container.
 pub struct BuilderSpec<'a> {
+    /// The container's name; empty: the engine picks one.
     pub name: &'a str,
     pub image_id: &'a str,
     /// The image's own config, so the keep-alive is placed where a commit cannot leak it.
@@ -62,6 +63,14 @@ impl Engine {
     /// Entrypoint with no Cmd (so the image's Entrypoint passed on commit wins): either way
     /// the commit's merge with the container's config has nothing of ours to copy.
     pub async fn create_builder(&self, spec: BuilderSpec<'_>) -> Result<String> {
+        let id = self.create_container(spec).await?;
+        self.start_container(&id).await?;
+        Ok(id)
+    }
+
+    /// Creates a container as `create_builder` does, without starting it: one that never
+    /// runs (files are put into it, then it is committed) needs no shell in its image.
+    pub async fn create_container(&self, spec: BuilderSpec<'_>) -> Result<String> {
         let keepalive: Vec<String> = spec.keepalive.iter().map(|s| s.to_string()).collect();
         let (entrypoint, cmd) =
             if keepalive_in_cmd(spec.image_config) { (None, Some(keepalive)) } else { (Some(keepalive), None) };
@@ -80,13 +89,14 @@ impl Engine {
                 .map(|_| HealthConfig { test: Some(vec!["NONE".to_string()]), ..Default::default() }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::default().name(spec.name).build();
+        let options = (!spec.name.is_empty()).then(|| CreateContainerOptionsBuilder::default().name(spec.name).build());
+        let what =
+            if spec.name.is_empty() { format!("a container of {}", spec.image_id) } else { spec.name.to_string() };
         let created = self
             .docker
-            .create_container(Some(options), body)
+            .create_container(options, body)
             .await
-            .map_err(|e| engine_error(&format!("create the builder container {}", spec.name), e))?;
-        self.start_container(&created.id).await?;
+            .map_err(|e| engine_error(&format!("create the container {what}"), e))?;
         Ok(created.id)
     }
 

@@ -19,6 +19,34 @@ impl Engine {
             .map_err(|e| engine_error("copy files into the builder", e))
     }
 
+    /// A path of the container as the engine archives it (a folder with its contents; the
+    /// entries named from the path's last component), or None when it does not exist.
+    pub async fn download(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let options = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut stream = self.docker.download_from_container(container, Some(options));
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(engine_error(&format!("copy {path} out of a container"), e)),
+            }
+        }
+        Ok(Some(archive))
+    }
+
+    /// Whether a path exists in the container, and is a folder (following links, as a copy
+    /// into it would).
+    pub async fn path_kind(&self, container: &str, path: &str) -> Result<Option<bool>> {
+        let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::new().path(path).build();
+        match self.docker.get_container_archive_info(container, Some(options)).await {
+            // Go's os.FileMode: the folder bit is the top one.
+            Ok(stat) => Ok(Some(stat.file_mode & (1 << 31) != 0)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(&format!("stat {path} in a container"), e)),
+        }
+    }
+
     /// The content of one regular file in the container, or None when it does not exist.
     pub async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
         let options = DownloadFromContainerOptionsBuilder::default().path(path).build();

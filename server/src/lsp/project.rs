@@ -165,6 +165,7 @@ fn phase_message(phase: Phase, detail: &str) -> String {
         Phase::Exec => format!("building: {detail}"),
         Phase::Commit => format!("committing {detail}"),
         Phase::Prune => "cleaning up".to_string(),
+        Phase::Replay => format!("making the image: {detail}"),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct StatusParams {
     pub errors: usize,
     pub warnings: usize,
     pub message: String,
+    /// In a multi-stage image: the stage whose build failed.
+    pub stage: Option<String>,
 }
 
 impl From<&SessionStatus> for StatusParams {
@@ -69,6 +71,7 @@ impl From<&SessionStatus> for StatusParams {
             errors: s.errors,
             warnings: s.warnings,
             message: s.message.clone(),
+            stage: s.stage.clone(),
         }
     }
 }

@@ -95,6 +95,7 @@ fn status(full: bool) -> StatusParams {
         errors: 1,
         warnings: 2,
         message: "ok".into(),
+        stage: full.then(|| "build".into()),
     }
 }
 

@@ -41,6 +41,19 @@ pub struct Config {
     /// Custom problem matchers: a regex with named groups, like VS Code's.
     #[serde(default, rename = "matcher")]
     pub matchers: Vec<MatcherEntry>,
+    /// `[stage.NAME]`: `rebuild`, `workdir` and `[[stage.NAME.sync]]` for the builder of one
+    /// stage of a multi-stage Dockerfile (the top-level keys apply when there is one builder).
+    #[serde(default, rename = "stage")]
+    pub stages: BTreeMap<String, StageConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    pub rebuild: Option<RebuildCommand>,
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub sync: Vec<SyncEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -102,7 +115,7 @@ impl Config {
                 format!(
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
                      build_args, rebuild, workdir, [[sync]] src/dest, ignore, commit, timeout_secs, \
-                     [[matcher]] regex/severity/columns",
+                     [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]]",
                     path.display()
                 ),
             )
@@ -122,6 +135,15 @@ impl Config {
 }
 
 impl Config {
+    /// The line of `[stage.NAME]` (or the first mention of the stage), for errors.
+    pub fn stage_line(text: &str, name: &str) -> usize {
+        let header = |l: &str| {
+            let l = l.trim().trim_start_matches("[[").trim_start_matches('[');
+            l.strip_prefix("stage.").is_some_and(|rest| rest.trim_matches(['"', '\'']).starts_with(name))
+        };
+        text.lines().position(header).map_or(1, |i| i + 1)
+    }
+
     /// The `[[matcher]]` entries, compiled; errors name the entry.
     pub fn custom_matchers(&self, project_dir: &Path) -> Result<Vec<CustomMatcher>> {
         let path = project_dir.join(CONFIG_FILE);

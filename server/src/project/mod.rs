@@ -85,7 +85,11 @@ impl Project {
 
     /// The builder container's name: readable, and unique per project path.
     pub fn builder_name(&self) -> String {
-        builder_name(&self.dir)
+        match (&self.plan.assembly, self.plan.builder.and_then(|b| self.plan.builders.get(b))) {
+            // A builder stage of a replayed image: one container per stage.
+            (Some(_), Some(b)) => format!("{}-{}", builder_name(&self.dir), plan::sanitize_name(&b.stage.label())),
+            _ => builder_name(&self.dir),
+        }
     }
 
     /// Where one-shot runs keep the host files' content hashes between runs (see `HashCache`):

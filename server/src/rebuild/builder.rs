@@ -10,8 +10,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::{LABEL_PROJECT, LABEL_ROLE};
 use crate::sync::archive::ArchiveWriter;
-use crate::sync::walk::{scan, HashSource};
-use crate::sync::{FirstLayer, Manifest, MANIFEST_PATH};
+use crate::sync::walk::{scan, HashSource, HostTree};
+use crate::sync::{AssemblyRecord, FirstLayer, Manifest, MANIFEST_PATH};
 
 /// Overlay2 refuses images deeper than ~125 layers; each builder made from a committed
 /// image adds one. Past this depth we start over from a full `docker build`.
@@ -103,6 +103,9 @@ impl Rebuilder {
     }
 
     async fn full_build_ensured(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<Ensured> {
+        if self.stage_of.is_some() {
+            return Err(Error::new(ErrorKind::FullBuildNeeded, reason, ""));
+        }
         Ok(Ensured::Built { reason: self.full_build(reason, reporter).await? })
     }
 
@@ -120,6 +123,10 @@ impl Rebuilder {
     /// A builder from the project's committed image, when that image is ours, carries a
     /// manifest for the current recipe, and is not too deep.
     async fn adopt_image(&self, reporter: &mut dyn Reporter) -> Result<Option<Builder>> {
+        if self.stage_of.is_some() {
+            // The image holds the image's stage, not this builder's.
+            return Ok(None);
+        }
         let Some(image) = self.engine.image(&self.project.plan.image).await? else { return Ok(None) };
         if image.labels.get(LABEL_PROJECT) != Some(&self.project.label()) || image.layers >= MAX_ADOPTED_LAYERS {
             return Ok(None);
@@ -282,20 +289,34 @@ impl Rebuilder {
                 "run again",
             )
         })?;
+        let (old_builder, tree) = self.fresh_builder(&image, &context.hashes, None).await?;
+        reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
+        self.warn_refused(&tree, reporter);
+
+        let superseded = [previous.map(|p| p.id), old_builder];
+        self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
+        Ok(reason.to_string())
+    }
+
+    /// Replaces the builder by a fresh one from `image`, whose manifest records the sources
+    /// the full build sent (`hashes`) and, for the first builder of a replayed image, what the
+    /// replay starts from. Returns the old builder's image, for pruning.
+    pub(super) async fn fresh_builder(
+        &self,
+        image: &ImageInfo,
+        hashes: &HashMap<String, String>,
+        assembly: Option<AssemblyRecord>,
+    ) -> Result<(Option<String>, HostTree)> {
         let old_builder = self.engine.container(&self.project.builder_name()).await?;
         if let Some(old) = &old_builder {
             self.check_ours(&old.labels, &old.name)?;
             self.engine.remove_container(&old.id).await?;
         }
-        let id = self.create_builder(&image).await?;
-        let tree = scan(plan, &self.project.ignore, HashSource::Recorded(&context.hashes))?;
-        let manifest = Manifest::of(&tree, &self.project.recipe);
-        self.write_manifest(&id, &image, &manifest).await?;
-        reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
-        self.warn_refused(&tree, reporter);
-
-        let superseded = [previous.map(|p| p.id), old_builder.map(|b| b.image_id)];
-        self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
-        Ok(reason.to_string())
+        let id = self.create_builder(image).await?;
+        let tree = scan(&self.project.plan, &self.project.ignore, HashSource::Recorded(hashes))?;
+        let mut manifest = Manifest::of(&tree, &self.project.recipe);
+        manifest.assembly = assembly;
+        self.write_manifest(&id, image, &manifest).await?;
+        Ok((old_builder.map(|b| b.image_id), tree))
     }
 }

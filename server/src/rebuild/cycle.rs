@@ -19,6 +19,11 @@ use crate::sync::extract::{self, Verdict};
 impl Rebuilder {
     /// Brings the image up to date with the host's sources.
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
+        if !self.stages.is_empty() {
+            let result = Box::pin(self.build_stages(options, reporter)).await;
+            self.save_hashes();
+            return result;
+        }
         let started = Instant::now();
         let lock = self.lock(options.cancel.as_ref(), reporter).await?;
         // Kept under the lock, so the next process reads what this one saw.
@@ -80,6 +85,7 @@ impl Rebuilder {
                     image_id,
                     total: started.elapsed(),
                     files_read: self.hashes.reads() - reads_before,
+                    stage: None,
                 });
             }
         };
@@ -90,6 +96,9 @@ impl Rebuilder {
         let (outcome, uploaded, deleted, synced) = match result {
             Err(e) if e.kind == ErrorKind::Cancelled => (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new()),
             Err(e) => return Err(e),
+            Ok(CycleResult::FullBuild(reason)) if self.stage_of.is_some() => {
+                return Err(Error::new(ErrorKind::FullBuildNeeded, reason, ""));
+            }
             Ok(CycleResult::FullBuild(reason)) => {
                 let reason = self.full_build(&reason, phases.reporter).await?;
                 (Outcome::ImageBuilt { reason }, 0, 0, Vec::new())
@@ -108,6 +117,7 @@ impl Rebuilder {
             image_id,
             total: started.elapsed(),
             files_read: self.hashes.reads() - reads_before,
+            stage: None,
         })
     }
 
@@ -142,7 +152,10 @@ impl Rebuilder {
         if changes.is_empty() {
             if !builder.manifest.pending || self.image_holds(&builder.manifest).await? {
                 phases.finish();
-                phases.note(format!("no changes: {} is up to date", plan.image));
+                match self.stage_of {
+                    Some(_) => phases.note(format!("no changes in the sources of stage {}", self.stage_label())),
+                    None => phases.note(format!("no changes: {} is up to date", plan.image)),
+                }
                 return Ok(CycleResult::Done {
                     outcome: Outcome::UpToDate,
                     uploaded: 0,

@@ -10,6 +10,8 @@ mod housekeeping;
 mod lock;
 mod pack;
 mod phases;
+mod replay;
+mod stages;
 mod standby;
 mod status;
 mod steps;
@@ -47,6 +49,13 @@ pub struct Rebuilder {
     /// build's work ends, not the operation's: a file written during the commit that follows
     /// is newer than anything that build made, and keeps its own mtime.
     built: std::sync::Mutex<Option<std::time::SystemTime>>,
+    /// When the image's stage is replayed (a multi-stage Dockerfile): one rebuilder per
+    /// builder stage, each on its builder's view of the plan; this one runs them and makes
+    /// the image (see `stages.rs`). Empty when the image is its builder's commit.
+    stages: Vec<Rebuilder>,
+    /// In a stage's rebuilder: which builder it is. It never commits the image and never
+    /// runs a full build on its own: it says why one is needed (`ErrorKind::FullBuildNeeded`).
+    stage_of: Option<usize>,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -118,11 +127,22 @@ pub struct CycleReport {
     pub total: Duration,
     /// Host files read to find what changed (the others' timestamps said they had not).
     pub files_read: usize,
+    /// In a multi-stage image: the stage whose builder failed (or timed out, or was
+    /// cancelled).
+    pub stage: Option<String>,
 }
 
 impl CycleReport {
     /// One line saying how the cycle ended, for status bars and the JSON's `message`.
     pub fn message(&self) -> String {
+        let message = self.outcome_message();
+        match &self.stage {
+            Some(stage) => format!("stage {stage}: {message}"),
+            None => message,
+        }
+    }
+
+    fn outcome_message(&self) -> String {
         match &self.outcome {
             Outcome::ImageBuilt { reason } => format!("image built ({reason})"),
             Outcome::UpToDate => "up to date".to_string(),
@@ -165,9 +185,31 @@ pub struct BuildOptions {
 impl Rebuilder {
     /// A rebuilder for `project`, with the content hashes an earlier process kept for it.
     pub fn new(engine: Engine, project: Project) -> Rebuilder {
+        let stages = Self::stage_rebuilders(&engine, &project);
+        Self::one(engine, project, stages, None)
+    }
+
+    /// One rebuilder per builder stage, when the image's stage is replayed.
+    fn stage_rebuilders(engine: &Engine, project: &Project) -> Vec<Rebuilder> {
+        if project.plan.assembly.is_none() {
+            return Vec::new();
+        }
+        (0..project.plan.builders.len())
+            .map(|i| {
+                let mut view = project.clone();
+                view.plan = project.plan.builder_view(i);
+                view.plan.commit = false;
+                Self::one(engine.clone(), view, Vec::new(), Some(i))
+            })
+            .collect()
+    }
+
+    fn one(engine: Engine, project: Project, stages: Vec<Rebuilder>, stage_of: Option<usize>) -> Rebuilder {
         let rebuilder = Rebuilder {
             engine,
             project,
+            stages,
+            stage_of,
             known: Default::default(),
             hashes: HashCache::default(),
             warned_links: Default::default(),
@@ -198,7 +240,7 @@ impl Rebuilder {
 
     /// Picks up changes to rebuilder.toml, the Dockerfile and .dockerignore.
     pub fn reload(&mut self) -> Result<()> {
-        self.project = Project::load(&self.project.dir)?;
+        self.set_project(Project::load(&self.project.dir)?);
         Ok(())
     }
 
@@ -210,6 +252,9 @@ impl Rebuilder {
     /// Talks to `engine` from now on (a new connection after the old one failed), keeping
     /// what it remembers of the builder: it is checked against the builder before it is trusted.
     pub fn set_engine(&mut self, engine: Engine) {
+        for stage in &mut self.stages {
+            stage.set_engine(engine.clone());
+        }
         self.engine = engine;
     }
 
@@ -220,6 +265,20 @@ impl Rebuilder {
 
     /// Takes a freshly loaded project (the same folder: rebuilder.toml or the Dockerfile changed).
     pub fn set_project(&mut self, project: Project) {
+        let same_builders = self.stages.len() == project.plan.builders.len()
+            && project.plan.assembly.is_some()
+            && self.stages.iter().zip(&project.plan.builders).all(|(s, b)| s.project.plan.target == b.stage.name);
+        if same_builders {
+            // Keep what each stage's rebuilder remembers (its builder, hashes, standby).
+            for (i, stage) in self.stages.iter_mut().enumerate() {
+                let mut view = project.clone();
+                view.plan = project.plan.builder_view(i);
+                view.plan.commit = false;
+                stage.project = view;
+            }
+        } else {
+            self.stages = Self::stage_rebuilders(&self.engine, &project);
+        }
         self.project = project;
     }
 

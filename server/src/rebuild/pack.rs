@@ -99,6 +99,7 @@ impl Rebuilder {
         }
         manifest.pending = true;
         manifest.first_layer = builder.manifest.first_layer.clone().filter(|f| f.builder == builder.id);
+        manifest.assembly = builder.manifest.assembly.clone();
         archive.add_bytes(crate::sync::MANIFEST_PATH, &manifest.to_json(), 0o644)?;
         let archive = archive.finish()?;
         phases.stage(Stage::Archive, packing.elapsed());

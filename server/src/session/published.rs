@@ -164,6 +164,7 @@ mod tests {
             image_id: None,
             total: Duration::ZERO,
             files_read: 0,
+            stage: None,
         }
     }
 

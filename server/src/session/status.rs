@@ -58,6 +58,8 @@ pub struct SessionStatus {
     pub errors: usize,
     pub warnings: usize,
     pub message: String,
+    /// In a multi-stage image: the stage whose build failed.
+    pub stage: Option<String>,
 }
 
 impl SessionStatus {
@@ -77,17 +79,20 @@ impl SessionStatus {
             errors: 0,
             warnings: 0,
             message: String::new(),
+            stage: None,
         }
     }
 
     pub(super) fn building(&mut self) {
         self.state = State::Building;
         self.message.clear();
+        self.stage = None;
     }
 
     pub(super) fn finished(&mut self, report: &CycleReport) {
         self.state = State::after(&report.outcome);
         self.message = report.message();
+        self.stage = report.stage.clone();
         self.image = report.image.clone();
         if report.image_id.is_some() {
             self.image_id = report.image_id.clone();

@@ -24,6 +24,21 @@ pub struct Manifest {
     /// against which a grown diff is judged (see `Rebuilder::rebase_if_large`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_layer: Option<FirstLayer>,
+    /// In the first builder of an image whose stage is replayed: what the full build made
+    /// for the replay (see `rebuild/replay.rs`). Carried from manifest to manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assembly: Option<AssemblyRecord>,
+}
+
+/// What the replay of the image's stage starts from, recorded by the full build.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssemblyRecord {
+    /// The image of the stage's instructions before the replay point.
+    pub base: String,
+    /// The config `docker build` gave the image: every replayed commit keeps it.
+    pub config: bollard::models::ImageConfig,
+    /// Images of stages without a builder that the replay copies from, by stage index.
+    pub stage_images: BTreeMap<usize, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +93,14 @@ impl Manifest {
                 (path.clone(), Entry { kind, hash: f.hash.clone(), mode: f.mode, full_build: f.full_build.is_some() })
             })
             .collect();
-        Manifest { version: VERSION, recipe: recipe.to_string(), pending: false, entries, first_layer: None }
+        Manifest {
+            version: VERSION,
+            recipe: recipe.to_string(),
+            pending: false,
+            entries,
+            first_layer: None,
+            assembly: None,
+        }
     }
 
     /// A hash of the mirrored tree alone (not of the flags): what an image built from these
@@ -139,6 +161,7 @@ mod tests {
             recipe: String::new(),
             pending: false,
             first_layer: None,
+            assembly: None,
             entries: entries
                 .iter()
                 .map(|(p, k, h)| {

@@ -2,6 +2,7 @@
 //! builder keeps), pack it into one archive, and say what to delete.
 
 pub mod archive;
+pub mod copy_from;
 pub mod extract;
 pub mod hash_cache;
 pub mod manifest;
@@ -9,5 +10,5 @@ pub mod owner;
 pub mod walk;
 pub mod watcher;
 
-pub use manifest::{Changes, FirstLayer, Manifest, MANIFEST_PATH};
+pub use manifest::{AssemblyRecord, Changes, FirstLayer, Manifest, MANIFEST_PATH};
 pub use walk::{HashSource, HostTree, SourceFile, SourceKind};

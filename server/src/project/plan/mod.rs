@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use crate::diagnostics::CustomMatcher;
 use crate::error::{Error, ErrorKind, Result};
-use crate::project::config::Config;
+use crate::project::config::{Config, StageConfig, SyncEntry};
 use crate::project::dockerfile;
 use crate::project::glob::{glob_segment_matches, has_glob};
 
+mod graph;
 mod stages;
 
-use stages::{base_image, infer_from_stages, stage_chain, stage_label};
+pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
+use stages::{base_image, stage_chain, stage_label, Inferred};
 
 /// Everything the rebuild loop needs to know about a project, decided before touching Docker.
 #[derive(Debug, Clone)]
@@ -42,7 +44,34 @@ pub struct Plan {
     pub extra_ignore: Vec<String>,
     /// Problem matchers from the config, on top of the built-in ones.
     pub matchers: Vec<CustomMatcher>,
+    /// One per stage that compiles sources; the first is the image's own stage chain when
+    /// nothing is replayed. `sync`, `steps` and `base_image` above are the first builder's
+    /// (a builder's own view, see `Plan::builder_view`, has its own there).
+    pub builders: Vec<BuilderPlan>,
+    /// How the image is made after a builder rebuilt, when it is not a builder's commit.
+    pub assembly: Option<Assembly>,
+    /// Every stage the image needs, with its role, for `status`.
+    pub stages: Vec<StageInfo>,
+    /// In a builder's view: which builder it is.
+    pub builder: Option<usize>,
+    /// The number of instructions of each stage (FROM not counted), to find a stage's
+    /// steps in the build's output.
+    pub stage_sizes: Vec<usize>,
 }
+
+/// One builder: a stage that copies sources from the context and builds them.
+#[derive(Debug, Clone)]
+pub struct BuilderPlan {
+    pub stage: StageRef,
+    /// The image its stage chain starts FROM.
+    pub base_image: String,
+    pub sync: Vec<SyncRule>,
+    pub steps: Vec<Step>,
+}
+
+/// Where the sync map keeps context files whose change needs a full build and that no
+/// builder holds (another stage copies them): never a path in a container.
+pub const ELSEWHERE: &str = "/.docker-rebuilder/elsewhere";
 
 /// One `COPY`/`ADD` (or `[[sync]]` entry): context paths → a container path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +88,8 @@ pub struct SyncRule {
     pub line: usize,
     /// A change under this rule cannot be mirrored: it needs a fresh `docker build`.
     pub needs_full_build: bool,
+    /// Why, when it is not the usual reason (a copy before a RUN that a sync cannot replay).
+    pub why: Option<String>,
 }
 
 /// One rebuild command, run by exec in the builder.
@@ -120,12 +151,43 @@ impl Plan {
                 "correct `target` in rebuilder.toml",
             )
         })?;
-        let inferred =
-            infer_from_stages(&parsed, &stage_chain, &config.build_args).map_err(|error| error.located(&dockerfile))?;
-
-        let sync =
-            if config.sync.is_empty() { inferred.sync } else { config_sync_rules(config, &inferred.final_workdir)? };
-        if sync.is_empty() {
+        let target_index = stage_chain.last().map_or(0, |s| s.index);
+        let walked =
+            graph::walk(&parsed, target_index, &config.build_args).map_err(|error| error.located(&dockerfile))?;
+        check_stage_config(project_dir, config, &walked)?;
+        let several = walked.builders.len() > 1;
+        let mut builders = Vec::new();
+        for (stage, inferred) in walked.builders {
+            let named = stage.name.as_ref().and_then(|n| config.stages.get(n));
+            let own = StageConfig {
+                rebuild: named
+                    .and_then(|c| c.rebuild.clone())
+                    .or_else(|| (!several).then(|| config.rebuild.clone()).flatten()),
+                workdir: named
+                    .and_then(|c| c.workdir.clone())
+                    .or_else(|| (!several).then(|| config.workdir.clone()).flatten()),
+                sync: match named.filter(|c| !c.sync.is_empty()) {
+                    Some(c) => c.sync.clone(),
+                    None if !several => config.sync.clone(),
+                    None => Vec::new(),
+                },
+            };
+            let base_image = base_image(&parsed, &graph::chain_stages(&parsed, stage.index), &config.build_args);
+            builders.push(builder_plan(stage, inferred, &own, base_image)?);
+        }
+        let mut elsewhere: Vec<SyncRule> = walked
+            .full_build_only
+            .into_iter()
+            .map(|rule| SyncRule { dest: format!("{ELSEWHERE}/line-{}{}", rule.line, rule.dest), ..rule })
+            .collect();
+        if let Some(first) = builders.first_mut() {
+            first.sync.append(&mut elsewhere);
+        }
+        let first = builders.first().cloned();
+        let sync = first.as_ref().map(|b| b.sync.clone()).unwrap_or_default();
+        let copies_something = builders.iter().any(|b| b.sync.iter().any(|r| !r.dest.starts_with(ELSEWHERE)))
+            || walked.assembly.as_ref().is_some_and(|a| !a.sync.is_empty());
+        if !copies_something {
             return Err(Error::new(
                 ErrorKind::Dockerfile,
                 format!(
@@ -138,34 +200,8 @@ impl Plan {
             )
             .at(&dockerfile, stage_chain.last().map_or(1, |s| s.line)));
         }
-
-        let steps = match &config.rebuild {
-            // Configured commands replace the inferred RUNs, and run as they would have:
-            // same user, workdir and build args (else as the final stage leaves them).
-            Some(cmds) => {
-                let like = inferred.steps.first();
-                cmds.commands()
-                    .into_iter()
-                    .map(|c| Step {
-                        argv: inferred.final_shell.iter().cloned().chain([c.clone()]).collect(),
-                        workdir: config.workdir.clone().unwrap_or_else(|| {
-                            like.map_or_else(|| inferred.final_workdir.clone(), |s| s.workdir.clone())
-                        }),
-                        env: like.map_or_else(|| inferred.final_args.clone(), |s| s.env.clone()),
-                        user: like.map_or_else(|| inferred.final_user.clone(), |s| s.user.clone()),
-                        line: 0,
-                        display: c,
-                    })
-                    .collect()
-            }
-            None => {
-                let mut steps = inferred.steps;
-                if let Some(w) = &config.workdir {
-                    steps.iter_mut().for_each(|s| s.workdir = w.clone());
-                }
-                steps
-            }
-        };
+        let steps = first.as_ref().map(|b| b.steps.clone()).unwrap_or_default();
+        let base = first.map(|b| b.base_image).unwrap_or_else(|| base_image(&parsed, &stage_chain, &config.build_args));
 
         Ok(Plan {
             project_dir: project_dir.to_path_buf(),
@@ -173,10 +209,15 @@ impl Plan {
             context,
             target: config.target.clone(),
             build_args: config.build_args.clone(),
-            base_image: base_image(&parsed, &stage_chain, &config.build_args),
+            base_image: base,
             image: image_name(config.image.as_deref(), project_dir),
             sync,
             steps,
+            builders,
+            assembly: walked.assembly,
+            stages: walked.stages,
+            builder: None,
+            stage_sizes: parsed.stages.iter().map(|s| s.instructions.len()).collect(),
             commit: config.commit.unwrap_or(true),
             timeout: config.timeout_secs.map(Duration::from_secs),
             extra_ignore: config.ignore.clone(),
@@ -219,6 +260,28 @@ impl Plan {
         None
     }
 
+    /// The plan a builder works by: its own sync rules, steps and base image.
+    pub fn builder_view(&self, builder: usize) -> Plan {
+        let mut view = self.clone();
+        if let Some(b) = self.builders.get(builder) {
+            view.sync = b.sync.clone();
+            view.steps = b.steps.clone();
+            view.base_image = b.base_image.clone();
+            view.target = b.stage.name.clone();
+        }
+        view.builder = Some(builder);
+        view
+    }
+
+    /// The plan of the image's replayed context copies (no steps): what `scan` reads for them.
+    pub fn assembly_view(&self) -> Option<Plan> {
+        let assembly = self.assembly.as_ref()?;
+        let mut view = self.clone();
+        view.sync = assembly.sync.clone();
+        view.steps = Vec::new();
+        Some(view)
+    }
+
     /// The Dockerfile's path relative to the context, when it lies inside it.
     pub fn dockerfile_in_context(&self) -> Option<String> {
         let df = self.dockerfile.canonicalize().ok()?;
@@ -258,9 +321,107 @@ fn inside_project(project_dir: &Path, path: &Path, key: &str, written: &Path) ->
     .at(&config, line))
 }
 
-fn config_sync_rules(config: &Config, workdir: &str) -> Result<Vec<SyncRule>> {
-    config
-        .sync
+/// A builder's plan: what its stage chain infers, with its configuration applied.
+fn builder_plan(stage: StageRef, inferred: Inferred, own: &StageConfig, base_image: String) -> Result<BuilderPlan> {
+    let sync = if own.sync.is_empty() {
+        inferred.sync.clone()
+    } else {
+        config_sync_rules(&own.sync, &inferred.final_workdir)?
+    };
+    let steps = match &own.rebuild {
+        // Configured commands replace the inferred RUNs, and run as they would have:
+        // same user, workdir and build args (else as the stage chain leaves them).
+        Some(cmds) => {
+            let like = inferred.steps.first();
+            cmds.commands()
+                .into_iter()
+                .map(|c| Step {
+                    argv: inferred.final_shell.iter().cloned().chain([c.clone()]).collect(),
+                    workdir: own
+                        .workdir
+                        .clone()
+                        .unwrap_or_else(|| like.map_or_else(|| inferred.final_workdir.clone(), |s| s.workdir.clone())),
+                    env: like.map_or_else(|| inferred.final_args.clone(), |s| s.env.clone()),
+                    user: like.map_or_else(|| inferred.final_user.clone(), |s| s.user.clone()),
+                    line: 0,
+                    display: c,
+                })
+                .collect()
+        }
+        None => {
+            let mut steps = inferred.steps;
+            if let Some(w) = &own.workdir {
+                steps.iter_mut().for_each(|s| s.workdir = w.clone());
+            }
+            steps
+        }
+    };
+    Ok(BuilderPlan { stage, base_image, sync, steps })
+}
+
+/// `[stage.NAME]` tables name stages that have a builder; with several builders, the
+/// top-level `rebuild`, `workdir` and `[[sync]]` would be ambiguous.
+fn check_stage_config(project_dir: &Path, config: &Config, walked: &graph::Graph) -> Result<()> {
+    let path = project_dir.join(crate::project::config::CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let with_builder: Vec<String> = walked.builders.iter().filter_map(|(s, _)| s.name.clone()).collect();
+    let listed = if with_builder.is_empty() {
+        "none (no builder stage has a name)".to_string()
+    } else {
+        with_builder.join(", ")
+    };
+    for name in config.stages.keys() {
+        if with_builder.contains(name) {
+            continue;
+        }
+        let line = Config::stage_line(&text, name);
+        let known = walked.stages.iter().find(|s| s.stage.name.as_deref() == Some(name.as_str()));
+        let cause = match known {
+            Some(_) => format!(
+                "{}:{line}: stage `{name}` has no builder (it compiles nothing the image needs incrementally)",
+                path.display()
+            ),
+            None => format!("{}:{line}: the image needs no stage named `{name}`", path.display()),
+        };
+        return Err(Error::new(
+            ErrorKind::Config,
+            cause,
+            format!("name a stage with a builder in `[stage.NAME]`: {listed}"),
+        )
+        .at(&path, line));
+    }
+    if walked.builders.len() > 1 {
+        let top = [
+            ("rebuild", config.rebuild.is_some()),
+            ("workdir", config.workdir.is_some()),
+            ("[[sync]]", !config.sync.is_empty()),
+        ];
+        if let Some((key, _)) = top.iter().find(|(_, set)| *set) {
+            let bare = key.trim_matches(['[', ']']);
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().trim_start_matches('[').starts_with(bare))
+                .map_or(1, |i| i + 1);
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{}:{line}: `{key}` is ambiguous: the image has {} builders ({listed})",
+                    path.display(),
+                    walked.builders.len()
+                ),
+                format!(
+                    "move it under the stage it is for, e.g. `[stage.{}]`",
+                    with_builder.first().map_or("NAME", |n| n.as_str())
+                ),
+            )
+            .at(&path, line));
+        }
+    }
+    Ok(())
+}
+
+fn config_sync_rules(entries: &[SyncEntry], workdir: &str) -> Result<Vec<SyncRule>> {
+    entries
         .iter()
         .map(|entry| {
             let src = clean_relative(&entry.src);
@@ -286,6 +447,7 @@ fn config_sync_rules(config: &Config, workdir: &str) -> Result<Vec<SyncRule>> {
                 chown: None,
                 line: 0,
                 needs_full_build: false,
+                why: None,
             })
         })
         .collect()

@@ -75,13 +75,13 @@ pub(super) enum InferError {
 }
 
 /// Dockerfile state while walking instructions in order.
-struct State<'a> {
-    workdir: String,
-    env: BTreeMap<String, String>,
-    args: BTreeMap<String, String>,
-    user: Option<String>,
-    shell: Vec<String>,
-    known_dirs: Vec<String>,
+pub(super) struct State<'a> {
+    pub(super) workdir: String,
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) args: BTreeMap<String, String>,
+    pub(super) user: Option<String>,
+    pub(super) shell: Vec<String>,
+    pub(super) known_dirs: Vec<String>,
     build_args: &'a BTreeMap<String, String>,
     global_args: BTreeMap<String, Option<String>>,
     /// The line of the instruction being walked.
@@ -156,106 +156,189 @@ impl InferError {
     }
 }
 
+impl<'a> State<'a> {
+    /// The state at the start of a stage chain.
+    pub(super) fn new(df: &Dockerfile, build_args: &'a BTreeMap<String, String>) -> State<'a> {
+        State {
+            workdir: "/".to_string(),
+            env: BTreeMap::new(),
+            args: BTreeMap::new(),
+            user: None,
+            shell: DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+            known_dirs: vec!["/".to_string()],
+            build_args,
+            global_args: df.global_args.iter().map(|a| (a.name.clone(), a.default.clone())).collect(),
+            escape: df.escape(),
+            line: 0,
+            too_long: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Enters a stage of the chain (ARGs are scoped to their stage).
+    pub(super) fn enter_stage(&mut self) {
+        self.args.clear();
+    }
+
+    /// Takes in an instruction's effect on the state; what it does besides is the caller's.
+    pub(super) fn apply(&mut self, ins: &dockerfile::Instruction) -> Result<Walked, InferError> {
+        if let Some(line) = self.too_long.get() {
+            return Err(InferError::TooLong { line });
+        }
+        self.line = ins.line;
+        Ok(match &ins.kind {
+            InstructionKind::Workdir(w) => {
+                let w = self.expand(w);
+                self.workdir = clean_container_path(&join_container(&self.workdir, &w));
+                self.known_dirs.push(self.workdir.clone());
+                Walked::Workdir(self.workdir.clone())
+            }
+            InstructionKind::Env(pairs) => {
+                for (k, v) in pairs {
+                    let v = self.expand(v);
+                    self.env.insert(k.clone(), v);
+                }
+                Walked::Other
+            }
+            InstructionKind::Arg(decls) => {
+                self.declare_args(decls);
+                Walked::Other
+            }
+            InstructionKind::User(u) => {
+                self.user = Some(self.expand(u));
+                Walked::Other
+            }
+            InstructionKind::Shell(s) => {
+                self.shell = s.clone();
+                Walked::Other
+            }
+            InstructionKind::Run { command, .. } => {
+                let (argv, display) = match command {
+                    Command::Shell(s) => (self.shell.iter().cloned().chain([s.clone()]).collect(), s.clone()),
+                    Command::Exec(v) => (v.clone(), v.join(" ")),
+                };
+                Walked::Run(Step {
+                    argv,
+                    workdir: self.workdir.clone(),
+                    env: self.args_env(),
+                    user: self.user.clone(),
+                    line: ins.line,
+                    display,
+                })
+            }
+            InstructionKind::Copy { is_add, sources, dest, from, chown, chmod, .. } => {
+                let raw_dest = self.expand(dest);
+                let dest_abs = clean_container_path(&join_container(&self.workdir, &raw_dest));
+                let chown = chown.as_ref().map(|c| self.expand(c));
+                if let Some(from) = from {
+                    let sources: Vec<String> = sources.iter().map(|s| self.expand(s)).collect();
+                    let dest_is_dir = raw_dest.ends_with('/')
+                        || raw_dest == "."
+                        || raw_dest.ends_with("/.")
+                        || sources.len() > 1
+                        || sources.iter().any(|s| has_glob(s))
+                        || self.known_dirs.contains(&dest_abs);
+                    if dest_is_dir {
+                        self.known_dirs.push(dest_abs.clone());
+                    }
+                    return Ok(Walked::CopyFrom {
+                        from: self.expand(from),
+                        sources,
+                        dest: dest_abs,
+                        dest_is_dir,
+                        chown,
+                        chmod: chmod.clone(),
+                        is_add: *is_add,
+                    });
+                }
+                let mut local: Vec<String> = Vec::new();
+                let mut remote = false;
+                for source in sources.iter().map(|s| self.expand(s)) {
+                    if is_url(&source) {
+                        remote = true;
+                        continue;
+                    }
+                    let cleaned = clean_relative(&source);
+                    // `docker build` refuses sources above the context; never read them.
+                    if cleaned == ".." || cleaned.starts_with("../") {
+                        continue;
+                    }
+                    // `docker build` (BuildKit) fails on a source that Go's filepath.Match
+                    // refuses, without naming the line.
+                    if check_syntax(&cleaned).is_err() {
+                        let instruction = if *is_add { "ADD" } else { "COPY" };
+                        return Err(InferError::BadPattern { line: ins.line, instruction, pattern: source });
+                    }
+                    local.push(cleaned);
+                }
+                if local.is_empty() {
+                    return Ok(if remote { Walked::Remote } else { Walked::Other });
+                }
+                // ADD unpacks local archives: the result is not a mirror of the file.
+                let unpacks = *is_add && local.iter().any(|s| is_archive_name(s));
+                let dest_is_dir = raw_dest.ends_with('/')
+                    || raw_dest == "."
+                    || raw_dest.ends_with("/.")
+                    || local.len() > 1
+                    || local.iter().any(|s| has_glob(s))
+                    || self.known_dirs.contains(&dest_abs);
+                if dest_is_dir {
+                    self.known_dirs.push(dest_abs.clone());
+                }
+                Walked::Copy(SyncRule {
+                    sources: local,
+                    dest: dest_abs,
+                    dest_is_dir,
+                    chown,
+                    line: ins.line,
+                    needs_full_build: unpacks,
+                    why: None,
+                })
+            }
+            _ => Walked::Other,
+        })
+    }
+
+    /// The error an expansion ran into, if one did.
+    pub(super) fn check(&self) -> Result<(), InferError> {
+        match self.too_long.get() {
+            Some(line) => Err(InferError::TooLong { line }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an instruction does besides changing the walk's state.
+pub(super) enum Walked {
+    Copy(SyncRule),
+    CopyFrom {
+        from: String,
+        sources: Vec<String>,
+        dest: String,
+        dest_is_dir: bool,
+        chown: Option<String>,
+        chmod: Option<String>,
+        is_add: bool,
+    },
+    /// An ADD of URLs only.
+    Remote,
+    Run(Step),
+    Workdir(String),
+    Other,
+}
+
 pub(super) fn infer_from_stages(
     df: &Dockerfile,
     chain: &[&Stage],
     build_args: &BTreeMap<String, String>,
 ) -> Result<Inferred, InferError> {
-    let mut state = State {
-        workdir: "/".to_string(),
-        env: BTreeMap::new(),
-        args: BTreeMap::new(),
-        user: None,
-        shell: DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
-        known_dirs: vec!["/".to_string()],
-        build_args,
-        global_args: df.global_args.iter().map(|a| (a.name.clone(), a.default.clone())).collect(),
-        escape: df.escape(),
-        line: 0,
-        too_long: std::cell::Cell::new(None),
-    };
+    let mut state = State::new(df, build_args);
     let mut events = Vec::new();
     for stage in chain {
-        // ARGs are scoped to their stage.
-        state.args.clear();
+        state.enter_stage();
         for ins in &stage.instructions {
-            if let Some(line) = state.too_long.get() {
-                return Err(InferError::TooLong { line });
-            }
-            state.line = ins.line;
-            match &ins.kind {
-                InstructionKind::Workdir(w) => {
-                    let w = state.expand(w);
-                    state.workdir = clean_container_path(&join_container(&state.workdir, &w));
-                    state.known_dirs.push(state.workdir.clone());
-                }
-                InstructionKind::Env(pairs) => {
-                    for (k, v) in pairs {
-                        let v = state.expand(v);
-                        state.env.insert(k.clone(), v);
-                    }
-                }
-                InstructionKind::Arg(decls) => state.declare_args(decls),
-                InstructionKind::User(u) => state.user = Some(state.expand(u)),
-                InstructionKind::Shell(s) => state.shell = s.clone(),
-                InstructionKind::Run { command, .. } => {
-                    let (argv, display) = match command {
-                        Command::Shell(s) => (state.shell.iter().cloned().chain([s.clone()]).collect(), s.clone()),
-                        Command::Exec(v) => (v.clone(), v.join(" ")),
-                    };
-                    events.push(Event::Run(Step {
-                        argv,
-                        workdir: state.workdir.clone(),
-                        env: state.args_env(),
-                        user: state.user.clone(),
-                        line: ins.line,
-                        display,
-                    }));
-                }
-                InstructionKind::Copy { is_add, sources, dest, from, chown, .. } => {
-                    if from.is_some() {
-                        continue;
-                    }
-                    let mut local: Vec<String> = Vec::new();
-                    for source in sources.iter().map(|s| state.expand(s)).filter(|s| !is_url(s)) {
-                        let cleaned = clean_relative(&source);
-                        // `docker build` refuses sources above the context; never read them.
-                        if cleaned == ".." || cleaned.starts_with("../") {
-                            continue;
-                        }
-                        // `docker build` (BuildKit) fails on a source that Go's filepath.Match
-                        // refuses, without naming the line.
-                        if check_syntax(&cleaned).is_err() {
-                            let instruction = if *is_add { "ADD" } else { "COPY" };
-                            return Err(InferError::BadPattern { line: ins.line, instruction, pattern: source });
-                        }
-                        local.push(cleaned);
-                    }
-                    if local.is_empty() {
-                        continue;
-                    }
-                    // ADD unpacks local archives: the result is not a mirror of the file.
-                    let unpacks = *is_add && local.iter().any(|s| is_archive_name(s));
-                    let raw_dest = state.expand(dest);
-                    let dest_abs = clean_container_path(&join_container(&state.workdir, &raw_dest));
-                    let dest_is_dir = raw_dest.ends_with('/')
-                        || raw_dest == "."
-                        || raw_dest.ends_with("/.")
-                        || local.len() > 1
-                        || local.iter().any(|s| has_glob(s))
-                        || state.known_dirs.contains(&dest_abs);
-                    if dest_is_dir {
-                        state.known_dirs.push(dest_abs.clone());
-                    }
-                    events.push(Event::Copy(SyncRule {
-                        sources: local,
-                        dest: dest_abs,
-                        dest_is_dir,
-                        chown: chown.as_ref().map(|c| state.expand(c)),
-                        line: ins.line,
-                        needs_full_build: unpacks,
-                    }));
-                }
+            match state.apply(ins)? {
+                Walked::Run(step) => events.push(Event::Run(step)),
+                Walked::Copy(rule) => events.push(Event::Copy(rule)),
                 _ => {}
             }
         }
@@ -287,9 +370,7 @@ pub(super) fn infer_from_stages(
             }
         }
     }
-    if let Some(line) = state.too_long.get() {
-        return Err(InferError::TooLong { line });
-    }
+    state.check()?;
     Ok(Inferred {
         sync,
         steps,

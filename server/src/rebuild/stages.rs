@@ -1,0 +1,350 @@
+//! A multi-stage image whose own stage is replayed: the image's rebuilder runs each builder
+//! stage's rebuilder (one builder container each), then makes the image from the builders'
+//! new files (`replay.rs`). A full build builds the image once with `docker build`, and
+//! takes every stage's image from that one build's steps: the builders start from them, and
+//! the replay starts from the image's stage as it was just before its first instruction that
+//! reads a builder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::phases::Phases;
+use super::{context, BuildOptions, CycleReport, Outcome, Rebuilder};
+use crate::engine::{BuildRequest, ImageInfo};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, FileDiagnostic, Phase, Reporter};
+use crate::project::plan::{CopySource, ReplayOp};
+use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
+use crate::sync::walk::{scan, HashSource, HostTree};
+use crate::sync::{AssemblyRecord, Manifest};
+
+/// Passes a stage's events on, with the diagnostics of the stages before it kept in every
+/// list (each stage's rebuilder reports its own build's problems only).
+struct StageReporter<'a> {
+    inner: &'a mut dyn Reporter,
+    earlier: Vec<FileDiagnostic>,
+    current: Vec<FileDiagnostic>,
+}
+
+impl Reporter for StageReporter<'_> {
+    fn report(&mut self, event: Event) {
+        match event {
+            Event::Diagnostics(list) => {
+                self.current = list;
+                self.inner.report(Event::Diagnostics(self.earlier.iter().chain(&self.current).cloned().collect()));
+            }
+            other => self.inner.report(other),
+        }
+    }
+}
+
+impl StageReporter<'_> {
+    fn next_stage(&mut self) {
+        self.earlier.append(&mut self.current);
+    }
+}
+
+impl Rebuilder {
+    /// One operation on a replayed image: each builder's cycle, then the image.
+    pub(super) async fn build_stages(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
+        let started = Instant::now();
+        let _lock = self.lock(options.cancel.as_ref(), reporter).await?;
+        let mut total = self.report(Outcome::UpToDate, started);
+        if options.full {
+            return self.full_build_report("a full rebuild was asked for", started, reporter).await;
+        }
+        let mut reporter = StageReporter { inner: reporter, earlier: Vec::new(), current: Vec::new() };
+        let mut rebuilt = false;
+        for stage in &self.stages {
+            let label = stage.stage_label();
+            let options = BuildOptions { full: false, cancel: options.cancel.clone() };
+            let report = match stage.build(options, &mut reporter).await {
+                Err(e) if e.kind == ErrorKind::FullBuildNeeded => {
+                    let reason = format!("stage {label}: {}", e.cause);
+                    return self.full_build_report(&reason, started, reporter.inner).await;
+                }
+                other => other?,
+            };
+            reporter.next_stage();
+            total.add(&report);
+            if !report.succeeded() {
+                total.outcome = report.outcome;
+                total.stage = Some(label);
+                total.image_id = report.image_id;
+                total.total = started.elapsed();
+                return Ok(total);
+            }
+            rebuilt |= matches!(report.outcome, Outcome::Succeeded { .. });
+        }
+        let mut phases = Phases::new(reporter.inner);
+        let Some(record) = self.stages.first().and_then(|s| s.known_manifest()).and_then(|m| m.assembly) else {
+            drop(phases);
+            let reason = "the builders hold no record of the image's base (made by an older version)";
+            return self.full_build_report(reason, started, reporter.inner).await;
+        };
+        let tree = self.replay_sources()?;
+        let sources = self.sources_label(&tree);
+        let image = self.engine.image(&self.project.plan.image).await?;
+        let held = image.as_ref().and_then(|i| i.labels.get(LABEL_SOURCES)) == Some(&sources);
+        if held && !rebuilt {
+            phases.note(format!("no changes: {} is up to date", self.project.plan.image));
+            total.total = started.elapsed();
+            return Ok(total);
+        }
+        if let Some(why) = self.project.plan.assembly.as_ref().and_then(|a| a.unreplayable.clone()) {
+            drop(phases);
+            let reason = format!("the image's stage cannot be replayed after {why}");
+            return self.full_build_report(&reason, started, reporter.inner).await;
+        }
+        let replayed = self.replay(&record, &tree, &sources, options.cancel.as_ref(), &mut phases).await;
+        phases.finish();
+        total.timings.append(&mut phases.timings);
+        total.stages.append(&mut phases.stages);
+        total.image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
+        total.total = started.elapsed();
+        match replayed {
+            Err(e) if e.kind == ErrorKind::FullBuildNeeded => {
+                let reason = e.cause;
+                self.full_build_report(&reason, started, reporter.inner).await
+            }
+            Err(e) => Err(e),
+            Ok(outcome) => {
+                if !matches!(outcome, Outcome::Succeeded { .. }) {
+                    total.stage =
+                        Some(self.project.plan.assembly.as_ref().map_or_else(String::new, |a| a.stage.label()));
+                }
+                total.outcome = outcome;
+                Ok(total)
+            }
+        }
+    }
+
+    /// The image's context copies after the replay point, as the host has them now.
+    pub(super) fn replay_sources(&self) -> Result<HostTree> {
+        match self.project.plan.assembly_view() {
+            Some(view) => scan(&view, &self.project.ignore, HashSource::Cached(&self.hashes)),
+            None => Ok(HostTree::default()),
+        }
+    }
+
+    /// What the image is labelled with: every builder's sources and the replayed copies.
+    pub(super) fn sources_label(&self, tree: &HostTree) -> String {
+        let mut digest = Sha256::new();
+        for stage in &self.stages {
+            let manifest = stage.known_manifest().unwrap_or_default();
+            digest.update(stage.stage_label().as_bytes());
+            digest.update(manifest.sources_hash().as_bytes());
+        }
+        digest.update(Manifest::of(tree, "").sources_hash().as_bytes());
+        digest.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The stage this rebuilder builds, as the user knows it.
+    pub(super) fn stage_label(&self) -> String {
+        let plan = &self.project.plan;
+        plan.builder.and_then(|b| plan.builders.get(b)).map_or_else(|| "final".to_string(), |b| b.stage.label())
+    }
+
+    fn report(&self, outcome: Outcome, started: Instant) -> CycleReport {
+        CycleReport {
+            outcome,
+            uploaded: 0,
+            deleted: 0,
+            synced: Vec::new(),
+            timings: Vec::new(),
+            stages: Vec::new(),
+            image: self.project.plan.image.clone(),
+            image_id: None,
+            total: started.elapsed(),
+            files_read: 0,
+            stage: None,
+        }
+    }
+
+    async fn full_build_report(
+        &self,
+        reason: &str,
+        started: Instant,
+        reporter: &mut dyn Reporter,
+    ) -> Result<CycleReport> {
+        let reason = self.full_build_stages(reason, reporter).await?;
+        let mut report = self.report(Outcome::ImageBuilt { reason }, started);
+        report.image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
+        Ok(report)
+    }
+
+    /// `docker build` of the image, then a fresh builder per builder stage from that build's
+    /// image of the stage, and the record of where the replay starts.
+    pub(super) async fn full_build_stages(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
+        let plan = &self.project.plan;
+        let Some(assembly) = plan.assembly.as_ref() else { return self.full_build(reason, reporter).await };
+        reporter.report(Event::Note(format!("full docker build: {reason}")));
+        let started = Instant::now();
+        reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
+        let previous = self.engine.image(&plan.image).await?;
+        let context = context::pack(&self.project)?;
+        let labels = HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "image".to_string()),
+        ]);
+        let request = BuildRequest {
+            tag: &plan.image,
+            dockerfile: &context.dockerfile,
+            target: plan.target.as_deref(),
+            build_args: plan.build_args.clone().into_iter().collect(),
+            labels,
+        };
+        let mut steps = BuildSteps::default();
+        let image_id = self
+            .engine
+            .build_image(request, context.tar, &mut |line| {
+                steps.read(line);
+                reporter.report(Event::ImageBuildLine(line.to_string()))
+            })
+            .await?;
+        reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
+
+        let started = Instant::now();
+        reporter
+            .report(Event::PhaseStarted { phase: Phase::Builder, detail: format!("{} builders", self.stages.len()) });
+        let image = self.image_info(&image_id).await?;
+        let layout = &plan.stage_sizes;
+        // Steps count the ARGs before the first FROM too.
+        let offset = steps.first_from().unwrap_or(1) - 1;
+        let step_of = |stage: usize, instruction: Option<usize>| -> Result<String> {
+            let first = offset + 1 + layout[..stage].iter().map(|n| n + 1).sum::<usize>();
+            let step = instruction.map_or(first, |i| first + 1 + i);
+            steps.image_after(step, instruction.is_none()).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::ImageBuild,
+                    format!("the engine's build output does not show the image of step {step}"),
+                    "set `target` in rebuilder.toml to the stage that builds the sources (the replay of the final \
+                     stage needs the classic builder's step images)",
+                )
+            })
+        };
+        let last_of = |stage: usize| layout[stage].checked_sub(1);
+        let mut stage_images = BTreeMap::new();
+        for op in &assembly.ops {
+            if let ReplayOp::CopyFrom { source: CopySource::Stage(s), .. } = op {
+                stage_images.insert(*s, step_of(*s, last_of(*s))?);
+            }
+        }
+        let base = step_of(assembly.stage.index, assembly.cut.checked_sub(1))?;
+        let record = AssemblyRecord { base, config: image.config.clone(), stage_images };
+        let mut superseded = vec![previous.map(|p| p.id)];
+        for (i, stage) in self.stages.iter().enumerate() {
+            let builder_stage = &plan.builders[i].stage;
+            let stage_image = self.image_info(&step_of(builder_stage.index, last_of(builder_stage.index))?).await?;
+            let record = (i == 0).then(|| record.clone());
+            let (old, tree) = stage.fresh_builder(&stage_image, &context.hashes, record).await?;
+            stage.warn_refused(&tree, reporter);
+            superseded.push(old);
+        }
+        reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
+        self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
+        Ok(reason.to_string())
+    }
+
+    async fn image_info(&self, id: &str) -> Result<ImageInfo> {
+        self.engine.image(id).await?.ok_or_else(|| {
+            Error::new(ErrorKind::Engine, format!("the image {id} vanished right after it was built"), "run again")
+        })
+    }
+}
+
+impl CycleReport {
+    /// Adds a stage's cycle to the image's.
+    fn add(&mut self, stage: &CycleReport) {
+        self.uploaded += stage.uploaded;
+        self.deleted += stage.deleted;
+        self.synced.extend(stage.synced.iter().cloned());
+        self.timings.extend(stage.timings.iter().copied());
+        self.stages.extend(stage.stages.iter().copied());
+        self.files_read += stage.files_read;
+    }
+}
+
+/// The image after each step of a classic `docker build` (`Step N/M : …` then ` ---> ID`),
+/// or of Buildah's (`STEP N/M: …` then `--> ID`).
+#[derive(Default, Debug)]
+struct BuildSteps {
+    current: usize,
+    /// Keyword of each step, and the last image id seen after it.
+    steps: BTreeMap<usize, (String, Option<String>)>,
+}
+
+impl BuildSteps {
+    fn read(&mut self, line: &str) {
+        let trimmed = line.trim();
+        let header = trimmed.strip_prefix("Step ").or_else(|| trimmed.strip_prefix("STEP "));
+        if let Some(rest) = header {
+            let (numbers, text) = rest.split_once(':').unwrap_or((rest, ""));
+            if let Some(n) = numbers.split('/').next().and_then(|n| n.trim().parse().ok()) {
+                self.current = n;
+                let keyword = text.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                self.steps.insert(n, (keyword, None));
+            }
+            return;
+        }
+        let id = trimmed.strip_prefix("---> ").or_else(|| trimmed.strip_prefix("--> "));
+        let id = id.map(|rest| rest.trim_start_matches("Using cache").trim());
+        if let Some(id) = id.filter(|id| id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit())) {
+            if let Some(step) = self.steps.get_mut(&self.current) {
+                step.1 = Some(id.to_string());
+            }
+        }
+    }
+
+    /// The number of the first FROM step.
+    fn first_from(&self) -> Option<usize> {
+        self.steps.iter().find(|(_, (keyword, _))| keyword == "FROM").map(|(n, _)| *n)
+    }
+
+    /// The image after `step`; `is_from` checks that the step is the FROM it should be.
+    fn image_after(&self, step: usize, is_from: bool) -> Option<String> {
+        let (keyword, id) = self.steps.get(&step)?;
+        if is_from && keyword != "FROM" {
+            return None;
+        }
+        id.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_classic_builder_s_and_buildah_s_step_images_are_read() {
+        let mut steps = BuildSteps::default();
+        for line in [
+            "Step 1/4 : FROM busybox:local AS build",
+            " ---> e8d78c532ce7",
+            "Step 2/4 : RUN make",
+            " ---> Using cache",
+            " ---> 16776395d1ae",
+            "Step 3/4 : FROM busybox:local",
+            " ---> e8d78c532ce7",
+            "Step 4/4 : COPY --from=build /out/app /bin/app",
+            " ---> Running in aeea1862ed5d",
+            "Removing intermediate container aeea1862ed5d",
+            " ---> 8cde08b2a150",
+        ] {
+            steps.read(line);
+        }
+        assert_eq!(steps.image_after(2, false).as_deref(), Some("16776395d1ae"));
+        assert_eq!(steps.image_after(3, true).as_deref(), Some("e8d78c532ce7"));
+        assert_eq!(steps.image_after(4, false).as_deref(), Some("8cde08b2a150"));
+        assert_eq!(steps.image_after(2, true), None, "step 2 is no FROM");
+        let mut buildah = BuildSteps::default();
+        for line in
+            ["STEP 1/2: FROM busybox", "STEP 2/2: RUN make", "--> Using cache 0123456789abcdef0123", "--> 0123456789ab"]
+        {
+            buildah.read(line);
+        }
+        assert_eq!(buildah.image_after(2, false).as_deref(), Some("0123456789ab"));
+    }
+}
