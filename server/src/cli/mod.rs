@@ -65,8 +65,13 @@ enum Command {
     Watch { dir: Option<PathBuf> },
     /// Remove this project's builder container (the image stays).
     Clean { dir: Option<PathBuf> },
-    /// Show the image, the builder, and what a build would do now.
-    Status { dir: Option<PathBuf> },
+    /// Show the image, its stages and builders, and what a build would do now.
+    Status {
+        dir: Option<PathBuf>,
+        /// Also say what a change to this file would do (repeatable).
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
     /// Open an interactive shell in the builder.
     Shell { dir: Option<PathBuf> },
     /// Serve the Language Server Protocol on stdin/stdout (editors start this).
@@ -149,10 +154,24 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             reporter.clean_summary(&report);
             Ok(0)
         }
-        Command::Status { dir } => {
+        Command::Status { dir, files } => {
             let rebuilder = rebuilder(dir).await?;
             let status = rebuilder.status().await?;
-            render::print_status(mode, rebuilder.project(), &status);
+            let project = rebuilder.project();
+            let effects: Vec<(String, Vec<String>)> = files
+                .iter()
+                .map(|f| {
+                    let absolute = std::env::current_dir().map(|d| d.join(f)).unwrap_or_else(|_| f.clone());
+                    let absolute = absolute.canonicalize().unwrap_or(absolute);
+                    let rel = absolute.strip_prefix(&project.plan.context).map(|r| r.to_string_lossy().into_owned());
+                    let lines = match &rel {
+                        Ok(rel) => project.plan.effects_of(rel, &project.ignore),
+                        Err(_) => vec!["outside the build context: no build sees it".to_string()],
+                    };
+                    (f.display().to_string(), lines)
+                })
+                .collect();
+            render::print_status(mode, project, &status, &effects);
             Ok(0)
         }
         Command::Lsp { .. } => Ok(0),

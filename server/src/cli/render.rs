@@ -4,10 +4,12 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
+use crate::engine::ContainerInfo;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, OutputStream, Phase, Reporter};
+use crate::project::plan::{CopySource, ReplayOp, StageRole, SyncRule, ELSEWHERE};
 use crate::project::Project;
 use crate::rebuild::{CleanReport, CycleReport, Outcome, Status};
 
@@ -176,20 +178,65 @@ pub fn print_error(mode: Mode, error: &Error) {
     }
 }
 
-pub fn print_status(mode: Mode, project: &Project, status: &Status) {
+pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(String, Vec<String>)]) {
     let plan = &project.plan;
+    let state_of = |b: &ContainerInfo| {
+        if b.paused {
+            "paused"
+        } else if b.running {
+            "running"
+        } else {
+            "stopped"
+        }
+    };
+    let sync_json = |rules: &[SyncRule]| {
+        rules
+            .iter()
+            .map(|r| json!({ "sources": r.sources, "dest": r.dest, "full_build": r.needs_full_build, "line": r.line }))
+            .collect::<Vec<_>>()
+    };
+    // Per builder: its stage's status (a replayed image), else the image's own.
+    let builder_status = |i: usize| status.stages.get(i).map(|(_, s)| s).unwrap_or(status);
     if mode == Mode::Json {
+        let stages: Vec<Value> = plan
+            .stages
+            .iter()
+            .map(|info| {
+                let mut v = json!({
+                    "stage": info.stage.label(),
+                    "line": info.stage.line,
+                    "reads": info.reads,
+                    "role": stage_role(&info.role),
+                });
+                if let StageRole::Builder(i) = info.role {
+                    let b = &plan.builders[i];
+                    let st = builder_status(i);
+                    v["builder"] = json!(st.builder_name);
+                    v["builder_state"] = json!(st.builder.as_ref().map(state_of));
+                    v["pending_uploads"] = json!(st.pending_uploads);
+                    v["rebuild"] = json!(b.steps.iter().map(|s| &s.display).collect::<Vec<_>>());
+                    v["sync"] = json!(sync_json(&b.sync));
+                }
+                if let (StageRole::Replayed, Some(a)) = (&info.role, &plan.assembly) {
+                    v["replayed_from_line"] = json!(a.cut_line);
+                    v["sync"] = json!(sync_json(&a.sync));
+                }
+                v
+            })
+            .collect();
         let value = json!({
             "project": project.dir,
             "image": status.image,
             "image_id": status.image_info.as_ref().map(|i| &i.id),
             "builder": status.builder_name,
-            "builder_state": status.builder.as_ref().map(|b| if b.paused { "paused" } else if b.running { "running" } else { "stopped" }),
+            "builder_state": status.builder.as_ref().map(state_of),
             "pending_uploads": status.pending_uploads,
             "pending_deletes": status.pending_deletes,
             "last_build_failed": status.last_build_failed,
             "rebuild": plan.steps.iter().map(|s| &s.display).collect::<Vec<_>>(),
-            "sync": plan.sync.iter().map(|r| json!({ "sources": r.sources, "dest": r.dest, "full_build": r.needs_full_build })).collect::<Vec<_>>(),
+            "sync": sync_json(&plan.sync),
+            "stages": stages,
+            "files": files.iter().map(|(f, lines)| json!({ "file": f, "effects": lines })).collect::<Vec<_>>(),
         });
         out!("{value}");
         return;
@@ -199,37 +246,108 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status) {
         Some(i) => out!("image    {} ({}, {} layers)", status.image, short_id(&i.id), i.layers),
         None => out!("image    {} (not built yet)", status.image),
     }
-    match &status.builder {
-        Some(b) => out!(
-            "builder  {} ({})",
-            status.builder_name,
-            if b.paused {
-                "paused"
-            } else if b.running {
-                "running"
+    if plan.assembly.is_some() {
+        let chain: Vec<String> = plan
+            .stages
+            .iter()
+            .rev()
+            .map(|s| match &s.role {
+                StageRole::Replayed => format!("stage {} (replayed)", s.stage.label()),
+                StageRole::Builder(_) => format!("{} (builder)", s.stage.label()),
+                StageRole::InBuilder(b) => {
+                    format!("{} (in {}'s builder)", s.stage.label(), plan.builders[*b].stage.label())
+                }
+                StageRole::BuiltOnce { .. } => format!("{} (built once)", s.stage.label()),
+            })
+            .collect();
+        out!("graph    {} ← {}", status.image, chain.join(" ← "));
+    }
+    for (i, builder) in plan.builders.iter().enumerate() {
+        let st = builder_status(i);
+        if plan.assembly.is_some() {
+            out!("stage    {} (line {}): builds with a builder of its own", builder.stage.label(), builder.stage.line);
+        }
+        let indent = if plan.assembly.is_some() { "  " } else { "" };
+        match &st.builder {
+            Some(b) => out!("{indent}builder  {} ({})", st.builder_name, state_of(b)),
+            None => out!("{indent}builder  {} (none; `docker-rebuilder build` makes it)", st.builder_name),
+        }
+        if let (Some(up), Some(del)) = (st.pending_uploads, st.pending_deletes) {
+            let state = if up + del == 0 && !st.last_build_failed {
+                "up to date".to_string()
+            } else if up + del == 0 {
+                "sources synced, last build failed".to_string()
             } else {
-                "stopped"
+                format!("{up} changed, {del} deleted since the last sync")
+            };
+            out!("{indent}sources  {state}");
+        }
+        for rule in &builder.sync {
+            let sources = rule.sources.iter().map(|s| if s.is_empty() { "." } else { s }).collect::<Vec<_>>().join(" ");
+            if rule.dest.starts_with(ELSEWHERE) {
+                let why = rule.why.clone().unwrap_or_default();
+                out!("{indent}watch    {sources} (line {})  (change → full docker build: {why})", rule.line);
+                continue;
             }
-        ),
-        None => out!("builder  {} (none; `docker-rebuilder build` makes it)", status.builder_name),
+            let note = if rule.needs_full_build { "  (change → full docker build)" } else { "" };
+            out!("{indent}sync     {sources} → {}{note}", rule.dest);
+        }
+        for step in &builder.steps {
+            out!("{indent}rebuild  {}  (in {})", step.display, step.workdir);
+        }
     }
-    if let (Some(up), Some(del)) = (status.pending_uploads, status.pending_deletes) {
-        let state = if up + del == 0 && !status.last_build_failed {
-            "up to date".to_string()
-        } else if up + del == 0 {
-            "sources synced, last build failed".to_string()
-        } else {
-            format!("{up} changed, {del} deleted since the last sync")
-        };
-        out!("sources  {state}");
+    if let Some(a) = &plan.assembly {
+        out!(
+            "stage    {} (line {}): the image; replayed from line {} on the full build's image of the lines before",
+            a.stage.label(),
+            a.stage.line,
+            a.cut_line
+        );
+        for op in &a.ops {
+            match op {
+                ReplayOp::CopyFrom { source, sources, dest, line, .. } => {
+                    let from = match source {
+                        CopySource::Builder(b) => format!("builder of {}", plan.builders[*b].stage.label()),
+                        CopySource::Stage(s) => format!("stage #{s}'s image"),
+                        CopySource::Image(i) => i.clone(),
+                    };
+                    out!("  copy     {} from {from} → {dest}  (line {line})", sources.join(" "));
+                }
+                ReplayOp::CopyContext { rule } => {
+                    if let Some(r) = a.sync.get(*rule) {
+                        let sources = r.sources.iter().map(|s| if s.is_empty() { "." } else { s }).collect::<Vec<_>>();
+                        out!("  sync     {} → {}  (replayed, line {})", sources.join(" "), r.dest, r.line);
+                    }
+                }
+                ReplayOp::Run(step) => out!("  run      {}  (line {})", step.display, step.line),
+                ReplayOp::Workdir { path, line } => out!("  workdir  {path}  (line {line})"),
+            }
+        }
+        if let Some(why) = &a.unreplayable {
+            out!("  note     every change needs a full docker build: the replay cannot do {why}");
+        }
     }
-    for rule in &plan.sync {
-        let sources = rule.sources.iter().map(|s| if s.is_empty() { "." } else { s }).collect::<Vec<_>>().join(" ");
-        let note = if rule.needs_full_build { "  (change → full docker build)" } else { "" };
-        out!("sync     {sources} → {}{note}", rule.dest);
+    for info in plan.stages.iter().filter(|s| matches!(s.role, StageRole::BuiltOnce { .. })) {
+        if let StageRole::BuiltOnce { why: Some(why) } = &info.role {
+            out!("stage    {} (line {}): built once by the full build: {why}", info.stage.label(), info.stage.line);
+        }
     }
-    for step in &plan.steps {
-        out!("rebuild  {}  (in {})", step.display, step.workdir);
+    for (file, lines) in files {
+        if lines.is_empty() {
+            out!("file     {file}: no stage of the image reads it");
+        }
+        for line in lines {
+            out!("file     {file}: {line}");
+        }
+    }
+}
+
+fn stage_role(role: &StageRole) -> Value {
+    match role {
+        StageRole::Builder(_) => json!("builder"),
+        StageRole::InBuilder(_) => json!("in_builder"),
+        StageRole::Replayed => json!("replayed"),
+        StageRole::BuiltOnce { why } => json!({ "built_once": why }),
     }
 }
 

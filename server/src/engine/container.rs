@@ -63,8 +63,24 @@ impl Engine {
     /// Entrypoint with no Cmd (so the image's Entrypoint passed on commit wins): either way
     /// the commit's merge with the container's config has nothing of ours to copy.
     pub async fn create_builder(&self, spec: BuilderSpec<'_>) -> Result<String> {
+        let what = if spec.name.is_empty() { spec.image_id.to_string() } else { spec.name.to_string() };
         let id = self.create_container(spec).await?;
-        self.start_container(&id).await?;
+        if let Err(e) = self.start_container(&id).await {
+            // Nothing is left behind by a failed start.
+            let _ = self.remove_container(&id).await;
+            let no_shell = e.cause.contains("no such file or directory") && e.cause.contains("/bin/sh");
+            if no_shell {
+                return Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Project,
+                    format!("the builder {what} cannot start: its image has no /bin/sh to keep it running"),
+                    "a builder runs a stage's build commands, so it needs a stage with a shell: when a multi-stage \
+                     Dockerfile is meant, check that the final stage copies the build's output (`COPY --from=STAGE`), \
+                     or set `target` to the stage that compiles; a distroless/scratch image that only copies files \
+                     has nothing to rebuild (`docker build` makes it in about a second)",
+                ));
+            }
+            return Err(e);
+        }
         Ok(id)
     }
 

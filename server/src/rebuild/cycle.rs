@@ -45,6 +45,21 @@ impl Rebuilder {
         }
     }
 
+    /// A stage's builder: writes the manifest of its clean build (deferred until the image
+    /// was made), keeping the build mark true for the manifest's new stat.
+    pub(super) async fn write_deferred(&self, reporter: &mut dyn Reporter) -> Result<()> {
+        let deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some((id, base, manifest)) = deferred else { return Ok(()) };
+        let lock = self.lock(None, reporter).await?;
+        let mark =
+            lock.last_build().filter(|m| self.known_stamp().is_some_and(|(c, s)| m.container == c && m.manifest == s));
+        self.write_manifest(&id, &base, &manifest).await?;
+        if let (Some(mark), Some((container, stamp))) = (mark, self.known_stamp()) {
+            lock.record_build(&BuildMark { container, manifest: stamp, ended: mark.ended });
+        }
+        Ok(())
+    }
+
     /// Marks the builder's files as (possibly) changed by a build until now.
     pub(super) fn set_built(&self, at: Option<SystemTime>) {
         *self.built.lock().unwrap_or_else(|e| e.into_inner()) = at;
@@ -280,6 +295,12 @@ impl Rebuilder {
             }
             phases.stage(Stage::Rebase, rebasing.elapsed());
             true
+        } else if self.stage_of.is_some() {
+            // A stage's builder: recorded as built once the image is made (off the save's path).
+            manifest.pending = false;
+            *self.deferred.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((builder.id.clone(), builder.base.clone(), manifest));
+            false
         } else {
             manifest.pending = false;
             self.write_manifest(&builder.id, &builder.base, &manifest).await?;

@@ -53,6 +53,20 @@ impl Rebuilder {
     pub async fn clean(&self, reporter: &mut dyn Reporter) -> Result<CleanReport> {
         let _lock = self.lock(None, reporter).await?;
         let mut report = CleanReport::default();
+        if !self.stages.is_empty() {
+            // One builder per stage: each stage's rebuilder removes its own.
+            if let Some(file) = self.project.hash_cache_file() {
+                let _ = std::fs::remove_file(file);
+            }
+            let mut removed = Vec::new();
+            for stage in &self.stages {
+                let one = Box::pin(stage.clean(reporter)).await?;
+                removed.extend(one.builder_removed);
+                report.images_removed.extend(one.images_removed);
+            }
+            report.builder_removed = (!removed.is_empty()).then(|| removed.join(", "));
+            return Ok(report);
+        }
         let name = self.project.builder_name();
         // The hashes describe the host, not the builder, but `clean` leaves nothing of ours.
         if let Some(file) = self.project.hash_cache_file() {

@@ -56,6 +56,11 @@ pub struct Rebuilder {
     /// In a stage's rebuilder: which builder it is. It never commits the image and never
     /// runs a full build on its own: it says why one is needed (`ErrorKind::FullBuildNeeded`).
     stage_of: Option<usize>,
+    /// A replayed image: the sources label of the image as this process last left it.
+    image_sources: std::sync::Mutex<Option<String>>,
+    /// A stage's builder that built cleanly: the manifest saying so, written after the image
+    /// is made (`stages.rs`), so the write is not between a save and its image.
+    deferred: std::sync::Mutex<Option<(String, ImageInfo, crate::sync::Manifest)>>,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -172,6 +177,8 @@ pub struct Status {
     pub pending_deletes: Option<usize>,
     /// The last build in the builder failed (its sources are not in the image yet).
     pub last_build_failed: bool,
+    /// A replayed image: each builder stage's status (its label, and its builder's state).
+    pub stages: Vec<(String, Status)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -210,6 +217,8 @@ impl Rebuilder {
             project,
             stages,
             stage_of,
+            image_sources: Default::default(),
+            deferred: Default::default(),
             known: Default::default(),
             hashes: HashCache::default(),
             warned_links: Default::default(),

@@ -49,8 +49,21 @@ impl StageReporter<'_> {
 impl Rebuilder {
     /// One operation on a replayed image: each builder's cycle, then the image.
     pub(super) async fn build_stages(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
+        let lock = self.lock(options.cancel.as_ref(), reporter).await?;
+        let result = self.build_stages_locked(options, reporter).await;
+        // The image is made (or not): now the builders that built cleanly say so.
+        for stage in &self.stages {
+            if let Err(e) = stage.write_deferred(reporter).await {
+                reporter
+                    .report(Event::Note(format!("could not record the build of stage {}: {e}", stage.stage_label())));
+            }
+        }
+        drop(lock);
+        result
+    }
+
+    async fn build_stages_locked(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let started = Instant::now();
-        let _lock = self.lock(options.cancel.as_ref(), reporter).await?;
         let mut total = self.report(Outcome::UpToDate, started);
         if options.full {
             return self.full_build_report("a full rebuild was asked for", started, reporter).await;
@@ -89,6 +102,7 @@ impl Rebuilder {
         let image = self.engine.image(&self.project.plan.image).await?;
         let held = image.as_ref().and_then(|i| i.labels.get(LABEL_SOURCES)) == Some(&sources);
         if held && !rebuilt {
+            self.set_image_sources(Some(sources));
             phases.note(format!("no changes: {} is up to date", self.project.plan.image));
             total.total = started.elapsed();
             return Ok(total);
@@ -111,7 +125,9 @@ impl Rebuilder {
             }
             Err(e) => Err(e),
             Ok(outcome) => {
-                if !matches!(outcome, Outcome::Succeeded { .. }) {
+                if matches!(outcome, Outcome::Succeeded { .. }) {
+                    self.set_image_sources(Some(sources));
+                } else {
                     total.stage =
                         Some(self.project.plan.assembly.as_ref().map_or_else(String::new, |a| a.stage.label()));
                 }
@@ -119,6 +135,15 @@ impl Rebuilder {
                 Ok(total)
             }
         }
+    }
+
+    fn set_image_sources(&self, sources: Option<String>) {
+        *self.image_sources.lock().unwrap_or_else(|e| e.into_inner()) = sources;
+    }
+
+    /// The sources label of the image as this process last left it (a replayed image).
+    pub(super) fn known_image_sources(&self) -> Option<String> {
+        self.image_sources.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The image's context copies after the replay point, as the host has them now.
@@ -131,14 +156,32 @@ impl Rebuilder {
 
     /// What the image is labelled with: every builder's sources and the replayed copies.
     pub(super) fn sources_label(&self, tree: &HostTree) -> String {
+        let manifests: Vec<Manifest> = self.stages.iter().map(|s| s.known_manifest().unwrap_or_default()).collect();
+        self.sources_label_of(&manifests, tree)
+    }
+
+    fn sources_label_of(&self, manifests: &[Manifest], tree: &HostTree) -> String {
         let mut digest = Sha256::new();
-        for stage in &self.stages {
-            let manifest = stage.known_manifest().unwrap_or_default();
+        for (stage, manifest) in self.stages.iter().zip(manifests) {
             digest.update(stage.stage_label().as_bytes());
             digest.update(manifest.sources_hash().as_bytes());
         }
         digest.update(Manifest::of(tree, "").sources_hash().as_bytes());
         digest.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The sources label of an image built from `context` (a full build's).
+    fn sources_label_for(&self, hashes: &HashMap<String, String>) -> Result<String> {
+        let mut manifests = Vec::new();
+        for stage in &self.stages {
+            let tree = scan(&stage.project.plan, &self.project.ignore, HashSource::Recorded(hashes))?;
+            manifests.push(Manifest::of(&tree, ""));
+        }
+        let tree = match self.project.plan.assembly_view() {
+            Some(view) => scan(&view, &self.project.ignore, HashSource::Recorded(hashes))?,
+            None => HostTree::default(),
+        };
+        Ok(self.sources_label_of(&manifests, &tree))
     }
 
     /// The stage this rebuilder builds, as the user knows it.
@@ -185,9 +228,12 @@ impl Rebuilder {
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
         let previous = self.engine.image(&plan.image).await?;
         let context = context::pack(&self.project)?;
+        // Labelled with its sources, as a replayed commit is: "up to date" right after.
+        let sources = self.sources_label_for(&context.hashes)?;
         let labels = HashMap::from([
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "image".to_string()),
+            (LABEL_SOURCES.to_string(), sources.clone()),
         ]);
         let request = BuildRequest {
             tag: &plan.image,
@@ -245,6 +291,7 @@ impl Rebuilder {
         }
         reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
         self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
+        self.set_image_sources(Some(sources));
         Ok(reason.to_string())
     }
 

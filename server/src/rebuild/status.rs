@@ -17,6 +17,20 @@ impl Rebuilder {
     /// manifest this process last left in the builder: `None` when it knows none. Lets a
     /// watcher's event for a change a save already synced end here, without a cycle.
     pub fn differs_from_known(&self) -> Result<Option<bool>> {
+        if !self.stages.is_empty() {
+            // Any builder's sources, or the copies the image's stage replays.
+            for stage in &self.stages {
+                match stage.differs_from_known()? {
+                    Some(false) => {}
+                    other => return Ok(other),
+                }
+            }
+            if self.project.plan.assembly.as_ref().is_some_and(|a| a.sync.is_empty()) {
+                return Ok(Some(false));
+            }
+            let Some(image) = self.known_image_sources() else { return Ok(None) };
+            return Ok(Some(self.sources_label(&self.replay_sources()?) != image));
+        }
         let Some(known) = self.known_manifest() else { return Ok(None) };
         if known.recipe != self.project.recipe {
             return Ok(Some(true));
@@ -39,7 +53,18 @@ impl Rebuilder {
             pending_uploads: None,
             pending_deletes: None,
             last_build_failed: false,
+            stages: Vec::new(),
         };
+        for stage in &self.stages {
+            let one = Box::pin(stage.status()).await?;
+            status.last_build_failed |= one.last_build_failed;
+            status.stages.push((stage.stage_label(), one));
+        }
+        if !self.stages.is_empty() {
+            status.builder_name =
+                status.stages.iter().map(|(_, s)| s.builder_name.clone()).collect::<Vec<_>>().join(", ");
+            return Ok(status);
+        }
         if let Some(b) = builder.filter(|b| b.labels.get(LABEL_PROJECT) == Some(&self.project.label())) {
             if b.running {
                 if let Some(m) = self.read_manifest(&b.id).await? {

@@ -17,6 +17,7 @@ use crate::project::config::{Config, StageConfig, SyncEntry};
 use crate::project::dockerfile;
 use crate::project::glob::{glob_segment_matches, has_glob};
 
+mod explain;
 mod graph;
 mod stages;
 
