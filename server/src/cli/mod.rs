@@ -73,7 +73,12 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Open an interactive shell in the builder.
-    Shell { dir: Option<PathBuf> },
+    Shell {
+        dir: Option<PathBuf>,
+        /// In a multi-stage image: the stage whose builder to enter (default: the first).
+        #[arg(long)]
+        stage: Option<String>,
+    },
     /// Serve the Language Server Protocol on stdin/stdout (editors start this).
     Lsp {
         /// Accepted for clients that always pass it; stdio is the only transport.
@@ -175,10 +180,10 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Lsp { .. } => Ok(0),
-        Command::Shell { dir } => {
+        Command::Shell { dir, stage } => {
             let rebuilder = rebuilder(dir).await?;
             let _raw = render::RawTerminal::enter();
-            let code = rebuilder.shell(render::terminal_size()).await?;
+            let code = rebuilder.shell(render::terminal_size(), stage.as_deref()).await?;
             Ok(code as i32)
         }
     }

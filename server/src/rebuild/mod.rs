@@ -293,7 +293,23 @@ impl Rebuilder {
 
     /// An interactive `/bin/sh` in the running builder, at the first rebuild step's folder, on
     /// this process's terminal of `size`. Returns the shell's exit code.
-    pub async fn shell(&self, size: Option<(u16, u16)>) -> Result<i64> {
+    pub async fn shell(&self, size: Option<(u16, u16)>, stage: Option<&str>) -> Result<i64> {
+        if !self.stages.is_empty() {
+            // A replayed image: the builder of the named stage, else the first.
+            let labels: Vec<String> = self.stages.iter().map(|s| s.stage_label()).collect();
+            let chosen = match stage {
+                None => self.stages.first(),
+                Some(name) => self.stages.iter().find(|s| s.stage_label().eq_ignore_ascii_case(name)),
+            };
+            let Some(chosen) = chosen else {
+                return Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Project,
+                    format!("no builder for a stage named `{}`", stage.unwrap_or_default()),
+                    format!("name one of the stages with a builder: {}", labels.join(", ")),
+                ));
+            };
+            return Box::pin(chosen.shell(size, None)).await;
+        }
         let name = self.project.builder_name();
         let builder = self.engine.container(&name).await?.filter(|b| b.running).ok_or_else(|| {
             crate::error::Error::new(
