@@ -132,17 +132,30 @@ fn parent(df: &Dockerfile, stage: &Stage) -> Option<usize> {
 }
 
 /// The stages `stage` reads through `COPY --from` (as written; ARGs are rare there).
-fn copies_from(df: &Dockerfile, stage: &Stage) -> Vec<usize> {
-    stage
-        .instructions
-        .iter()
-        .filter_map(|ins| match &ins.kind {
-            crate::project::dockerfile::InstructionKind::Copy { from: Some(from), .. } => {
-                stage_named(df, from, stage.index)
+fn copies_from(df: &Dockerfile, stage: &Stage, build_args: &BTreeMap<String, String>) -> Vec<usize> {
+    use crate::project::dockerfile::InstructionKind;
+    // `--from=$NAME`: the build args, the stage's ARG defaults, then the global ones.
+    let mut defaults: BTreeMap<String, String> =
+        df.global_args.iter().filter_map(|a| Some((a.name.clone(), a.default.clone()?))).collect();
+    let mut found = Vec::new();
+    for ins in &stage.instructions {
+        match &ins.kind {
+            InstructionKind::Arg(decls) => {
+                for d in decls {
+                    if let Some(v) = &d.default {
+                        defaults.insert(d.name.clone(), v.clone());
+                    }
+                }
             }
-            _ => None,
-        })
-        .collect()
+            InstructionKind::Copy { from: Some(from), .. } => {
+                let lookup = |name: &str| build_args.get(name).or_else(|| defaults.get(name)).cloned();
+                let from = crate::project::dockerfile::expand(from, df.escape(), &lookup);
+                found.extend(stage_named(df, &from, stage.index));
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// `stage` and the stages it is built FROM, outermost first.
@@ -170,7 +183,7 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
         if needed.insert(i) {
             let stage = &df.stages[i];
             todo.extend(parent(df, stage));
-            todo.extend(copies_from(df, stage));
+            todo.extend(copies_from(df, stage, build_args));
         }
     }
     let stages_of = |indexes: &[usize]| indexes.iter().map(|i| &df.stages[*i]).collect::<Vec<_>>();
@@ -186,7 +199,7 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
         if let Some(p) = parent(df, &df.stages[i]) {
             read_by_from.entry(p).or_default().push(i);
         }
-        for c in copies_from(df, &df.stages[i]) {
+        for c in copies_from(df, &df.stages[i], build_args) {
             read_by_copy.entry(c).or_default().push(i);
         }
     }
@@ -196,7 +209,7 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
     let candidates: Vec<usize> = needed.iter().copied().filter(|&i| compiles(i) && !derived_compiles(i)).collect();
 
     let target_chain = chain(df, target);
-    let target_reads_candidate = copies_from(df, &df.stages[target]).iter().any(|c| candidates.contains(c));
+    let target_reads_candidate = copies_from(df, &df.stages[target], build_args).iter().any(|c| candidates.contains(c));
     let target_in_builder = target_chain.iter().any(|i| candidates.contains(i));
     let assembled = target_reads_candidate && !target_in_builder;
 
@@ -213,7 +226,7 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
                 .copied()
                 .filter(|&r| r != target)
                 .collect();
-            if !copies_from(df, &df.stages[target]).contains(&c) {
+            if !copies_from(df, &df.stages[target], build_args).contains(&c) {
                 demoted.insert(c, "the image's stage does not copy from it".to_string());
             } else if let Some(&other) = others.first() {
                 demoted.insert(
@@ -366,7 +379,7 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
             };
             let mut reads: Vec<String> = parent(df, stage)
                 .into_iter()
-                .chain(copies_from(df, stage))
+                .chain(copies_from(df, stage, build_args))
                 .map(|s| StageRef::of(&df.stages[s]).label())
                 .collect();
             reads.dedup();
@@ -482,6 +495,14 @@ mod tests {
         );
         assert!(g.builders.iter().all(|b| b.0.label() != "build"));
         assert!(g.full_build_only.iter().any(|r| r.sources == [""]), "COPY . . of `build` needs a full build");
+    }
+
+    #[test]
+    fn a_copy_from_a_stage_named_by_an_arg_is_an_edge() {
+        let g = graph("ARG B=build\nFROM g AS build\nCOPY . .\nRUN b\nFROM d\nARG B\nCOPY --from=$B /a /a\n");
+        assert_eq!(g.builders.len(), 1);
+        assert_eq!(g.builders[0].0.label(), "build");
+        assert!(g.assembly.is_some(), "the final stage reads the builder through the ARG");
     }
 
     #[test]

@@ -541,6 +541,36 @@ mod tests {
     }
 
     #[test]
+    fn stage_tables_configure_their_builder_and_an_unknown_stage_is_an_error_listing_the_builders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM d AS tool\nCOPY tool /t\nRUN make -C /t\nFROM g AS app\nCOPY . /s\nRUN go build\nFROM d\nCOPY --from=tool /t/x /x\nCOPY --from=app /s/a /a\n",
+        )
+        .expect("write");
+        let text = "[stage.app]\nrebuild = \"go build -v\"\n";
+        std::fs::write(dir.path().join("rebuilder.toml"), text).expect("write");
+        let config = Config::parse(text, &dir.path().join("rebuilder.toml")).expect("config");
+        let plan = Plan::infer(dir.path(), &config).expect("plan");
+        assert_eq!(plan.builders[1].steps[0].display, "go build -v");
+        assert_eq!(plan.builders[0].steps[0].display, "make -C /t");
+
+        let text = "timeout_secs = 5\n\n[stage.nope]\nrebuild = \"x\"\n";
+        std::fs::write(dir.path().join("rebuilder.toml"), text).expect("write");
+        let config = Config::parse(text, &dir.path().join("rebuilder.toml")).expect("config");
+        let err = Plan::infer(dir.path(), &config).expect_err("an unknown stage");
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert_eq!(err.location.as_ref().map(|l| l.1), Some(3), "{err}");
+        assert!(err.fix.contains("tool, app"), "{err}");
+
+        let text = "rebuild = \"make\"\n";
+        std::fs::write(dir.path().join("rebuilder.toml"), text).expect("write");
+        let config = Config::parse(text, &dir.path().join("rebuilder.toml")).expect("config");
+        let err = Plan::infer(dir.path(), &config).expect_err("ambiguous with two builders");
+        assert!(err.cause.contains("ambiguous"), "{err}");
+    }
+
+    #[test]
     fn a_malformed_copy_pattern_is_a_dockerfile_error_at_its_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let dockerfile = dir.path().join("Dockerfile");
