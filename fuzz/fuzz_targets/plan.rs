@@ -40,7 +40,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(plan) = Plan::infer(dir, &config) else { return };
     assert_eq!(plan.context, dir);
     assert!(!plan.sync.is_empty(), "a plan has something to mirror");
-    for rule in &plan.sync {
+    // Every builder's rules and the replayed copies keep the same promises.
+    let replayed = plan.assembly.iter().flat_map(|a| a.sync.iter());
+    let all_rules: Vec<_> = plan.builders.iter().flat_map(|b| b.sync.iter()).chain(replayed).collect();
+    assert!(plan.builders.iter().all(|b| (1..=lines).contains(&b.stage.line)), "{:?}", plan.builders);
+    if let Some(a) = &plan.assembly {
+        assert!((1..=lines).contains(&a.cut_line), "{a:?}");
+        assert!(a.ops.iter().all(|op| !matches!(op, docker_rebuilder::project::plan::ReplayOp::Run(s) if s.argv.is_empty())));
+    }
+    for rule in all_rules {
         assert!(rule.dest.starts_with('/'), "{rule:?}");
         assert_eq!(clean_container_path(&rule.dest), rule.dest, "{rule:?}");
         assert!((1..=lines).contains(&rule.line), "{rule:?}");
@@ -49,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(source.split('/').all(|part| part != ".."), "inside the context: {rule:?}");
         }
     }
-    for step in &plan.steps {
+    for step in plan.builders.iter().flat_map(|b| b.steps.iter()) {
         assert!(!step.argv.is_empty(), "{step:?}");
         assert!((1..=lines).contains(&step.line), "{step:?}");
     }

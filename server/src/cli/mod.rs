@@ -144,6 +144,8 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             });
             let report = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await?;
             reporter.summary(&report);
+            // What was left to do after the image was made (a replay container's removal).
+            rebuilder.settle().await;
             Ok(match report.outcome {
                 Outcome::BuildFailed { .. } => 1,
                 Outcome::Cancelled { .. } => 130,

@@ -58,6 +58,12 @@ impl Rebuilder {
             if let Some(file) = self.project.hash_cache_file() {
                 let _ = std::fs::remove_file(file);
             }
+            // A replay container a crash left (they are removed once the image is made).
+            for c in self.engine.containers_with_label(LABEL_PROJECT, &self.project.label()).await? {
+                if c.labels.get(crate::project::LABEL_ROLE).map(String::as_str) == Some("replay") {
+                    self.engine.remove_container(&c.id).await?;
+                }
+            }
             let mut removed = Vec::new();
             for stage in &self.stages {
                 let one = Box::pin(stage.clean(reporter)).await?;

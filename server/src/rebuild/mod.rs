@@ -61,6 +61,9 @@ pub struct Rebuilder {
     /// A stage's builder that built cleanly: the manifest saying so, written after the image
     /// is made (`stages.rs`), so the write is not between a save and its image.
     deferred: std::sync::Mutex<Option<(String, ImageInfo, crate::sync::Manifest)>>,
+    /// Work started after an image was made (removing the replay's container); a process
+    /// about to exit waits for it (`settle`), a long-lived one lets it finish.
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -219,6 +222,7 @@ impl Rebuilder {
             stage_of,
             image_sources: Default::default(),
             deferred: Default::default(),
+            background: Default::default(),
             known: Default::default(),
             hashes: HashCache::default(),
             warned_links: Default::default(),
@@ -251,6 +255,15 @@ impl Rebuilder {
     pub fn reload(&mut self) -> Result<()> {
         self.set_project(Project::load(&self.project.dir)?);
         Ok(())
+    }
+
+    /// Waits for the work started after the last image was made (a one-shot command calls
+    /// this before it exits, so nothing of ours is left behind).
+    pub async fn settle(&self) {
+        let handles: Vec<_> = std::mem::take(&mut *self.background.lock().unwrap_or_else(|e| e.into_inner()));
+        for handle in handles {
+            let _ = handle.await;
+        }
     }
 
     /// The engine it talks to.

@@ -64,40 +64,49 @@ impl Rebuilder {
         let result = match result {
             Ok(None) => {
                 phases.stage(Stage::Replay, replaying.elapsed());
-                phases.start(Phase::Commit, plan.image.clone());
-                let committing = Instant::now();
-                let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
-                let extra_labels = HashMap::from([
-                    (LABEL_PROJECT.to_string(), self.project.label()),
-                    (LABEL_ROLE.to_string(), "image".to_string()),
-                    (LABEL_SOURCES.to_string(), sources.to_string()),
-                ]);
-                let committed = self
-                    .engine
-                    .commit(&container, &plan.image, CommitConfig { original: &record.config, extra_labels })
-                    .await;
-                phases.stage(Stage::Commit, committing.elapsed());
-                match committed {
-                    Ok(new_id) => {
-                        phases.start(Phase::Prune, "");
-                        let pruning = Instant::now();
-                        let superseded = previous.filter(|p| *p != new_id);
-                        self.prune(superseded.iter(), phases.reporter).await;
-                        phases.stage(Stage::Prune, pruning.elapsed());
-                        Ok(Outcome::Succeeded { committed: true })
-                    }
-                    Err(e) => Err(e),
-                }
+                self.commit_replay(&container, record, sources, phases).await
             }
             Ok(Some(failed)) => Ok(failed),
             Err(e) => Err(e),
         };
         // The image is tagged: the container goes in the background, off the save's path.
         let engine = self.engine.clone();
-        tokio::spawn(async move {
+        let removal = tokio::spawn(async move {
             let _ = engine.remove_container(&container).await;
         });
+        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        background.retain(|h| !h.is_finished());
+        background.push(removal);
+        drop(background);
         result
+    }
+
+    /// Commits the replay container as the image, and prunes the image it supersedes.
+    async fn commit_replay(
+        &self,
+        container: &str,
+        record: &AssemblyRecord,
+        sources: &str,
+        phases: &mut Phases<'_>,
+    ) -> Result<Outcome> {
+        let plan = &self.project.plan;
+        phases.start(Phase::Commit, plan.image.clone());
+        let committing = Instant::now();
+        let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
+        let extra_labels = HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "image".to_string()),
+            (LABEL_SOURCES.to_string(), sources.to_string()),
+        ]);
+        let new_id =
+            self.engine.commit(container, &plan.image, CommitConfig { original: &record.config, extra_labels }).await?;
+        phases.stage(Stage::Commit, committing.elapsed());
+        phases.start(Phase::Prune, "");
+        let pruning = Instant::now();
+        let superseded = previous.filter(|p| *p != new_id);
+        self.prune(superseded.iter(), phases.reporter).await;
+        phases.stage(Stage::Prune, pruning.elapsed());
+        Ok(Outcome::Succeeded { committed: true })
     }
 
     /// The replayed instructions, in order. `Some(outcome)` when a RUN failed.
