@@ -92,6 +92,16 @@ impl Project {
         }
     }
 
+    /// The builder containers' names: one, or one per builder stage of a replayed image.
+    pub fn builder_names(&self) -> Vec<String> {
+        if self.plan.assembly.is_none() {
+            return vec![self.builder_name()];
+        }
+        (0..self.plan.builders.len())
+            .map(|i| Project { plan: self.plan.builder_view(i), ..self.clone() }.builder_name())
+            .collect()
+    }
+
     /// Where one-shot runs keep the host files' content hashes between runs (see `HashCache`):
     /// `$XDG_CACHE_HOME/docker-rebuilder/hashes/<builder name>`, else under `~/.cache`.
     pub fn hash_cache_file(&self) -> Option<PathBuf> {

@@ -66,12 +66,16 @@ impl SessionStatus {
     /// Before anything ran: the image the project names (the default name when it does not load).
     pub(super) fn initial(dir: &Path, project: Option<&Project>) -> SessionStatus {
         let loaded = match project {
-            Some(p) => Some(p.plan.image.clone()),
-            None => Project::load(dir).ok().map(|p| p.plan.image),
+            Some(p) => Some(p.clone()),
+            None => Project::load(dir).ok(),
         };
+        // The editors open a shell in the first builder (of a multi-stage image: its first
+        // builder stage's).
+        let builder = loaded.as_ref().and_then(|p| p.builder_names().into_iter().next());
+        let loaded = loaded.map(|p| p.plan.image);
         SessionStatus {
             project: dir.to_path_buf(),
-            builder: crate::project::builder_name(dir),
+            builder: builder.unwrap_or_else(|| crate::project::builder_name(dir)),
             state: State::Idle,
             image: loaded.unwrap_or_else(|| crate::project::plan::image_name(None, dir)),
             image_id: None,
