@@ -25,9 +25,30 @@ fn outcome(v: &Value) -> &str {
     v["outcome"].as_str().unwrap_or_default()
 }
 
+/// A copy of the fixture whose sources are its own (see `make_own`).
 fn project(fixture: &str) -> TempProject {
     require_images(&["debian:bookworm-slim", "dr-golang:1.19", "dr-distroless:static"]);
-    TempProject::fixture(fixture)
+    let p = TempProject::fixture(fixture);
+    make_own(&p);
+    p
+}
+
+/// Makes the project's sources its own: a comment (Go) or a string (C) with its unique name in
+/// each source file, so its builds share no layer from the first COPY of sources on with the
+/// builds of other tests or runs (whose cache would otherwise reuse images a FreshBuild removes).
+fn make_own(p: &TempProject) {
+    let word = p.dir.file_name().expect("name").to_string_lossy().into_owned();
+    for source in ["main.go", "main.c", "tool/tool.c", "server/main.go"] {
+        if p.path(source).is_file() {
+            let text = p.read(source);
+            let stamp = if source.ends_with(".go") {
+                format!("\n// {word}\n")
+            } else {
+                format!("\nconst char *const fixture_stamp = \"{word}\";\n")
+            };
+            p.write(source, &format!("{text}{stamp}"));
+        }
+    }
 }
 
 /// 1-based number of the first line of `text` containing `needle`.
@@ -248,30 +269,11 @@ fn lsp_a_saved_compile_error_shows_at_its_line_names_the_stage_and_the_fix_commi
     client.shutdown();
 }
 
-/// Makes the project's sources its own: a comment (Go) or a string (C) with its unique name in
-/// each source file, so its builds share no layer from the first COPY of sources on with the
-/// builds of other tests (whose cache would otherwise reuse the images a FreshBuild removes).
-fn make_own(p: &TempProject) {
-    let word = p.dir.file_name().expect("name").to_string_lossy().into_owned();
-    for source in ["main.go", "main.c", "tool/tool.c", "server/main.go"] {
-        if p.path(source).is_file() {
-            let text = p.read(source);
-            let stamp = if source.ends_with(".go") {
-                format!("\n// {word}\n")
-            } else {
-                format!("\nconst char *const fixture_stamp = \"{word}\";\n")
-            };
-            p.write(source, &format!("{text}{stamp}"));
-        }
-    }
-}
-
 /// The fixtures build with a plain `docker build` and do what the tests above expect of them
 /// (independent of docker-rebuilder: when this fails, the fixture or a base image is wrong).
 /// Two builds of each (of two copies) compare equal with the helpers the tests use.
 #[test]
 fn the_fixtures_build_with_plain_docker_build_and_two_builds_compare_equal() {
-    require_images(&["debian:bookworm-slim", "dr-golang:1.19", "dr-distroless:static"]);
     let expected = [
         ("go-distroless", "hello from v1"),
         ("go-stale", "hello from v1"),
@@ -279,8 +281,7 @@ fn the_fixtures_build_with_plain_docker_build_and_two_builds_compare_equal() {
         ("c-slim-run", "hello v1"),
     ];
     for (fixture, output) in expected {
-        let p = TempProject::fixture(fixture);
-        make_own(&p);
+        let p = project(fixture);
         let reference = fresh_build(&p.dir, &p.image);
         assert_eq!(docker_ok(&["run", "--rm", &reference.tag]), output, "{fixture}");
         let files = image_files(&reference.tag);
@@ -301,8 +302,7 @@ fn the_fixtures_build_with_plain_docker_build_and_two_builds_compare_equal() {
         if fixture == "go-stale" {
             assert_eq!(image_text(&reference.tag, "/README.md").as_deref(), Some("# go-stale\n\nreadme v1\n"));
         }
-        let q = TempProject::fixture(fixture);
-        make_own(&q);
+        let q = project(fixture);
         let again = fresh_build(&q.dir, &q.image);
         assert_ne!(docker_ok(&["image", "inspect", "--format", "{{.Id}}", &again.tag]), p.image_id(), "{fixture}");
         assert_same_config(&reference.tag, &again.tag);
@@ -314,9 +314,7 @@ fn the_fixtures_build_with_plain_docker_build_and_two_builds_compare_equal() {
 /// The helpers see a difference when there is one (else the comparisons above prove nothing).
 #[test]
 fn the_comparison_helpers_catch_a_changed_config_and_file_list() {
-    require_images(&["debian:bookworm-slim", "dr-golang:1.19", "dr-distroless:static"]);
-    let p = TempProject::fixture("go-distroless");
-    make_own(&p);
+    let p = project("go-distroless");
     let reference = fresh_build(&p.dir, &p.image);
     let name = p.image.trim_end_matches(":latest").to_string();
     p.replace("Dockerfile", "USER nonroot:nonroot", "USER nonroot:nonroot\nCOPY --from=build /src/go.mod /go.mod");
