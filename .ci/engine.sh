@@ -83,4 +83,47 @@ if ! docker image inspect busybox:gnutar >/dev/null 2>&1; then
   DOCKER_BUILDKIT=0 docker build -q -t busybox:gnutar -f "$gt.Dockerfile" "$gt" >/dev/null
   rm -rf "$gt" "$gt.Dockerfile"
 fi
+# Stand-ins for official images that multi-stage Dockerfiles build FROM (tests/multistage.rs and
+# the benchmark), under names of our own. Times are printed when one is made.
+ms_now() { date +%s%N; }
+ms_took() { echo "engine.sh: $1 made in $(( ($(ms_now) - $2) / 1000000 )) ms"; }
+
+# dr-golang:1.19: Debian's Go toolchain (1.19) as `golang:1.19` would give it. No module proxy is
+# reachable, so builds are offline (GOPROXY=off): Go code built with it must be stdlib-only.
+# The imported debian:bookworm-slim has no config, so PATH is written out in full.
+if ! docker image inspect dr-golang:1.19 >/dev/null 2>&1; then
+  t0=$(ms_now)
+  printf '%s\n' \
+    'FROM debian:bookworm-slim' \
+    'RUN apt-get update \' \
+    ' && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends golang-go ca-certificates \' \
+    ' && rm -rf /var/lib/apt/lists/*' \
+    'ENV GOPATH=/go PATH=/go/bin:/usr/lib/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local' \
+    'RUN mkdir -p /go/src /go/bin && go version' \
+    'WORKDIR /go' \
+    | DOCKER_BUILDKIT=0 docker build -q -t dr-golang:1.19 - >"$log_dir/dr-golang.log" 2>&1 \
+    || { tail -50 "$log_dir/dr-golang.log"; echo "engine.sh: dr-golang:1.19 failed"; exit 1; }
+  ms_took dr-golang:1.19 "$t0"
+fi
+
+# dr-distroless:static: like gcr.io/distroless/static: FROM scratch with only the users (root,
+# nobody, nonroot 65532), their groups, the CA bundle, /home/nonroot and /tmp. No shell, no
+# config (USER, ENTRYPOINT... come from the Dockerfiles that use it).
+if ! docker image inspect dr-distroless:static >/dev/null 2>&1; then
+  t0=$(ms_now)
+  ds=$(mktemp -d /tmp/distroless-rootfs.XXXXXX)
+  mkdir -p "$ds/etc/ssl/certs" "$ds/home/nonroot" "$ds/tmp"
+  printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
+    'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+    'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' >"$ds/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nobody:x:65534:' 'nonroot:x:65532:' >"$ds/etc/group"
+  cp /etc/ssl/certs/ca-certificates.crt "$ds/etc/ssl/certs/ca-certificates.crt"
+  chmod 0755 "$ds" "$ds/etc" "$ds/etc/ssl" "$ds/etc/ssl/certs" "$ds/home"
+  chmod 0644 "$ds/etc/passwd" "$ds/etc/group" "$ds/etc/ssl/certs/ca-certificates.crt"
+  chown 65532:65532 "$ds/home/nonroot" && chmod 0700 "$ds/home/nonroot"
+  chmod 1777 "$ds/tmp"
+  tar --numeric-owner -C "$ds" -c . | docker import - dr-distroless:static >/dev/null
+  rm -rf "$ds"
+  ms_took dr-distroless:static "$t0"
+fi
 echo "engine.sh: base images ready"

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod image;
 pub mod lsp;
 pub mod proxy;
 pub mod tree;
@@ -36,6 +37,18 @@ pub fn require_engine() {
         _ => panic!("these tests need a running Docker engine: run `.ci/engine.sh` (or start dockerd) first"),
     }
     for image in ["debian:bookworm-slim", "busybox:local"] {
+        assert!(
+            docker(&["image", "inspect", image]).status.success(),
+            "base image {image} is missing: run `.ci/engine.sh` to make it locally"
+        );
+    }
+}
+
+/// Panics, saying how to make them, unless these images exist (the stand-ins `.ci/engine.sh`
+/// makes for official images, e.g. `dr-golang:1.19`).
+pub fn require_images(images: &[&str]) {
+    require_engine();
+    for image in images {
         assert!(
             docker(&["image", "inspect", image]).status.success(),
             "base image {image} is missing: run `.ci/engine.sh` to make it locally"
@@ -143,6 +156,14 @@ impl TempProject {
 
     pub fn builder_exists(&self) -> bool {
         docker(&["container", "inspect", &self.builder()]).status.success()
+    }
+
+    /// The project's containers (its builders: a multi-stage project may have several), by the
+    /// label docker-rebuilder puts on them.
+    pub fn containers(&self) -> Vec<String> {
+        let filter = format!("label=dev.docker-rebuilder.project={}", self.dir.display());
+        let ids = docker_ok(&["ps", "-aq", "--no-trunc", "--filter", &filter]);
+        ids.split_whitespace().map(str::to_string).collect()
     }
 
     /// `docker run --rm IMAGE` output.
