@@ -75,7 +75,10 @@ impl Rebuilder {
             let options = BuildOptions { full: false, cancel: options.cancel.clone() };
             let report = match stage.build(options, &mut reporter).await {
                 Err(e) if e.kind == ErrorKind::FullBuildNeeded => {
-                    let reason = format!("stage {label}: {}", e.cause);
+                    // The recipe and a missing builder concern the whole image; a file change
+                    // is the stage's.
+                    let whole = e.cause.contains("since the image was built") || e.cause.contains("no builder yet");
+                    let reason = if whole { e.cause } else { format!("stage {label}: {}", e.cause) };
                     return self.full_build_report(&reason, started, reporter.inner).await;
                 }
                 other => other?,
