@@ -18,7 +18,7 @@ use crate::project::glob::has_glob;
 use crate::project::plan::{clean_container_path, CopySource, ReplayOp, Step};
 use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::archive::ArchiveWriter;
-use crate::sync::copy_from::{parse_chmod, rewrite, CopyTarget};
+use crate::sync::copy_from::{parse_chmod, rewrite_into, CopyTarget};
 use crate::sync::walk::{HostTree, SourceKind};
 use crate::sync::AssemblyRecord;
 
@@ -27,11 +27,64 @@ const KEEPALIVE: [&str; 3] = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do 
 /// The command of a container that is never started (the engine wants one).
 const NEVER_STARTED: [&str; 1] = ["/.docker-rebuilder-never-started"];
 
+/// A replay container made while the builders build (creating one takes ~100 ms).
+pub(super) struct Prepared {
+    base: String,
+    container: String,
+    started: bool,
+}
+
+pub(super) type Ahead = tokio::task::JoinHandle<Result<Prepared>>;
+
 fn full_build(cause: String) -> Error {
     Error::new(ErrorKind::FullBuildNeeded, cause, "")
 }
 
 impl Rebuilder {
+    /// Starts making the replay's container in the background, from the base the full build
+    /// recorded: called when a builder starts building, so it is ready when the build ends.
+    pub(super) fn prepare_replay(&self) -> Option<Ahead> {
+        let record = self.stages.first()?.known_manifest()?.assembly?;
+        let runs = self.project.plan.assembly.as_ref()?.ops.iter().any(|op| matches!(op, ReplayOp::Run(_)));
+        let engine = self.engine.clone();
+        let labels = self.replay_labels();
+        Some(tokio::spawn(async move {
+            let keepalive: &[&str] = if runs { &KEEPALIVE } else { &NEVER_STARTED };
+            let spec =
+                BuilderSpec { name: "", image_id: &record.base, image_config: &record.config, labels, keepalive };
+            let container = engine.create_container(spec).await?;
+            let mut started = false;
+            if runs && engine.path_kind(&container, "/bin/sh").await.ok().flatten().is_some() {
+                started = engine.start_container(&container).await.is_ok();
+            }
+            Ok(Prepared { base: record.base, container, started })
+        }))
+    }
+
+    /// A container made ahead and not used (the build failed, or nothing needed a replay).
+    pub(super) fn discard(&self, ahead: Option<Ahead>) {
+        let Some(ahead) = ahead else { return };
+        let engine = self.engine.clone();
+        self.in_background(tokio::spawn(async move {
+            if let Ok(Ok(prepared)) = ahead.await {
+                let _ = engine.remove_container(&prepared.container).await;
+            }
+        }));
+    }
+
+    fn replay_labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "replay".to_string()),
+        ])
+    }
+
+    fn in_background(&self, task: tokio::task::JoinHandle<()>) {
+        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        background.retain(|h| !h.is_finished());
+        background.push(task);
+    }
+
     /// Replays the image's stage and commits it as the image, labelled with `sources`.
     pub(super) async fn replay(
         &self,
@@ -40,12 +93,14 @@ impl Rebuilder {
         sources: &str,
         cancel: Option<&CancelToken>,
         phases: &mut Phases<'_>,
+        ahead: Option<Ahead>,
     ) -> Result<Outcome> {
         let plan = &self.project.plan;
         let Some(assembly) = plan.assembly.as_ref() else { return Ok(Outcome::UpToDate) };
         phases.start(Phase::Replay, format!("stage {} from line {}", assembly.stage.label(), assembly.cut_line));
         let replaying = Instant::now();
         let Some(base) = self.engine.image(&record.base).await? else {
+            self.discard(ahead);
             return Err(full_build(format!(
                 "the image of stage {} before line {} is gone (removed by `docker image prune`?)",
                 assembly.stage.label(),
@@ -53,14 +108,28 @@ impl Rebuilder {
             )));
         };
         let runs = assembly.ops.iter().any(|op| matches!(op, ReplayOp::Run(_)));
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.label()),
-            (LABEL_ROLE.to_string(), "replay".to_string()),
-        ]);
-        let keepalive: &[&str] = if runs { &KEEPALIVE } else { &NEVER_STARTED };
-        let spec = BuilderSpec { name: "", image_id: &base.id, image_config: &record.config, labels, keepalive };
-        let container = self.engine.create_container(spec).await?;
-        let result = self.replay_into(&container, &base.config, record, tree, runs, cancel, phases).await;
+        let prepared = match ahead {
+            Some(ahead) => match ahead.await {
+                Ok(Ok(p)) if p.base == record.base => Some(p),
+                Ok(Ok(p)) => {
+                    let _ = self.engine.remove_container(&p.container).await;
+                    None
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let (container, started) = match prepared {
+            Some(p) => (p.container, p.started),
+            None => {
+                let keepalive: &[&str] = if runs { &KEEPALIVE } else { &NEVER_STARTED };
+                let labels = self.replay_labels();
+                let spec =
+                    BuilderSpec { name: "", image_id: &base.id, image_config: &record.config, labels, keepalive };
+                (self.engine.create_container(spec).await?, false)
+            }
+        };
+        let result = self.replay_into(&container, &base.config, record, tree, runs && !started, cancel, phases).await;
         let result = match result {
             Ok(None) => {
                 phases.stage(Stage::Replay, replaying.elapsed());
@@ -71,13 +140,9 @@ impl Rebuilder {
         };
         // The image is tagged: the container goes in the background, off the save's path.
         let engine = self.engine.clone();
-        let removal = tokio::spawn(async move {
+        self.in_background(tokio::spawn(async move {
             let _ = engine.remove_container(&container).await;
-        });
-        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
-        background.retain(|h| !h.is_finished());
-        background.push(removal);
-        drop(background);
+        }));
         result
     }
 
@@ -109,7 +174,8 @@ impl Rebuilder {
         Ok(Outcome::Succeeded { committed: true })
     }
 
-    /// The replayed instructions, in order. `Some(outcome)` when a RUN failed.
+    /// The replayed instructions, in order (`start`: the container must be started for the
+    /// RUNs first). `Some(outcome)` when a RUN failed.
     #[allow(clippy::too_many_arguments)]
     async fn replay_into(
         &self,
@@ -117,13 +183,13 @@ impl Rebuilder {
         base: &bollard::models::ImageConfig,
         record: &AssemblyRecord,
         tree: &HostTree,
-        runs: bool,
+        start: bool,
         cancel: Option<&CancelToken>,
         phases: &mut Phases<'_>,
     ) -> Result<Option<Outcome>> {
         let Some(assembly) = self.project.plan.assembly.as_ref() else { return Ok(None) };
         let stage = assembly.stage.label();
-        if runs {
+        if start {
             if self.engine.path_kind(container, "/bin/sh").await?.is_none() {
                 let run = assembly.ops.iter().find_map(|op| match op {
                     ReplayOp::Run(step) => Some(step),
@@ -141,7 +207,8 @@ impl Rebuilder {
         let (passwd, group) = self.owner_files(container, assembly).await?;
         let base_user = base.user.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| "0".to_string());
         let view = self.project.plan.assembly_view().unwrap_or_else(|| self.project.plan.clone());
-        let mut diagnoser = Diagnoser::new(&view);
+        // The problem matchers only for RUNs (making them costs a few ms).
+        let mut diagnoser = None;
         for op in &assembly.ops {
             match op {
                 ReplayOp::CopyFrom { source, sources, dest, dest_is_dir, chown, chmod, line } => {
@@ -152,7 +219,23 @@ impl Rebuilder {
                         None => None,
                     };
                     let mode = chmod.as_deref().and_then(parse_chmod);
-                    let exists = self.engine.path_kind(container, dest).await?;
+                    // Both ask the engine for an archive operation (tens of ms each): at once.
+                    let (exists, fetched) = tokio::join!(
+                        self.engine.path_kind(container, dest),
+                        self.fetch(source, sources, record, *line)
+                    );
+                    let exists = exists?;
+                    let archives = match fetched? {
+                        Ok(archives) => archives,
+                        Err(missing) => {
+                            phases.reporter.report(Event::Output {
+                                stream: crate::engine::OutputStream::Stderr,
+                                text: format!("COPY --from at line {line}: {missing} does not exist in the stage it copies from\n"),
+                            });
+                            let step = format!("COPY {missing} (line {line})");
+                            return Ok(Some(Outcome::BuildFailed { exit_code: 1, step }));
+                        }
+                    };
                     let target = CopyTarget {
                         dest: dest.clone(),
                         into_dir: *dest_is_dir || exists == Some(true),
@@ -160,11 +243,12 @@ impl Rebuilder {
                         owner,
                         mode,
                     };
-                    if let Some(failed) =
-                        self.copy_from(container, source, sources, &target, record, *line, phases).await?
-                    {
-                        return Ok(Some(failed));
+                    let mut tar = tar::Builder::new(Vec::new());
+                    for archive in &archives {
+                        rewrite_into(&mut tar, archive, &target)?;
                     }
+                    let tar = tar.into_inner().map_err(|e| Error::io("cannot pack a COPY --from", e))?;
+                    self.engine.upload(container, tar).await?;
                 }
                 ReplayOp::CopyContext { rule } => {
                     let owner = match assembly.sync.get(*rule).and_then(|r| r.chown.clone()) {
@@ -191,8 +275,9 @@ impl Rebuilder {
                     }
                 }
                 ReplayOp::Run(step) => {
+                    let diagnoser = diagnoser.get_or_insert_with(|| Diagnoser::new(&view));
                     if let Some(failed) =
-                        self.replay_run(container, step, &base_user, cancel, &mut diagnoser, phases).await?
+                        self.replay_run(container, step, &base_user, cancel, diagnoser, phases).await?
                     {
                         return Ok(Some(failed));
                     }
@@ -202,18 +287,15 @@ impl Rebuilder {
         Ok(None)
     }
 
-    /// One `COPY --from`: each source out of its container, rewritten, into the image's.
-    #[allow(clippy::too_many_arguments)]
-    async fn copy_from(
+    /// The engine's archive of each source of one `COPY --from`, out of the builder (or a
+    /// stage's image); `Err(path)` for a source the stage does not have.
+    async fn fetch(
         &self,
-        container: &str,
         source: &CopySource,
         sources: &[String],
-        target: &CopyTarget,
         record: &AssemblyRecord,
         line: usize,
-        phases: &mut Phases<'_>,
-    ) -> Result<Option<Outcome>> {
+    ) -> Result<std::result::Result<Vec<Vec<u8>>, String>> {
         let display = format!("COPY --from at line {line}");
         if let Some(glob) = sources.iter().find(|s| has_glob(s)) {
             return Err(full_build(format!(
@@ -233,16 +315,18 @@ impl Rebuilder {
             }
             CopySource::Image(image) => (self.never_started(image).await?, true),
         };
-        let mut missing = None;
+        let mut archives = Vec::new();
+        let mut result = Ok(Ok(()));
         for path in sources {
             let path = clean_container_path(path);
-            match self.engine.download(&from, &path).await? {
-                Some(archive) => {
-                    let (tar, _) = rewrite(&archive, target)?;
-                    self.engine.upload(container, tar).await?;
+            match self.engine.download(&from, &path).await {
+                Ok(Some(archive)) => archives.push(archive),
+                Ok(None) => {
+                    result = Ok(Err(path));
+                    break;
                 }
-                None => {
-                    missing = Some(path);
+                Err(e) => {
+                    result = Err(e);
                     break;
                 }
             }
@@ -250,13 +334,7 @@ impl Rebuilder {
         if temporary {
             let _ = self.engine.remove_container(&from).await;
         }
-        Ok(missing.map(|path| {
-            phases.reporter.report(Event::Output {
-                stream: crate::engine::OutputStream::Stderr,
-                text: format!("{display}: {path} does not exist in the stage it copies from\n"),
-            });
-            Outcome::BuildFailed { exit_code: 1, step: format!("COPY {path} (line {line})") }
-        }))
+        Ok(result?.map(|()| archives))
     }
 
     async fn never_started(&self, image: &str) -> Result<String> {

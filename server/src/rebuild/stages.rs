@@ -11,6 +11,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::phases::Phases;
+use super::replay::Ahead;
 use super::{context, BuildOptions, CycleReport, Outcome, Rebuilder};
 use crate::engine::{BuildRequest, ImageInfo};
 use crate::error::{Error, ErrorKind, Result};
@@ -22,14 +23,20 @@ use crate::sync::{AssemblyRecord, Manifest};
 
 /// Passes a stage's events on, with the diagnostics of the stages before it kept in every
 /// list (each stage's rebuilder reports its own build's problems only).
+/// When a builder starts building, the replay's container starts being made (`ahead`).
 struct StageReporter<'a> {
     inner: &'a mut dyn Reporter,
     earlier: Vec<FileDiagnostic>,
     current: Vec<FileDiagnostic>,
+    image: &'a Rebuilder,
+    ahead: Option<Ahead>,
 }
 
 impl Reporter for StageReporter<'_> {
     fn report(&mut self, event: Event) {
+        if matches!(event, Event::PhaseStarted { phase: Phase::Exec, .. }) && self.ahead.is_none() {
+            self.ahead = self.image.prepare_replay();
+        }
         match event {
             Event::Diagnostics(list) => {
                 self.current = list;
@@ -64,16 +71,28 @@ impl Rebuilder {
 
     async fn build_stages_locked(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let started = Instant::now();
-        let mut total = self.report(Outcome::UpToDate, started);
         if options.full {
             return self.full_build_report("a full rebuild was asked for", started, reporter).await;
         }
-        let mut reporter = StageReporter { inner: reporter, earlier: Vec::new(), current: Vec::new() };
+        let mut reporter =
+            StageReporter { inner: reporter, earlier: Vec::new(), current: Vec::new(), image: self, ahead: None };
+        let result = self.build_builders_then_replay(options, started, &mut reporter).await;
+        self.discard(reporter.ahead.take());
+        result
+    }
+
+    async fn build_builders_then_replay(
+        &self,
+        options: BuildOptions,
+        started: Instant,
+        reporter: &mut StageReporter<'_>,
+    ) -> Result<CycleReport> {
+        let mut total = self.report(Outcome::UpToDate, started);
         let mut rebuilt = false;
         for stage in &self.stages {
             let label = stage.stage_label();
             let options = BuildOptions { full: false, cancel: options.cancel.clone() };
-            let report = match stage.build(options, &mut reporter).await {
+            let report = match stage.build(options, &mut *reporter).await {
                 Err(e) if e.kind == ErrorKind::FullBuildNeeded => {
                     // The recipe and a missing builder concern the whole image; a file change
                     // is the stage's.
@@ -115,7 +134,8 @@ impl Rebuilder {
             let reason = format!("the image's stage cannot be replayed after {why}");
             return self.full_build_report(&reason, started, reporter.inner).await;
         }
-        let replayed = self.replay(&record, &tree, &sources, options.cancel.as_ref(), &mut phases).await;
+        let ahead = reporter.ahead.take();
+        let replayed = self.replay(&record, &tree, &sources, options.cancel.as_ref(), &mut phases, ahead).await;
         phases.finish();
         total.timings.append(&mut phases.timings);
         total.stages.append(&mut phases.stages);

@@ -26,9 +26,16 @@ pub struct CopyTarget {
 /// Rewrites the engine's archive of one source path (entries named from its last component)
 /// into an archive to extract at `/`. Returns it and the number of entries.
 pub fn rewrite(archive: &[u8], target: &CopyTarget) -> Result<(Vec<u8>, usize)> {
+    let mut out = tar::Builder::new(Vec::new());
+    let count = rewrite_into(&mut out, archive, target)?;
+    let tar = out.into_inner().map_err(|e| Error::io("cannot pack a COPY --from", e))?;
+    Ok((tar, count))
+}
+
+/// `rewrite`, appending to `out` (several sources of one COPY go up in one archive).
+pub fn rewrite_into(out: &mut tar::Builder<Vec<u8>>, archive: &[u8], target: &CopyTarget) -> Result<usize> {
     let bad = |e: std::io::Error| Error::io("cannot read the archive of a COPY --from source", e);
     let dest = target.dest.trim_end_matches('/');
-    let mut out = tar::Builder::new(Vec::new());
     let mut count = 0;
     let mut reader = tar::Archive::new(archive);
     let mut root: Option<(String, bool)> = None;
@@ -84,8 +91,7 @@ pub fn rewrite(archive: &[u8], target: &CopyTarget) -> Result<(Vec<u8>, usize)> 
         }
         count += 1;
     }
-    let tar = out.into_inner().map_err(bad)?;
-    Ok((tar, count))
+    Ok(count)
 }
 
 /// The container path an entry of the source's archive goes to; None for the source folder
