@@ -279,13 +279,14 @@ impl Rebuilder {
         reporter
             .report(Event::PhaseStarted { phase: Phase::Builder, detail: format!("{} builders", self.stages.len()) });
         let image = self.image_info(&image_id).await?;
-        let layout = &plan.stage_sizes;
+        let layout = &plan.stage_keywords;
         // Steps count the ARGs before the first FROM too.
         let offset = steps.first_from().unwrap_or(1) - 1;
         let step_of = |stage: usize, instruction: Option<usize>| -> Result<String> {
-            let first = offset + 1 + layout[..stage].iter().map(|n| n + 1).sum::<usize>();
+            let first = offset + 1 + layout[..stage].iter().map(|k| k.len() + 1).sum::<usize>();
             let step = instruction.map_or(first, |i| first + 1 + i);
-            steps.image_after(step, instruction.is_none()).ok_or_else(|| {
+            let keyword = instruction.and_then(|i| layout[stage].get(i)).map_or("FROM", String::as_str);
+            steps.image_after(step, keyword).ok_or_else(|| {
                 Error::new(
                     ErrorKind::ImageBuild,
                     format!("the engine's build output does not show the image of step {step}"),
@@ -294,7 +295,7 @@ impl Rebuilder {
                 )
             })
         };
-        let last_of = |stage: usize| layout[stage].checked_sub(1);
+        let last_of = |stage: usize| layout[stage].len().checked_sub(1);
         let mut stage_images = BTreeMap::new();
         for op in &assembly.ops {
             if let ReplayOp::CopyFrom { source: CopySource::Stage(s), .. } = op {
@@ -373,10 +374,10 @@ impl BuildSteps {
         self.steps.iter().find(|(_, (keyword, _))| keyword == "FROM").map(|(n, _)| *n)
     }
 
-    /// The image after `step`; `is_from` checks that the step is the FROM it should be.
-    fn image_after(&self, step: usize, is_from: bool) -> Option<String> {
-        let (keyword, id) = self.steps.get(&step)?;
-        if is_from && keyword != "FROM" {
+    /// The image after `step`, when the step is the instruction (`keyword`) it should be.
+    fn image_after(&self, step: usize, keyword: &str) -> Option<String> {
+        let (seen, id) = self.steps.get(&step)?;
+        if seen != keyword {
             return None;
         }
         id.clone()
@@ -405,16 +406,16 @@ mod tests {
         ] {
             steps.read(line);
         }
-        assert_eq!(steps.image_after(2, false).as_deref(), Some("16776395d1ae"));
-        assert_eq!(steps.image_after(3, true).as_deref(), Some("e8d78c532ce7"));
-        assert_eq!(steps.image_after(4, false).as_deref(), Some("8cde08b2a150"));
-        assert_eq!(steps.image_after(2, true), None, "step 2 is no FROM");
+        assert_eq!(steps.image_after(2, "RUN").as_deref(), Some("16776395d1ae"));
+        assert_eq!(steps.image_after(3, "FROM").as_deref(), Some("e8d78c532ce7"));
+        assert_eq!(steps.image_after(4, "COPY").as_deref(), Some("8cde08b2a150"));
+        assert_eq!(steps.image_after(2, "FROM"), None, "step 2 is no FROM");
         let mut buildah = BuildSteps::default();
         for line in
             ["STEP 1/2: FROM busybox", "STEP 2/2: RUN make", "--> Using cache 0123456789abcdef0123", "--> 0123456789ab"]
         {
             buildah.read(line);
         }
-        assert_eq!(buildah.image_after(2, false).as_deref(), Some("0123456789ab"));
+        assert_eq!(buildah.image_after(2, "RUN").as_deref(), Some("0123456789ab"));
     }
 }

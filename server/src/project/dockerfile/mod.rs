@@ -122,6 +122,28 @@ pub enum InstructionKind {
     },
 }
 
+impl InstructionKind {
+    /// The instruction's keyword, uppercased (as a build's step lines name it).
+    pub fn keyword(&self) -> &str {
+        match self {
+            InstructionKind::Run { .. } => "RUN",
+            InstructionKind::Copy { is_add: true, .. } => "ADD",
+            InstructionKind::Copy { .. } => "COPY",
+            InstructionKind::Workdir(_) => "WORKDIR",
+            InstructionKind::Env(_) => "ENV",
+            InstructionKind::Arg(_) => "ARG",
+            InstructionKind::User(_) => "USER",
+            InstructionKind::Shell(_) => "SHELL",
+            InstructionKind::Cmd(_) => "CMD",
+            InstructionKind::Entrypoint(_) => "ENTRYPOINT",
+            InstructionKind::Label(_) => "LABEL",
+            InstructionKind::Expose(_) => "EXPOSE",
+            InstructionKind::Volume(_) => "VOLUME",
+            InstructionKind::Other { keyword, .. } => keyword,
+        }
+    }
+}
+
 /// A Dockerfile that Docker would refuse, with the (1-based) line of the
 /// offending instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,9 +55,9 @@ pub struct Plan {
     pub stages: Vec<StageInfo>,
     /// In a builder's view: which builder it is.
     pub builder: Option<usize>,
-    /// The number of instructions of each stage (FROM not counted), to find a stage's
-    /// steps in the build's output.
-    pub stage_sizes: Vec<usize>,
+    /// The keywords of each stage's instructions (FROM not counted), to find (and check) a
+    /// stage's steps in the build's output.
+    pub stage_keywords: Vec<Vec<String>>,
 }
 
 /// One builder: a stage that copies sources from the context and builds them.
@@ -218,7 +218,11 @@ impl Plan {
             assembly: walked.assembly,
             stages: walked.stages,
             builder: None,
-            stage_sizes: parsed.stages.iter().map(|s| s.instructions.len()).collect(),
+            stage_keywords: parsed
+                .stages
+                .iter()
+                .map(|s| s.instructions.iter().map(|i| i.kind.keyword().to_string()).collect())
+                .collect(),
             commit: config.commit.unwrap_or(true),
             timeout: config.timeout_secs.map(Duration::from_secs),
             extra_ignore: config.ignore.clone(),
