@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The editor front ends, end to end in the real editors: builds the server, type-checks,
 # bundles and packages the VS Code extension, then drives Neovim (headless) and VS Code
-# (code-server in headless Chromium) through an edit → error → fix → clean session on the
-# example project. Installs what it needs itself, cached under
-# ${XDG_CACHE_HOME:-$HOME/.cache}/docker-rebuilder-ci. Needs the engine (.ci/engine.sh).
+# (code-server in headless Chromium) through an edit → error → fix → clean session, on the
+# example project (case c) and on a multi-stage Go project with a distroless final stage
+# (case go). Installs what it needs itself, cached under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/docker-rebuilder-ci. Needs the engine and the base images
+# (.ci/engine.sh; case go uses dr-golang:1.19 and dr-distroless:static).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,17 +22,21 @@ ls -l editors/vscode/docker-rebuilder.vsix
 passed=0
 failed=0
 run_test() {
-  local name=$1
-  echo "== editors: $name end to end ($(elapsed))"
-  if bash "tests/editors/$name/run.sh"; then
+  local name=$1 case=$2 begun
+  begun=$(date +%s)
+  echo "== editors: $name end to end, case $case ($(elapsed))"
+  if bash "tests/editors/$name/run.sh" "$case"; then
     passed=$((passed + 1))
+    echo "editors: $name $case passed in $(( $(date +%s) - begun )) s"
   else
-    echo "editors: the $name test FAILED"
+    echo "editors: the $name test, case $case, FAILED"
     failed=$((failed + 1))
   fi
 }
-run_test neovim
-run_test vscode
+run_test neovim c
+run_test neovim go
+run_test vscode c
+run_test vscode go
 
 echo "== editors: done in $(elapsed)"
 echo "editors: $passed passed, $failed failed"

@@ -1,15 +1,20 @@
 -- End to end in the real Neovim (0.11+) with the plugin and the real server: introduce a
--- compile error in the example, see it as a diagnostic, fix it, see the image committed,
--- clean the builder with :DockerRebuilderClean. Run by run.sh:
+-- compile error, see it as a diagnostic, fix it, see the image committed, clean the builder
+-- with :DockerRebuilderClean. Two cases (CASE): `c`, the example (examples/hello-c), which
+-- also opens a shell in the builder and checks :checkhealth; `go`, a multi-stage Go project
+-- whose final stage is distroless (tests/fixtures/editors-go): the error names the failed
+-- stage, the fix reaches the final image (`docker run` prints the new message), and clean
+-- removes the stage's builder. Run by run.sh:
 --   nvim --headless -u NONE -l test.lua
--- Environment: PLUGIN_DIR, SERVER, PROJECT_DIR, PROJECT_IMAGE. Exits 1 on any failure.
+-- Environment: PLUGIN_DIR, SERVER, CASE, PROJECT_DIR, PROJECT_IMAGE. Exits 1 on any failure.
 
 local FIRST_BUILD = 600000 -- the first docker build apt-installs gcc: minutes on a cold machine
 local CYCLE = 120000
 
 local started = vim.uv.hrtime()
+local case = os.getenv('CASE') or 'c'
 local function step(text)
-  io.stdout:write(('[neovim %.1f s] %s\n'):format((vim.uv.hrtime() - started) / 1e9, text))
+  io.stdout:write(('[neovim %s %.1f s] %s\n'):format(case, (vim.uv.hrtime() - started) / 1e9, text))
 end
 
 local function fail(message)
@@ -53,20 +58,42 @@ local function container_exists(name)
   return docker({ 'container', 'inspect', name }).code == 0
 end
 
+--- The names of the containers labelled with `project` (and `role`, if given).
+local function labelled(project, role)
+  local args = { 'ps', '-a', '--format', '{{.Names}}', '--filter', 'label=dev.docker-rebuilder.project=' .. project }
+  if role then
+    vim.list_extend(args, { '--filter', 'label=dev.docker-rebuilder.role=' .. role })
+  end
+  local r = docker(args)
+  check(r.code == 0, 'docker ps: ' .. r.stderr)
+  return vim.tbl_filter(function(n) return n ~= '' end, vim.split(vim.trim(r.stdout), '\n'))
+end
+
 local plugin_dir, server = env('PLUGIN_DIR'), env('SERVER')
 local project, image = env('PROJECT_DIR'), env('PROJECT_IMAGE')
-local greet = project .. '/src/greet.c'
 
-local function main()
+-- What vim.notify said (the commands report through it), kept and printed as a step (headless
+-- Neovim would print it without a newline, in the middle of the test's output).
+local notified = {}
+vim.notify = function(msg)
+  table.insert(notified, tostring(msg))
+  step('notify: ' .. tostring(msg):gsub('\n', ' | '))
+end
+
+local plugin
+
+--- Loads the plugin as a user installs it, opens `file` and waits for the client and the first
+--- build. Returns the buffer, the client and a check that the server is still running.
+local function start(file, first_build)
   -- As a user installs a plugin: on 'runtimepath', plugin/ sourced (-u NONE skips that).
   vim.opt.runtimepath:prepend(plugin_dir)
   vim.cmd('filetype on')
   vim.cmd.runtime('plugin/docker_rebuilder.lua')
-  local plugin = require('docker_rebuilder')
+  plugin = require('docker_rebuilder')
   plugin.setup({ path = server })
 
-  step('opening src/greet.c; waiting for the server and the first build')
-  vim.cmd.edit(vim.fn.fnameescape(greet))
+  step(('opening %s; waiting for the server and the first build'):format(file:sub(#project + 2)))
+  vim.cmd.edit(vim.fn.fnameescape(file))
   local buf = vim.api.nvim_get_current_buf()
   local client = wait_for('the docker_rebuilder client to attach', 30000, function()
     return vim.lsp.get_clients({ name = 'docker_rebuilder', bufnr = buf })[1]
@@ -74,17 +101,30 @@ local function main()
   local function alive()
     check(not client:is_stopped(), 'the server exited (see :DockerRebuilderLog / lsp.log)')
   end
-  wait_for('the first build to succeed', FIRST_BUILD, function()
+  wait_for('the first build to succeed', first_build, function()
     alive()
     local s = plugin.status(buf)
     check(not s or s.state ~= 'error', 'the server reports an error: ' .. (s and s.message or ''))
     return s and s.state == 'succeeded'
   end)
+  return buf, client, alive
+end
+
+local function stop(client)
+  client:stop()
+  wait_for('the server to exit', 30000, function()
+    return client:is_stopped()
+  end)
+end
+
+local cases = {}
+
+function cases.c()
+  local greet = project .. '/src/greet.c'
+  local buf, client, alive = start(greet, FIRST_BUILD)
   local first_id = image_id(image)
-  local builders = docker({ 'ps', '-a', '--format', '{{.Names}}', '--filter', 'label=dev.docker-rebuilder.project=' .. project,
-    '--filter', 'label=dev.docker-rebuilder.role=builder' })
-  local builder = vim.split(vim.trim(builders.stdout), '\n')[1]
-  check(builder ~= '' and container_exists(builder), 'no builder container for ' .. project)
+  local builder = labelled(project, 'builder')[1]
+  check(builder and container_exists(builder), 'no builder container for ' .. project)
   step(('first build done: %s, builder %s'):format(plugin.statusline(buf), builder))
 
   step('breaking line 7 (name → nme) and :write')
@@ -109,6 +149,7 @@ local function main()
   local failed_line = plugin.statusline(buf)
   step('statusline: ' .. failed_line)
   check(failed_line:find('build failed: 1 error', 1, true), 'statusline: ' .. failed_line)
+  check(not failed_line:find('stage', 1, true), 'a single-stage image has no stage to name: ' .. failed_line)
   check(image_id(image) == first_id, 'a failed build must not commit the image')
   check(table.concat(require('docker_rebuilder.log').lines(), '\n'):find('nme', 1, true),
     'the build log (:DockerRebuilderLog) should hold the compiler output')
@@ -154,16 +195,115 @@ local function main()
   end)
   check(image_id(image) == new_id, 'clean keeps the image')
 
-  client:stop()
-  wait_for('the server to exit', 30000, function()
-    return client:is_stopped()
+  stop(client)
+end
+
+--- What `docker run --rm IMAGE` prints (the final stage's ENTRYPOINT: the Go program).
+local function run_image()
+  local r = docker({ 'run', '--rm', image })
+  check(r.code == 0, ('docker run --rm %s exited with %d: %s'):format(image, r.code, r.stderr))
+  return vim.trim(r.stdout)
+end
+
+function cases.go()
+  local main_go = project .. '/main.go'
+  -- Go stdlib only, toolchain image local: the first build takes seconds, not minutes.
+  local buf, client, alive = start(main_go, FIRST_BUILD)
+  local first_id = image_id(image)
+  -- One builder, for the stage that compiles (`build`); the distroless stage has none.
+  local folder = vim.fs.basename(project)
+  local expected = ('docker-rebuilder-%s-%s-build'):format(image:gsub(':latest$', ''), vim.fn.sha256(project):sub(1, 10))
+  local builders = labelled(project, 'builder')
+  check(#builders == 1 and builders[1] == expected,
+    ('expected the one builder %s for %s, got: %s'):format(expected, folder, table.concat(builders, ', ')))
+  local builder = builders[1]
+  check(run_image() == 'hello from v1', 'the first image should print hello from v1')
+  step(('first build done: %s, image %s, builder %s'):format(plugin.statusline(buf), image, builder))
+
+  step('breaking line 8 (fmt.Println(message) → fmt.Println(message, nope)) and :write')
+  check(vim.api.nvim_buf_get_lines(buf, 7, 8, false)[1] == '\tfmt.Println(message)', 'the fixture main.go changed')
+  vim.cmd('normal! 8G$i, nope') -- before the closing parenthesis
+  check(vim.api.nvim_buf_get_lines(buf, 7, 8, false)[1] == '\tfmt.Println(message, nope)', 'the edit went wrong')
+  vim.cmd('silent write')
+
+  local diagnostic = wait_for('an error diagnostic at line 8 (0-based 7) of main.go', CYCLE, function()
+    alive()
+    for _, d in ipairs(vim.diagnostic.get(buf, { severity = vim.diagnostic.severity.ERROR })) do
+      if d.lnum == 7 and d.source == 'docker-rebuilder' then
+        return d
+      end
+    end
   end)
+  step(('diagnostic: %d:%d %s'):format(diagnostic.lnum, diagnostic.col, diagnostic.message))
+  -- go build: ./main.go:8:23: undefined: nope (the tab is one column)
+  check(diagnostic.col == 22, 'expected column 22 (0-based), got ' .. diagnostic.col)
+  check(diagnostic.message:find('nope', 1, true), 'the message should name nope: ' .. diagnostic.message)
+  local failed = wait_for('the status to say failed', CYCLE, function()
+    local s = plugin.status(buf)
+    return s.state == 'failed' and s
+  end)
+  local failed_line = plugin.statusline(buf)
+  step(('statusline: %s; status: stage %s, message %q'):format(failed_line, tostring(failed.stage), failed.message))
+  check(failed.stage == 'build', 'the status should name the failed stage build: ' .. tostring(failed.stage))
+  check(vim.startswith(failed.message, 'stage build: '), 'the status message should start with "stage build: ": ' .. failed.message)
+  check(failed_line:find('build failed: 1 error', 1, true), 'statusline: ' .. failed_line)
+  check(failed_line:find('(stage build)', 1, true), 'the statusline should name the stage: ' .. failed_line)
+  check(image_id(image) == first_id, 'a failed build must not commit the image')
+  check(table.concat(require('docker_rebuilder.log').lines(), '\n'):find('undefined: nope', 1, true),
+    'the build log (:DockerRebuilderLog) should hold the compiler output')
+
+  step('fixing line 8, changing the message to v2 (line 5) and :write')
+  vim.cmd('normal! 8G0f,dt)') -- delete ", nope"
+  vim.cmd('normal! 5G$F1r2') -- "hello from v1" → "hello from v2"
+  check(vim.api.nvim_buf_get_lines(buf, 4, 5, false)[1] == 'const message = "hello from v2"', 'the v2 edit went wrong')
+  check(vim.api.nvim_buf_get_lines(buf, 7, 8, false)[1] == '\tfmt.Println(message)', 'the fix went wrong')
+  vim.cmd('silent write')
+  wait_for('the diagnostics to clear and the status to say succeeded', CYCLE, function()
+    alive()
+    return #vim.diagnostic.get(buf) == 0 and plugin.status(buf).state == 'succeeded'
+  end)
+  local ok = plugin.status(buf)
+  check(type(ok.stage) ~= 'string', 'a succeeded status names no failed stage: ' .. tostring(ok.stage))
+  local new_id = image_id(image)
+  check(new_id ~= first_id, 'a clean build must commit a new image')
+  local ok_line = plugin.statusline(buf)
+  check(ok_line:find(new_id:gsub('^sha256:', ''):sub(1, 12), 1, true), 'statusline should show the new image id: ' .. ok_line)
+  local printed = run_image()
+  check(printed == 'hello from v2', 'docker run should print hello from v2, got: ' .. printed)
+  -- The final stage, not the build stage: distroless config, no Go toolchain inside.
+  local inspect = docker({ 'image', 'inspect', '--format', '{{.Config.User}} {{json .Config.Entrypoint}} {{.Size}}', image })
+  local user, entrypoint, size = vim.trim(inspect.stdout):match('^(%S+) (%S+) (%d+)$')
+  check(user == 'nonroot:nonroot' and entrypoint == '["/app"]', 'the final stage config: ' .. inspect.stdout)
+  check(tonumber(size) < 50e6, 'the image should be the distroless stage, not the toolchain: ' .. size .. ' bytes')
+  step(('statusline: %s; image %s → %s; docker run: %s'):format(ok_line, first_id:sub(8, 19), new_id:sub(8, 19), printed))
+
+  step(':DockerRebuilderClean (builder ' .. builder .. ')')
+  vim.cmd('DockerRebuilderClean')
+  wait_for('the builder to be removed', CYCLE, function()
+    return not container_exists(builder)
+  end)
+  wait_for('the clean to be reported', CYCLE, function()
+    return vim.iter(notified):any(function(m) return m:find('removed the builder ' .. builder, 1, true) end)
+  end)
+  local left = labelled(project)
+  check(#left == 0, 'containers labelled with the project remain: ' .. table.concat(left, ', '))
+  check(image_id(image) == new_id, 'clean keeps the image')
+
+  stop(client)
+  step('removing the image ' .. image)
+  local rm = docker({ 'image', 'rm', image })
+  check(rm.code == 0, 'docker image rm ' .. image .. ': ' .. rm.stderr)
+end
+
+local function main()
+  local run = cases[case] or fail('unknown CASE ' .. case .. ' (c or go)')
+  run()
   step('PASS')
 end
 
 local ok, err = pcall(main)
 if not ok then
-  io.stderr:write(('[neovim] FAIL: %s\n'):format(type(err) == 'table' and err.message or tostring(err)))
+  io.stderr:write(('[neovim %s] FAIL: %s\n'):format(case, type(err) == 'table' and err.message or tostring(err)))
   local s = package.loaded['docker_rebuilder.status'] and require('docker_rebuilder.status').get()
   io.stderr:write(('  status: %s\n'):format(s and vim.inspect(s) or 'none received'))
   os.exit(1)

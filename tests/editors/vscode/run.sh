@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Runs the VS Code end-to-end test on a fresh copy of examples/hello-c. Expects the extension
-# packaged (editors/vscode/docker-rebuilder.vsix), the server built, and code-server
-# installed (install-code-server.sh); removes the copy, its builder and its image on exit.
+# Runs one case of the VS Code end-to-end test on a fresh copy of its project:
+#   run.sh [c|go]   c (default): examples/hello-c; go: tests/fixtures/editors-go (multi-stage)
+# Expects the extension packaged (editors/vscode/docker-rebuilder.vsix) and the server built;
+# installs code-server (install-code-server.sh); removes the copy, its builders and its image
+# on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
+case=${1:-c}
 
 code_server=$("$here/install-code-server.sh")
 ( cd "$here" && npm ci --no-audit --no-fund --silent )
 
-make_project vscode
+make_project vscode "$case"
 run_dir="$PROJECT_ROOT/run"
 mkdir -p "$run_dir"
 stop_code_server() {
@@ -21,7 +24,7 @@ trap stop_code_server EXIT
 
 CODE_SERVER=$code_server \
 VSIX=${VSIX:-$REPO_ROOT/editors/vscode/docker-rebuilder.vsix} \
-SERVER=$(server_binary) \
+SERVER=$(server_binary) CASE=$case \
 PROJECT_DIR=$PROJECT_DIR PROJECT_IMAGE=$PROJECT_IMAGE RUN_DIR=$run_dir \
 ARTIFACTS=${ARTIFACTS:-$REPO_ROOT/test-artifacts} \
   node "$here/test.mjs" || { echo "code-server log: $(tail -20 "$run_dir/code-server.log")"; exit 1; }

@@ -1,16 +1,22 @@
 // End to end in the real VS Code (code-server 4.100.3 = VS Code 1.100.3) with the packaged
-// extension and the real server: introduce a compile error in the example, see it, fix it,
-// see the image committed, open a shell in the builder, cancel a build, clean the builder
-// from the Command Palette.
+// extension and the real server. Two cases (CASE):
+// - `c`, the example (examples/hello-c): introduce a compile error, see it, fix it, see the
+//   image committed, open a shell in the builder, cancel a build, clean the builder from the
+//   Command Palette;
+// - `go`, a multi-stage Go project with a distroless final stage (tests/fixtures/editors-go):
+//   a compile error in main.go is seen with the failed stage named in the status bar item's
+//   tooltip; the fix (and a new message) reaches the final image (`docker run` prints it);
+//   Clean Builder removes the stage's builder.
 //
-// Environment (set by run.sh): CODE_SERVER, VSIX, SERVER, PROJECT_DIR, PROJECT_IMAGE, RUN_DIR,
-// ARTIFACTS. Exits non-zero on any failure, with a screenshot in ARTIFACTS.
+// Environment (set by run.sh): CODE_SERVER, VSIX, SERVER, CASE, PROJECT_DIR, PROJECT_IMAGE,
+// RUN_DIR, ARTIFACTS. Exits non-zero on any failure, with a screenshot in ARTIFACTS.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startCodeServer } from './codeServer.mjs';
-import { builders, containerExists, fileInContainer, imageId } from './docker.mjs';
+import { builders, containerExists, fileInContainer, imageConfig, imageExists, imageId, labelled, removeImage, runImage } from './docker.mjs';
 import { waitFor } from './wait.mjs';
 import { Workbench } from './workbench.mjs';
 
@@ -18,6 +24,7 @@ const env = (name) => process.env[name] ?? fail(`${name} is not set (run this th
 const project = env('PROJECT_DIR');
 const image = env('PROJECT_IMAGE');
 const artifacts = env('ARTIFACTS');
+const testCase = process.env.CASE ?? 'c';
 const greet = path.join(project, 'src/greet.c');
 
 // The first `docker build` of the example apt-installs gcc: minutes on a cold machine.
@@ -25,7 +32,7 @@ const FIRST_BUILD = 600_000;
 const CYCLE = 120_000;
 
 const started = Date.now();
-const step = (text) => console.log(`[vscode ${((Date.now() - started) / 1000).toFixed(1)} s] ${text}`);
+const step = (text) => console.log(`[vscode ${testCase} ${((Date.now() - started) / 1000).toFixed(1)} s] ${text}`);
 
 function fail(message) {
   throw new Error(message);
@@ -47,7 +54,7 @@ function slowDownTheLink() {
   fs.appendFileSync(path.join(project, 'src/main.c'), '/* relink */\n');
 }
 
-async function scenario(wb) {
+async function scenarioC(wb) {
   step('waiting for the first build (status bar: check mark and image id)');
   await wb.waitForStatus('first build succeeded', /^check .*\b[0-9a-f]{12}$/, FIRST_BUILD);
   const firstId = imageId(image);
@@ -120,7 +127,109 @@ async function scenario(wb) {
   await wb.screenshot(path.join(artifacts, 'vscode-3-cleaned.png'));
 }
 
+/** The builder the product names for a stage: docker-rebuilder-<folder>-<hash of the path>-<stage>. */
+function stageBuilderName(stage) {
+  const folder = image.replace(/:latest$/, ''); // the sanitised folder name, as the image's
+  const hash = crypto.createHash('sha256').update(project).digest('hex').slice(0, 10);
+  return `docker-rebuilder-${folder}-${hash}-${stage}`;
+}
+
+async function scenarioGo(wb) {
+  const mainGo = path.join(project, 'main.go');
+  step('waiting for the first build (status bar: check mark and image id)');
+  await wb.waitForStatus('first build succeeded', /^check .*\b[0-9a-f]{12}$/, FIRST_BUILD);
+  const firstId = imageId(image);
+  // One builder, for the stage that compiles (`build`); the distroless stage has none.
+  const builder = stageBuilderName('build');
+  const found = builders(project);
+  check(found.length === 1 && found[0] === builder, `expected the one builder ${builder}, got ${JSON.stringify(found)}`);
+  check(runImage(image) === 'hello from v1', 'the first image should print hello from v1');
+  step(`first build done: image ${image}, builder ${builder}`);
+
+  step('opening main.go and breaking line 8: fmt.Println(message) → fmt.Println(message, nope)');
+  await wb.openFile('main.go');
+  await wb.goTo(8, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft'); // before the closing parenthesis
+  await wb.page.keyboard.type(', nope');
+  await wb.save();
+  await waitFor('main.go saved with the error', CYCLE, () => fs.readFileSync(mainGo, 'utf8').includes('\tfmt.Println(message, nope)\n'));
+
+  step('waiting for the error: squiggle, problem counter, Problems row at line 8, status failed');
+  await waitFor('a red squiggle in the editor', CYCLE, async () => (await wb.squiggles()) > 0);
+  await waitFor('the problem counter to show 1 error', CYCLE, async () => (await wb.problemCounts()).errors === 1);
+  // go build: ./main.go:8:23: undefined: nope
+  const rows = await waitFor('a Problems row for nope at line 8', CYCLE, async () => {
+    const texts = await wb.problemRows();
+    return texts.some((t) => /undefined: nope/.test(t) && /\[Ln 8, Col 23\]/.test(t)) ? texts : false;
+  });
+  step(`Problems panel: ${JSON.stringify(rows)}`);
+  const failedText = await wb.waitForStatus('build failed', /^error \| Build failed: 1 error/, CYCLE);
+  step(`status bar: ${failedText}`);
+  // The failed stage, as a user sees it: hovering the status bar item.
+  const tooltip = await waitFor('the status bar tooltip to name the failed stage', CYCLE, async () => {
+    const text = await wb.statusTooltip();
+    return /stage build: /.test(text) ? text : false;
+  });
+  step(`status bar tooltip: ${JSON.stringify(tooltip)}`);
+  check(tooltip.includes(image), `the tooltip should name the image ${image}: ${tooltip}`);
+  check(imageId(image) === firstId, 'a failed build must not commit the image');
+  await wb.screenshot(path.join(artifacts, 'vscode-go-1-error.png'));
+  await wb.unhover();
+
+  step('fixing line 8, changing the message to v2 (line 5) and saving');
+  await wb.goTo(8, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft');
+  for (let i = 0; i < ', nope'.length; i++) {
+    await wb.page.keyboard.press('Backspace');
+  }
+  await wb.goTo(5, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft'); // before the closing quote
+  await wb.page.keyboard.press('Backspace');
+  await wb.page.keyboard.type('2');
+  await wb.save();
+  await waitFor('main.go saved with the fix and v2', CYCLE, () => {
+    const text = fs.readFileSync(mainGo, 'utf8');
+    return text.includes('\tfmt.Println(message)\n') && text.includes('const message = "hello from v2"\n');
+  });
+
+  step('waiting for the fix: no squiggle, no problems, status succeeded with a new image id');
+  const okText = await wb.waitForStatus('rebuilt', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  await waitFor('the squiggle to go', CYCLE, async () => (await wb.squiggles()) === 0);
+  await waitFor('the problem counter to show 0 errors', CYCLE, async () => (await wb.problemCounts()).errors === 0);
+  const newId = imageId(image);
+  check(newId !== firstId, 'a clean build must commit a new image');
+  const shown = okText.match(/([0-9a-f]{12})$/)[1];
+  check(newId.replace('sha256:', '').startsWith(shown), `status bar shows ${shown}, image is ${newId}`);
+  const printed = runImage(image);
+  check(printed === 'hello from v2', `docker run --rm ${image} should print hello from v2, printed ${JSON.stringify(printed)}`);
+  // The final stage, not the build stage: distroless config, no Go toolchain inside.
+  const config = imageConfig(image);
+  check(config.user === 'nonroot:nonroot' && JSON.stringify(config.entrypoint) === '["/app"]', `the final stage's config: ${JSON.stringify(config)}`);
+  check(config.size < 50e6, `the image should be the distroless stage, not the toolchain: ${config.size} bytes`);
+  step(`status bar: ${okText}; image ${firstId.slice(7, 19)} → ${newId.slice(7, 19)}; docker run: ${printed}`);
+  await wb.screenshot(path.join(artifacts, 'vscode-go-2-fixed.png'));
+
+  step(`Command Palette: Docker Rebuilder: Clean Builder (builder ${builder})`);
+  await wb.runCommand('Docker Rebuilder: Clean Builder');
+  await waitFor(`the builder ${builder} to be removed`, CYCLE, () => !containerExists(builder));
+  await wb.page.locator('.notifications-toasts', { hasText: `Removed the builder ${builder}` }).waitFor({ timeout: CYCLE });
+  const left = labelled(project);
+  check(left.length === 0, `containers labelled with the project remain: ${left.join(', ')}`);
+  check(imageId(image) === newId, 'clean keeps the image');
+  await wb.screenshot(path.join(artifacts, 'vscode-go-3-cleaned.png'));
+
+  step(`removing the image ${image}`);
+  removeImage(image);
+  check(!imageExists(image), `the image ${image} is still there`);
+}
+
+const scenarios = { c: scenarioC, go: scenarioGo };
+
 async function main() {
+  const scenario = scenarios[testCase] ?? fail(`unknown CASE ${testCase} (c or go)`);
   fs.mkdirSync(artifacts, { recursive: true });
   const runDir = env('RUN_DIR');
   const codeServer = await startCodeServer({
@@ -155,9 +264,9 @@ async function main() {
     await scenario(wb);
     step('PASS');
   } catch (e) {
-    const shot = path.join(artifacts, 'vscode-failure.png');
+    const shot = path.join(artifacts, testCase === 'c' ? 'vscode-failure.png' : `vscode-${testCase}-failure.png`);
     await page.screenshot({ path: shot }).catch(() => undefined);
-    console.error(`[vscode] FAIL: ${e.message}\n  status bar: ${await wb.statusText().catch(() => '?')}\n  screenshot: ${shot}`);
+    console.error(`[vscode ${testCase}] FAIL: ${e.message}\n  status bar: ${await wb.statusText().catch(() => '?')}\n  screenshot: ${shot}`);
     process.exitCode = 1;
   } finally {
     await context.close().catch(() => undefined);

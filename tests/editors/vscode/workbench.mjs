@@ -84,6 +84,26 @@ export class Workbench {
     return `${icons.map((c) => (c.match(/codicon-([\w-]+)/) ?? [])[1]).join(' ')} | ${text}`;
   }
 
+  /** Hovers the Docker Rebuilder status bar item, as a user does, and returns its tooltip's text. */
+  async statusTooltip() {
+    const item = this.page.locator('#workbench\\.parts\\.statusbar .statusbar-item[id$="dockerRebuilder.status"]').first();
+    const hover = this.page.locator('.monaco-hover:visible, .workbench-hover:visible', { hasText: 'Docker Rebuilder' }).first();
+    return waitFor('the status bar item\'s tooltip', LONG, async () => {
+      await this.unhover();
+      await item.hover();
+      await hover.waitFor({ timeout: 5_000 });
+      // MarkdownString.appendText turns spaces into non-breaking ones: read them as spaces.
+      return (await hover.innerText()).replace(/\u00a0/g, ' ').trim();
+    });
+  }
+
+  /** Moves the mouse to the empty middle of the status bar, so that a tooltip goes away. */
+  async unhover() {
+    const bar = await this.page.locator('#workbench\\.parts\\.statusbar').boundingBox();
+    await this.page.mouse.move(bar.x + bar.width / 2, bar.y + bar.height / 2);
+    await this.page.locator('.monaco-hover:visible, .workbench-hover:visible').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+  }
+
   async waitForStatus(what, pattern, timeoutMs = LONG) {
     return waitFor(`status bar: ${what} (${pattern})`, timeoutMs, async () => {
       const text = await this.statusText();

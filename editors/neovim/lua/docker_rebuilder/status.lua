@@ -11,6 +11,7 @@ local M = {}
 ---@field errors integer
 ---@field warnings integer
 ---@field message string
+---@field stage string? in a multi-stage image: the stage whose build failed (vim.NIL if none)
 
 ---@type table<string, docker_rebuilder.Status> by project folder
 M.projects = {}
@@ -92,8 +93,13 @@ function M.statusline(bufnr)
     local parts = { '✓', duration(s.durationMs), s.imageId and short_id(s.imageId) or nil }
     return table.concat(vim.tbl_filter(function(x) return x ~= nil end, parts), ' ')
   elseif s.state == 'failed' then
-    return ('✗ build failed: %d error%s, %d warning%s'):format(
+    local line = ('✗ build failed: %d error%s, %d warning%s'):format(
       s.errors, s.errors == 1 and '' or 's', s.warnings, s.warnings == 1 and '' or 's')
+    -- A multi-stage image: which stage's build failed (its builder has the output).
+    if type(s.stage) == 'string' and s.stage ~= '' then
+      line = line .. (' (stage %s)'):format(s.stage)
+    end
+    return line
   elseif s.state == 'error' then
     return '⚠ docker-rebuilder: ' .. (s.message or 'error')
   end
