@@ -259,6 +259,16 @@ fn lsp_a_saved_compile_error_shows_at_its_line_names_the_stage_and_the_fix_commi
     assert_ne!(ok["params"]["imageId"], json!(first_id), "{ok}");
     assert_eq!(p.run_image(), "hello from the editor");
 
+    // The editors open a shell in the builder the status names: it must be a real one.
+    let status = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "docker-rebuilder.status", "arguments": [file_uri(&p.dir)] }),
+        CYCLE,
+    );
+    let builder = status["result"]["builder"].as_str().unwrap_or_default().to_string();
+    let exists = support::docker(&["container", "inspect", &builder]).status.success();
+    assert!(exists && builder.ends_with("-build"), "the status names a builder that exists: {status}");
+
     let cleaned = client.request(
         "workspace/executeCommand",
         json!({ "command": "docker-rebuilder.clean", "arguments": [file_uri(&p.dir)] }),
