@@ -167,9 +167,9 @@ impl Rebuilder {
         if changes.is_empty() {
             if !builder.manifest.pending || self.image_holds(&builder.manifest).await? {
                 phases.finish();
-                match self.stage_of {
-                    Some(_) => phases.note(format!("no changes in the sources of stage {}", self.stage_label())),
-                    None => phases.note(format!("no changes: {} is up to date", plan.image)),
+                // A stage's builder says nothing: the image's rebuilder tells what it all came to.
+                if self.stage_of.is_none() {
+                    phases.note(format!("no changes: {} is up to date", plan.image));
                 }
                 return Ok(CycleResult::Done {
                     outcome: Outcome::UpToDate,

@@ -126,6 +126,7 @@ impl Rebuilder {
         if held && !rebuilt {
             self.set_image_sources(Some(sources));
             phases.note(format!("no changes: {} is up to date", self.project.plan.image));
+            total.image_id = image.map(|i| i.id);
             total.total = started.elapsed();
             return Ok(total);
         }
