@@ -153,6 +153,15 @@ fn a_final_stage_that_also_copies_from_the_context_is_never_stale() {
     let nothing = p.build_json(&[], 0);
     assert_eq!(outcome(&nothing), "up_to_date", "{nothing}");
     clean(&p);
+
+    // After `clean`, the builder starts from the state clean kept: an edit is a cycle, not a
+    // full docker build.
+    p.replace("main.go", "hello from v2", "hello after clean");
+    let adopted = p.build_json(&[], 0);
+    assert_eq!(outcome(&adopted), "succeeded", "{adopted}");
+    assert_eq!(adopted["uploaded"], 1, "only main.go is synced: {adopted}");
+    assert_eq!(p.run_image(), "hello after clean");
+    clean(&p);
 }
 
 #[test]

@@ -44,13 +44,16 @@ make_project() {
   trap cleanup_project EXIT
 }
 
-# Removes the builders (and any other container labelled with this project), the image, and
+# Removes the builders (and any other container labelled with this project), the images, and
 # the copy. Runs on every exit, pass or fail, so a failed test leaves nothing behind.
 cleanup_project() {
   local ids
   ids=$(docker ps -aq --filter "label=dev.docker-rebuilder.project=$PROJECT_DIR" 2>/dev/null || true)
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
   docker image rm -f --no-prune "$PROJECT_IMAGE" >/dev/null 2>&1 || true
+  # What `clean` keeps of a multi-stage project's builders (their state images).
+  ids=$(docker images -q --filter "label=dev.docker-rebuilder.project=$PROJECT_DIR" 2>/dev/null || true)
+  [ -z "$ids" ] || docker image rm -f --no-prune $ids >/dev/null 2>&1 || true
   rm -rf "$PROJECT_ROOT"
 }
 

@@ -39,6 +39,19 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Commits `container` as an untagged image (found again by its labels); returns its id.
+    pub async fn commit_untagged(&self, container: &str, config: CommitConfig<'_>) -> Result<String> {
+        let options = CommitContainerOptionsBuilder::default().container(container).pause(false).build();
+        let created = self
+            .docker
+            .commit_container(options, container_config(config))
+            .await
+            .map_err(|e| engine_error(&format!("commit the builder {container}"), e))?;
+        Ok(created.id)
+    }
+}
+
 fn container_config(config: CommitConfig<'_>) -> ContainerConfig {
     let o = config.original.clone();
     let mut labels = o.labels.unwrap_or_default();

@@ -94,6 +94,18 @@ impl Engine {
         }
     }
 
+    /// Ids of the images carrying every `label=value`, newest first.
+    pub async fn images_with_labels(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        let filters = std::collections::HashMap::from([(
+            "label".to_string(),
+            labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        )]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+        let mut list = self.docker.list_images(Some(options)).await.map_err(|e| engine_error("list images", e))?;
+        list.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(list.into_iter().map(|i| i.id).collect())
+    }
+
     /// The image `name` (a tag or id), or None when it does not exist.
     pub async fn image(&self, name: &str) -> Result<Option<ImageInfo>> {
         match self.docker.inspect_image(name).await {

@@ -20,6 +20,8 @@ use plan::Plan;
 pub const LABEL_PROJECT: &str = "dev.docker-rebuilder.project";
 /// Label saying what the object is to us: `builder` (container) or `image`.
 pub const LABEL_ROLE: &str = "dev.docker-rebuilder.role";
+/// Label on a builder stage's state image (what `clean` keeps of its builder): the stage.
+pub const LABEL_STAGE: &str = "dev.docker-rebuilder.stage";
 /// Label on committed images: the hash of the sources they were built from.
 pub const LABEL_SOURCES: &str = "dev.docker-rebuilder.sources";
 

@@ -123,11 +123,15 @@ impl Rebuilder {
     /// A builder from the project's committed image, when that image is ours, carries a
     /// manifest for the current recipe, and is not too deep.
     async fn adopt_image(&self, reporter: &mut dyn Reporter) -> Result<Option<Builder>> {
-        if self.stage_of.is_some() {
-            // The image holds the image's stage, not this builder's.
-            return Ok(None);
-        }
-        let Some(image) = self.engine.image(&self.project.plan.image).await? else { return Ok(None) };
+        // A stage's builder: the state `clean` kept of it (the image holds the image's stage).
+        let from = match self.stage_of {
+            Some(_) => match self.state_images().await.into_iter().next() {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+            None => self.project.plan.image.clone(),
+        };
+        let Some(image) = self.engine.image(&from).await? else { return Ok(None) };
         if image.labels.get(LABEL_PROJECT) != Some(&self.project.label()) || image.layers >= MAX_ADOPTED_LAYERS {
             return Ok(None);
         }

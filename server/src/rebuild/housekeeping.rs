@@ -4,7 +4,9 @@
 use super::Rebuilder;
 use crate::error::Result;
 use crate::events::{Event, Reporter};
-use crate::project::LABEL_PROJECT;
+use std::collections::HashMap;
+
+use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_STAGE};
 
 #[derive(Debug, Clone, Default)]
 pub struct CleanReport {
@@ -88,6 +90,11 @@ impl Rebuilder {
             )));
             return Ok(report);
         }
+        if self.stage_of.is_some() && builder.running {
+            // A stage's builder holds what no image holds (the build's objects and caches):
+            // kept as an untagged image the next build starts from (`adopt_image`).
+            self.keep_state(&builder, reporter).await;
+        }
         self.engine.remove_container(&builder.id).await?;
         report.builder_removed = Some(name);
         let tagged = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
@@ -95,5 +102,36 @@ impl Rebuilder {
             report.images_removed = self.prune(std::iter::once(&builder.image_id), reporter).await;
         }
         Ok(report)
+    }
+
+    /// Commits a stage's builder as its state image (labelled with the project, `state` and
+    /// the stage), replacing the one an earlier `clean` kept. Best effort: without it, the
+    /// next build is a full one.
+    async fn keep_state(&self, builder: &crate::engine::ContainerInfo, reporter: &mut dyn Reporter) {
+        let Ok(Some(base)) = self.engine.image(&builder.image_id).await else { return };
+        let labels = HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "state".to_string()),
+            (LABEL_STAGE.to_string(), self.stage_label()),
+        ]);
+        let config = crate::engine::CommitConfig { original: &base.config, extra_labels: labels };
+        match self.engine.commit_untagged(&builder.id, config).await {
+            Ok(id) => {
+                let older: Vec<String> = self.state_images().await.into_iter().filter(|i| *i != id).collect();
+                self.prune(older.iter(), reporter).await;
+            }
+            Err(e) => reporter.report(Event::Note(format!(
+                "could not keep the state of stage {}'s builder ({e}); the next build is a full one",
+                self.stage_label()
+            ))),
+        }
+    }
+
+    /// This stage's state images (what `clean` kept of its builder), newest first.
+    pub(super) async fn state_images(&self) -> Vec<String> {
+        let label = self.project.label();
+        let stage = self.stage_label();
+        let labels = [(LABEL_PROJECT, label.as_str()), (LABEL_ROLE, "state"), (LABEL_STAGE, stage.as_str())];
+        self.engine.images_with_labels(&labels).await.unwrap_or_default()
     }
 }
