@@ -102,7 +102,7 @@ impl Engine {
         )]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
         let mut list = self.docker.list_images(Some(options)).await.map_err(|e| engine_error("list images", e))?;
-        list.sort_by(|a, b| b.created.cmp(&a.created));
+        list.sort_by_key(|i| std::cmp::Reverse(i.created));
         Ok(list.into_iter().map(|i| i.id).collect())
     }
 
