@@ -32,6 +32,7 @@ use clap::{Parser, Subcommand};
 
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::events::Reporter as _;
 use crate::project::Project;
 use crate::rebuild::{BuildOptions, CancelToken, Outcome, Rebuilder};
 use render::{Mode, TerminalReporter};
@@ -63,8 +64,14 @@ enum Command {
     /// Keep the image up to date as files change (saves, git checkout, generators): syncs
     /// what changed while nothing ran, then rebuilds on every change until Ctrl-C.
     Watch { dir: Option<PathBuf> },
-    /// Remove this project's builder container (the image stays).
-    Clean { dir: Option<PathBuf> },
+    /// Remove this project's builder containers (the image stays; so do the caches of
+    /// `RUN --mount=type=cache` unless --caches).
+    Clean {
+        dir: Option<PathBuf>,
+        /// Also remove the cache volumes of `RUN --mount=type=cache` (the next build starts cold).
+        #[arg(long)]
+        caches: bool,
+    },
     /// Show the image, its stages and builders, and what a build would do now.
     Status {
         dir: Option<PathBuf>,
@@ -129,6 +136,18 @@ async fn rebuilder(dir: Option<PathBuf>) -> Result<Rebuilder, Error> {
     Ok(Rebuilder::new(engine, project))
 }
 
+/// The project's rebuilder, or, when the project folder is found but its Dockerfile or
+/// rebuilder.toml does not load, the engine, the folder and why (for `clean` and `status`).
+async fn loaded(dir: Option<PathBuf>) -> Result<Result<Rebuilder, (Engine, PathBuf, Error)>, Error> {
+    let dir = Project::find_dir(&dir.unwrap_or_else(|| PathBuf::from(".")))?;
+    let project = Project::load(&dir);
+    let engine = Engine::connect().await?;
+    Ok(match project {
+        Ok(project) => Ok(Rebuilder::new(engine, project)),
+        Err(error) => Err((engine, dir, error)),
+    })
+}
+
 async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
     match command {
         Command::Build { dir, full } => {
@@ -154,15 +173,28 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
             })
         }
         Command::Watch { dir } => watch::run(rebuilder(dir).await?, mode).await,
-        Command::Clean { dir } => {
-            let rebuilder = rebuilder(dir).await?;
+        Command::Clean { dir, caches } => {
             let mut reporter = TerminalReporter::new(mode);
-            let report = rebuilder.clean(&mut reporter).await?;
+            let report = match loaded(dir).await? {
+                Ok(rebuilder) => rebuilder.clean(caches, &mut reporter).await?,
+                // A recipe that does not load strands nothing: what we made is found by label.
+                Err((engine, dir, error)) => {
+                    reporter.report(crate::events::Event::Note(error.one_line()));
+                    crate::rebuild::clean_unloaded(&engine, &dir, caches, &mut reporter).await?
+                }
+            };
             reporter.clean_summary(&report);
             Ok(0)
         }
         Command::Status { dir, files } => {
-            let rebuilder = rebuilder(dir).await?;
+            let rebuilder = match loaded(dir).await? {
+                Ok(rebuilder) => rebuilder,
+                Err((engine, dir, error)) => {
+                    let status = crate::rebuild::status_unloaded(&engine, &dir, error).await?;
+                    render::print_unloaded_status(mode, &status);
+                    return Ok(2);
+                }
+            };
             let status = rebuilder.status().await?;
             let project = rebuilder.project();
             let effects: Vec<(String, Vec<String>)> = files

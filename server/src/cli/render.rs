@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::engine::ContainerInfo;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, OutputStream, Phase, Reporter};
-use crate::project::plan::{CopySource, ReplayOp, StageRole, SyncRule, ELSEWHERE};
+use crate::project::plan::{mounts_label, CopySource, ReplayOp, StageRole, StepMount, SyncRule, ELSEWHERE};
 use crate::project::Project;
 use crate::rebuild::{CleanReport, CycleReport, Outcome, Status};
 
@@ -120,7 +120,12 @@ impl TerminalReporter {
         match self.mode {
             Mode::Json => out!(
                 "{}",
-                json!({ "builder_removed": report.builder_removed, "images_removed": report.images_removed, "notes": self.notes })
+                json!({
+                    "builder_removed": report.builder_removed,
+                    "images_removed": report.images_removed,
+                    "volumes_removed": report.volumes_removed,
+                    "notes": self.notes
+                })
             ),
             Mode::Quiet => {}
             Mode::Human => match &report.builder_removed {
@@ -176,6 +181,44 @@ pub fn print_error(mode: Mode, error: &Error) {
     } else {
         err!("docker-rebuilder: {error}");
     }
+}
+
+/// `status` of a project whose Dockerfile or rebuilder.toml does not load: why, and what
+/// exists of it.
+pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus) {
+    if mode == Mode::Json {
+        let containers: Vec<Value> = status
+            .containers
+            .iter()
+            .map(|c| json!({ "name": c.name, "running": c.running, "role": c.labels.get(crate::project::LABEL_ROLE) }))
+            .collect();
+        out!(
+            "{}",
+            json!({
+                "project": status.dir,
+                "loads": false,
+                "error": status.error.cause,
+                "fix": status.error.fix,
+                "image": status.image,
+                "image_id": status.image_info.as_ref().map(|i| i.id.clone()),
+                "containers": containers,
+            })
+        );
+        return;
+    }
+    out!("project  {}", status.dir.display());
+    out!("problem  {}", status.error.one_line());
+    match &status.image_info {
+        Some(info) => out!("image    {} ({})", status.image, short_id(&info.id)),
+        None => out!("image    {} (not built)", status.image),
+    }
+    if status.containers.is_empty() {
+        out!("builder  none");
+    }
+    for c in &status.containers {
+        out!("builder  {} ({})", c.name, if c.running { "running" } else { "stopped" });
+    }
+    out!("`clean` removes the builders; a build needs the problem fixed first");
 }
 
 pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(String, Vec<String>)]) {
@@ -234,6 +277,7 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(St
             "pending_deletes": status.pending_deletes,
             "last_build_failed": status.last_build_failed,
             "rebuild": plan.steps.iter().map(|s| &s.display).collect::<Vec<_>>(),
+            "mounts": plan.steps.iter().map(|s| s.mounts.iter().map(|m| m.describe()).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "sync": sync_json(&plan.sync),
             "stages": stages,
             "files": files.iter().map(|(f, lines)| json!({ "file": f, "effects": lines })).collect::<Vec<_>>(),
@@ -290,10 +334,18 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(St
                 continue;
             }
             let note = if rule.needs_full_build { "  (change → full docker build)" } else { "" };
-            out!("{indent}sync     {sources} → {}{note}", rule.dest);
+            let bound = builder.steps.iter().flat_map(|s| &s.mounts).find_map(|m| match m {
+                StepMount::Bind { mirror, target, read_write, .. } if *mirror == rule.dest => {
+                    Some(format!("{target} (bind mount{})", if *read_write { "" } else { ", read-only" }))
+                }
+                _ => None,
+            });
+            out!("{indent}sync     {sources} → {}{note}", bound.unwrap_or_else(|| rule.dest.clone()));
         }
         for step in &builder.steps {
-            out!("{indent}rebuild  {}  (in {})", step.display, step.workdir);
+            let mounts =
+                if step.mounts.is_empty() { String::new() } else { format!("{} ", mounts_label(&step.mounts)) };
+            out!("{indent}rebuild  {mounts}{}  (in {})", step.display, step.workdir);
         }
     }
     if let Some(a) = &plan.assembly {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HealthConfig, ImageConfig};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, ImageConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -20,6 +20,8 @@ pub struct BuilderSpec<'a> {
     pub labels: HashMap<String, String>,
     /// PID 1: a program that runs until stopped (given an open terminal as its stdin).
     pub keepalive: &'a [&'a str],
+    /// Volumes and tmpfs the build's RUN steps mount (`RUN --mount`).
+    pub mounts: Vec<super::BuilderMount>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,8 +92,11 @@ impl Engine {
         let keepalive: Vec<String> = spec.keepalive.iter().map(|s| s.to_string()).collect();
         let (entrypoint, cmd) =
             if keepalive_in_cmd(spec.image_config) { (None, Some(keepalive)) } else { (Some(keepalive), None) };
+        let mounts: Vec<_> = spec.mounts.iter().map(|m| m.to_engine()).collect();
+        let host_config = (!mounts.is_empty()).then(|| HostConfig { mounts: Some(mounts), ..Default::default() });
         let body = ContainerCreateBody {
             image: Some(spec.image_id.to_string()),
+            host_config,
             entrypoint,
             cmd,
             tty: Some(true),

@@ -6,11 +6,13 @@ mod container;
 mod exec;
 mod files;
 mod image;
+mod volume;
 
 pub use commit::CommitConfig;
 pub use container::{BuilderSpec, ContainerInfo};
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
 pub use image::{BuildRequest, ImageInfo};
+pub use volume::BuilderMount;
 
 use bollard::Docker;
 

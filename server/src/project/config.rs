@@ -45,6 +45,37 @@ pub struct Config {
     /// stage of a multi-stage Dockerfile (the top-level keys apply when there is one builder).
     #[serde(default, rename = "stage")]
     pub stages: BTreeMap<String, StageConfig>,
+    /// Which of the engine's builders makes full builds: `auto` (BuildKit when the engine has
+    /// it, as `docker build` does), `buildkit` or `classic`.
+    pub builder: Option<BuilderChoice>,
+    /// `[secrets]`: what `RUN --mount=type=secret,id=ID` reads, as `docker build --secret`
+    /// takes it: `ID = "path/relative/to/project"`, `ID = { file = "path" }` or
+    /// `ID = { env = "VAR" }`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretEntry>,
+}
+
+/// `builder = "..."` in rebuilder.toml.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderChoice {
+    Auto,
+    Buildkit,
+    Classic,
+}
+
+/// One `[secrets]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum SecretEntry {
+    /// A file, relative to the project folder.
+    Path(String),
+    File {
+        file: String,
+    },
+    Env {
+        env: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -115,7 +146,8 @@ impl Config {
                 format!(
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
                      build_args, rebuild, workdir, [[sync]] src/dest, ignore, commit, timeout_secs, \
-                     [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]]",
+                     [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]], \
+                     builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}",
                     path.display()
                 ),
             )
@@ -222,6 +254,11 @@ workdir = "/src"
 ignore = ["*.log"]
 commit = false
 timeout_secs = 60
+builder = "classic"
+[secrets]
+token = "secrets/token.txt"
+npm = { env = "NPM_TOKEN" }
+aws = { file = "aws.txt" }
 [[sync]]
 src = "src"
 dest = "/src/src"
@@ -232,6 +269,18 @@ dest = "/src/src"
         assert_eq!(c.rebuild.map(|r| r.commands()), Some(vec!["make".into(), "make test".into()]));
         assert_eq!(c.sync, vec![SyncEntry { src: "src".into(), dest: "/src/src".into() }]);
         assert_eq!(c.commit, Some(false));
+        assert_eq!(c.builder, Some(BuilderChoice::Classic));
+        assert_eq!(c.secrets["token"], SecretEntry::Path("secrets/token.txt".into()));
+        assert_eq!(c.secrets["npm"], SecretEntry::Env { env: "NPM_TOKEN".into() });
+        assert_eq!(c.secrets["aws"], SecretEntry::File { file: "aws.txt".into() });
+    }
+
+    #[test]
+    fn an_unknown_builder_or_secret_form_names_its_line() {
+        let err = parse("image = \"x\"\nbuilder = \"kaniko\"\n").expect_err("unknown builder");
+        assert!(err.cause.contains(":2:"), "{}", err.cause);
+        let err = parse("[secrets]\ntok = { path = \"x\" }\n").expect_err("unknown secret form");
+        assert!(err.cause.contains(":2:"), "{}", err.cause);
     }
 
     #[test]

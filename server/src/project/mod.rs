@@ -5,6 +5,7 @@ pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod glob;
+pub mod image_builder;
 pub mod plan;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,12 @@ pub const LABEL_PROJECT: &str = "dev.docker-rebuilder.project";
 pub const LABEL_ROLE: &str = "dev.docker-rebuilder.role";
 /// Label on a builder stage's state image (what `clean` keeps of its builder): the stage.
 pub const LABEL_STAGE: &str = "dev.docker-rebuilder.stage";
+/// LABEL_ROLE of the volume that holds a `RUN --mount=type=cache` between cycles.
+pub const ROLE_CACHE: &str = "cache";
+/// LABEL_ROLE of a volume mirroring context files a `RUN --mount=type=bind` reads.
+pub const ROLE_BIND: &str = "bind";
+/// Label on a cache volume: the mount's cache id.
+pub const LABEL_CACHE_ID: &str = "dev.docker-rebuilder.cache-id";
 /// Label on committed images: the hash of the sources they were built from.
 pub const LABEL_SOURCES: &str = "dev.docker-rebuilder.sources";
 
@@ -41,6 +48,12 @@ impl Project {
     /// Finds the project containing `start`: the nearest folder, `start` or above, that
     /// holds a Dockerfile or a rebuilder.toml.
     pub fn discover(start: &Path) -> Result<Project> {
+        Project::load(&Project::find_dir(start)?)
+    }
+
+    /// The folder `discover` loads the project from: the nearest folder, `start` or above,
+    /// that holds a Dockerfile or a rebuilder.toml.
+    pub fn find_dir(start: &Path) -> Result<PathBuf> {
         let start = start.canonicalize().map_err(|e| {
             Error::new(ErrorKind::Project, format!("cannot open {}: {e}", start.display()), "give an existing folder")
         })?;
@@ -54,7 +67,7 @@ impl Project {
                     "run in a project folder that has a Dockerfile, or give its path: `docker-rebuilder build DIR`",
                 )
             })?;
-        Project::load(dir)
+        Ok(dir.to_path_buf())
     }
 
     /// Loads the project whose folder is `dir`.
@@ -107,11 +120,7 @@ impl Project {
     /// Where one-shot runs keep the host files' content hashes between runs (see `HashCache`):
     /// `$XDG_CACHE_HOME/docker-rebuilder/hashes/<builder name>`, else under `~/.cache`.
     pub fn hash_cache_file(&self) -> Option<PathBuf> {
-        let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .and_then(absolute)
-            .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".cache")))?;
-        Some(cache.join("docker-rebuilder").join("hashes").join(self.builder_name()))
+        Some(hash_cache_dir()?.join(self.builder_name()))
     }
 
     /// The value of LABEL_PROJECT for this project.
@@ -123,6 +132,16 @@ impl Project {
     pub fn recipe_files(&self) -> Vec<PathBuf> {
         vec![self.plan.dockerfile.clone(), self.plan.context.join(".dockerignore"), self.dir.join(CONFIG_FILE)]
     }
+}
+
+/// Where the kept content hashes live: `$XDG_CACHE_HOME/docker-rebuilder/hashes`, else under
+/// `~/.cache`.
+pub fn hash_cache_dir() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .and_then(absolute)
+        .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".cache")))?;
+    Some(cache.join("docker-rebuilder").join("hashes"))
 }
 
 /// The builder container's name for the project folder `dir` (canonical).

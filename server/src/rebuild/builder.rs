@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::mounts::forget_bind_mirrors;
 use super::{context, Rebuilder};
 use crate::engine::{BuildRequest, BuilderSpec, ImageInfo};
 use crate::error::{Error, ErrorKind, Result};
@@ -142,7 +143,11 @@ impl Rebuilder {
         let manifest = self.read_manifest(&id).await?;
         reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
         match manifest {
-            Some(m) if m.recipe == self.project.recipe => {
+            Some(mut m) if m.recipe == self.project.recipe => {
+                if self.has_bind_mirrors() {
+                    forget_bind_mirrors(&mut m);
+                    self.write_manifest(&id, &image, &m).await?;
+                }
                 self.remember(&id, &image, &m).await?;
                 Ok(Some(Builder { id, base: image, manifest: m }))
             }
@@ -158,15 +163,19 @@ impl Rebuilder {
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "builder".to_string()),
         ]);
-        self.engine
+        let id = self
+            .engine
             .create_builder(BuilderSpec {
                 name: &self.project.builder_name(),
                 image_id: &image.id,
                 image_config: &image.config,
                 labels,
                 keepalive: &KEEPALIVE,
+                mounts: self.builder_mounts().await?,
             })
-            .await
+            .await?;
+        self.init_mounts(&id).await?;
+        Ok(id)
     }
 
     pub(super) async fn read_manifest(&self, container: &str) -> Result<Option<Manifest>> {
@@ -240,7 +249,13 @@ impl Rebuilder {
         )));
         self.engine.remove_container(&builder.id).await?;
         let id = self.create_builder(image).await?;
-        self.remember(&id, image, manifest).await?;
+        if self.has_bind_mirrors() {
+            let mut manifest = manifest.clone();
+            forget_bind_mirrors(&mut manifest);
+            self.write_manifest(&id, image, &manifest).await?;
+        } else {
+            self.remember(&id, image, manifest).await?;
+        }
         Ok(true)
     }
 
@@ -320,6 +335,8 @@ impl Rebuilder {
         let tree = scan(&self.project.plan, &self.project.ignore, HashSource::Recorded(hashes))?;
         let mut manifest = Manifest::of(&tree, &self.project.recipe);
         manifest.assembly = assembly;
+        // The bind mirrors are new and empty: the next cycle sends their files.
+        forget_bind_mirrors(&mut manifest);
         self.write_manifest(&id, image, &manifest).await?;
         Ok((old_builder.map(|b| b.image_id), tree))
     }

@@ -12,6 +12,37 @@ use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_STAGE};
 pub struct CleanReport {
     pub builder_removed: Option<String>,
     pub images_removed: Vec<String>,
+    /// Volumes removed: those mirroring the context for `RUN --mount=type=bind`, and the
+    /// cache volumes (`RUN --mount=type=cache`) when asked.
+    pub volumes_removed: Vec<String>,
+}
+
+/// Removes the project's bind volumes, and its cache volumes when `caches`. Best effort: a
+/// volume still in use (a builder of another process) stays, and is said.
+pub(super) async fn remove_volumes(
+    engine: &crate::engine::Engine,
+    label: &str,
+    caches: bool,
+    reporter: &mut dyn Reporter,
+) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(volumes) = engine.volumes_with_label(LABEL_PROJECT, label).await else { return removed };
+    for (name, role) in volumes {
+        let wanted = match role.as_deref() {
+            Some(crate::project::ROLE_BIND) => true,
+            Some(crate::project::ROLE_CACHE) => caches,
+            _ => false,
+        };
+        if !wanted {
+            continue;
+        }
+        match engine.remove_volume(&name).await {
+            Ok(true) => removed.push(name),
+            Ok(false) => {}
+            Err(e) => reporter.report(Event::Note(format!("could not remove the volume {name}: {e}"))),
+        }
+    }
+    removed
 }
 
 impl Rebuilder {
@@ -52,8 +83,18 @@ impl Rebuilder {
 
     /// Removes this project's builder (and the superseded image only it used). The image
     /// tag stays: `docker run IMAGE` keeps working.
-    pub async fn clean(&self, reporter: &mut dyn Reporter) -> Result<CleanReport> {
+    /// Cache volumes (`RUN --mount=type=cache`) stay unless `caches`, as BuildKit's cache
+    /// outlives a build.
+    pub async fn clean(&self, caches: bool, reporter: &mut dyn Reporter) -> Result<CleanReport> {
         let _lock = self.lock(None, reporter).await?;
+        let mut report = self.clean_builders(reporter).await?;
+        if self.stage_of.is_none() {
+            report.volumes_removed = remove_volumes(&self.engine, &self.project.label(), caches, reporter).await;
+        }
+        Ok(report)
+    }
+
+    async fn clean_builders(&self, reporter: &mut dyn Reporter) -> Result<CleanReport> {
         let mut report = CleanReport::default();
         if !self.stages.is_empty() {
             // One builder per stage: each stage's rebuilder removes its own.
@@ -68,7 +109,7 @@ impl Rebuilder {
             }
             let mut removed = Vec::new();
             for stage in &self.stages {
-                let one = Box::pin(stage.clean(reporter)).await?;
+                let one = Box::pin(stage.clean_builders(reporter)).await?;
                 removed.extend(one.builder_removed);
                 report.images_removed.extend(one.images_removed);
             }

@@ -8,6 +8,7 @@ mod cycle;
 mod diagnose;
 mod housekeeping;
 mod lock;
+mod mounts;
 mod pack;
 mod phases;
 mod replay;
@@ -15,6 +16,7 @@ mod stages;
 mod standby;
 mod status;
 mod steps;
+mod unloaded;
 
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use crate::project::Project;
 use crate::sync::hash_cache::HashCache;
 
 pub use housekeeping::CleanReport;
+pub use unloaded::{clean_unloaded, status_unloaded, UnloadedStatus};
 
 pub struct Rebuilder {
     engine: Engine,

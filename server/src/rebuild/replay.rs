@@ -50,8 +50,14 @@ impl Rebuilder {
         let labels = self.replay_labels();
         Some(tokio::spawn(async move {
             let keepalive: &[&str] = if runs { &KEEPALIVE } else { &NEVER_STARTED };
-            let spec =
-                BuilderSpec { name: "", image_id: &record.base, image_config: &record.config, labels, keepalive };
+            let spec = BuilderSpec {
+                name: "",
+                image_id: &record.base,
+                image_config: &record.config,
+                labels,
+                keepalive,
+                mounts: Vec::new(),
+            };
             let container = engine.create_container(spec).await?;
             let mut started = false;
             if runs && engine.path_kind(&container, "/bin/sh").await.ok().flatten().is_some() {
@@ -124,8 +130,14 @@ impl Rebuilder {
             None => {
                 let keepalive: &[&str] = if runs { &KEEPALIVE } else { &NEVER_STARTED };
                 let labels = self.replay_labels();
-                let spec =
-                    BuilderSpec { name: "", image_id: &base.id, image_config: &record.config, labels, keepalive };
+                let spec = BuilderSpec {
+                    name: "",
+                    image_id: &base.id,
+                    image_config: &record.config,
+                    labels,
+                    keepalive,
+                    mounts: Vec::new(),
+                };
                 (self.engine.create_container(spec).await?, false)
             }
         };
@@ -345,8 +357,14 @@ impl Rebuilder {
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "replay".to_string()),
         ]);
-        let spec =
-            BuilderSpec { name: "", image_id: &info.id, image_config: &info.config, labels, keepalive: &NEVER_STARTED };
+        let spec = BuilderSpec {
+            name: "",
+            image_id: &info.id,
+            image_config: &info.config,
+            labels,
+            keepalive: &NEVER_STARTED,
+            mounts: Vec::new(),
+        };
         self.engine.create_container(spec).await
     }
 

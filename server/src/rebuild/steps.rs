@@ -38,6 +38,26 @@ impl Rebuilder {
         diagnoser: &mut Diagnoser<'_>,
         phases: &mut Phases<'_>,
     ) -> Result<(ExecExit, Option<Verdict>)> {
+        // A secret is in place only while its step runs (in a tmpfs: never in a commit).
+        let secrets = self.put_secrets(builder, step).await?;
+        let result = self.run_step_inner(builder, step, user, archive, cancel, diagnoser, phases).await;
+        if secrets {
+            self.take_secrets(builder, step).await?;
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_step_inner(
+        &self,
+        builder: &str,
+        step: &Step,
+        user: &str,
+        archive: Option<&[u8]>,
+        cancel: Option<&CancelToken>,
+        diagnoser: &mut Diagnoser<'_>,
+        phases: &mut Phases<'_>,
+    ) -> Result<(ExecExit, Option<Verdict>)> {
         // From here the builder's files may change (even if the start fails half-way).
         self.set_built(Some(SystemTime::now()));
         let argv = match archive {

@@ -206,24 +206,27 @@ impl Session {
         if self.watch {
             self.watch(&project);
         }
-        let engine = match &self.engine {
-            Some(e) => e.clone(),
-            None => {
-                let e = Engine::connect().await?;
-                self.engine = Some(e.clone());
-                // A new connection after the old one failed: the rebuilder keeps what it
-                // knows of the builder (a watcher's event for what it synced needs no cycle).
-                if let Some(rebuilder) = &mut self.rebuilder {
-                    rebuilder.set_engine(e.clone());
-                }
-                e
-            }
-        };
+        let engine = self.engine().await?;
         if let Some(mut rebuilder) = self.rebuilder.take() {
             rebuilder.set_project(project);
             return Ok(rebuilder);
         }
         Ok(Rebuilder::new(engine, project))
+    }
+
+    /// The engine connection, made on first use (and again after one failed).
+    async fn engine(&mut self) -> Result<Engine, Error> {
+        if let Some(e) = &self.engine {
+            return Ok(e.clone());
+        }
+        let e = Engine::connect().await?;
+        self.engine = Some(e.clone());
+        // A new connection after the old one failed: the rebuilder keeps what it
+        // knows of the builder (a watcher's event for what it synced needs no cycle).
+        if let Some(rebuilder) = &mut self.rebuilder {
+            rebuilder.set_engine(e.clone());
+        }
+        Ok(e)
     }
 
     /// Starts the watcher, or points it at a changed recipe. A watcher that cannot start is
@@ -295,17 +298,24 @@ impl Session {
     }
 
     async fn clean(&mut self, reply: Option<CleanReply>) {
+        let events = self.events.clone();
+        let mut notes = |e: Event| {
+            if matches!(e, Event::Note(_) | Event::Warning(_)) {
+                let _ = events.send(SessionEvent::Progress(e));
+            }
+        };
         let result = match self.prepare().await {
             Ok(rebuilder) => {
-                let events = self.events.clone();
-                let mut notes = |e: Event| {
-                    if matches!(e, Event::Note(_) | Event::Warning(_)) {
-                        let _ = events.send(SessionEvent::Progress(e));
-                    }
-                };
-                let result = rebuilder.clean(&mut notes).await;
+                let result = rebuilder.clean(false, &mut notes).await;
                 self.rebuilder = Some(rebuilder);
                 result
+            }
+            // A Dockerfile or rebuilder.toml that does not load strands no builder.
+            Err(e) if matches!(e.kind, ErrorKind::Dockerfile | ErrorKind::Config | ErrorKind::Project) => {
+                match self.engine().await {
+                    Ok(engine) => crate::rebuild::clean_unloaded(&engine, &self.dir, false, &mut notes).await,
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };

@@ -19,9 +19,11 @@ use crate::project::glob::{glob_segment_matches, has_glob};
 
 mod explain;
 mod graph;
+mod mounts;
 mod stages;
 
 pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
+pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR};
 use stages::{base_image, stage_chain, stage_label, Inferred};
 
 /// Everything the rebuild loop needs to know about a project, decided before touching Docker.
@@ -107,6 +109,8 @@ pub struct Step {
     pub line: usize,
     /// What to show the user.
     pub display: String,
+    /// Its `RUN --mount`s (configured commands take those of the RUNs they replace).
+    pub mounts: Vec<StepMount>,
 }
 
 impl Plan {
@@ -350,6 +354,7 @@ fn builder_plan(stage: StageRef, inferred: Inferred, own: &StageConfig, base_ima
                     user: like.map_or_else(|| inferred.final_user.clone(), |s| s.user.clone()),
                     line: 0,
                     display: c,
+                    mounts: all_mounts(&inferred.steps),
                 })
                 .collect()
         }
@@ -362,6 +367,17 @@ fn builder_plan(stage: StageRef, inferred: Inferred, own: &StageConfig, base_ima
         }
     };
     Ok(BuilderPlan { stage, base_image, sync, steps })
+}
+
+/// Every mount of `steps`, once each (by target), in order.
+fn all_mounts(steps: &[Step]) -> Vec<StepMount> {
+    let mut mounts: Vec<StepMount> = Vec::new();
+    for m in steps.iter().flat_map(|s| &s.mounts) {
+        if !mounts.iter().any(|seen| seen.target() == m.target() && seen.target().is_some()) {
+            mounts.push(m.clone());
+        }
+    }
+    mounts
 }
 
 /// `[stage.NAME]` tables name stages that have a builder; with several builders, the

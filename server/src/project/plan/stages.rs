@@ -223,6 +223,7 @@ impl<'a> State<'a> {
                     user: self.user.clone(),
                     line: ins.line,
                     display,
+                    mounts: Vec::new(),
                 })
             }
             InstructionKind::Copy { is_add, sources, dest, from, chown, chmod, .. } => {
