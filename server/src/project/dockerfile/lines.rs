@@ -1,7 +1,8 @@
 //! Physical lines to instructions, as Docker's `parser.Parse` reads them: line continuations,
 //! comment and blank lines (also inside a continuation), and the parser directives
-//! (`# escape=`, `# syntax=`) that only count at the very top.
+//! (`directives.rs`) that only count at the very top.
 
+use super::directives::Directives;
 use super::ParseError;
 
 /// One instruction's text after joining continuation lines.
@@ -71,71 +72,6 @@ fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
         Some(kept) => (kept, false),
         None => (line, true),
     }
-}
-
-/// Parser directives (`# escape=`, `# syntax=`) are only recognised before the
-/// first instruction, comment or blank line.
-struct Directives {
-    escape: char,
-    done: bool,
-    seen: Vec<String>,
-}
-
-impl Default for Directives {
-    fn default() -> Self {
-        Directives { escape: '\\', done: false, seen: Vec::new() }
-    }
-}
-
-impl Directives {
-    /// Looks at a line (left-trimmed) that starts an instruction or is skipped.
-    fn check(&mut self, line: &str) -> Result<(), String> {
-        if self.done {
-            return Ok(());
-        }
-        let Some((key, value)) = parse_directive(line) else {
-            self.done = true;
-            return Ok(());
-        };
-        let key = key.to_ascii_lowercase();
-        if key != "escape" && key != "syntax" {
-            // An unknown directive is an ordinary comment and ends the directives.
-            self.done = true;
-            return Ok(());
-        }
-        if self.seen.contains(&key) {
-            return Err(format!("only one {key} parser directive can be used"));
-        }
-        self.seen.push(key.clone());
-        if key == "escape" {
-            self.escape = match value {
-                "`" => '`',
-                "\\" => '\\',
-                other => return Err(format!("invalid escape token '{other}' does not match ` or \\")),
-            };
-        }
-        Ok(())
-    }
-}
-
-/// Matches Docker's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` (RE2's `\s`
-/// is ASCII `[\t\n\f\r ]`), returning the key and value.
-fn parse_directive(line: &str) -> Option<(&str, &str)> {
-    let is_space = |c: char| matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ');
-    let rest = line.strip_prefix('#')?.trim_start_matches(is_space);
-    let key_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
-    let key = &rest[..key_len];
-    if !key.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
-    }
-    let after_eq = rest[key_len..].trim_start_matches(is_space).strip_prefix('=')?;
-    let value = after_eq.trim_start_matches(is_space);
-    if value.is_empty() {
-        // `(.+?)` needs a character, so an all-blank value is its last blank.
-        let last = after_eq.chars().last()?;
-        return Some((key, &after_eq[after_eq.len() - last.len_utf8()..]));
-    }
-    Some((key, value.trim_end_matches(is_space)))
 }
 
 #[cfg(test)]

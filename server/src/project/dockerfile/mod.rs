@@ -15,11 +15,13 @@
 
 use std::fmt;
 
+mod directives;
 mod instructions;
 mod lines;
 mod syntax_tree;
 mod words;
 
+pub use directives::{syntax_directive, CheckOptions};
 pub use words::{expand, MAX_EXPANSION};
 
 use instructions::{interpret, Parsed};
@@ -32,7 +34,30 @@ pub struct Dockerfile {
     /// ARGs before the first FROM (usable in FROM lines, and in a stage only if re-declared).
     pub global_args: Vec<ArgDecl>,
     pub stages: Vec<Stage>,
+    /// The `# syntax=` directive: the frontend image BuildKit builds the file with.
+    pub syntax: Option<SyntaxDirective>,
+    /// The `# check=` directive: which build checks run, and whether they fail the build.
+    pub check: Option<CheckDirective>,
     escape: char,
+}
+
+/// `# syntax=<image> [options]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxDirective {
+    /// The frontend image, e.g. `docker/dockerfile:1` (the value up to its first space).
+    pub image: String,
+    /// The whole value.
+    pub value: String,
+    /// 1-based
+    pub line: usize,
+}
+
+/// `# check=skip=<rules|all>;error=<bool>`; see [`CheckDirective::options`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckDirective {
+    pub value: String,
+    /// 1-based
+    pub line: usize,
 }
 
 /// One build stage: a FROM and the instructions up to the next FROM.
@@ -218,7 +243,9 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         // Only ARGs: Docker has nothing to build. The error is about the whole file.
         return Err(ParseError { line: 1, message: "dockerfile contains no stages to build".to_string() });
     }
-    Ok(Dockerfile { global_args, stages, escape })
+    let syntax = directives::syntax_directive(text);
+    let check = directives::check_directive(text);
+    Ok(Dockerfile { global_args, stages, syntax, check, escape })
 }
 
 /// Shorthands for the tests of every part of the parser.
