@@ -16,8 +16,10 @@
 use std::fmt;
 
 mod directives;
+mod flags;
 mod instructions;
 mod lines;
+mod mounts;
 mod syntax_tree;
 mod words;
 
@@ -93,6 +95,88 @@ pub enum Command {
     Exec(Vec<String>),
 }
 
+/// A `RUN --mount=…`. String values are as written (unexpanded), with BuildKit's defaults for
+/// what the flag leaves out; [`Mount::expand`] gives the mount a build makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `type=` (default bind)
+    pub kind: MountKind,
+    /// `target=`/`dst=`/`destination=`; defaults: secret `/run/secrets/<id>` (unless it has
+    /// `env=`), ssh `/run/buildkit/ssh_agent.<n>` (n counting the RUN's ssh mounts). `None`
+    /// for bind, cache and tmpfs means the working directory.
+    pub target: Option<String>,
+    /// `source=`/`src=`: a path in `from` (bind, cache), the secret's id (secret)
+    pub source: Option<String>,
+    /// `from=`: the stage or image a bind mount reads (default the build context) or a cache
+    /// starts from
+    pub from: Option<String>,
+    /// `id=`; defaults: cache the target (cleaned), secret the source or the target's base
+    /// name, ssh `default`
+    pub id: Option<String>,
+    /// `ro`/`readonly`, `rw`/`readwrite`; default read-only for bind, secret and ssh
+    pub read_only: bool,
+    /// `sharing=` (cache only; BuildKit's default is shared)
+    pub sharing: Option<Sharing>,
+    /// `mode=` (octal; cache, secret, ssh)
+    pub mode: Option<u32>,
+    /// `uid=` (cache, secret, ssh)
+    pub uid: Option<u32>,
+    /// `gid=` (cache, secret, ssh)
+    pub gid: Option<u32>,
+    /// `required` (secret, ssh): the build fails without it
+    pub required: bool,
+    /// `size=` in bytes (tmpfs)
+    pub size: Option<u64>,
+    /// `env=` (secret): the variable that holds the secret
+    pub env: Option<String>,
+    /// The flag's value as written.
+    pub spec: String,
+    /// Keys whose value holds a variable, quotes or escapes, so their typed setting is only
+    /// known after [`Mount::expand`] (meanwhile the field keeps its default; for `type`, the
+    /// type-dependent defaults and checks wait too).
+    pub unresolved: Vec<&'static str>,
+}
+
+/// The `type=` of a `RUN --mount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MountKind {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+/// A cache mount's `sharing=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Shared,
+    Private,
+    Locked,
+}
+
+/// `RUN --network=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    Default,
+    None,
+    Host,
+}
+
+/// `RUN --security=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Security {
+    Sandbox,
+    Insecure,
+}
+
+/// `RUN --device=` (a CDI device; `docker/dockerfile:1-labs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    pub required: bool,
+}
+
 /// An ARG declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgDecl {
@@ -108,6 +192,14 @@ pub enum InstructionKind {
         command: Command,
         /// raw flags like "--mount=type=cache,target=/x"
         flags: Vec<String>,
+        /// `--mount`, in order
+        mounts: Vec<Mount>,
+        /// `--network`, when given
+        network: Option<Network>,
+        /// `--security`, when given
+        security: Option<Security>,
+        /// `--device`, in order
+        devices: Vec<Device>,
     },
     /// COPY and ADD. Sources and dest raw (unexpanded). `from` is the `--from=` value.
     Copy {
@@ -119,6 +211,18 @@ pub enum InstructionKind {
         chmod: Option<String>,
         /// every flag, raw, including `--from`/`--chown`/`--chmod`
         flags: Vec<String>,
+        /// `--link`
+        link: bool,
+        /// `--parents` (COPY)
+        parents: bool,
+        /// `--exclude` patterns, in order
+        excludes: Vec<String>,
+        /// `--checksum` (ADD)
+        checksum: Option<String>,
+        /// `--keep-git-dir` (ADD), when given
+        keep_git_dir: Option<bool>,
+        /// `--unpack` (ADD), when given
+        unpack: Option<bool>,
     },
     /// raw
     Workdir(String),
@@ -169,8 +273,8 @@ impl InstructionKind {
     }
 }
 
-/// A Dockerfile that Docker would refuse, with the (1-based) line of the
-/// offending instruction.
+/// A Dockerfile that BuildKit's Dockerfile frontend refuses (as of the version this parser
+/// follows), with the (1-based) line of the offending instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,
@@ -254,7 +358,38 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    pub(super) use super::{parse, ArgDecl, InstructionKind};
+    pub(super) use super::{parse, ArgDecl, Command, Device, InstructionKind, Mount, MountKind, Network, Security};
+
+    impl Mount {
+        /// `--mount=` with no options set, for tests to fill in.
+        pub(in crate::project::dockerfile) fn bind() -> Mount {
+            Mount {
+                kind: MountKind::Bind,
+                target: None,
+                source: None,
+                from: None,
+                id: None,
+                read_only: true,
+                sharing: None,
+                mode: None,
+                uid: None,
+                gid: None,
+                required: false,
+                size: None,
+                env: None,
+                spec: String::new(),
+                unresolved: vec![],
+            }
+        }
+    }
+
+    /// The only RUN of `text`'s instructions, as (command, mounts).
+    pub(super) fn only_run(text: &str) -> (Command, Vec<Mount>) {
+        match only_kind(text) {
+            InstructionKind::Run { command, mounts, .. } => (command, mounts),
+            other => panic!("not a RUN: {other:?}"),
+        }
+    }
 
     pub(super) fn instructions(text: &str) -> Vec<Instruction> {
         let dockerfile = parse(text).expect("should parse");
@@ -297,7 +432,26 @@ mod tests {
     }
 
     pub(super) fn run(command: Command) -> InstructionKind {
-        InstructionKind::Run { command, flags: vec![] }
+        InstructionKind::Run { command, flags: vec![], mounts: vec![], network: None, security: None, devices: vec![] }
+    }
+
+    /// A COPY or ADD without the flags BuildKit added.
+    pub(super) fn copy(is_add: bool, sources: &[&str], dest: &str) -> InstructionKind {
+        InstructionKind::Copy {
+            is_add,
+            sources: strings(sources),
+            dest: dest.to_string(),
+            from: None,
+            chown: None,
+            chmod: None,
+            flags: vec![],
+            link: false,
+            parents: false,
+            excludes: vec![],
+            checksum: None,
+            keep_git_dir: None,
+            unpack: None,
+        }
     }
 
     #[test]

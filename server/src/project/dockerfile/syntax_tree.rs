@@ -29,7 +29,7 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
         Some(at) => (&line[..at], line[at..].trim_start_matches(is_separator)),
         None => (line, ""),
     };
-    let (rest, flags) = extract_builder_flags(after);
+    let (rest, flags) = extract_builder_flags(after, escape);
     let rest = rest.trim();
     let keyword = keyword.to_lowercase();
 
@@ -134,8 +134,8 @@ fn maybe_json(rest: &str, json: &mut bool) -> Result<Vec<String>, String> {
 
 /// Splits off the leading `--flag` words (Docker's `extractBuilderFlags`),
 /// returning the rest of the line and the flags with their quotes processed.
-/// The 20.10 parser hard-codes `\` as the escape here, whatever the directive.
-fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
+/// The escape is the file's (the 20.10 parser hard-coded `\` here; BuildKit no longer does).
+fn extract_builder_flags(line: &str, escape: char) -> (&str, Vec<String>) {
     #[derive(PartialEq)]
     enum Phase {
         Spaces,
@@ -178,7 +178,7 @@ fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
                     quote = ch;
                     blank_ok = true;
                     phase = Phase::Quote;
-                } else if ch == '\\' {
+                } else if ch == escape {
                     // Escapes the next character; dropped at the end of the line.
                     if let Some(&(_, escaped)) = chars.get(pos) {
                         word.push(escaped);
@@ -192,7 +192,7 @@ fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
                 pos += 1;
                 if ch == quote {
                     phase = Phase::Word;
-                } else if ch == '\\' {
+                } else if ch == escape {
                     match chars.get(pos) {
                         Some(&(_, escaped)) => {
                             word.push(escaped);
@@ -374,15 +374,7 @@ mod tests {
     fn copy_in_json_form_keeps_spaces_in_paths() {
         assert_eq!(
             only_kind("FROM a\nCOPY [\"my file.txt\", \"other dir/\", \"/dest dir/\"]\n"),
-            InstructionKind::Copy {
-                is_add: false,
-                sources: strings(&["my file.txt", "other dir/"]),
-                dest: "/dest dir/".to_string(),
-                from: None,
-                chown: None,
-                chmod: None,
-                flags: vec![],
-            }
+            copy(false, &["my file.txt", "other dir/"], "/dest dir/")
         );
         // Shell form does not interpret quotes: the words stay raw.
         assert!(matches!(
@@ -401,8 +393,25 @@ mod tests {
             InstructionKind::Run {
                 command: shell("pip install -r requirements.txt"),
                 flags: strings(&["--mount=type=cache,target=/root/.cache", "--network=none"]),
+                mounts: vec![Mount {
+                    kind: MountKind::Cache,
+                    target: Some("/root/.cache".to_string()),
+                    id: Some("/root/.cache".to_string()),
+                    read_only: false,
+                    spec: "type=cache,target=/root/.cache".to_string(),
+                    ..Mount::bind()
+                }],
+                network: Some(Network::None),
+                security: None,
+                devices: vec![],
             }
         );
+        // The flags' escape is the file's: with a backtick, a backslash is a backslash.
+        let windows = parse("# escape=`\nFROM a\nCOPY --chown=\"a`\"b\" C:\\src C:\\app\\\n").expect("parses");
+        assert!(matches!(&windows.stages[0].instructions[0].kind,
+            InstructionKind::Copy { chown: Some(chown), .. } if chown == "a\"b"));
+        let mounts = only_run("# escape=`\nFROM a\nRUN --mount=type=bind,source=C:\\src,target=C:\\app dir\n").1;
+        assert_eq!(mounts[0].source.as_deref(), Some("C:\\src"));
         // A flag-looking word after the command is part of the command.
         assert_eq!(only_kind("FROM a\nRUN ls --all\n"), run(shell("ls --all")));
     }
@@ -446,18 +455,7 @@ mod tests {
     fn heredocs_are_ordinary_text_for_the_classic_builder() {
         assert_eq!(
             kinds("FROM a\nRUN cat <<EOF > /etc/motd\nCOPY <<EOF /x\n"),
-            vec![
-                run(shell("cat <<EOF > /etc/motd")),
-                InstructionKind::Copy {
-                    is_add: false,
-                    sources: strings(&["<<EOF"]),
-                    dest: "/x".to_string(),
-                    from: None,
-                    chown: None,
-                    chmod: None,
-                    flags: vec![],
-                },
-            ]
+            vec![run(shell("cat <<EOF > /etc/motd")), copy(false, &["<<EOF"], "/x")]
         );
         // The body is read as instructions.
         let e = error("FROM a\nRUN <<EOF\necho hello\nEOF\n");
