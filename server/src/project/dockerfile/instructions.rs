@@ -3,10 +3,11 @@
 //! [`InstructionKind`] built from the node.
 
 use super::flags::{self, parse_flags, FlagKind};
+use super::heredoc::{self, parse_heredoc};
 use super::mounts::parse_mounts;
 use super::syntax_tree::Node;
 use super::words::unquote;
-use super::{ArgDecl, Command, InstructionKind};
+use super::{ArgDecl, Command, Heredoc, InstructionKind};
 
 /// An instruction, or a FROM that starts a stage.
 pub(super) enum Parsed {
@@ -37,14 +38,12 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
             let security = values.string("security").map(|s| flags::security(&s)).transpose()?;
             let devices = values.strings("device").iter().map(|d| flags::device(d)).collect::<Result<_, _>>()?;
             let mounts = parse_mounts(&values.strings("mount"), escape)?;
-            InstructionKind::Run {
-                command: command(node),
-                flags: node.flags.clone(),
-                mounts,
-                network,
-                security,
-                devices,
-            }
+            let command = match command(node) {
+                Command::Shell(text) => heredoc::run_command(&text, &node.heredocs),
+                other => other,
+            };
+            let heredocs = node.heredocs.iter().map(|(word, body)| heredoc::heredoc(word, body)).collect();
+            InstructionKind::Run { command, flags: node.flags.clone(), mounts, network, security, devices, heredocs }
         }
         "cmd" => {
             parse_flags(&node.flags, &[])?;
@@ -172,14 +171,21 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
                 "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
                 _ => {}
             }
-            return Ok(other());
+            // BuildKit keeps the trigger with its heredocs, to parse it again in the child image.
+            let mut args = node.raw_args.clone();
+            for (word, body) in &node.heredocs {
+                args.push('\n');
+                args.push_str(body);
+                args.push_str(&word.name);
+            }
+            InstructionKind::Other { keyword: "ONBUILD".to_string(), args }
         }
         _ => return Err(format!("unknown instruction: {}", node.keyword.to_uppercase())),
     };
     Ok(Parsed::Kind(kind))
 }
 
-/// COPY and ADD: flags, sources and destination.
+/// COPY and ADD: flags, sources (heredocs apart) and destination.
 fn copy(node: &Node) -> Result<InstructionKind, String> {
     let is_add = node.keyword == "add";
     let name = if is_add { "ADD" } else { "COPY" };
@@ -210,9 +216,24 @@ fn copy(node: &Node) -> Result<InstructionKind, String> {
         ]
     };
     let values = parse_flags(&node.flags, known)?;
+    if parse_heredoc(dest).ok().flatten().is_some() {
+        return Err(format!("{name} cannot accept a heredoc as a destination"));
+    }
+    let mut paths = Vec::with_capacity(sources.len());
+    let mut heredocs: Vec<Heredoc> = Vec::new();
+    for source in sources {
+        match parse_heredoc(source).ok().flatten() {
+            Some(word) => {
+                // The body of the last heredoc of that name on the line (none in JSON form).
+                let body = node.heredocs.iter().rev().find(|(w, _)| w.name == word.name).map(|(_, b)| b.as_str());
+                heredocs.push(heredoc::heredoc(&word, body.unwrap_or_default()));
+            }
+            None => paths.push(source.clone()),
+        }
+    }
     Ok(InstructionKind::Copy {
         is_add,
-        sources: sources.to_vec(),
+        sources: paths,
         dest: dest.clone(),
         from: values.string("from"),
         chown: values.string("chown"),
@@ -224,6 +245,7 @@ fn copy(node: &Node) -> Result<InstructionKind, String> {
         checksum: values.string("checksum"),
         keep_git_dir: values.bool("keep-git-dir"),
         unpack: values.bool("unpack"),
+        heredocs,
     })
 }
 
@@ -321,6 +343,7 @@ mod tests {
                 checksum: None,
                 keep_git_dir: None,
                 unpack: None,
+                heredocs: vec![],
             }
         );
     }
@@ -343,6 +366,7 @@ mod tests {
                 checksum: None,
                 keep_git_dir: None,
                 unpack: None,
+                heredocs: vec![],
             }
         );
     }

@@ -1,6 +1,6 @@
-//! Dockerfile parser that follows Docker's classic builder: the moby/buildkit
-//! `frontend/dockerfile/parser`, `instructions` and `shell` packages as vendored
-//! by Docker 20.10.
+//! Dockerfile parser that follows BuildKit's Dockerfile frontend: the moby/buildkit
+//! `frontend/dockerfile/parser`, `instructions` and `shell` packages (the classic builder of
+//! Docker 20.10 reads the same syntax, less the BuildKit-only parts).
 //!
 //! docker-rebuilder reads a project's Dockerfile to decide which files to mirror
 //! into a running container and which commands rebuild it. A parser that is only
@@ -8,15 +8,18 @@
 //! Docker's rules, odd ones included: comment and blank lines inside a line
 //! continuation, parser directives only at the very top, JSON arrays that fall
 //! back to shell form when they are not valid JSON, flags taken from the start
-//! of the arguments, and Docker's own `$VAR` expansion (see [`expand`]).
+//! of the arguments, heredocs found by BuildKit's shell lexer, and Docker's own
+//! `$VAR` expansion (see [`expand`]).
 //!
 //! Values are kept unexpanded: which variables are in effect depends on build
-//! arguments and earlier instructions, so callers expand them with [`expand`].
+//! arguments and earlier instructions, so callers expand them with [`expand`]
+//! (and [`Mount::expand`], [`Heredoc::expanded`]).
 
 use std::fmt;
 
 mod directives;
 mod flags;
+mod heredoc;
 mod instructions;
 mod lines;
 mod mounts;
@@ -27,7 +30,7 @@ pub use directives::{syntax_directive, CheckOptions};
 pub use words::{expand, MAX_EXPANSION};
 
 use instructions::{interpret, Parsed};
-use lines::logical_lines;
+use lines::LineReader;
 use syntax_tree::parse_node;
 
 /// A parsed Dockerfile.
@@ -81,18 +84,59 @@ pub struct Stage {
 pub struct Instruction {
     /// first line, 1-based
     pub line: usize,
-    /// last line, 1-based (after continuations)
+    /// last line, 1-based (after continuations and heredoc bodies)
     pub end_line: usize,
     pub kind: InstructionKind,
 }
 
-/// A RUN/CMD/ENTRYPOINT command line.
+/// A RUN/CMD/ENTRYPOINT command line: what the build runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Shell form, run through the stage's SHELL (`/bin/sh -c` by default).
+    /// Shell form, run through the stage's SHELL (`/bin/sh -c` by default) with this text as
+    /// its last argument. For a RUN with heredocs it is the text the shell receives: the body of
+    /// a lone heredoc (`RUN <<EOF`), or else the command line followed by each heredoc's body
+    /// and terminator, for the shell's own heredoc syntax.
     Shell(String),
     /// JSON array (exec) form.
     Exec(Vec<String>),
+    /// `RUN <<EOF` whose body starts with `#!`: BuildKit writes the body to an executable file
+    /// `/dev/pipes/<name>` (mounted read-only for the RUN) and runs that path through the
+    /// stage's SHELL, so the `#!` line picks the interpreter. (For a Windows base image BuildKit
+    /// runs such a body through the shell instead, as [`Command::Shell`].)
+    Script {
+        /// the heredoc's name: the file's name
+        name: String,
+        /// the body (leading tabs stripped for `<<-`)
+        content: String,
+    },
+}
+
+/// A heredoc: `<<EOF` on a RUN, COPY or ADD line, and the lines after it up to `EOF`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heredoc {
+    /// The terminator word, quotes removed. For COPY/ADD, the name of the file it makes.
+    pub name: String,
+    /// The body, each line with its line ending, leading tabs stripped for `<<-`; variables
+    /// unexpanded (see [`Heredoc::expanded`]).
+    pub content: String,
+    /// No part of the word was quoted (`<<EOF`, not `<<"EOF"` or `<<'EOF'`): COPY/ADD expand
+    /// the build's variables in the file (RUN leaves the body to the shell).
+    pub expand: bool,
+    /// `<<-EOF`: leading tabs are stripped from the body's lines and the terminator line.
+    pub strip_tabs: bool,
+}
+
+impl Heredoc {
+    /// The file COPY/ADD make from the heredoc: its content, with variables expanded when
+    /// [`Heredoc::expand`] (BuildKit expands it as one word with `\` as the escape and quotes
+    /// kept). `lookup` gives the build arguments and ENV in effect.
+    pub fn expanded(&self, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+        if self.expand {
+            words::expand_raw(&self.content, lookup)
+        } else {
+            self.content.clone()
+        }
+    }
 }
 
 /// A `RUN --mount=…`. String values are as written (unexpanded), with BuildKit's defaults for
@@ -200,10 +244,14 @@ pub enum InstructionKind {
         security: Option<Security>,
         /// `--device`, in order
         devices: Vec<Device>,
+        /// the heredocs of the line, in order (already part of `command`)
+        heredocs: Vec<Heredoc>,
     },
     /// COPY and ADD. Sources and dest raw (unexpanded). `from` is the `--from=` value.
     Copy {
         is_add: bool,
+        /// Paths in the context (or `from`), URLs and git repositories; heredoc sources
+        /// are in `heredocs`.
         sources: Vec<String>,
         dest: String,
         from: Option<String>,
@@ -223,6 +271,8 @@ pub enum InstructionKind {
         keep_git_dir: Option<bool>,
         /// `--unpack` (ADD), when given
         unpack: Option<bool>,
+        /// `<<EOF` sources: each makes a file named after the heredoc in `dest`
+        heredocs: Vec<Heredoc>,
     },
     /// raw
     Workdir(String),
@@ -243,7 +293,8 @@ pub enum InstructionKind {
     /// raw
     Volume(Vec<String>),
     /// MAINTAINER, STOPSIGNAL, HEALTHCHECK, ONBUILD: `args` is everything after
-    /// the keyword, flags included.
+    /// the keyword, flags included (for ONBUILD, followed by its heredocs' bodies
+    /// and terminators, as BuildKit keeps the trigger).
     Other {
         /// uppercased
         keyword: String,
@@ -312,19 +363,31 @@ impl Dockerfile {
 
 /// Parses a Dockerfile's text.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let (lines, escape, line_count) = logical_lines(text)?;
-    if lines.is_empty() {
-        return Err(ParseError { line: line_count.max(1), message: "file with no instructions".to_string() });
-    }
+    let mut reader = LineReader::new(text);
 
     // Docker builds the whole syntax tree before interpreting any instruction,
     // so a syntax error further down is reported before a semantic one above it.
-    let mut nodes = Vec::with_capacity(lines.len());
-    for line in &lines {
-        let node = parse_node(&line.text, escape).map_err(|message| ParseError { line: line.start, message })?;
+    let mut nodes = Vec::new();
+    while let Some(mut line) = reader.next_instruction()? {
+        let located = |message| ParseError { line: line.start, message };
+        let mut node = parse_node(&line.text, reader.escape()).map_err(located)?;
+        if node.takes_heredocs && line.text.contains("<<") {
+            for word in heredoc::heredocs_in_line(&line.text).map_err(located)? {
+                let Some(body) = reader.heredoc_body(&word.name, word.strip_tabs) else {
+                    let message = format!("unterminated heredoc: no line {:?} ends <<{}", word.name, word.name);
+                    return Err(ParseError { line: line.start, message });
+                };
+                node.heredocs.push((word, body));
+            }
+            line.end = reader.current_line();
+        }
         nodes.push((line, node));
     }
+    if nodes.is_empty() {
+        return Err(ParseError { line: reader.line_count().max(1), message: "file with no instructions".to_string() });
+    }
 
+    let escape = reader.escape();
     let mut global_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     for (line, node) in &nodes {
@@ -432,7 +495,15 @@ mod tests {
     }
 
     pub(super) fn run(command: Command) -> InstructionKind {
-        InstructionKind::Run { command, flags: vec![], mounts: vec![], network: None, security: None, devices: vec![] }
+        InstructionKind::Run {
+            command,
+            flags: vec![],
+            mounts: vec![],
+            network: None,
+            security: None,
+            devices: vec![],
+            heredocs: vec![],
+        }
     }
 
     /// A COPY or ADD without the flags BuildKit added.
@@ -451,6 +522,7 @@ mod tests {
             checksum: None,
             keep_git_dir: None,
             unpack: None,
+            heredocs: vec![],
         }
     }
 

@@ -1,6 +1,9 @@
 //! One instruction's parse-tree node, as Docker's `newNodeFromLine` builds it: the keyword, the
 //! leading `--flags`, and the arguments split the way that keyword wants them (a JSON array,
-//! whitespace-separated words, `name=value` pairs, or the whole text).
+//! whitespace-separated words, `name=value` pairs, or the whole text), and whether heredocs
+//! may follow it.
+
+use super::heredoc::HeredocWord;
 
 /// Docker's parse-tree node for one instruction, arguments flattened as in
 /// `instructions.nodeArgs`.
@@ -13,6 +16,10 @@ pub(super) struct Node {
     pub(super) args: Vec<String>,
     /// the arguments were a JSON array
     pub(super) json: bool,
+    /// RUN, COPY and ADD (also as an ONBUILD trigger) in shell form: BuildKit reads heredocs
+    pub(super) takes_heredocs: bool,
+    /// the heredocs after the line, with their bodies as read (filled by the caller)
+    pub(super) heredocs: Vec<(HeredocWord, String)>,
 }
 
 const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
@@ -34,6 +41,7 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
     let keyword = keyword.to_lowercase();
 
     let mut json = false;
+    let mut trigger_takes_heredocs = false;
     let args = match keyword.as_str() {
         "add" | "copy" | "volume" => match parse_json_array(rest)? {
             Some(items) => {
@@ -73,6 +81,7 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
             } else {
                 // The trigger is parsed now, so its syntax errors surface now.
                 let trigger = parse_node_nested(rest, escape, true)?;
+                trigger_takes_heredocs = trigger.takes_heredocs;
                 let mut args = vec![trigger.keyword];
                 args.extend(trigger.args);
                 args
@@ -81,7 +90,8 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
         _ => Vec::new(),
     };
 
-    Ok(Node { keyword, raw_args: after.trim().to_string(), flags, args, json })
+    let takes_heredocs = trigger_takes_heredocs || (matches!(keyword.as_str(), "run" | "copy" | "add") && !json);
+    Ok(Node { keyword, raw_args: after.trim().to_string(), flags, args, json, takes_heredocs, heredocs: Vec::new() })
 }
 
 /// Docker's `reWhitespace` (`[\t\v\f\r ]`): what separates the keyword from its
@@ -404,6 +414,7 @@ mod tests {
                 network: Some(Network::None),
                 security: None,
                 devices: vec![],
+                heredocs: vec![],
             }
         );
         // The flags' escape is the file's: with a backtick, a backslash is a backslash.
@@ -452,13 +463,13 @@ mod tests {
     }
 
     #[test]
-    fn heredocs_are_ordinary_text_for_the_classic_builder() {
-        assert_eq!(
-            kinds("FROM a\nRUN cat <<EOF > /etc/motd\nCOPY <<EOF /x\n"),
-            vec![run(shell("cat <<EOF > /etc/motd")), copy(false, &["<<EOF"], "/x")]
-        );
-        // The body is read as instructions.
-        let e = error("FROM a\nRUN <<EOF\necho hello\nEOF\n");
-        assert_eq!(e.to_string(), "line 3: unknown instruction: ECHO");
+    fn heredoc_bodies_are_not_instructions() {
+        // The classic builder read `RUN <<EOF`'s body as instructions ("unknown instruction:
+        // ECHO"); BuildKit reads it as the heredoc's body.
+        let all = instructions("FROM a\nRUN <<EOF\necho hello\nEOF\nCOPY <<EOF /x\nFROM b\nEOF\n");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].kind.keyword(), "RUN");
+        assert!(matches!(&all[1].kind, InstructionKind::Copy { sources, heredocs, .. }
+            if sources.is_empty() && heredocs[0].content == "FROM b\n"));
     }
 }

@@ -40,8 +40,18 @@ enum Piece {
 }
 
 fn lex_word(word: &str, escape: char) -> Result<Vec<Piece>, String> {
-    let mut lexer = WordLexer { chars: word.chars().collect(), pos: 0, escape, depth: 0 };
+    let mut lexer = WordLexer { chars: word.chars().collect(), pos: 0, escape, depth: 0, quotes: true };
     lexer.until(None)
+}
+
+/// A heredoc's body as COPY/ADD expand it (BuildKit's `ExpandRaw`): one word with `\` as the
+/// escape and quotes taken literally. Malformed input is returned unchanged, as by [`expand`].
+pub(super) fn expand_raw(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut lexer = WordLexer { chars: text.chars().collect(), pos: 0, escape: '\\', depth: 0, quotes: false };
+    match lexer.until(None) {
+        Ok(pieces) => evaluate(&pieces, lookup),
+        Err(_) => text.to_string(),
+    }
 }
 
 /// Removes quotes and needless escapes from an ENV/LABEL/ARG word, leaving
@@ -64,6 +74,8 @@ struct WordLexer {
     escape: char,
     /// current `${NAME:...}` nesting
     depth: usize,
+    /// quotes are processed (not for a heredoc's body)
+    quotes: bool,
 }
 
 impl WordLexer {
@@ -88,8 +100,8 @@ impl WordLexer {
                 return Ok(out);
             }
             match ch {
-                '\'' => self.single_quoted(&mut out)?,
-                '"' => self.double_quoted(&mut out)?,
+                '\'' if self.quotes => self.single_quoted(&mut out)?,
+                '"' if self.quotes => self.double_quoted(&mut out)?,
                 '$' => out.push(self.dollar()?),
                 _ => {
                     self.pos += 1;

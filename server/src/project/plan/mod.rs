@@ -588,6 +588,21 @@ mod tests {
     }
 
     #[test]
+    fn heredoc_runs_are_rebuild_steps_that_run_what_buildkit_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "# syntax=docker/dockerfile:1\nFROM d\nWORKDIR /app\nCOPY . .\nRUN <<EOF\nmake\nmake install\nEOF\n\
+                    RUN <<EOT\n#!/usr/bin/env python3\nprint('hi')\nEOT\n";
+        std::fs::write(dir.path().join("Dockerfile"), text).expect("write");
+        let plan = Plan::infer(dir.path(), &Config::default()).expect("plan");
+        assert_eq!(plan.steps[0].argv, ["/bin/sh", "-c", "make\nmake install\n"]);
+        assert_eq!((plan.steps[0].line, plan.steps[1].line), (5, 9));
+        let script = "#!/usr/bin/env python3\nprint('hi')\n";
+        assert_eq!(plan.steps[1].argv[..2], ["/bin/sh", "-c"]);
+        assert_eq!(plan.steps[1].argv[3..], ["sh", script, "EOT"]);
+        assert_eq!(plan.steps[1].display, script);
+    }
+
+    #[test]
     fn image_names_are_sanitised_folder_names() {
         assert_eq!(image_name(None, Path::new("/x/My Project_2")), "my-project_2:latest");
         assert_eq!(image_name(None, Path::new("/x/--weird--")), "weird:latest");
