@@ -3,10 +3,11 @@
 //!
 //! An error names a line of the file; a parsed file has stages in order, each instruction within
 //! the file and after its stage's FROM (heredoc bodies included); `target_stage` finds every
-//! named stage; expansion never fails, and leaves a word without `$`, quotes or the escape
-//! character as it is; mounts and heredocs expand without panicking.
+//! named stage; every construct and directive is on a line of the file; expansion never fails,
+//! and leaves a word without `$`, quotes or the escape character as it is; mounts and heredocs
+//! expand without panicking.
 
-use docker_rebuilder::project::dockerfile::{self, Command, InstructionKind};
+use docker_rebuilder::project::dockerfile::{self, Command, InstructionKind, SourceKind};
 use libfuzzer_sys::fuzz_target;
 
 fn lookup(name: &str) -> Option<String> {
@@ -82,6 +83,9 @@ fuzz_target!(|data: &[u8]| {
                     words.push(dest);
                     words.extend([from, chown, chmod].into_iter().flatten().map(String::as_str));
                     words.extend(flags.iter().chain(excludes).map(String::as_str));
+                    for source in sources {
+                        let _ = SourceKind::of(source);
+                    }
                     for heredoc in heredocs {
                         let _ = heredoc.expanded(&lookup);
                     }
@@ -108,6 +112,10 @@ fuzz_target!(|data: &[u8]| {
             }
             words.into_iter().for_each(|w| check_expand(w, escape));
         }
+    }
+    for construct in parsed.constructs() {
+        assert!((1..=lines).contains(&construct.line), "{construct:?} of {lines} lines");
+        assert!(!construct.kind.id().is_empty() && !construct.kind.name().is_empty());
     }
     if let Some(check) = &parsed.check {
         let _ = check.options();

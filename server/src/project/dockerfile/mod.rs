@@ -13,20 +13,27 @@
 //!
 //! Values are kept unexpanded: which variables are in effect depends on build
 //! arguments and earlier instructions, so callers expand them with [`expand`]
-//! (and [`Mount::expand`], [`Heredoc::expanded`]).
+//! (and [`Mount::expand`], [`Heredoc::expanded`]). What only some builders can
+//! build is listed by [`Dockerfile::constructs`].
 
 use std::fmt;
 
+mod constructs;
 mod directives;
 mod flags;
 mod heredoc;
 mod instructions;
 mod lines;
 mod mounts;
+#[cfg(test)]
+mod real_world_tests;
+mod sources;
 mod syntax_tree;
 mod words;
 
+pub use constructs::{Construct, ConstructKind};
 pub use directives::{syntax_directive, CheckOptions};
+pub use sources::SourceKind;
 pub use words::{expand, MAX_EXPANSION};
 
 use instructions::{interpret, Parsed};
@@ -250,8 +257,8 @@ pub enum InstructionKind {
     /// COPY and ADD. Sources and dest raw (unexpanded). `from` is the `--from=` value.
     Copy {
         is_add: bool,
-        /// Paths in the context (or `from`), URLs and git repositories; heredoc sources
-        /// are in `heredocs`.
+        /// Paths in the context (or `from`), URLs and git repositories ([`SourceKind`]);
+        /// heredoc sources are in `heredocs`.
         sources: Vec<String>,
         dest: String,
         from: Option<String>,

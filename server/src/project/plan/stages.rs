@@ -393,7 +393,7 @@ pub(super) fn infer_from_stages(
 }
 
 fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+    dockerfile::SourceKind::of(s) != dockerfile::SourceKind::Local
 }
 
 fn is_archive_name(s: &str) -> bool {
