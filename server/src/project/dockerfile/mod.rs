@@ -25,6 +25,7 @@ mod heredoc;
 mod instructions;
 mod lines;
 mod mounts;
+mod patterns;
 #[cfg(test)]
 mod real_world_tests;
 mod sources;
