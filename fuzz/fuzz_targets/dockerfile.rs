@@ -2,18 +2,23 @@
 //! Dockerfile text, and Docker's `$VAR` expansion of every word it holds.
 //!
 //! An error names a line of the file; a parsed file has stages in order, each instruction within
-//! the file and after its stage's FROM; `target_stage` finds every named stage; expansion never
-//! fails, and leaves a word without `$`, quotes or the escape character as it is.
+//! the file and after its stage's FROM (heredoc bodies included); `target_stage` finds every
+//! named stage; every construct and directive is on a line of the file; expansion never fails,
+//! and leaves a word without `$`, quotes or the escape character as it is; mounts and heredocs
+//! expand without panicking.
 
-use docker_rebuilder::project::dockerfile::{self, Command, InstructionKind};
+use docker_rebuilder::project::dockerfile::{self, Command, InstructionKind, SourceKind};
 use libfuzzer_sys::fuzz_target;
 
-fn check_expand(word: &str, escape: char) {
-    let lookup = |name: &str| match name.len() % 3 {
+fn lookup(name: &str) -> Option<String> {
+    match name.len() % 3 {
         0 => None,
         1 => Some(String::new()),
         _ => Some(format!("<{name}>")),
-    };
+    }
+}
+
+fn check_expand(word: &str, escape: char) {
     let expanded = dockerfile::expand(word, escape, &lookup);
     if !word.contains(['$', '\'', '"', escape]) {
         assert_eq!(expanded, word, "nothing to expand");
@@ -53,18 +58,37 @@ fuzz_target!(|data: &[u8]| {
             previous_end = instruction.end_line;
             let mut words: Vec<&str> = Vec::new();
             match &instruction.kind {
-                InstructionKind::Run { command, flags } => {
+                InstructionKind::Run { command, flags, mounts, heredocs, .. } => {
                     words.extend(flags.iter().map(String::as_str));
-                    if let Command::Exec(argv) = command {
-                        words.extend(argv.iter().map(String::as_str));
+                    match command {
+                        Command::Exec(argv) => words.extend(argv.iter().map(String::as_str)),
+                        Command::Script { name, content } => {
+                            assert!(content.starts_with("#!"));
+                            assert_eq!(Some(name), heredocs.first().map(|h| &h.name));
+                        }
+                        Command::Shell(_) => {}
+                    }
+                    for mount in mounts {
+                        let strings = [&mount.target, &mount.source, &mount.from, &mount.id, &mount.env];
+                        words.extend(strings.into_iter().flatten().map(String::as_str));
+                        let _ = mount.expand(escape, &lookup);
+                    }
+                    for heredoc in heredocs {
+                        let _ = heredoc.expanded(&lookup);
                     }
                 }
-                InstructionKind::Copy { sources, dest, from, chown, chmod, flags, .. } => {
-                    assert!(!sources.is_empty(), "COPY needs a source");
+                InstructionKind::Copy { sources, dest, from, chown, chmod, flags, excludes, heredocs, .. } => {
+                    assert!(!sources.is_empty() || !heredocs.is_empty(), "COPY needs a source");
                     words.extend(sources.iter().map(String::as_str));
                     words.push(dest);
                     words.extend([from, chown, chmod].into_iter().flatten().map(String::as_str));
-                    words.extend(flags.iter().map(String::as_str));
+                    words.extend(flags.iter().chain(excludes).map(String::as_str));
+                    for source in sources {
+                        let _ = SourceKind::of(source);
+                    }
+                    for heredoc in heredocs {
+                        let _ = heredoc.expanded(&lookup);
+                    }
                 }
                 InstructionKind::Workdir(w) | InstructionKind::User(w) => words.push(w),
                 InstructionKind::Env(pairs) | InstructionKind::Label(pairs) => {
@@ -88,6 +112,13 @@ fuzz_target!(|data: &[u8]| {
             }
             words.into_iter().for_each(|w| check_expand(w, escape));
         }
+    }
+    for construct in parsed.constructs() {
+        assert!((1..=lines).contains(&construct.line), "{construct:?} of {lines} lines");
+        assert!(!construct.kind.id().is_empty() && !construct.kind.name().is_empty());
+    }
+    if let Some(check) = &parsed.check {
+        let _ = check.options();
     }
     assert_eq!(parsed.target_stage(None), parsed.stages.last());
     assert_eq!(parsed.target_stage(Some("")), parsed.stages.last());

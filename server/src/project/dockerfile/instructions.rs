@@ -1,10 +1,13 @@
-//! Each instruction's meaning, as Docker's `instructions.ParseInstruction` checks it: the
-//! number of arguments, the flags each keyword knows (`BFlags.Parse`), and the typed
+//! Each instruction's meaning, as BuildKit's `instructions.ParseInstruction` checks it: the
+//! number of arguments, the flags each keyword knows (`flags.rs`), and the typed
 //! [`InstructionKind`] built from the node.
 
+use super::flags::{self, parse_flags, FlagKind};
+use super::heredoc::{self, parse_heredoc};
+use super::mounts::parse_mounts;
 use super::syntax_tree::Node;
 use super::words::unquote;
-use super::{ArgDecl, Command, InstructionKind};
+use super::{ArgDecl, Command, Heredoc, InstructionKind};
 
 /// An instruction, or a FROM that starts a stage.
 pub(super) enum Parsed {
@@ -19,27 +22,39 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
     let kind = match node.keyword.as_str() {
         "from" => {
             let name = stage_name(args)?;
-            parse_flags(&node.flags, &[("platform", FlagKind::String)], false)?;
+            parse_flags(&node.flags, &[("platform", FlagKind::String)])?;
             let base = args.first().cloned().unwrap_or_default();
             return Ok(Parsed::From { name, base });
         }
         "run" => {
-            // Kept open to flags newer than 20.10 (--device...); the known
-            // ones are still checked.
-            let known = [("mount", FlagKind::Strings), ("network", FlagKind::String), ("security", FlagKind::String)];
-            parse_flags(&node.flags, &known, true)?;
-            InstructionKind::Run { command: command(node), flags: node.flags.clone() }
+            let known = [
+                ("mount", FlagKind::Strings),
+                ("network", FlagKind::String),
+                ("security", FlagKind::String),
+                ("device", FlagKind::Strings),
+            ];
+            let values = parse_flags(&node.flags, &known)?;
+            let network = values.string("network").map(|n| flags::network(&n)).transpose()?;
+            let security = values.string("security").map(|s| flags::security(&s)).transpose()?;
+            let devices = values.strings("device").iter().map(|d| flags::device(d)).collect::<Result<_, _>>()?;
+            let mounts = parse_mounts(&values.strings("mount"), escape)?;
+            let command = match command(node) {
+                Command::Shell(text) => heredoc::run_command(&text, &node.heredocs),
+                other => other,
+            };
+            let heredocs = node.heredocs.iter().map(|(word, body)| heredoc::heredoc(word, body)).collect();
+            InstructionKind::Run { command, flags: node.flags.clone(), mounts, network, security, devices, heredocs }
         }
         "cmd" => {
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::Cmd(command(node))
         }
         "entrypoint" => {
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::Entrypoint(command(node))
         }
         "shell" => {
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             if args.is_empty() {
                 return Err(at_least_one("SHELL"));
             }
@@ -48,52 +63,23 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
             }
             InstructionKind::Shell(args.clone())
         }
-        "copy" | "add" => {
-            let is_add = node.keyword == "add";
-            let name = if is_add { "ADD" } else { "COPY" };
-            let Some((dest, sources)) = args.split_last().filter(|(_, s)| !s.is_empty()) else {
-                return Err(format!(
-                    "{name} requires at least two arguments, but only one was provided. \
-                     Destination could not be determined."
-                ));
-            };
-            let mut known = vec![("chown", FlagKind::String), ("chmod", FlagKind::String), ("link", FlagKind::Bool)];
-            if is_add {
-                known.extend([("checksum", FlagKind::String), ("keep-git-dir", FlagKind::Bool)]);
-            } else {
-                known.push(("from", FlagKind::String));
-            }
-            // Open to flags newer than the ones above (--parents, --exclude...).
-            let values = parse_flags(&node.flags, &known, true)?;
-            let value = |flag: &str| {
-                values.iter().find(|(name, value)| *name == flag && !value.is_empty()).map(|(_, value)| value.clone())
-            };
-            InstructionKind::Copy {
-                is_add,
-                sources: sources.to_vec(),
-                dest: dest.clone(),
-                from: value("from"),
-                chown: value("chown"),
-                chmod: value("chmod"),
-                flags: node.flags.clone(),
-            }
-        }
+        "copy" | "add" => copy(node)?,
         "workdir" => {
             let path = exactly_one(args, "WORKDIR")?;
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::Workdir(path)
         }
         "user" => {
             let user = exactly_one(args, "USER")?;
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::User(user)
         }
         "env" => {
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::Env(key_values(args, "ENV", escape)?)
         }
         "label" => {
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::Label(key_values(args, "LABEL", escape)?)
         }
         "arg" => {
@@ -119,14 +105,14 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
             if args.is_empty() {
                 return Err(at_least_one("EXPOSE"));
             }
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             InstructionKind::Expose(args.clone())
         }
         "volume" => {
             if args.is_empty() {
                 return Err(at_least_one("VOLUME"));
             }
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             let mut volumes = Vec::with_capacity(args.len());
             for volume in args {
                 let volume = volume.trim();
@@ -139,7 +125,7 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
         }
         "maintainer" => {
             exactly_one(args, "MAINTAINER")?;
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             return Ok(other());
         }
         "stopsignal" => {
@@ -164,7 +150,7 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
                     ("start-interval", FlagKind::String),
                     ("retries", FlagKind::String),
                 ];
-                parse_flags(&node.flags, &known, false)?;
+                parse_flags(&node.flags, &known)?;
                 if kind != "CMD" {
                     return Err(format!("Unknown type {kind:?} in HEALTHCHECK (try CMD)"));
                 }
@@ -178,18 +164,89 @@ pub(super) fn interpret(node: &Node, escape: char) -> Result<Parsed, String> {
             let Some(trigger) = args.first() else {
                 return Err(at_least_one("ONBUILD"));
             };
-            parse_flags(&node.flags, &[], false)?;
+            parse_flags(&node.flags, &[])?;
             let trigger = trigger.trim().to_uppercase();
             match trigger.as_str() {
                 "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string()),
                 "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
                 _ => {}
             }
-            return Ok(other());
+            // BuildKit keeps the trigger with its heredocs, to parse it again in the child image.
+            let mut args = node.raw_args.clone();
+            for (word, body) in &node.heredocs {
+                args.push('\n');
+                args.push_str(body);
+                args.push_str(&word.name);
+            }
+            InstructionKind::Other { keyword: "ONBUILD".to_string(), args }
         }
         _ => return Err(format!("unknown instruction: {}", node.keyword.to_uppercase())),
     };
     Ok(Parsed::Kind(kind))
+}
+
+/// COPY and ADD: flags, sources (heredocs apart) and destination.
+fn copy(node: &Node) -> Result<InstructionKind, String> {
+    let is_add = node.keyword == "add";
+    let name = if is_add { "ADD" } else { "COPY" };
+    let Some((dest, sources)) = node.args.split_last().filter(|(_, s)| !s.is_empty()) else {
+        return Err(format!(
+            "{name} requires at least two arguments, but only one was provided. \
+             Destination could not be determined."
+        ));
+    };
+    let known: &[(&str, FlagKind)] = if is_add {
+        &[
+            ("chown", FlagKind::String),
+            ("chmod", FlagKind::String),
+            ("link", FlagKind::Bool),
+            ("keep-git-dir", FlagKind::Bool),
+            ("checksum", FlagKind::String),
+            ("unpack", FlagKind::Bool),
+            ("exclude", FlagKind::Strings),
+        ]
+    } else {
+        &[
+            ("chown", FlagKind::String),
+            ("from", FlagKind::String),
+            ("chmod", FlagKind::String),
+            ("link", FlagKind::Bool),
+            ("exclude", FlagKind::Strings),
+            ("parents", FlagKind::Bool),
+        ]
+    };
+    let values = parse_flags(&node.flags, known)?;
+    if parse_heredoc(dest).ok().flatten().is_some() {
+        return Err(format!("{name} cannot accept a heredoc as a destination"));
+    }
+    let mut paths = Vec::with_capacity(sources.len());
+    let mut heredocs: Vec<Heredoc> = Vec::new();
+    for source in sources {
+        match parse_heredoc(source).ok().flatten() {
+            Some(word) => {
+                // The body of the last heredoc of that name on the line (none in JSON form).
+                let body = node.heredocs.iter().rev().find(|(w, _)| w.name == word.name).map(|(_, b)| b.as_str());
+                heredocs.push(heredoc::heredoc(&word, body.unwrap_or_default()));
+            }
+            None => paths.push(source.clone()),
+        }
+    }
+    Ok(InstructionKind::Copy {
+        is_add,
+        sources: paths,
+        dest: dest.clone(),
+        from: values.string("from"),
+        chown: values.string("chown"),
+        chmod: values.string("chmod"),
+        flags: node.flags.clone(),
+        link: values.bool("link").unwrap_or(false),
+        parents: values.bool("parents").unwrap_or(false),
+        excludes: values.strings("exclude"),
+        checksum: values.string("checksum"),
+        keep_git_dir: values.bool("keep-git-dir"),
+        unpack: values.bool("unpack"),
+        heredocs,
+    })
 }
 
 fn at_least_one(command: &str) -> String {
@@ -251,60 +308,6 @@ fn key_values(args: &[String], command: &str, escape: char) -> Result<Vec<(Strin
     Ok(pairs)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum FlagKind {
-    Bool,
-    String,
-    /// may be repeated
-    Strings,
-}
-
-/// Docker's `BFlags.Parse`: checks `flags` against the `known` ones and returns
-/// their values. Unknown flags are an error unless `allow_unknown`.
-fn parse_flags(
-    flags: &[String],
-    known: &[(&'static str, FlagKind)],
-    allow_unknown: bool,
-) -> Result<Vec<(&'static str, String)>, String> {
-    let mut values: Vec<(&'static str, String)> = Vec::new();
-    for flag in flags {
-        let Some(body) = flag.strip_prefix("--") else {
-            return Err(format!("Arguments should start with -- : {flag}"));
-        };
-        if body.is_empty() {
-            break;
-        }
-        let (name, value) = match body.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (body, None),
-        };
-        let Some(&(name, kind)) = known.iter().find(|(known, _)| *known == name) else {
-            if allow_unknown {
-                continue;
-            }
-            return Err(format!("unknown flag: {name}"));
-        };
-        if kind != FlagKind::Strings && values.iter().any(|(used, _)| *used == name) {
-            return Err(format!("Duplicate flag specified: {name}"));
-        }
-        let value = match (kind, value) {
-            (FlagKind::Bool, Some("")) | (FlagKind::String | FlagKind::Strings, None) => {
-                return Err(format!("Missing a value on flag: {name}"));
-            }
-            (FlagKind::Bool, value) => match value.map(str::to_lowercase).as_deref() {
-                None | Some("true") => "true".to_string(),
-                Some("false") => "false".to_string(),
-                Some(_) => {
-                    return Err(format!("Expecting boolean value for flag {name}, not: {}", value.unwrap_or_default()))
-                }
-            },
-            (_, Some(value)) => value.to_string(),
-        };
-        values.push((name, value));
-    }
-    Ok(values)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +337,13 @@ mod tests {
                 chown: Some("app:app".to_string()),
                 chmod: Some("0755".to_string()),
                 flags: strings(&["--from=builder", "--chown=app:app", "--chmod=0755", "--link"]),
+                link: true,
+                parents: false,
+                excludes: vec![],
+                checksum: None,
+                keep_git_dir: None,
+                unpack: None,
+                heredocs: vec![],
             }
         );
     }
@@ -350,6 +360,13 @@ mod tests {
                 chown: Some("1000".to_string()),
                 chmod: None,
                 flags: strings(&["--chown=1000"]),
+                link: false,
+                parents: false,
+                excludes: vec![],
+                checksum: None,
+                keep_git_dir: None,
+                unpack: None,
+                heredocs: vec![],
             }
         );
     }

@@ -1,7 +1,8 @@
-//! Physical lines to instructions, as Docker's `parser.Parse` reads them: line continuations,
-//! comment and blank lines (also inside a continuation), and the parser directives
-//! (`# escape=`, `# syntax=`) that only count at the very top.
+//! Physical lines to instructions, as BuildKit's `parser.Parse` reads them: line continuations,
+//! comment and blank lines (also inside a continuation), the parser directives that only count at
+//! the very top (`directives.rs`), and the bodies of heredocs, which are read as they are.
 
+use super::directives::Directives;
 use super::ParseError;
 
 /// One instruction's text after joining continuation lines.
@@ -13,55 +14,100 @@ pub(super) struct LogicalLine {
     pub(super) text: String,
 }
 
-/// Splits `text` into instructions. Returns them with the escape character in
-/// effect and the number of physical lines.
-pub(super) fn logical_lines(text: &str) -> Result<(Vec<LogicalLine>, char, usize), ParseError> {
-    let lines = physical_lines(text);
-    let mut directives = Directives::default();
-    let mut out = Vec::new();
-    let mut next = 0;
-    while next < lines.len() {
-        let mut raw = lines[next];
-        if next == 0 {
-            raw = raw.strip_prefix('\u{feff}').unwrap_or(raw);
-        }
-        next += 1;
-        let start = next;
-        let trimmed = raw.trim_start();
-        directives.check(trimmed).map_err(|message| ParseError { line: start, message })?;
-        let content = if trimmed.starts_with('#') { "" } else { trimmed };
-        let (first, mut complete) = trim_continuation(content, directives.escape);
-        if complete && first.is_empty() {
-            continue;
-        }
-        let mut joined = first.to_string();
-        while !complete && next < lines.len() {
-            let raw = lines[next];
-            next += 1;
-            // Docker skips comment and blank lines inside a continuation without
-            // ending the instruction. Unlike the first line, continuation lines
-            // keep their leading whitespace.
-            let trimmed = raw.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let (part, done) = trim_continuation(raw, directives.escape);
-            joined.push_str(part);
-            complete = done;
-        }
-        out.push(LogicalLine { start, end: next, text: joined });
-    }
-    Ok((out, directives.escape, lines.len()))
+/// A Dockerfile's lines, read one instruction (and its heredoc bodies) at a time.
+pub(super) struct LineReader<'a> {
+    /// (line without its ending, line as written with its ending)
+    lines: Vec<(&'a str, &'a str)>,
+    next: usize,
+    directives: Directives,
 }
 
-/// Lines as Go's `bufio.ScanLines` yields them: `\n`-separated, one trailing
-/// `\r` dropped, no empty line after a final newline.
-fn physical_lines(text: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = text.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line)).collect();
-    if text.ends_with('\n') {
-        lines.pop();
+impl<'a> LineReader<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        LineReader { lines: physical_lines(text), next: 0, directives: Directives::default() }
     }
-    lines
+
+    /// The escape character in effect (final once the first instruction is read).
+    pub(super) fn escape(&self) -> char {
+        self.directives.escape
+    }
+
+    /// The number of physical lines in the file.
+    pub(super) fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The last line read, 1-based.
+    pub(super) fn current_line(&self) -> usize {
+        self.next
+    }
+
+    /// The next instruction, `None` at the end of the file.
+    pub(super) fn next_instruction(&mut self) -> Result<Option<LogicalLine>, ParseError> {
+        while self.next < self.lines.len() {
+            let mut raw = self.lines[self.next].0;
+            if self.next == 0 {
+                raw = raw.strip_prefix('\u{feff}').unwrap_or(raw);
+            }
+            self.next += 1;
+            let start = self.next;
+            let trimmed = raw.trim_start();
+            self.directives.check(trimmed).map_err(|message| ParseError { line: start, message })?;
+            let escape = self.directives.escape;
+            let content = if trimmed.starts_with('#') { "" } else { trimmed };
+            let (first, mut complete) = trim_continuation(content, escape);
+            if complete && first.is_empty() {
+                continue;
+            }
+            let mut joined = first.to_string();
+            while !complete && self.next < self.lines.len() {
+                let raw = self.lines[self.next].0;
+                self.next += 1;
+                // Docker skips comment and blank lines inside a continuation without
+                // ending the instruction. Unlike the first line, continuation lines
+                // keep their leading whitespace.
+                let trimmed = raw.trim_start();
+                if trimmed.is_empty() || trimmed.starts_with('#') {
+                    continue;
+                }
+                let (part, done) = trim_continuation(raw, escape);
+                joined.push_str(part);
+                complete = done;
+            }
+            return Ok(Some(LogicalLine { start, end: self.next, text: joined }));
+        }
+        Ok(None)
+    }
+
+    /// A heredoc's body: the lines after the ones read so far, each with its line ending, up to
+    /// the line that is `terminator` (after leading tabs when `strip_tabs`), which is consumed
+    /// too. `None` when the file ends first.
+    pub(super) fn heredoc_body(&mut self, terminator: &str, strip_tabs: bool) -> Option<String> {
+        let mut body = String::new();
+        while let Some(&(_, raw)) = self.lines.get(self.next) {
+            self.next += 1;
+            let mut candidate = raw.trim_end_matches(['\r', '\n']);
+            if strip_tabs {
+                candidate = candidate.trim_start_matches('\t');
+            }
+            if candidate == terminator {
+                return Some(body);
+            }
+            body.push_str(raw);
+        }
+        None
+    }
+}
+
+/// Lines as BuildKit's scanner yields them: `\n`-separated, no empty line after a final
+/// newline; each without its ending (`\n`, or `\r\n`) and as written.
+fn physical_lines(text: &str) -> Vec<(&str, &str)> {
+    text.split_inclusive('\n')
+        .map(|raw| {
+            let line = raw.strip_suffix('\n').unwrap_or(raw);
+            (line.strip_suffix('\r').unwrap_or(line), raw)
+        })
+        .collect()
 }
 
 /// A line ending in the escape character (then optional blanks) continues on
@@ -71,71 +117,6 @@ fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
         Some(kept) => (kept, false),
         None => (line, true),
     }
-}
-
-/// Parser directives (`# escape=`, `# syntax=`) are only recognised before the
-/// first instruction, comment or blank line.
-struct Directives {
-    escape: char,
-    done: bool,
-    seen: Vec<String>,
-}
-
-impl Default for Directives {
-    fn default() -> Self {
-        Directives { escape: '\\', done: false, seen: Vec::new() }
-    }
-}
-
-impl Directives {
-    /// Looks at a line (left-trimmed) that starts an instruction or is skipped.
-    fn check(&mut self, line: &str) -> Result<(), String> {
-        if self.done {
-            return Ok(());
-        }
-        let Some((key, value)) = parse_directive(line) else {
-            self.done = true;
-            return Ok(());
-        };
-        let key = key.to_ascii_lowercase();
-        if key != "escape" && key != "syntax" {
-            // An unknown directive is an ordinary comment and ends the directives.
-            self.done = true;
-            return Ok(());
-        }
-        if self.seen.contains(&key) {
-            return Err(format!("only one {key} parser directive can be used"));
-        }
-        self.seen.push(key.clone());
-        if key == "escape" {
-            self.escape = match value {
-                "`" => '`',
-                "\\" => '\\',
-                other => return Err(format!("invalid escape token '{other}' does not match ` or \\")),
-            };
-        }
-        Ok(())
-    }
-}
-
-/// Matches Docker's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` (RE2's `\s`
-/// is ASCII `[\t\n\f\r ]`), returning the key and value.
-fn parse_directive(line: &str) -> Option<(&str, &str)> {
-    let is_space = |c: char| matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ');
-    let rest = line.strip_prefix('#')?.trim_start_matches(is_space);
-    let key_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
-    let key = &rest[..key_len];
-    if !key.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
-    }
-    let after_eq = rest[key_len..].trim_start_matches(is_space).strip_prefix('=')?;
-    let value = after_eq.trim_start_matches(is_space);
-    if value.is_empty() {
-        // `(.+?)` needs a character, so an all-blank value is its last blank.
-        let last = after_eq.chars().last()?;
-        return Some((key, &after_eq[after_eq.len() - last.len_utf8()..]));
-    }
-    Some((key, value.trim_end_matches(is_space)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Dockerfile parser that follows Docker's classic builder: the moby/buildkit
-//! `frontend/dockerfile/parser`, `instructions` and `shell` packages as vendored
-//! by Docker 20.10.
+//! Dockerfile parser that follows BuildKit's Dockerfile frontend: the moby/buildkit
+//! `frontend/dockerfile/parser`, `instructions` and `shell` packages (the classic builder of
+//! Docker 20.10 reads the same syntax, less the BuildKit-only parts).
 //!
 //! docker-rebuilder reads a project's Dockerfile to decide which files to mirror
 //! into a running container and which commands rebuild it. A parser that is only
@@ -8,22 +8,37 @@
 //! Docker's rules, odd ones included: comment and blank lines inside a line
 //! continuation, parser directives only at the very top, JSON arrays that fall
 //! back to shell form when they are not valid JSON, flags taken from the start
-//! of the arguments, and Docker's own `$VAR` expansion (see [`expand`]).
+//! of the arguments, heredocs found by BuildKit's shell lexer, and Docker's own
+//! `$VAR` expansion (see [`expand`]).
 //!
 //! Values are kept unexpanded: which variables are in effect depends on build
-//! arguments and earlier instructions, so callers expand them with [`expand`].
+//! arguments and earlier instructions, so callers expand them with [`expand`]
+//! (and [`Mount::expand`], [`Heredoc::expanded`]). What only some builders can
+//! build is listed by [`Dockerfile::constructs`].
 
 use std::fmt;
 
+mod constructs;
+mod directives;
+mod flags;
+mod heredoc;
 mod instructions;
 mod lines;
+mod mounts;
+mod patterns;
+#[cfg(test)]
+mod real_world_tests;
+mod sources;
 mod syntax_tree;
 mod words;
 
+pub use constructs::{Construct, ConstructKind};
+pub use directives::{syntax_directive, CheckOptions};
+pub use sources::SourceKind;
 pub use words::{expand, MAX_EXPANSION};
 
 use instructions::{interpret, Parsed};
-use lines::logical_lines;
+use lines::LineReader;
 use syntax_tree::parse_node;
 
 /// A parsed Dockerfile.
@@ -32,7 +47,30 @@ pub struct Dockerfile {
     /// ARGs before the first FROM (usable in FROM lines, and in a stage only if re-declared).
     pub global_args: Vec<ArgDecl>,
     pub stages: Vec<Stage>,
+    /// The `# syntax=` directive: the frontend image BuildKit builds the file with.
+    pub syntax: Option<SyntaxDirective>,
+    /// The `# check=` directive: which build checks run, and whether they fail the build.
+    pub check: Option<CheckDirective>,
     escape: char,
+}
+
+/// `# syntax=<image> [options]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxDirective {
+    /// The frontend image, e.g. `docker/dockerfile:1` (the value up to its first space).
+    pub image: String,
+    /// The whole value.
+    pub value: String,
+    /// 1-based
+    pub line: usize,
+}
+
+/// `# check=skip=<rules|all>;error=<bool>`; see [`CheckDirective::options`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckDirective {
+    pub value: String,
+    /// 1-based
+    pub line: usize,
 }
 
 /// One build stage: a FROM and the instructions up to the next FROM.
@@ -54,18 +92,141 @@ pub struct Stage {
 pub struct Instruction {
     /// first line, 1-based
     pub line: usize,
-    /// last line, 1-based (after continuations)
+    /// last line, 1-based (after continuations and heredoc bodies)
     pub end_line: usize,
     pub kind: InstructionKind,
 }
 
-/// A RUN/CMD/ENTRYPOINT command line.
+/// A RUN/CMD/ENTRYPOINT command line: what the build runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Shell form, run through the stage's SHELL (`/bin/sh -c` by default).
+    /// Shell form, run through the stage's SHELL (`/bin/sh -c` by default) with this text as
+    /// its last argument. For a RUN with heredocs it is the text the shell receives: the body of
+    /// a lone heredoc (`RUN <<EOF`), or else the command line followed by each heredoc's body
+    /// and terminator, for the shell's own heredoc syntax.
     Shell(String),
     /// JSON array (exec) form.
     Exec(Vec<String>),
+    /// `RUN <<EOF` whose body starts with `#!`: BuildKit writes the body to an executable file
+    /// `/dev/pipes/<name>` (mounted read-only for the RUN) and runs that path through the
+    /// stage's SHELL, so the `#!` line picks the interpreter. (For a Windows base image BuildKit
+    /// runs such a body through the shell instead, as [`Command::Shell`].)
+    Script {
+        /// the heredoc's name: the file's name
+        name: String,
+        /// the body (leading tabs stripped for `<<-`)
+        content: String,
+    },
+}
+
+/// A heredoc: `<<EOF` on a RUN, COPY or ADD line, and the lines after it up to `EOF`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heredoc {
+    /// The terminator word, quotes removed. For COPY/ADD, the name of the file it makes.
+    pub name: String,
+    /// The body, each line with its line ending, leading tabs stripped for `<<-`; variables
+    /// unexpanded (see [`Heredoc::expanded`]).
+    pub content: String,
+    /// No part of the word was quoted (`<<EOF`, not `<<"EOF"` or `<<'EOF'`): COPY/ADD expand
+    /// the build's variables in the file (RUN leaves the body to the shell).
+    pub expand: bool,
+    /// `<<-EOF`: leading tabs are stripped from the body's lines and the terminator line.
+    pub strip_tabs: bool,
+}
+
+impl Heredoc {
+    /// The file COPY/ADD make from the heredoc: its content, with variables expanded when
+    /// [`Heredoc::expand`] (BuildKit expands it as one word with `\` as the escape and quotes
+    /// kept). `lookup` gives the build arguments and ENV in effect.
+    pub fn expanded(&self, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+        if self.expand {
+            words::expand_raw(&self.content, lookup)
+        } else {
+            self.content.clone()
+        }
+    }
+}
+
+/// A `RUN --mount=…`. String values are as written (unexpanded), with BuildKit's defaults for
+/// what the flag leaves out; [`Mount::expand`] gives the mount a build makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `type=` (default bind)
+    pub kind: MountKind,
+    /// `target=`/`dst=`/`destination=`; defaults: secret `/run/secrets/<id>` (unless it has
+    /// `env=`), ssh `/run/buildkit/ssh_agent.<n>` (n counting the RUN's ssh mounts). `None`
+    /// for bind, cache and tmpfs means the working directory.
+    pub target: Option<String>,
+    /// `source=`/`src=`: a path in `from` (bind, cache), the secret's id (secret)
+    pub source: Option<String>,
+    /// `from=`: the stage or image a bind mount reads (default the build context) or a cache
+    /// starts from
+    pub from: Option<String>,
+    /// `id=`; defaults: cache the target (cleaned), secret the source or the target's base
+    /// name, ssh `default`
+    pub id: Option<String>,
+    /// `ro`/`readonly`, `rw`/`readwrite`; default read-only for bind, secret and ssh
+    pub read_only: bool,
+    /// `sharing=` (cache only; BuildKit's default is shared)
+    pub sharing: Option<Sharing>,
+    /// `mode=` (octal; cache, secret, ssh)
+    pub mode: Option<u32>,
+    /// `uid=` (cache, secret, ssh)
+    pub uid: Option<u32>,
+    /// `gid=` (cache, secret, ssh)
+    pub gid: Option<u32>,
+    /// `required` (secret, ssh): the build fails without it
+    pub required: bool,
+    /// `size=` in bytes (tmpfs)
+    pub size: Option<u64>,
+    /// `env=` (secret): the variable that holds the secret
+    pub env: Option<String>,
+    /// The flag's value as written.
+    pub spec: String,
+    /// Keys whose value holds a variable, quotes or escapes, so their typed setting is only
+    /// known after [`Mount::expand`] (meanwhile the field keeps its default; for `type`, the
+    /// type-dependent defaults and checks wait too).
+    pub unresolved: Vec<&'static str>,
+}
+
+/// The `type=` of a `RUN --mount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MountKind {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+/// A cache mount's `sharing=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Shared,
+    Private,
+    Locked,
+}
+
+/// `RUN --network=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    Default,
+    None,
+    Host,
+}
+
+/// `RUN --security=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Security {
+    Sandbox,
+    Insecure,
+}
+
+/// `RUN --device=` (a CDI device; `docker/dockerfile:1-labs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    pub required: bool,
 }
 
 /// An ARG declaration.
@@ -83,10 +244,22 @@ pub enum InstructionKind {
         command: Command,
         /// raw flags like "--mount=type=cache,target=/x"
         flags: Vec<String>,
+        /// `--mount`, in order
+        mounts: Vec<Mount>,
+        /// `--network`, when given
+        network: Option<Network>,
+        /// `--security`, when given
+        security: Option<Security>,
+        /// `--device`, in order
+        devices: Vec<Device>,
+        /// the heredocs of the line, in order (already part of `command`)
+        heredocs: Vec<Heredoc>,
     },
     /// COPY and ADD. Sources and dest raw (unexpanded). `from` is the `--from=` value.
     Copy {
         is_add: bool,
+        /// Paths in the context (or `from`), URLs and git repositories ([`SourceKind`]);
+        /// heredoc sources are in `heredocs`.
         sources: Vec<String>,
         dest: String,
         from: Option<String>,
@@ -94,6 +267,20 @@ pub enum InstructionKind {
         chmod: Option<String>,
         /// every flag, raw, including `--from`/`--chown`/`--chmod`
         flags: Vec<String>,
+        /// `--link`
+        link: bool,
+        /// `--parents` (COPY)
+        parents: bool,
+        /// `--exclude` patterns, in order
+        excludes: Vec<String>,
+        /// `--checksum` (ADD)
+        checksum: Option<String>,
+        /// `--keep-git-dir` (ADD), when given
+        keep_git_dir: Option<bool>,
+        /// `--unpack` (ADD), when given
+        unpack: Option<bool>,
+        /// `<<EOF` sources: each makes a file named after the heredoc in `dest`
+        heredocs: Vec<Heredoc>,
     },
     /// raw
     Workdir(String),
@@ -114,7 +301,8 @@ pub enum InstructionKind {
     /// raw
     Volume(Vec<String>),
     /// MAINTAINER, STOPSIGNAL, HEALTHCHECK, ONBUILD: `args` is everything after
-    /// the keyword, flags included.
+    /// the keyword, flags included (for ONBUILD, followed by its heredocs' bodies
+    /// and terminators, as BuildKit keeps the trigger).
     Other {
         /// uppercased
         keyword: String,
@@ -144,8 +332,8 @@ impl InstructionKind {
     }
 }
 
-/// A Dockerfile that Docker would refuse, with the (1-based) line of the
-/// offending instruction.
+/// A Dockerfile that BuildKit's Dockerfile frontend refuses (as of the version this parser
+/// follows), with the (1-based) line of the offending instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,
@@ -183,19 +371,31 @@ impl Dockerfile {
 
 /// Parses a Dockerfile's text.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let (lines, escape, line_count) = logical_lines(text)?;
-    if lines.is_empty() {
-        return Err(ParseError { line: line_count.max(1), message: "file with no instructions".to_string() });
-    }
+    let mut reader = LineReader::new(text);
 
     // Docker builds the whole syntax tree before interpreting any instruction,
     // so a syntax error further down is reported before a semantic one above it.
-    let mut nodes = Vec::with_capacity(lines.len());
-    for line in &lines {
-        let node = parse_node(&line.text, escape).map_err(|message| ParseError { line: line.start, message })?;
+    let mut nodes = Vec::new();
+    while let Some(mut line) = reader.next_instruction()? {
+        let located = |message| ParseError { line: line.start, message };
+        let mut node = parse_node(&line.text, reader.escape()).map_err(located)?;
+        if node.takes_heredocs && line.text.contains("<<") {
+            for word in heredoc::heredocs_in_line(&line.text).map_err(located)? {
+                let Some(body) = reader.heredoc_body(&word.name, word.strip_tabs) else {
+                    let message = format!("unterminated heredoc: no line {:?} ends <<{}", word.name, word.name);
+                    return Err(ParseError { line: line.start, message });
+                };
+                node.heredocs.push((word, body));
+            }
+            line.end = reader.current_line();
+        }
         nodes.push((line, node));
     }
+    if nodes.is_empty() {
+        return Err(ParseError { line: reader.line_count().max(1), message: "file with no instructions".to_string() });
+    }
 
+    let escape = reader.escape();
     let mut global_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     for (line, node) in &nodes {
@@ -218,7 +418,9 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         // Only ARGs: Docker has nothing to build. The error is about the whole file.
         return Err(ParseError { line: 1, message: "dockerfile contains no stages to build".to_string() });
     }
-    Ok(Dockerfile { global_args, stages, escape })
+    let syntax = directives::syntax_directive(text);
+    let check = directives::check_directive(text);
+    Ok(Dockerfile { global_args, stages, syntax, check, escape })
 }
 
 /// Shorthands for the tests of every part of the parser.
@@ -227,7 +429,38 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    pub(super) use super::{parse, ArgDecl, InstructionKind};
+    pub(super) use super::{parse, ArgDecl, Command, Device, InstructionKind, Mount, MountKind, Network, Security};
+
+    impl Mount {
+        /// `--mount=` with no options set, for tests to fill in.
+        pub(in crate::project::dockerfile) fn bind() -> Mount {
+            Mount {
+                kind: MountKind::Bind,
+                target: None,
+                source: None,
+                from: None,
+                id: None,
+                read_only: true,
+                sharing: None,
+                mode: None,
+                uid: None,
+                gid: None,
+                required: false,
+                size: None,
+                env: None,
+                spec: String::new(),
+                unresolved: vec![],
+            }
+        }
+    }
+
+    /// The only RUN of `text`'s instructions, as (command, mounts).
+    pub(super) fn only_run(text: &str) -> (Command, Vec<Mount>) {
+        match only_kind(text) {
+            InstructionKind::Run { command, mounts, .. } => (command, mounts),
+            other => panic!("not a RUN: {other:?}"),
+        }
+    }
 
     pub(super) fn instructions(text: &str) -> Vec<Instruction> {
         let dockerfile = parse(text).expect("should parse");
@@ -270,7 +503,35 @@ mod tests {
     }
 
     pub(super) fn run(command: Command) -> InstructionKind {
-        InstructionKind::Run { command, flags: vec![] }
+        InstructionKind::Run {
+            command,
+            flags: vec![],
+            mounts: vec![],
+            network: None,
+            security: None,
+            devices: vec![],
+            heredocs: vec![],
+        }
+    }
+
+    /// A COPY or ADD without the flags BuildKit added.
+    pub(super) fn copy(is_add: bool, sources: &[&str], dest: &str) -> InstructionKind {
+        InstructionKind::Copy {
+            is_add,
+            sources: strings(sources),
+            dest: dest.to_string(),
+            from: None,
+            chown: None,
+            chmod: None,
+            flags: vec![],
+            link: false,
+            parents: false,
+            excludes: vec![],
+            checksum: None,
+            keep_git_dir: None,
+            unpack: None,
+            heredocs: vec![],
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! One instruction's parse-tree node, as Docker's `newNodeFromLine` builds it: the keyword, the
 //! leading `--flags`, and the arguments split the way that keyword wants them (a JSON array,
-//! whitespace-separated words, `name=value` pairs, or the whole text).
+//! whitespace-separated words, `name=value` pairs, or the whole text), and whether heredocs
+//! may follow it.
+
+use super::heredoc::HeredocWord;
 
 /// Docker's parse-tree node for one instruction, arguments flattened as in
 /// `instructions.nodeArgs`.
@@ -13,6 +16,10 @@ pub(super) struct Node {
     pub(super) args: Vec<String>,
     /// the arguments were a JSON array
     pub(super) json: bool,
+    /// RUN, COPY and ADD (also as an ONBUILD trigger) in shell form: BuildKit reads heredocs
+    pub(super) takes_heredocs: bool,
+    /// the heredocs after the line, with their bodies as read (filled by the caller)
+    pub(super) heredocs: Vec<(HeredocWord, String)>,
 }
 
 const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
@@ -29,11 +36,12 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
         Some(at) => (&line[..at], line[at..].trim_start_matches(is_separator)),
         None => (line, ""),
     };
-    let (rest, flags) = extract_builder_flags(after);
+    let (rest, flags) = extract_builder_flags(after, escape);
     let rest = rest.trim();
     let keyword = keyword.to_lowercase();
 
     let mut json = false;
+    let mut trigger_takes_heredocs = false;
     let args = match keyword.as_str() {
         "add" | "copy" | "volume" => match parse_json_array(rest)? {
             Some(items) => {
@@ -73,6 +81,7 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
             } else {
                 // The trigger is parsed now, so its syntax errors surface now.
                 let trigger = parse_node_nested(rest, escape, true)?;
+                trigger_takes_heredocs = trigger.takes_heredocs;
                 let mut args = vec![trigger.keyword];
                 args.extend(trigger.args);
                 args
@@ -81,7 +90,8 @@ fn parse_node_nested(text: &str, escape: char, nested: bool) -> Result<Node, Str
         _ => Vec::new(),
     };
 
-    Ok(Node { keyword, raw_args: after.trim().to_string(), flags, args, json })
+    let takes_heredocs = trigger_takes_heredocs || (matches!(keyword.as_str(), "run" | "copy" | "add") && !json);
+    Ok(Node { keyword, raw_args: after.trim().to_string(), flags, args, json, takes_heredocs, heredocs: Vec::new() })
 }
 
 /// Docker's `reWhitespace` (`[\t\v\f\r ]`): what separates the keyword from its
@@ -134,8 +144,8 @@ fn maybe_json(rest: &str, json: &mut bool) -> Result<Vec<String>, String> {
 
 /// Splits off the leading `--flag` words (Docker's `extractBuilderFlags`),
 /// returning the rest of the line and the flags with their quotes processed.
-/// The 20.10 parser hard-codes `\` as the escape here, whatever the directive.
-fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
+/// The escape is the file's (the 20.10 parser hard-coded `\` here; BuildKit no longer does).
+fn extract_builder_flags(line: &str, escape: char) -> (&str, Vec<String>) {
     #[derive(PartialEq)]
     enum Phase {
         Spaces,
@@ -178,7 +188,7 @@ fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
                     quote = ch;
                     blank_ok = true;
                     phase = Phase::Quote;
-                } else if ch == '\\' {
+                } else if ch == escape {
                     // Escapes the next character; dropped at the end of the line.
                     if let Some(&(_, escaped)) = chars.get(pos) {
                         word.push(escaped);
@@ -192,7 +202,7 @@ fn extract_builder_flags(line: &str) -> (&str, Vec<String>) {
                 pos += 1;
                 if ch == quote {
                     phase = Phase::Word;
-                } else if ch == '\\' {
+                } else if ch == escape {
                     match chars.get(pos) {
                         Some(&(_, escaped)) => {
                             word.push(escaped);
@@ -374,15 +384,7 @@ mod tests {
     fn copy_in_json_form_keeps_spaces_in_paths() {
         assert_eq!(
             only_kind("FROM a\nCOPY [\"my file.txt\", \"other dir/\", \"/dest dir/\"]\n"),
-            InstructionKind::Copy {
-                is_add: false,
-                sources: strings(&["my file.txt", "other dir/"]),
-                dest: "/dest dir/".to_string(),
-                from: None,
-                chown: None,
-                chmod: None,
-                flags: vec![],
-            }
+            copy(false, &["my file.txt", "other dir/"], "/dest dir/")
         );
         // Shell form does not interpret quotes: the words stay raw.
         assert!(matches!(
@@ -401,8 +403,26 @@ mod tests {
             InstructionKind::Run {
                 command: shell("pip install -r requirements.txt"),
                 flags: strings(&["--mount=type=cache,target=/root/.cache", "--network=none"]),
+                mounts: vec![Mount {
+                    kind: MountKind::Cache,
+                    target: Some("/root/.cache".to_string()),
+                    id: Some("/root/.cache".to_string()),
+                    read_only: false,
+                    spec: "type=cache,target=/root/.cache".to_string(),
+                    ..Mount::bind()
+                }],
+                network: Some(Network::None),
+                security: None,
+                devices: vec![],
+                heredocs: vec![],
             }
         );
+        // The flags' escape is the file's: with a backtick, a backslash is a backslash.
+        let windows = parse("# escape=`\nFROM a\nCOPY --chown=\"a`\"b\" C:\\src C:\\app\\\n").expect("parses");
+        assert!(matches!(&windows.stages[0].instructions[0].kind,
+            InstructionKind::Copy { chown: Some(chown), .. } if chown == "a\"b"));
+        let mounts = only_run("# escape=`\nFROM a\nRUN --mount=type=bind,source=C:\\src,target=C:\\app dir\n").1;
+        assert_eq!(mounts[0].source.as_deref(), Some("C:\\src"));
         // A flag-looking word after the command is part of the command.
         assert_eq!(only_kind("FROM a\nRUN ls --all\n"), run(shell("ls --all")));
     }
@@ -443,24 +463,13 @@ mod tests {
     }
 
     #[test]
-    fn heredocs_are_ordinary_text_for_the_classic_builder() {
-        assert_eq!(
-            kinds("FROM a\nRUN cat <<EOF > /etc/motd\nCOPY <<EOF /x\n"),
-            vec![
-                run(shell("cat <<EOF > /etc/motd")),
-                InstructionKind::Copy {
-                    is_add: false,
-                    sources: strings(&["<<EOF"]),
-                    dest: "/x".to_string(),
-                    from: None,
-                    chown: None,
-                    chmod: None,
-                    flags: vec![],
-                },
-            ]
-        );
-        // The body is read as instructions.
-        let e = error("FROM a\nRUN <<EOF\necho hello\nEOF\n");
-        assert_eq!(e.to_string(), "line 3: unknown instruction: ECHO");
+    fn heredoc_bodies_are_not_instructions() {
+        // The classic builder read `RUN <<EOF`'s body as instructions ("unknown instruction:
+        // ECHO"); BuildKit reads it as the heredoc's body.
+        let all = instructions("FROM a\nRUN <<EOF\necho hello\nEOF\nCOPY <<EOF /x\nFROM b\nEOF\n");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].kind.keyword(), "RUN");
+        assert!(matches!(&all[1].kind, InstructionKind::Copy { sources, heredocs, .. }
+            if sources.is_empty() && heredocs[0].content == "FROM b\n"));
     }
 }

@@ -113,6 +113,20 @@ pub struct Step {
     pub mounts: Vec<StepMount>,
 }
 
+/// What to do about a Dockerfile that does not parse. The parser reads what BuildKit's
+/// Dockerfile frontend reads, so its errors are the frontend's; a file written for another
+/// frontend (`# syntax=`) is not in that syntax at all.
+fn parse_error_hint(text: &str) -> String {
+    match dockerfile::syntax_directive(text) {
+        Some(syntax) if !syntax.is_dockerfile_frontend() => format!(
+            "the file asks for the frontend `{}` (line {}), whose syntax docker-rebuilder does not read: \
+             it reads Dockerfiles as BuildKit's `docker/dockerfile` frontend does",
+            syntax.image, syntax.line
+        ),
+        _ => "correct the Dockerfile (BuildKit's Dockerfile frontend refuses it too)".to_string(),
+    }
+}
+
 impl Plan {
     /// Infers the plan for the project in `project_dir`.
     pub fn infer(project_dir: &Path, config: &Config) -> Result<Plan> {
@@ -131,7 +145,7 @@ impl Plan {
             Error::new(
                 ErrorKind::Dockerfile,
                 format!("{}:{}: {}", dockerfile.display(), e.line, e.message),
-                "correct the Dockerfile (`docker build` would reject it too)",
+                parse_error_hint(&text),
             )
             .at(&dockerfile, e.line)
         })?;
@@ -601,6 +615,37 @@ mod tests {
         let cause = "the COPY source `[a-.txt` is not a valid pattern: syntax error in pattern";
         assert_eq!(err.cause, format!("{}:3: {cause}", dockerfile.display()));
         assert!(err.fix.contains("`[[]`"), "{err}");
+    }
+
+    #[test]
+    fn heredoc_runs_are_rebuild_steps_that_run_what_buildkit_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "# syntax=docker/dockerfile:1\nFROM d\nWORKDIR /app\nCOPY . .\nRUN <<EOF\nmake\nmake install\nEOF\n\
+                    RUN <<EOT\n#!/usr/bin/env python3\nprint('hi')\nEOT\n";
+        std::fs::write(dir.path().join("Dockerfile"), text).expect("write");
+        let plan = Plan::infer(dir.path(), &Config::default()).expect("plan");
+        assert_eq!(plan.steps[0].argv, ["/bin/sh", "-c", "make\nmake install\n"]);
+        assert_eq!((plan.steps[0].line, plan.steps[1].line), (5, 9));
+        let script = "#!/usr/bin/env python3\nprint('hi')\n";
+        assert_eq!(plan.steps[1].argv[..2], ["/bin/sh", "-c"]);
+        assert_eq!(plan.steps[1].argv[3..], ["sh", script, "EOT"]);
+        assert_eq!(plan.steps[1].display, script);
+    }
+
+    #[test]
+    fn a_dockerfile_error_says_buildkit_refuses_it_or_names_the_other_frontend() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(&dockerfile, "# syntax=docker/dockerfile:1\nFROM d\nRUN --mount=type=nope make\n")
+            .expect("write");
+        let err = Plan::infer(dir.path(), &Config::default()).expect_err("an invalid mount");
+        assert_eq!((err.kind, err.location.clone()), (ErrorKind::Dockerfile, Some((dockerfile.clone(), 3))));
+        assert!(err.cause.ends_with("unsupported mount type \"nope\""), "{err}");
+        assert_eq!(err.fix, "correct the Dockerfile (BuildKit's Dockerfile frontend refuses it too)");
+
+        std::fs::write(&dockerfile, "# syntax=tonistiigi/pack\nname: app\n").expect("write");
+        let err = Plan::infer(dir.path(), &Config::default()).expect_err("not a Dockerfile");
+        assert!(err.fix.contains("frontend `tonistiigi/pack` (line 1)"), "{err}");
     }
 
     #[test]

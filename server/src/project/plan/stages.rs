@@ -13,6 +13,11 @@ use crate::project::glob::{check_syntax, has_glob, BadPattern};
 
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
+/// Runs the `#!` script `$1`, named `$2`, from a file of its own (as a `RUN <<EOF` whose body
+/// starts with `#!` runs), then removes it.
+const RUN_SCRIPT: &str = "d=\"${TMPDIR:-/tmp}/.heredoc.$$\" && mkdir -p \"$d\" && printf '%s' \"$1\" > \"$d/$2\" \
+    && chmod 755 \"$d/$2\" && \"$d/$2\"; s=$?; rm -rf \"$d\"; exit $s";
+
 /// The chain's first FROM, with global ARGs expanded.
 pub(super) fn base_image(df: &Dockerfile, chain: &[&Stage], build_args: &BTreeMap<String, String>) -> String {
     let base = chain.first().map(|s| s.base.as_str()).unwrap_or_default();
@@ -215,6 +220,12 @@ impl<'a> State<'a> {
                 let (argv, display) = match command {
                     Command::Shell(s) => (self.shell.iter().cloned().chain([s.clone()]).collect(), s.clone()),
                     Command::Exec(v) => (v.clone(), v.join(" ")),
+                    Command::Script { name, content } => {
+                        // BuildKit runs the file `/dev/pipes/<name>` through the SHELL. The file is
+                        // made here as the RUN's user could, then run through the SHELL too.
+                        let args = [RUN_SCRIPT.to_string(), "sh".to_string(), content.clone(), name.clone()];
+                        (self.shell.iter().cloned().chain(args).collect(), content.clone())
+                    }
                 };
                 Walked::Run(Step {
                     argv,
@@ -383,7 +394,7 @@ pub(super) fn infer_from_stages(
 }
 
 fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+    dockerfile::SourceKind::of(s) != dockerfile::SourceKind::Local
 }
 
 fn is_archive_name(s: &str) -> bool {
