@@ -1,20 +1,27 @@
 //! The only module that talks to the Docker Engine API (through bollard). Everything above
 //! it speaks in terms of images, builders, archives and commands, never HTTP or bollard types.
 
+mod buildkit;
 mod commit;
 mod container;
+mod endpoint;
 mod exec;
 mod files;
 mod image;
 mod volume;
 
+pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, StepState};
 pub use commit::CommitConfig;
 pub use container::{BuilderSpec, ContainerInfo};
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
 pub use image::{BuildRequest, ImageInfo};
 pub use volume::BuilderMount;
 
+use std::sync::Arc;
+
 use bollard::Docker;
+
+use endpoint::Endpoint;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -22,6 +29,10 @@ use crate::error::{Error, ErrorKind, Result};
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// Where bollard connected, for the requests we make ourselves (a BuildKit build).
+    endpoint: Endpoint,
+    /// What the engine's builder offers, asked once (`builder_support`).
+    builder_support: Arc<tokio::sync::OnceCell<BuilderSupport>>,
 }
 
 impl Engine {
@@ -31,7 +42,7 @@ impl Engine {
         let docker = Docker::connect_with_defaults().map_err(|e| unavailable(&e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| unavailable(&e.to_string()))?;
         docker.ping().await.map_err(|e| unavailable(&e.to_string()))?;
-        Ok(Engine { docker })
+        Ok(Engine { docker, endpoint: Endpoint::from_env(), builder_support: Arc::default() })
     }
 }
 
