@@ -104,8 +104,20 @@ fn cycles_since(client: &LspClient, mark: usize) -> usize {
 
 #[test]
 fn after_every_storm_of_saves_the_image_holds_the_last_content() {
-    let iterations: usize = std::env::var("DR_STORM_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let p = TempProject::fixture("storm-app");
+    storms("storm-app", 200);
+}
+
+/// The same with a build step BuildKit must build (its full builds go through BuildKit, and
+/// the builder holds the step's cache mount).
+#[test]
+fn after_every_storm_of_saves_with_buildkit_builds_the_image_holds_the_last_content() {
+    storms("storm-app-buildkit", 40);
+}
+
+fn storms(fixture: &str, default_iterations: usize) {
+    let iterations: usize =
+        std::env::var("DR_STORM_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(default_iterations);
+    let p = TempProject::fixture(fixture);
     let mut client = start(&p);
     let file = p.path("src/main.c");
     let mut rng = Rng::new();

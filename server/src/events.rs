@@ -90,8 +90,13 @@ pub enum Event {
         phase: Phase,
         elapsed: Duration,
     },
-    /// A line of `docker build` progress.
+    /// A line of `docker build` progress (the classic builder's, or a BuildKit step's output).
     ImageBuildLine(String),
+    /// A BuildKit step of a full build: its name as BuildKit gives it (`[build 3/5] RUN make`).
+    ImageBuildStep {
+        name: String,
+        state: BuildStepState,
+    },
     /// Output of the rebuild command, as it comes.
     Output {
         stream: OutputStream,
@@ -103,6 +108,25 @@ pub enum Event {
     Warning(String),
     /// Every problem found in this cycle's build output so far, at host files.
     Diagnostics(Vec<FileDiagnostic>),
+}
+
+/// Where a full build's step is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildStepState {
+    Started,
+    Cached,
+    Done(Duration),
+    Failed(String),
+}
+
+/// A BuildKit step as one line of progress, as `docker build --progress=plain` says it.
+pub fn step_line(name: &str, state: &BuildStepState) -> String {
+    match state {
+        BuildStepState::Started => name.to_string(),
+        BuildStepState::Cached => format!("{name}  CACHED"),
+        BuildStepState::Done(took) => format!("{name}  DONE {:.1}s", took.as_secs_f64()),
+        BuildStepState::Failed(error) => format!("{name}  ERROR: {error}"),
+    }
 }
 
 /// A problem at a host file, with positions in the units every front end needs (converted

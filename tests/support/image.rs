@@ -172,6 +172,24 @@ pub fn fresh_build(dir: &Path, tag: &str) -> FreshBuild {
     build
 }
 
+/// A fresh `docker build` with BuildKit (`DOCKER_BUILDKIT=1`, the engine's own BuildKit: the
+/// Debian client at /usr/bin/docker talks to it without buildx), tagged `tag`, removed when
+/// dropped. BuildKit makes no intermediate images.
+pub fn fresh_buildkit_build(dir: &Path, tag: &str) -> FreshBuild {
+    let _one_at_a_time = FRESH.lock().unwrap_or_else(|e| e.into_inner());
+    let client = if Path::new("/usr/bin/docker").exists() { "/usr/bin/docker" } else { "docker" };
+    let out = Command::new(client)
+        .args(["build", "-t", tag])
+        .arg(dir)
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .expect("docker build runs");
+    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let build = FreshBuild { tag: tag.to_string(), made: Vec::new(), output };
+    assert!(out.status.success(), "DOCKER_BUILDKIT=1 docker build {} failed:\n{}", dir.display(), build.output);
+    build
+}
+
 /// From the classic builder's output: the image each step made, oldest first (a `FROM`
 /// answers with the image it names, a cached step with the image it reused: neither counts).
 fn made_images(output: &str) -> Vec<String> {

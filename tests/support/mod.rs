@@ -209,6 +209,11 @@ impl Drop for TempProject {
         for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
             docker(&["rmi", "-f", "--no-prune", id]);
         }
+        // Cache volumes outlive `clean` (as BuildKit's cache does): the test's go with it.
+        let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
+        for name in String::from_utf8_lossy(&volumes.stdout).split_whitespace() {
+            docker(&["volume", "rm", "-f", name]);
+        }
     }
 }
 

@@ -154,6 +154,9 @@ impl Reporter for TerminalReporter {
                 err!("{}", self.dim(&format!("  {} took {}", phase.name(), human(elapsed))));
             }
             (Mode::Human, Event::ImageBuildLine(line)) => err!("{}", self.dim(&format!("  {line}"))),
+            (Mode::Human, Event::ImageBuildStep { name, state }) => {
+                err!("{}", self.dim(&format!("  {}", crate::events::step_line(&name, &state))))
+            }
             (Mode::Human, Event::Output { stream, text }) => {
                 let _ = match stream {
                     OutputStream::Stdout => std::io::stdout().write_all(text.as_bytes()),
@@ -165,6 +168,10 @@ impl Reporter for TerminalReporter {
             (_, Event::Output { text, .. }) => self.keep(&text),
             (_, Event::ImageBuildLine(line)) => {
                 self.keep(&line);
+                self.keep("\n");
+            }
+            (_, Event::ImageBuildStep { name, state }) => {
+                self.keep(&crate::events::step_line(&name, &state));
                 self.keep("\n");
             }
             (_, Event::Note(text)) => self.notes.push(text),

@@ -237,7 +237,7 @@ impl Reporter for WatchReporter {
                 Mode::Json => self.notes.push(format!("warning: {text}")),
                 _ => self.line.print(&format!("warning: {text}")),
             },
-            Event::PhaseFinished { .. } | Event::ImageBuildLine(_) => {}
+            Event::PhaseFinished { .. } | Event::ImageBuildLine(_) | Event::ImageBuildStep { .. } => {}
         }
     }
 }

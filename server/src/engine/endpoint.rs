@@ -78,7 +78,7 @@ impl Endpoint {
         match self {
             Endpoint::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
             Endpoint::Tcp { authority } => {
-                let stream = tokio::net::TcpStream::connect(authority.as_str()).await?;
+                let stream = tokio::net::TcpStream::connect(authority.clone()).await?;
                 stream.set_nodelay(true)?;
                 Ok(Box::new(stream))
             }

@@ -11,7 +11,7 @@ use tower_lsp_server::Client;
 
 use super::convert;
 use super::protocol::{StatusNotification, StatusParams};
-use crate::events::{Event, Phase};
+use crate::events::{BuildStepState, Event, Phase};
 use crate::rebuild::Outcome;
 use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
 
@@ -79,6 +79,12 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
                 }
                 Event::Output { text, .. } => log.push(&text, &client).await,
                 Event::ImageBuildLine(line) => log.push(&format!("{line}\n"), &client).await,
+                Event::ImageBuildStep { name, state } => {
+                    log.push(&format!("{}\n", crate::events::step_line(&name, &state)), &client).await;
+                    if let (Some(p), BuildStepState::Started) = (&progress, &state) {
+                        p.report_with_message(format!("docker build: {name}"), None).await;
+                    }
+                }
                 Event::Note(note) => {
                     log.flush(&client).await;
                     client.log_message(MessageType::INFO, note).await;

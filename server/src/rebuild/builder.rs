@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::image_build::ImageBuild;
 use super::mounts::forget_bind_mirrors;
 use super::{context, Rebuilder};
-use crate::engine::{BuildRequest, BuilderSpec, ImageInfo};
+use crate::engine::{BuilderSpec, ImageInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::{LABEL_PROJECT, LABEL_ROLE};
@@ -274,7 +275,8 @@ impl Rebuilder {
     /// Returns the reason, for the report.
     pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
         let plan = &self.project.plan;
-        reporter.report(Event::Note(format!("full docker build: {reason}")));
+        let (builder, _) = self.image_builder().await?;
+        reporter.report(Event::Note(format!("full docker build ({builder}): {reason}")));
         self.set_built(Some(std::time::SystemTime::now()));
         let started = Instant::now();
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
@@ -284,17 +286,9 @@ impl Rebuilder {
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "image".to_string()),
         ]);
-        let request = BuildRequest {
-            tag: &plan.image,
-            dockerfile: &context.dockerfile,
-            target: plan.target.as_deref(),
-            build_args: plan.build_args.clone().into_iter().collect(),
-            labels,
-        };
-        let image_id = self
-            .engine
-            .build_image(request, context.tar, &mut |line| reporter.report(Event::ImageBuildLine(line.to_string())))
-            .await;
+        let build =
+            ImageBuild { tag: &plan.image, dockerfile: &context.dockerfile, target: plan.target.as_deref(), labels };
+        let image_id = self.run_image_build(builder, build, context.tar, &mut |_: &str| {}, reporter).await;
         self.set_built(Some(std::time::SystemTime::now()));
         let image_id = image_id?;
         reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });

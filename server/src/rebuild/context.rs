@@ -76,3 +76,80 @@ pub fn pack(project: &Project) -> Result<BuildContext> {
     };
     Ok(BuildContext { tar: writer.finish()?, dockerfile, hashes })
 }
+
+/// The context archive `tar` with the file at `path` holding `content` instead (everything
+/// else as it was: entries are copied raw, PAX headers and their nanosecond mtimes included).
+pub fn replace_file(tar: &[u8], path: &str, content: &[u8]) -> Result<Vec<u8>> {
+    let broken = |e: std::io::Error| crate::error::Error::io("cannot rewrite the build context archive".to_string(), e);
+    let mut archive = tar::Archive::new(tar);
+    let mut out = tar::Builder::new(Vec::with_capacity(tar.len() + content.len()));
+    for entry in archive.entries().map_err(broken)?.raw(true) {
+        let mut entry = entry.map_err(broken)?;
+        let mut header = entry.header().clone();
+        let name = entry.path().map_err(broken)?.to_string_lossy().into_owned();
+        let regular = entry.header().entry_type() == tar::EntryType::Regular;
+        if regular && name.trim_start_matches("./") == path {
+            header.set_size(content.len() as u64);
+            header.set_cksum();
+            out.append(&header, content).map_err(broken)?;
+        } else {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).map_err(broken)?;
+            out.append(&header, data.as_slice()).map_err(broken)?;
+        }
+    }
+    out.into_inner().map_err(broken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_is_replaced_and_every_other_entry_kept_with_its_pax_mtime() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Dockerfile"), "FROM a\nRUN b\n").expect("write");
+        std::fs::write(dir.path().join("main.c"), "int main;").expect("write");
+        let mut writer = ArchiveWriter::new();
+        writer.add_file("Dockerfile", &dir.path().join("Dockerfile"), 0o644, (0, 0), None).expect("add");
+        writer.add_file("main.c", &dir.path().join("main.c"), 0o600, (1, 2), None).expect("add");
+        let tar = writer.finish().expect("tar");
+        let out = replace_file(&tar, "Dockerfile", b"FROM a\n").expect("rewritten");
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            let name = entry.path().expect("path").to_string_lossy().into_owned();
+            let pax_mtime = entry
+                .pax_extensions()
+                .ok()
+                .flatten()
+                .is_some_and(|mut p| p.any(|e| e.ok().is_some_and(|e| e.key() == Ok("mtime"))));
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read");
+            seen.push((name, text, entry.header().mode().expect("mode"), pax_mtime));
+        }
+        assert_eq!(seen[0].0, "Dockerfile");
+        assert_eq!(seen[0].1, "FROM a\n");
+        assert_eq!((seen[1].1.as_str(), seen[1].2, seen[1].3), ("int main;", 0o600, true), "{seen:?}");
+    }
+}
+
+/// The context archive led by a plain entry for its root folder (`./`, no PAX header).
+/// BuildKit's Dockerfile frontend tells an archive from a lone Dockerfile by reading the
+/// first 1024 bytes as a tar; a first entry with a PAX header (our nanosecond mtimes) needs
+/// more than that, and the whole archive would be taken for the Dockerfile. `tar -c .`,
+/// what people pipe into `docker build -`, starts the same way.
+pub fn led_by_root(tar: Vec<u8>) -> Vec<u8> {
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Directory);
+    let _ = header.set_path("./");
+    header.set_mode(0o755);
+    header.set_size(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    let mut out = Vec::with_capacity(tar.len() + 512);
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&tar);
+    out
+}

@@ -34,7 +34,8 @@ impl Rebuilder {
                 mounts.push(mount);
             }
         };
-        for mount in self.project.plan.steps.iter().flat_map(|s| &s.mounts) {
+        let all: Vec<StepMount> = self.project.plan.steps.iter().flat_map(|s| s.mounts.iter().cloned()).collect();
+        for mount in &all {
             match mount {
                 StepMount::Cache { id, target, read_only, .. } => {
                     let name = self.cache_volume(id);
@@ -216,7 +217,12 @@ impl Rebuilder {
             stdin: input.map(|bytes| Stdin { bytes, ready: &ready }),
         };
         let mut output = Vec::new();
-        let exit = self.engine.exec(builder, request, None, None, &mut |_, b| output.extend_from_slice(b)).await?;
+        let exit = self
+            .engine
+            .exec(builder, request, None, None, &mut |_: crate::engine::OutputStream, b: &[u8]| {
+                output.extend_from_slice(b)
+            })
+            .await?;
         if exit.code != 0 {
             return Err(Error::new(
                 ErrorKind::Engine,

@@ -5,21 +5,19 @@
 //! the replay starts from the image's stage as it was just before its first instruction that
 //! reads a builder.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use super::phases::Phases;
 use super::replay::Ahead;
-use super::{context, BuildOptions, CycleReport, Outcome, Rebuilder};
-use crate::engine::{BuildRequest, ImageInfo};
-use crate::error::{Error, ErrorKind, Result};
+use super::{BuildOptions, CycleReport, Outcome, Rebuilder};
+use crate::error::{ErrorKind, Result};
 use crate::events::{Event, FileDiagnostic, Phase, Reporter};
-use crate::project::plan::{CopySource, ReplayOp};
-use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
+use crate::project::LABEL_SOURCES;
 use crate::sync::walk::{scan, HashSource, HostTree};
-use crate::sync::{AssemblyRecord, Manifest};
+use crate::sync::Manifest;
 
 /// Passes a stage's events on, with the diagnostics of the stages before it kept in every
 /// list (each stage's rebuilder reports its own build's problems only).
@@ -161,7 +159,7 @@ impl Rebuilder {
         }
     }
 
-    fn set_image_sources(&self, sources: Option<String>) {
+    pub(super) fn set_image_sources(&self, sources: Option<String>) {
         *self.image_sources.lock().unwrap_or_else(|e| e.into_inner()) = sources;
     }
 
@@ -195,7 +193,7 @@ impl Rebuilder {
     }
 
     /// The sources label of an image built from `context` (a full build's).
-    fn sources_label_for(&self, hashes: &HashMap<String, String>) -> Result<String> {
+    pub(super) fn sources_label_for(&self, hashes: &HashMap<String, String>) -> Result<String> {
         let mut manifests = Vec::new();
         for stage in &self.stages {
             let tree = scan(&stage.project.plan, &self.project.ignore, HashSource::Recorded(hashes))?;
@@ -241,90 +239,6 @@ impl Rebuilder {
         report.image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
         Ok(report)
     }
-
-    /// `docker build` of the image, then a fresh builder per builder stage from that build's
-    /// image of the stage, and the record of where the replay starts.
-    pub(super) async fn full_build_stages(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
-        let plan = &self.project.plan;
-        let Some(assembly) = plan.assembly.as_ref() else { return self.full_build(reason, reporter).await };
-        reporter.report(Event::Note(format!("full docker build: {reason}")));
-        let started = Instant::now();
-        reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
-        let previous = self.engine.image(&plan.image).await?;
-        let context = context::pack(&self.project)?;
-        // Labelled with its sources, as a replayed commit is: "up to date" right after.
-        let sources = self.sources_label_for(&context.hashes)?;
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.label()),
-            (LABEL_ROLE.to_string(), "image".to_string()),
-            (LABEL_SOURCES.to_string(), sources.clone()),
-        ]);
-        let request = BuildRequest {
-            tag: &plan.image,
-            dockerfile: &context.dockerfile,
-            target: plan.target.as_deref(),
-            build_args: plan.build_args.clone().into_iter().collect(),
-            labels,
-        };
-        let mut steps = BuildSteps::default();
-        let image_id = self
-            .engine
-            .build_image(request, context.tar, &mut |line| {
-                steps.read(line);
-                reporter.report(Event::ImageBuildLine(line.to_string()))
-            })
-            .await?;
-        reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
-
-        let started = Instant::now();
-        reporter
-            .report(Event::PhaseStarted { phase: Phase::Builder, detail: format!("{} builders", self.stages.len()) });
-        let image = self.image_info(&image_id).await?;
-        let layout = &plan.stage_keywords;
-        // Steps count the ARGs before the first FROM too.
-        let offset = steps.first_from().unwrap_or(1) - 1;
-        let step_of = |stage: usize, instruction: Option<usize>| -> Result<String> {
-            let first = offset + 1 + layout[..stage].iter().map(|k| k.len() + 1).sum::<usize>();
-            let step = instruction.map_or(first, |i| first + 1 + i);
-            let keyword = instruction.and_then(|i| layout[stage].get(i)).map_or("FROM", String::as_str);
-            steps.image_after(step, keyword).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::ImageBuild,
-                    format!("the engine's build output does not show the image of step {step}"),
-                    "set `target` in rebuilder.toml to the stage that builds the sources (the replay of the final \
-                     stage needs the classic builder's step images)",
-                )
-            })
-        };
-        let last_of = |stage: usize| layout[stage].len().checked_sub(1);
-        let mut stage_images = BTreeMap::new();
-        for op in &assembly.ops {
-            if let ReplayOp::CopyFrom { source: CopySource::Stage(s), .. } = op {
-                stage_images.insert(*s, step_of(*s, last_of(*s))?);
-            }
-        }
-        let base = step_of(assembly.stage.index, assembly.cut.checked_sub(1))?;
-        let record = AssemblyRecord { base, config: image.config.clone(), stage_images };
-        let mut superseded = vec![previous.map(|p| p.id)];
-        for (i, stage) in self.stages.iter().enumerate() {
-            let builder_stage = &plan.builders[i].stage;
-            let stage_image = self.image_info(&step_of(builder_stage.index, last_of(builder_stage.index))?).await?;
-            let record = (i == 0).then(|| record.clone());
-            let (old, tree) = stage.fresh_builder(&stage_image, &context.hashes, record).await?;
-            stage.warn_refused(&tree, reporter);
-            superseded.push(old);
-        }
-        reporter.report(Event::PhaseFinished { phase: Phase::Builder, elapsed: started.elapsed() });
-        self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
-        self.set_image_sources(Some(sources));
-        Ok(reason.to_string())
-    }
-
-    async fn image_info(&self, id: &str) -> Result<ImageInfo> {
-        self.engine.image(id).await?.ok_or_else(|| {
-            Error::new(ErrorKind::Engine, format!("the image {id} vanished right after it was built"), "run again")
-        })
-    }
 }
 
 impl CycleReport {
@@ -336,87 +250,5 @@ impl CycleReport {
         self.timings.extend(stage.timings.iter().copied());
         self.stages.extend(stage.stages.iter().copied());
         self.files_read += stage.files_read;
-    }
-}
-
-/// The image after each step of a classic `docker build` (`Step N/M : …` then ` ---> ID`),
-/// or of Buildah's (`STEP N/M: …` then `--> ID`).
-#[derive(Default, Debug)]
-struct BuildSteps {
-    current: usize,
-    /// Keyword of each step, and the last image id seen after it.
-    steps: BTreeMap<usize, (String, Option<String>)>,
-}
-
-impl BuildSteps {
-    fn read(&mut self, line: &str) {
-        let trimmed = line.trim();
-        let header = trimmed.strip_prefix("Step ").or_else(|| trimmed.strip_prefix("STEP "));
-        if let Some(rest) = header {
-            let (numbers, text) = rest.split_once(':').unwrap_or((rest, ""));
-            if let Some(n) = numbers.split('/').next().and_then(|n| n.trim().parse().ok()) {
-                self.current = n;
-                let keyword = text.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
-                self.steps.insert(n, (keyword, None));
-            }
-            return;
-        }
-        let id = trimmed.strip_prefix("---> ").or_else(|| trimmed.strip_prefix("--> "));
-        let id = id.map(|rest| rest.trim_start_matches("Using cache").trim());
-        if let Some(id) = id.filter(|id| id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit())) {
-            if let Some(step) = self.steps.get_mut(&self.current) {
-                step.1 = Some(id.to_string());
-            }
-        }
-    }
-
-    /// The number of the first FROM step.
-    fn first_from(&self) -> Option<usize> {
-        self.steps.iter().find(|(_, (keyword, _))| keyword == "FROM").map(|(n, _)| *n)
-    }
-
-    /// The image after `step`, when the step is the instruction (`keyword`) it should be.
-    fn image_after(&self, step: usize, keyword: &str) -> Option<String> {
-        let (seen, id) = self.steps.get(&step)?;
-        if seen != keyword {
-            return None;
-        }
-        id.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_classic_builder_s_and_buildah_s_step_images_are_read() {
-        let mut steps = BuildSteps::default();
-        for line in [
-            "Step 1/4 : FROM busybox:local AS build",
-            " ---> e8d78c532ce7",
-            "Step 2/4 : RUN make",
-            " ---> Using cache",
-            " ---> 16776395d1ae",
-            "Step 3/4 : FROM busybox:local",
-            " ---> e8d78c532ce7",
-            "Step 4/4 : COPY --from=build /out/app /bin/app",
-            " ---> Running in aeea1862ed5d",
-            "Removing intermediate container aeea1862ed5d",
-            " ---> 8cde08b2a150",
-        ] {
-            steps.read(line);
-        }
-        assert_eq!(steps.image_after(2, "RUN").as_deref(), Some("16776395d1ae"));
-        assert_eq!(steps.image_after(3, "FROM").as_deref(), Some("e8d78c532ce7"));
-        assert_eq!(steps.image_after(4, "COPY").as_deref(), Some("8cde08b2a150"));
-        assert_eq!(steps.image_after(2, "FROM"), None, "step 2 is no FROM");
-        let mut buildah = BuildSteps::default();
-        for line in
-            ["STEP 1/2: FROM busybox", "STEP 2/2: RUN make", "--> Using cache 0123456789abcdef0123", "--> 0123456789ab"]
-        {
-            buildah.read(line);
-        }
-        assert_eq!(buildah.image_after(2, "RUN").as_deref(), Some("0123456789ab"));
     }
 }

@@ -76,38 +76,20 @@ impl Http {
     /// engine's message.
     pub(super) async fn upgrade(&self, request: Request<Full<Bytes>>) -> Result<Box<dyn EngineIo>, String> {
         let (mut sender, connection) = self.handshake().await?;
-        let mut connection = std::pin::pin!(connection.with_upgrades());
-        let mut answer = std::pin::pin!(sender.send_request(request));
-        // The connection ends as soon as it sees the switch (handing its stream over), maybe
-        // before the answer is taken: it only fails the exchange when it ends with an error.
-        let mut ended = false;
-        let response = loop {
-            tokio::select! {
-                response = &mut answer => break response.map_err(|e| describe_hyper(&e))?,
-                end = &mut connection, if !ended => {
-                    end.map_err(|e| describe_hyper(&e))?;
-                    ended = true;
-                }
-            }
-        };
+        // The connection is driven by a task of its own until it hands its stream over (or
+        // fails); its end shows as the answer's error. Owned and aborted with the exchange.
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            let _ = connection.with_upgrades().await;
+        }));
+        let response = sender.send_request(request).await.map_err(|e| describe_hyper(&e))?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let status = response.status();
             drop(sender);
-            let message = if ended {
-                read_message(response).await
-            } else {
-                tokio::join!(read_message(response), &mut connection).0
-            };
+            let message = read_message(response).await;
             return Err(format!("HTTP {}: {message}", status.as_u16()));
         }
-        let upgraded = if ended {
-            hyper::upgrade::on(response).await
-        } else {
-            let (upgraded, end) = tokio::join!(hyper::upgrade::on(response), &mut connection);
-            end.map_err(|e| describe_hyper(&e))?;
-            upgraded
-        };
-        let upgraded = upgraded.map_err(|e| format!("the upgrade failed: {e}"))?;
+        let upgraded = hyper::upgrade::on(response).await.map_err(|e| format!("the upgrade failed: {e}"))?;
+        drop(driver);
         Ok(Box::new(TokioIo::new(upgraded)))
     }
 }

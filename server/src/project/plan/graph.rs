@@ -287,9 +287,14 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
                 let reads_builder = matches!(&walked, Walked::CopyFrom { from, .. }
                     if stage_named(df, from, target).is_some_and(|s| builder_of(s).is_some()));
                 if !reads_builder {
-                    if let Walked::Copy(rule) = walked {
+                    let rules = match walked {
+                        Walked::Copy(rule) => vec![rule],
+                        Walked::RunWithBinds { binds, .. } => binds,
+                        _ => Vec::new(),
+                    };
+                    for rule in rules {
                         let why = format!(
-                            "the image's stage copies it before line {}, the first that reads a builder, from which \
+                            "the image's stage reads it before line {}, the first that reads a builder, from which \
                              a save is replayed",
                             rule.line
                         );
@@ -325,7 +330,16 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
                 Walked::Remote => {
                     unreplayable.get_or_insert_with(|| format!("the ADD of a URL at line {}", ins.line));
                 }
-                Walked::Run(step) => ops.push(ReplayOp::Run(step)),
+                Walked::Run(step) => {
+                    if !step.mounts.is_empty() {
+                        unreplayable.get_or_insert_with(|| format!("the RUN --mount at line {}", step.line));
+                    }
+                    ops.push(ReplayOp::Run(step))
+                }
+                Walked::RunWithBinds { step, .. } => {
+                    unreplayable.get_or_insert_with(|| format!("the RUN --mount at line {}", step.line));
+                    ops.push(ReplayOp::Run(step))
+                }
                 Walked::Workdir(path) => ops.push(ReplayOp::Workdir { path, line: ins.line }),
                 Walked::Other => {}
             }
@@ -345,7 +359,12 @@ pub(super) fn walk(df: &Dockerfile, target: usize, build_args: &BTreeMap<String,
         for &c in &chain(df, i) {
             state.enter_stage();
             for ins in &df.stages[c].instructions {
-                if let Walked::Copy(rule) = state.apply(ins)? {
+                let rules = match state.apply(ins)? {
+                    Walked::Copy(rule) => vec![rule],
+                    Walked::RunWithBinds { binds, .. } => binds,
+                    _ => Vec::new(),
+                };
+                for rule in rules {
                     if c == i {
                         let label = StageRef::of(&df.stages[i]).label();
                         let why = match demoted.get(&i) {

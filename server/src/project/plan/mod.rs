@@ -20,10 +20,12 @@ use crate::project::glob::{glob_segment_matches, has_glob};
 mod explain;
 mod graph;
 mod mounts;
+mod prefix;
 mod stages;
 
 pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
 pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR};
+pub use prefix::dockerfile_upto;
 use stages::{base_image, stage_chain, stage_label, Inferred};
 
 /// Everything the rebuild loop needs to know about a project, decided before touching Docker.
@@ -193,6 +195,9 @@ impl Plan {
             };
             let base_image = base_image(&parsed, &graph::chain_stages(&parsed, stage.index), &config.build_args);
             builders.push(builder_plan(stage, inferred, &own, base_image)?);
+        }
+        for builder in &mut builders {
+            settle_binds(builder, &context);
         }
         let mut elsewhere: Vec<SyncRule> = walked
             .full_build_only
@@ -381,6 +386,33 @@ fn builder_plan(stage: StageRef, inferred: Inferred, own: &StageConfig, base_ima
         }
     };
     Ok(BuilderPlan { stage, base_image, sync, steps })
+}
+
+/// Bind mounts once the context is known: a file is copied to its target (a volume can only
+/// be a folder); a bind whose change needs a full build is watched, never mirrored (its
+/// mirror would start empty in every new builder).
+fn settle_binds(builder: &mut BuilderPlan, context: &Path) {
+    let mut files = Vec::new();
+    for step in &builder.steps {
+        for mount in &step.mounts {
+            if let StepMount::Bind { source, target, mirror, .. } = mount {
+                if !source.is_empty() && context.join(source).is_file() {
+                    files.push((mirror.clone(), target.clone()));
+                }
+            }
+        }
+    }
+    for rule in &mut builder.sync {
+        if let Some((_, target)) = files.iter().find(|(mirror, _)| *mirror == rule.dest) {
+            rule.dest = target.clone();
+            rule.dest_is_dir = false;
+        } else if rule.needs_full_build && rule.dest.starts_with(BIND_MIRRORS) {
+            rule.dest = format!("{ELSEWHERE}/bind-line-{}{}", rule.line, &rule.dest[BIND_MIRRORS.len()..]);
+        }
+    }
+    for step in &mut builder.steps {
+        step.mounts.retain(|m| !matches!(m, StepMount::Bind { mirror, .. } if files.iter().any(|(f, _)| f == mirror)));
+    }
 }
 
 /// Every mount of `steps`, once each (by target), in order.

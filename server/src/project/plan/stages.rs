@@ -77,6 +77,8 @@ pub(super) enum InferError {
     TooLong { line: usize },
     /// A COPY/ADD source that Go's filepath.Match refuses (ErrBadPattern), as expanded.
     BadPattern { line: usize, instruction: &'static str, pattern: String },
+    /// A `RUN --mount` that BuildKit refuses once its variables are expanded.
+    BadMount { line: usize, message: String },
 }
 
 /// Dockerfile state while walking instructions in order.
@@ -94,6 +96,8 @@ pub(super) struct State<'a> {
     /// The line where an expansion passed [`dockerfile::MAX_EXPANSION`].
     too_long: std::cell::Cell<Option<usize>>,
     escape: char,
+    /// The next bind mount mirror's number (see `mounts::BIND_MIRRORS`).
+    next_mirror: usize,
 }
 
 impl State<'_> {
@@ -157,6 +161,12 @@ impl InferError {
                  must escape a character; a literal `[` is written `[[]`",
             )
             .at(dockerfile, line),
+            InferError::BadMount { line, message } => Error::new(
+                ErrorKind::Dockerfile,
+                format!("{}:{line}: {message}", dockerfile.display()),
+                "correct the --mount flag (BuildKit refuses it too)",
+            )
+            .at(dockerfile, line),
         }
     }
 }
@@ -176,6 +186,7 @@ impl<'a> State<'a> {
             escape: df.escape(),
             line: 0,
             too_long: std::cell::Cell::new(None),
+            next_mirror: 0,
         }
     }
 
@@ -216,7 +227,7 @@ impl<'a> State<'a> {
                 self.shell = s.clone();
                 Walked::Other
             }
-            InstructionKind::Run { command, .. } => {
+            InstructionKind::Run { command, mounts, .. } => {
                 let (argv, display) = match command {
                     Command::Shell(s) => (self.shell.iter().cloned().chain([s.clone()]).collect(), s.clone()),
                     Command::Exec(v) => (v.clone(), v.join(" ")),
@@ -227,15 +238,41 @@ impl<'a> State<'a> {
                         (self.shell.iter().cloned().chain(args).collect(), content.clone())
                     }
                 };
-                Walked::Run(Step {
+                let escape = self.escape;
+                let expand = |m: &dockerfile::Mount| {
+                    let lookup = |name: &str| self.args.get(name).or_else(|| self.env.get(name)).cloned();
+                    m.expand(escape, &lookup)
+                };
+                let resolved = super::mounts::resolve(mounts, &expand, &self.workdir, &mut self.next_mirror)
+                    .map_err(|message| InferError::BadMount { line: ins.line, message })?;
+                let argv = super::mounts::with_env_secrets(argv, &resolved.mounts);
+                let step = Step {
                     argv,
                     workdir: self.workdir.clone(),
                     env: self.args_env(),
                     user: self.user.clone(),
                     line: ins.line,
                     display,
-                    mounts: Vec::new(),
-                })
+                    mounts: resolved.mounts,
+                };
+                if resolved.binds.is_empty() && resolved.unmirrorable.is_none() {
+                    Walked::Run(step)
+                } else {
+                    let binds = resolved
+                        .binds
+                        .into_iter()
+                        .map(|(source, mirror)| SyncRule {
+                            sources: vec![source],
+                            dest: mirror,
+                            dest_is_dir: true,
+                            chown: None,
+                            line: ins.line,
+                            needs_full_build: resolved.unmirrorable.is_some(),
+                            why: resolved.unmirrorable.clone(),
+                        })
+                        .collect();
+                    Walked::RunWithBinds { step, binds, unmirrorable: resolved.unmirrorable }
+                }
             }
             InstructionKind::Copy { is_add, sources, dest, from, chown, chmod, .. } => {
                 let raw_dest = self.expand(dest);
@@ -334,6 +371,14 @@ pub(super) enum Walked {
     /// An ADD of URLs only.
     Remote,
     Run(Step),
+    /// A RUN that reads context folders through bind mounts (each a sync rule into its
+    /// mirror; a full build's when a mount is one a builder cannot give the step).
+    RunWithBinds {
+        step: Step,
+        binds: Vec<SyncRule>,
+        /// Why a builder cannot give the step one of its mounts.
+        unmirrorable: Option<String>,
+    },
     Workdir(String),
     Other,
 }
@@ -345,11 +390,20 @@ pub(super) fn infer_from_stages(
 ) -> Result<Inferred, InferError> {
     let mut state = State::new(df, build_args);
     let mut events = Vec::new();
+    let mut cannot_mount: Vec<(usize, String)> = Vec::new();
     for stage in chain {
         state.enter_stage();
         for ins in &stage.instructions {
             match state.apply(ins)? {
                 Walked::Run(step) => events.push(Event::Run(step)),
+                // The context a RUN binds is copied in just before it runs, as a COPY would be.
+                Walked::RunWithBinds { step, binds, unmirrorable } => {
+                    events.extend(binds.into_iter().map(Event::Copy));
+                    if let Some(why) = unmirrorable {
+                        cannot_mount.push((step.line, why));
+                    }
+                    events.push(Event::Run(step));
+                }
                 Walked::Copy(rule) => events.push(Event::Copy(rule)),
                 _ => {}
             }
@@ -380,6 +434,13 @@ pub(super) fn infer_from_stages(
                 Event::Run(step) if i > pivot => steps.push(step.clone()),
                 Event::Run(_) => {}
             }
+        }
+    }
+    // A rebuild step the builder cannot give its mounts: every change is a full build.
+    if let Some((_, why)) = cannot_mount.iter().find(|(line, _)| steps.iter().any(|s| s.line == *line)) {
+        for rule in &mut sync {
+            rule.needs_full_build = true;
+            rule.why = Some(why.clone());
         }
     }
     state.check()?;

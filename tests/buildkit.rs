@@ -1,0 +1,185 @@
+//! BuildKit-era Dockerfiles (issue 14) end to end: the real binary, the real engine (Docker
+//! 20.10, whose built-in BuildKit frontend reads RUN --mount and COPY --chmod but predates
+//! heredocs), checked with the real `docker` CLI and against a fresh BuildKit build.
+//!
+//! Base images: `dr-golang:1.19` (Debian's Go, made by `.ci/engine.sh`) and `busybox:local`.
+
+mod support;
+
+use serde_json::Value;
+use support::image::{assert_same_config, fresh_buildkit_build, image_files};
+use support::{docker, docker_ok, require_images, TempProject};
+
+fn outcome(v: &Value) -> &str {
+    v["outcome"].as_str().unwrap_or_default()
+}
+
+/// A copy of the fixture whose Go sources are its own (a unique comment), so its builds share
+/// no layer with other tests' from the first COPY of sources on.
+fn project(fixture: &str) -> TempProject {
+    require_images(&["dr-golang:1.19", "busybox:local"]);
+    let p = TempProject::fixture(fixture);
+    if p.path("main.go").is_file() {
+        let word = p.dir.file_name().expect("name").to_string_lossy().into_owned();
+        p.write("main.go", &format!("{}\n// {word}\n", p.read("main.go")));
+    }
+    p
+}
+
+/// The project's volumes with `role` (cache, bind), by the labels docker-rebuilder puts on them.
+fn volumes(p: &TempProject, role: &str) -> Vec<String> {
+    let project = format!("label=dev.docker-rebuilder.project={}", p.dir.display());
+    let role = format!("label=dev.docker-rebuilder.role={role}");
+    let out = docker_ok(&["volume", "ls", "-q", "--filter", &project, "--filter", &role]);
+    out.split_whitespace().map(str::to_string).collect()
+}
+
+/// How many files a volume holds.
+fn files_in(volume: &str) -> usize {
+    let mount = format!("{volume}:/v");
+    let out = docker_ok(&["run", "--rm", "-v", &mount, "busybox:local", "sh", "-c", "find /v -type f | wc -l"]);
+    out.trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn go_with_a_cache_mount_zero_config_keeps_the_cache_out_of_the_image_and_between_cycles() {
+    let p = project("go-cache");
+    let first = p.build_json(&[], 0);
+    assert_eq!(outcome(&first), "image_built", "{first}");
+    assert_eq!(p.run_image(), "hello from v1");
+    let caches = volumes(&p, "cache");
+    assert_eq!(caches.len(), 1, "one volume for the cache mount: {caches:?}");
+
+    p.replace("main.go", "hello from v1", "hello from v2");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert_eq!(p.run_image(), "hello from v2");
+    let after_one = files_in(&caches[0]);
+    assert!(after_one > 0, "the cycle's go build filled the cache volume");
+
+    p.replace("main.go", "hello from v2", "hello from v3");
+    let again = p.build_json(&[], 0);
+    assert_eq!(outcome(&again), "succeeded", "{again}");
+    assert_eq!(p.run_image(), "hello from v3");
+    assert!(files_in(&caches[0]) >= after_one, "the cache is kept between cycles");
+
+    // The cache mount's files are in no image layer; the config is a fresh BuildKit build's.
+    let files = image_files(&p.image);
+    let leaked: Vec<&String> = files.keys().filter(|f| f.starts_with("/root/.cache/go-build/")).collect();
+    assert!(leaked.is_empty(), "the cache is not in the image: {leaked:?}");
+    let reference = fresh_buildkit_build(&p.dir, &format!("{}-reference:latest", p.image.trim_end_matches(":latest")));
+    assert_same_config(&p.image, &reference.tag);
+    drop(reference);
+
+    // `clean` keeps the cache (as BuildKit keeps its own); `clean --caches` removes it.
+    assert_eq!(p.run(&["clean"]).code, 0);
+    assert_eq!(p.containers(), Vec::<String>::new());
+    assert_eq!(volumes(&p, "cache"), caches, "clean keeps the cache volume");
+    let removed = p.run(&["clean", "--caches", "--json"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(volumes(&p, "cache").is_empty(), "clean --caches removes it: {}", removed.stdout);
+}
+
+#[test]
+fn the_docker_init_bind_mount_pattern_works_with_zero_config() {
+    let p = project("go-bind");
+    let status = p.run(&["status"]);
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    assert!(status.stdout.contains("--mount=type=bind"), "status shows the step's mounts:\n{}", status.stdout);
+    let first = p.build_json(&[], 0);
+    assert_eq!(outcome(&first), "image_built", "{first}");
+    assert_eq!(p.run_image(), "hello from v1");
+
+    p.replace("main.go", "hello from v1", "hello from v2");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert_eq!(p.run_image(), "hello from v2");
+    p.replace("main.go", "hello from v2", "hello from v3");
+    let again = p.build_json(&[], 0);
+    assert_eq!(outcome(&again), "succeeded", "{again}");
+    assert_eq!(again["uploaded"], 1, "only main.go is synced: {again}");
+    assert_eq!(p.run_image(), "hello from v3");
+
+    // As in a BuildKit build, the bound sources are not in the image, and the step sees them
+    // read-only.
+    let files = image_files(&p.image);
+    assert!(!files.contains_key("/src/main.go"), "the bind mount's files are not in the image");
+    let write = p.in_builder(&["sh", "-c", "touch /src/written-by-the-step"]);
+    assert!(!write.status.success(), "the bind mount is read-only at its target, as BuildKit's");
+
+    // A new builder (after clean) gets the sources again.
+    assert_eq!(p.run(&["clean"]).code, 0);
+    p.replace("main.go", "hello from v3", "hello after clean");
+    let adopted = p.build_json(&[], 0);
+    assert_eq!(outcome(&adopted), "succeeded", "{adopted}");
+    assert_eq!(p.run_image(), "hello after clean");
+}
+
+#[test]
+fn a_secret_is_there_for_its_step_and_nowhere_else() {
+    const VALUE: &str = "s3cret-t0ken-value";
+    let p = project("secret-app");
+    let first = p.run(&["build", "--json"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(p.run_image(), "main v1");
+
+    p.replace("main.txt", "main v1", "main v2");
+    let edited = p.run(&["build"]);
+    assert_eq!(edited.code, 0, "{}\n{}", edited.stdout, edited.stderr);
+    assert_eq!(p.run_image(), "main v2", "the step read the secret in the builder");
+    let json = p.build_json(&["--full"], 0);
+
+    for (what, text) in [("first build", first.stdout + &first.stderr), ("cycle", edited.stdout + &edited.stderr)] {
+        assert!(!text.contains(VALUE), "the secret is not in the {what}'s output");
+    }
+    assert!(!json.to_string().contains(VALUE), "nor in --json");
+    let saved = docker(&["save", &p.image]);
+    assert!(saved.status.success());
+    let needle = VALUE.as_bytes();
+    assert!(!saved.stdout.windows(needle.len()).any(|w| w == needle), "nor in any layer or config of the image");
+    let gone = p.in_builder(&["sh", "-c", "ls -A /run/secrets"]);
+    assert_eq!(String::from_utf8_lossy(&gone.stdout).trim(), "", "nor in the builder once the step ended");
+
+    // Without its source, a required secret stops the cycle with its name and the fix.
+    std::fs::remove_file(p.path("token.txt")).expect("rm");
+    p.replace("main.txt", "main v2", "main v3");
+    let missing = p.run(&["build"]);
+    assert_eq!(missing.code, 2, "{}\n{}", missing.stdout, missing.stderr);
+    assert!(missing.stderr.contains("`token`") && missing.stderr.contains("token.txt"), "{}", missing.stderr);
+    assert_eq!(p.run_image(), "main v2", "nothing committed");
+}
+
+#[test]
+fn a_heredoc_on_an_engine_that_predates_it_is_explained_and_status_and_clean_still_work() {
+    let p = project("heredoc-app");
+    let run = p.run(&["build"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("heredoc"), "names the construct: {all}");
+    assert!(all.contains("Dockerfile:5"), "at its line: {all}");
+    assert!(all.contains("20.10"), "names the engine's version: {all}");
+    assert!(all.contains("Docker 23"), "says what would build it: {all}");
+    assert!(!all.to_lowercase().contains("correct the dockerfile"), "never blames a valid Dockerfile: {all}");
+
+    let status = p.run(&["status"]);
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    let clean = p.run(&["clean"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+}
+
+#[test]
+fn clean_and_status_work_when_the_dockerfile_does_not_parse() {
+    let p = project("go-cache");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    assert!(!p.containers().is_empty());
+    p.write("Dockerfile", "FROM dr-golang:1.19\nFROBNICATE /src\n");
+    let status = p.run(&["status", "--json"]);
+    assert_eq!(status.code, 2, "{}\n{}", status.stdout, status.stderr);
+    let v: Value = serde_json::from_str(status.stdout.trim()).expect("json");
+    assert_eq!(v["loads"], false, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains(":2:"), "the problem at its line: {v}");
+    assert_eq!(v["containers"].as_array().map(Vec::len), Some(1), "the builder is listed: {v}");
+    let clean = p.run(&["clean"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!(p.containers(), Vec::<String>::new(), "clean removed the builder: {}", clean.stderr);
+}
