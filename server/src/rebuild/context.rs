@@ -101,6 +101,25 @@ pub fn replace_file(tar: &[u8], path: &str, content: &[u8]) -> Result<Vec<u8>> {
     out.into_inner().map_err(broken)
 }
 
+/// The context archive led by a plain entry for its root folder (`./`, no PAX header).
+/// BuildKit's Dockerfile frontend tells an archive from a lone Dockerfile by reading the
+/// first 1024 bytes as a tar; a first entry with a PAX header (our nanosecond mtimes) needs
+/// more than that, and the whole archive would be taken for the Dockerfile. `tar -c .`,
+/// what people pipe into `docker build -`, starts the same way.
+pub fn led_by_root(tar: Vec<u8>) -> Vec<u8> {
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Directory);
+    let _ = header.set_path("./");
+    header.set_mode(0o755);
+    header.set_size(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    let mut out = Vec::with_capacity(tar.len() + 512);
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&tar);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,23 +152,4 @@ mod tests {
         assert_eq!(seen[0].1, "FROM a\n");
         assert_eq!((seen[1].1.as_str(), seen[1].2, seen[1].3), ("int main;", 0o600, true), "{seen:?}");
     }
-}
-
-/// The context archive led by a plain entry for its root folder (`./`, no PAX header).
-/// BuildKit's Dockerfile frontend tells an archive from a lone Dockerfile by reading the
-/// first 1024 bytes as a tar; a first entry with a PAX header (our nanosecond mtimes) needs
-/// more than that, and the whole archive would be taken for the Dockerfile. `tar -c .`,
-/// what people pipe into `docker build -`, starts the same way.
-pub fn led_by_root(tar: Vec<u8>) -> Vec<u8> {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(tar::EntryType::Directory);
-    let _ = header.set_path("./");
-    header.set_mode(0o755);
-    header.set_size(0);
-    header.set_mtime(0);
-    header.set_cksum();
-    let mut out = Vec::with_capacity(tar.len() + 512);
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&tar);
-    out
 }
