@@ -8,6 +8,7 @@ mod support;
 
 use serde_json::Value;
 use support::image::{assert_same_config, fresh_buildkit_build, image_files};
+use support::tree::{assert_same, container_tree, image_tree};
 use support::{docker, docker_ok, require_images, TempProject};
 
 fn outcome(v: &Value) -> &str {
@@ -182,4 +183,55 @@ fn clean_and_status_work_when_the_dockerfile_does_not_parse() {
     let clean = p.run(&["clean"]);
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     assert_eq!(p.containers(), Vec::<String>::new(), "clean removed the builder: {}", clean.stderr);
+}
+
+#[test]
+fn copy_chmod_gives_the_builder_the_modes_a_buildkit_build_gives() {
+    let p = project("chmod-app");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    p.replace("conf/a.conf", "a = 1", "a = 2");
+    p.write("conf/more/c.conf", "c = 1\n");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert_eq!(p.run_image(), "a = 2\nb = 1");
+    let reference = fresh_buildkit_build(&p.dir, &format!("{}-reference:latest", p.image.trim_end_matches(":latest")));
+    let expected = image_tree(&reference.tag, "/app/conf");
+    assert_eq!(expected.get("a.conf").map(|e| e.mode), Some(0o640), "BuildKit's own modes: {expected:?}");
+    assert_same(&expected, &container_tree(&p.builder(), "/app/conf"), "the builder's /app/conf");
+    assert_same(&expected, &image_tree(&p.image, "/app/conf"), "the committed image's /app/conf");
+}
+
+#[test]
+fn the_docker_init_go_template_rebuilds_its_final_stage_from_buildkit_stage_images() {
+    let p = project("go-init");
+    let first = p.build_json(&[], 0);
+    assert_eq!(outcome(&first), "image_built", "{first}");
+    assert_eq!(p.run_image(), "hello from v1");
+
+    p.replace("main.go", "hello from v1", "hello from v2");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert_eq!(p.run_image(), "hello from v2");
+    p.replace("main.go", "hello from v2", "hello from v3");
+    let again = p.build_json(&[], 0);
+    assert_eq!(outcome(&again), "succeeded", "{again}");
+    assert_eq!(p.run_image(), "hello from v3");
+
+    // The final stage as BuildKit makes it: its RUNs before the copy, its user, no toolchain.
+    let files = image_files(&p.image);
+    assert!(files.contains_key("/etc/installed") && files.contains_key("/bin/server"), "the final stage's files");
+    assert!(!files.keys().any(|f| f.starts_with("/usr/lib/go") || f.starts_with("/src/")), "no build stage files");
+    let reference = fresh_buildkit_build(&p.dir, &format!("{}-reference:latest", p.image.trim_end_matches(":latest")));
+    assert_same_config(&p.image, &reference.tag);
+}
+
+#[test]
+fn a_syntax_frontend_the_engine_cannot_pull_is_explained_at_its_line() {
+    let p = project("syntax-app");
+    let run = p.run(&["build"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("Dockerfile:1:") && all.contains("# syntax=docker/dockerfile:1.4"), "{all}");
+    assert!(all.contains("could not") && all.contains("the Dockerfile itself is fine"), "{all}");
+    assert!(!all.to_lowercase().contains("correct the dockerfile"), "never blames a valid Dockerfile: {all}");
 }

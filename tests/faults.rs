@@ -280,9 +280,48 @@ fn the_builder_is_never_privileged_and_mounts_nothing() {
     assert!(offenders.is_empty(), "server/src/engine sets host access for containers: {offenders:#?}");
 }
 
+/// A builder whose steps mount (`RUN --mount`) gets named volumes of its own project and tmpfs,
+/// never a host path, and nothing else of the host.
+#[test]
+fn a_builder_s_mounts_are_its_own_volumes_and_tmpfs_never_the_host() {
+    let p = TempProject::fixture("storm-app-buildkit");
+    let run = p.run(&["build", "--json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let inspect = docker_ok(&["container", "inspect", &p.builder()]);
+    let all: Value = serde_json::from_str(&inspect).expect("inspect JSON");
+    let host = &all[0]["HostConfig"];
+    let empty = |v: &Value| v.is_null() || v.as_array().is_some_and(|a| a.is_empty()) || v == "";
+    assert_eq!(host["Privileged"], false, "{host}");
+    for key in ["Binds", "CapAdd", "Devices", "DeviceCgroupRules", "VolumesFrom", "SecurityOpt"] {
+        assert!(empty(&host[key]), "HostConfig.{key} is {}", host[key]);
+    }
+    let mounts = host["Mounts"].as_array().cloned().unwrap_or_default();
+    assert!(!mounts.is_empty(), "the step's cache mount is there: {host}");
+    for m in &mounts {
+        match m["Type"].as_str() {
+            Some("volume") => {
+                let name = m["Source"].as_str().unwrap_or_default();
+                let label = docker_ok(&[
+                    "volume",
+                    "inspect",
+                    "--format",
+                    "{{index .Labels \"dev.docker-rebuilder.project\"}}",
+                    name,
+                ]);
+                assert_eq!(label, p.dir.display().to_string(), "the volume {name} is this project's");
+            }
+            Some("tmpfs") => {}
+            other => panic!("a builder mount of type {other:?}: {m}"),
+        }
+    }
+    assert!(!inspect.contains("docker.sock"), "the Docker socket reaches the builder: {inspect}");
+}
+
 /// Lines of Rust under `dir` that set a container's host access (bollard's HostConfig fields).
 fn grep(dir: &Path, out: &mut Vec<String>) {
-    const FIELDS: [&str; 7] = ["privileged", "binds", "mounts", "cap_add", "devices", "host_config", "volumes_from"];
+    // Mounts are allowed (a builder's RUN --mount volumes and tmpfs), a bind of a host path is not.
+    const FIELDS: [&str; 7] =
+        ["privileged", "binds", "mounttype::bind", "cap_add", "devices", "network_mode", "volumes_from"];
     for entry in std::fs::read_dir(dir).expect("read the engine's sources") {
         let path = entry.expect("entry").path();
         if path.is_dir() {

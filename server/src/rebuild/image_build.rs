@@ -87,8 +87,14 @@ impl Rebuilder {
                     secrets: self.secret_sources(),
                     ssh: std::env::var_os("SSH_AUTH_SOCK").is_some(),
                 };
+                let mut failed: Option<String> = None;
                 let mut on_event = |event: BuildEvent<'_>| match event {
                     BuildEvent::Step { name, state, .. } => {
+                        if let StepState::Failed { error } = &state {
+                            if failed.is_none() && !error.contains("context canceled") {
+                                failed = Some(name.to_string());
+                            }
+                        }
                         let state = match state {
                             StepState::Started => BuildStepState::Started,
                             StepState::Cached => BuildStepState::Cached,
@@ -104,9 +110,70 @@ impl Rebuilder {
                         reporter.report(Event::ImageBuildLine(text.to_string()));
                     }
                 };
-                self.engine.build_image_buildkit(request, super::context::led_by_root(context_tar), &mut on_event).await
+                let built = self
+                    .engine
+                    .build_image_buildkit(request, super::context::led_by_root(context_tar), &mut on_event)
+                    .await;
+                // A failing step, at its Dockerfile line (editors show it there).
+                let built = match (built, failed.and_then(|name| self.step_line(&name))) {
+                    (Err(e), Some(line)) if e.kind == ErrorKind::ImageBuild && e.location.is_none() => {
+                        Err(e.at(&self.project.plan.dockerfile, line))
+                    }
+                    (built, _) => built,
+                };
+                built.map_err(|e| self.explain_refusal(e))
             }
         }
+    }
+
+    /// BuildKit's refusal of a valid Dockerfile, said as what it is: the frontend image a
+    /// `# syntax=` line names could not be pulled, or the engine's frontend does not read a
+    /// construct (at the line of its parse error). Any other error is returned as it is.
+    fn explain_refusal(&self, e: Error) -> Error {
+        if e.kind != ErrorKind::ImageBuild {
+            return e;
+        }
+        let df = &self.project.plan.dockerfile;
+        let text = std::fs::read_to_string(df).unwrap_or_default();
+        let Ok(parsed) = crate::project::dockerfile::parse(&text) else { return e };
+        let engine = self.engine.builder_support_known().map(|s| engine_of(&s)).unwrap_or_else(|| "the engine".into());
+        if let Some(syntax) = parsed.syntax.as_ref().filter(|_| refused_frontend(&e.cause)) {
+            return Error::new(
+                ErrorKind::ImageBuild,
+                format!(
+                    "{}:{}: `# syntax={}` asks BuildKit to pull that Dockerfile frontend, and {engine} could not: {}",
+                    df.display(),
+                    syntax.line,
+                    syntax.value,
+                    e.cause
+                ),
+                "let the engine reach the registry (or a mirror of it), or remove the `# syntax=` line when the \
+                 engine's built-in frontend reads what the Dockerfile uses (Docker 20.10's reads Dockerfile 1.2: RUN \
+                 --mount, COPY --chmod; Docker 23 and later's, 1.5 and newer); the Dockerfile itself is fine",
+            )
+            .at(df, syntax.line);
+        }
+        let Some(line) = parse_error_line(&e.cause) else { return e };
+        let Some(construct) = parsed.constructs().into_iter().find(|c| c.line == line) else { return e };
+        Error::new(
+            ErrorKind::ImageBuild,
+            format!(
+                "{}:{line}: {} is valid Dockerfile syntax, but the Dockerfile frontend of {engine}'s BuildKit does \
+                 not read it ({})",
+                df.display(),
+                construct.kind.name(),
+                e.cause
+            ),
+            "upgrade the engine (Docker's newest BuildKit reads every current construct), or put \
+             `# syntax=docker/dockerfile:1` first in the Dockerfile when the engine can pull that image, or write the \
+             step without it",
+        )
+        .at(df, line)
+    }
+
+    /// The Dockerfile line of the BuildKit step `name`.
+    fn step_line(&self, name: &str) -> Option<usize> {
+        step_line(&std::fs::read_to_string(&self.project.plan.dockerfile).ok()?, name)
     }
 
     /// `[secrets]` as the BuildKit session serves them (paths made absolute).
@@ -213,5 +280,72 @@ impl Rebuilder {
             ),
         };
         Err(Error::new(ErrorKind::ImageBuild, cause, fix).at(df, construct.line))
+    }
+}
+
+/// The line of the BuildKit step named `[stage i/n] KEYWORD …` (`stage-N` for an unnamed
+/// stage) in the Dockerfile `text`: the stage's i-th step, FROM counting as the first and RUN,
+/// COPY, ADD and WORKDIR as the others (the instructions BuildKit 0.8 shows as steps), checked
+/// against the keyword.
+fn step_line(text: &str, name: &str) -> Option<usize> {
+    let inner = name.strip_prefix('[')?;
+    let (label, rest) = inner.split_once(']')?;
+    let (stage, position) = label.rsplit_once(' ').unwrap_or(("", label));
+    let index: usize = position.split('/').next()?.parse().ok()?;
+    let keyword = rest.split_whitespace().next()?.to_ascii_uppercase();
+    let parsed = crate::project::dockerfile::parse(text).ok()?;
+    let found = match stage.strip_prefix("stage-").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => parsed.stages.get(n),
+        None if stage.is_empty() => parsed.stages.last(),
+        None => parsed.stages.iter().find(|s| s.name.as_deref() == Some(stage)),
+    }?;
+    if index <= 1 {
+        return (keyword == "FROM").then_some(found.line);
+    }
+    let mut steps =
+        found.instructions.iter().filter(|i| matches!(i.kind.keyword(), "RUN" | "COPY" | "ADD" | "WORKDIR"));
+    let instruction = steps.nth(index - 2)?;
+    (instruction.kind.keyword() == keyword).then_some(instruction.line)
+}
+
+/// Whether BuildKit's error is its failure to get a `# syntax=` frontend image.
+fn refused_frontend(cause: &str) -> bool {
+    cause.contains("frontend gateway") || cause.contains("docker/dockerfile") || cause.contains("resolve image config")
+}
+
+/// The line of the Dockerfile frontend's parse error (`dockerfile parse error line 5: …`,
+/// newer: `dockerfile parse error on line 5: …`).
+fn parse_error_line(cause: &str) -> Option<usize> {
+    let rest = cause.split("dockerfile parse error").nth(1)?;
+    let rest = rest.trim_start().trim_start_matches("on ").trim_start_matches("line ");
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frontend_s_parse_error_gives_its_line() {
+        let old = "failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse \
+                   error line 7: Unknown flag: link";
+        assert_eq!(parse_error_line(old), Some(7));
+        assert_eq!(parse_error_line("dockerfile parse error on line 12: unknown instruction: X"), Some(12));
+        assert_eq!(parse_error_line("exit code: 2"), None);
+        assert!(refused_frontend("failed to solve with frontend gateway.v0: failed to do request: Head \"https://registry-1.docker.io/v2/docker/dockerfile/manifests/1.4\""));
+    }
+
+    #[test]
+    fn a_buildkit_step_is_found_at_its_line_in_named_and_unnamed_stages() {
+        // The step names are those Docker 20.10's BuildKit printed for this file.
+        let text = "FROM busybox:local\nRUN echo one\nFROM busybox:local AS two\nENV A=1\n\
+                    RUN --mount=type=cache,target=/c echo two \\\n  more\nFROM busybox:local\n\
+                    COPY --from=two /bin/sh /x\nRUN   exit   3\n";
+        assert_eq!(step_line(text, "[two 2/2] RUN --mount=type=cache,target=/c echo two   more"), Some(5));
+        assert_eq!(step_line(text, "[stage-2 3/3] RUN   exit   3"), Some(9));
+        assert_eq!(step_line(text, "[stage-2 2/3] COPY --from=two /bin/sh /x"), Some(8));
+        assert_eq!(step_line(text, "[two 1/2] FROM docker.io/library/busybox:local"), Some(3));
+        assert_eq!(step_line(text, "[stage-2 2/3] RUN something else"), None, "the keyword must agree");
+        assert_eq!(step_line(text, "[internal] load .dockerignore"), None);
     }
 }

@@ -118,6 +118,11 @@ impl Outcome {
                  log) shows where"
                     .to_string(),
             ),
+            Outcome::BuildFailed { exit_code: 137, .. } => Some(
+                "give the engine (or Docker Desktop's VM) more memory, or the build less to do at once (fewer \
+                 parallel jobs); if it was stopped on purpose, save again"
+                    .to_string(),
+            ),
             _ => None,
         }
     }
@@ -161,6 +166,10 @@ impl CycleReport {
             Outcome::UpToDate => "up to date".to_string(),
             Outcome::Succeeded { committed: true } => format!("rebuilt and committed {}", self.image),
             Outcome::Succeeded { committed: false } => "built (not committed)".to_string(),
+            // 137 is SIGKILL: the kernel's OOM killer, or someone stopping it.
+            Outcome::BuildFailed { exit_code: 137, step } => {
+                format!("`{step}` was killed (exit code 137: out of memory, or stopped by someone else)")
+            }
             Outcome::BuildFailed { exit_code, step } => format!("`{step}` failed with exit code {exit_code}"),
             Outcome::Cancelled { reason } => reason.clone(),
             Outcome::TimedOut { step, timeout_secs } => {

@@ -175,12 +175,19 @@ pub fn scan(plan: &Plan, ignore: &DockerIgnore, hashes: HashSource<'_>) -> Resul
 fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Result<HostTree> {
     let mut tree = HostTree::default();
     for (index, rule) in plan.sync.iter().enumerate() {
+        // `COPY --exclude`: patterns as .dockerignore's, matched below the source and in the
+        // context (a bad one was refused when the Dockerfile was parsed).
+        let excluded =
+            (!rule.excludes.is_empty()).then(|| DockerIgnore::parse(&rule.excludes.join("\n")).ok()).flatten();
         for source in expand_sources(&plan.context, ignore, rule)? {
             let meta = match fs::symlink_metadata(plan.context.join(&source)) {
                 Ok(m) => m,
                 Err(_) => continue,
             };
-            let (base_dest, strip) = if meta.is_dir() {
+            let (base_dest, strip) = if rule.parents {
+                // `COPY --parents`: the source's path below the context is kept.
+                (rule.dest.clone(), String::new())
+            } else if meta.is_dir() {
                 (rule.dest.clone(), source.clone())
             } else if rule.dest_is_dir {
                 let name = source.rsplit('/').next().unwrap_or(&source);
@@ -200,6 +207,12 @@ fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Re
                         return;
                     }
                     let below = rel.strip_prefix(&strip).unwrap_or(rel).trim_start_matches('/');
+                    if excluded
+                        .as_ref()
+                        .is_some_and(|x| (!below.is_empty() && x.is_excluded(below)) || x.is_excluded(rel))
+                    {
+                        return;
+                    }
                     let dest = if below.is_empty() { base_dest.clone() } else { join(&base_dest, below) };
                     match source_file(&plan.context, rel, meta, index, hashes) {
                         Ok(Some(SourceFile { kind: SourceKind::Symlink(target), .. }))
@@ -208,6 +221,9 @@ fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Re
                             tree.refused_links.insert(rel.to_string(), target);
                         }
                         Ok(Some(mut file)) => {
+                            if let (Some(mode), false) = (rule.chmod, matches!(file.kind, SourceKind::Symlink(_))) {
+                                file.mode = mode;
+                            }
                             add_hidden_parents(&mut tree, &plan.context, &base_dest, &dest, rel, index);
                             let earlier = tree.entries.get(&dest).filter(|e| e.rel == file.rel);
                             file.full_build =

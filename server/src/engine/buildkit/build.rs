@@ -47,7 +47,9 @@ impl Engine {
         let mut progress = Progress::new(Masker::new(secrets.0.values().map(Vec::as_slice)));
         let http = self.http();
 
-        let session = match Session::start(&http, request.tag, request.tag, secrets, agent).await {
+        // What the build makes, for the session's name and messages.
+        let what = if request.tag.is_empty() { "an untagged stage image" } else { request.tag };
+        let session = match Session::start(&http, what, what, secrets, agent).await {
             Ok(session) => session,
             Err(detail) => {
                 return Err(self.transport_error(&builder, progress.masker(), "opening the build's session", &detail))
@@ -75,11 +77,11 @@ impl Engine {
                 Err(self.transport_error(&builder, progress.masker(), "keeping the build's session", &detail))
             }
             Ok(Streamed { error: Some(message), .. }) => {
-                Err(build_failure(request.tag, &builder, &progress, &refusals, &message))
+                Err(build_failure(what, &builder, &progress, &refusals, &message))
             }
             Ok(Streamed { image_id: None, error: None }) => Err(Error::new(
                 ErrorKind::ImageBuild,
-                format!("{builder} finished the build of {} without naming its image", request.tag),
+                format!("{builder} finished the build of {what} without naming its image"),
                 "run the build again; if it keeps happening, check the engine's log",
             )),
         }
@@ -210,7 +212,6 @@ fn build_query(session_id: &str, request: &BuildKitRequest<'_>) -> Result<String
     let mut pairs: Vec<(&str, &str)> = vec![
         ("version", "2"),
         ("session", session_id),
-        ("t", request.tag),
         ("dockerfile", request.dockerfile),
         ("buildargs", &build_args),
         ("labels", &labels),
@@ -219,6 +220,10 @@ fn build_query(session_id: &str, request: &BuildKitRequest<'_>) -> Result<String
     ];
     if let Some(target) = request.target {
         pairs.push(("target", target));
+    }
+    // No tag: an untagged image (its id comes back in the stream).
+    if !request.tag.is_empty() {
+        pairs.push(("t", request.tag));
     }
     serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())
 }

@@ -32,7 +32,7 @@ pub enum SecretSource {
 
 /// A BuildKit build of the context archive.
 pub struct BuildKitRequest<'a> {
-    /// `name:tag`
+    /// `name:tag`; empty: the image is left untagged (its id is returned).
     pub tag: &'a str,
     /// Dockerfile path inside the context archive.
     pub dockerfile: &'a str,
@@ -112,6 +112,11 @@ impl Engine {
     /// messages. Asked once per `Engine`.
     pub async fn builder_support(&self) -> Result<BuilderSupport> {
         self.builder_support.get_or_try_init(|| self.ask_builder_support()).await.cloned()
+    }
+
+    /// What `builder_support` found, if it was asked already (for messages).
+    pub fn builder_support_known(&self) -> Option<BuilderSupport> {
+        self.builder_support.get().cloned()
     }
 
     async fn ask_builder_support(&self) -> Result<BuilderSupport> {

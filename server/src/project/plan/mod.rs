@@ -89,6 +89,12 @@ pub struct SyncRule {
     pub dest_is_dir: bool,
     /// `--chown` of the instruction, unexpanded owner spec (`user[:group]`).
     pub chown: Option<String>,
+    /// `--chmod` of the instruction: the mode every copied file and folder gets.
+    pub chmod: Option<u32>,
+    /// `--exclude` patterns: context paths the copy leaves out (.dockerignore syntax).
+    pub excludes: Vec<String>,
+    /// `--parents`: each source keeps its path below the context under `dest`.
+    pub parents: bool,
     /// Dockerfile line (0 for config rules).
     pub line: usize,
     /// A change under this rule cannot be mirrored: it needs a fresh `docker build`.
@@ -512,6 +518,9 @@ fn config_sync_rules(entries: &[SyncEntry], workdir: &str) -> Result<Vec<SyncRul
                 dest,
                 dest_is_dir: entry.dest.ends_with('/'),
                 chown: None,
+                chmod: None,
+                excludes: Vec::new(),
+                parents: false,
                 line: 0,
                 needs_full_build: false,
                 why: None,

@@ -156,11 +156,17 @@ pub(super) fn resolve(
                     owner: (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
                 });
             }
-            MountKind::Ssh => out.mounts.push(StepMount::Ssh {
-                id: m.id.clone().unwrap_or_else(|| "default".to_string()),
-                target: absolute(m.target.as_deref()),
-                required: m.required,
-            }),
+            MountKind::Ssh => {
+                out.unmirrorable.get_or_insert_with(|| {
+                    "`RUN --mount=type=ssh` needs the ssh agent, which a builder cannot forward yet (full builds do)"
+                        .to_string()
+                });
+                out.mounts.push(StepMount::Ssh {
+                    id: m.id.clone().unwrap_or_else(|| "default".to_string()),
+                    target: absolute(m.target.as_deref()),
+                    required: m.required,
+                })
+            }
         }
     }
     Ok(out)

@@ -266,6 +266,9 @@ impl<'a> State<'a> {
                             dest: mirror,
                             dest_is_dir: true,
                             chown: None,
+                            chmod: None,
+                            excludes: Vec::new(),
+                            parents: false,
                             line: ins.line,
                             needs_full_build: resolved.unmirrorable.is_some(),
                             why: resolved.unmirrorable.clone(),
@@ -274,7 +277,7 @@ impl<'a> State<'a> {
                     Walked::RunWithBinds { step, binds, unmirrorable: resolved.unmirrorable }
                 }
             }
-            InstructionKind::Copy { is_add, sources, dest, from, chown, chmod, .. } => {
+            InstructionKind::Copy { is_add, sources, dest, from, chown, chmod, excludes, parents, .. } => {
                 let raw_dest = self.expand(dest);
                 let dest_abs = clean_container_path(&join_container(&self.workdir, &raw_dest));
                 let chown = chown.as_ref().map(|c| self.expand(c));
@@ -333,14 +336,20 @@ impl<'a> State<'a> {
                 if dest_is_dir {
                     self.known_dirs.push(dest_abs.clone());
                 }
+                // A mode BuildKit reads as octal; a symbolic one (`u+x`, Dockerfile 1.14) is
+                // not mirrored: a change under it needs a full build.
+                let mode = chmod.as_ref().map(|c| u32::from_str_radix(&self.expand(c), 8).ok());
                 Walked::Copy(SyncRule {
                     sources: local,
                     dest: dest_abs,
-                    dest_is_dir,
+                    dest_is_dir: dest_is_dir || *parents,
                     chown,
+                    chmod: mode.flatten(),
+                    excludes: excludes.iter().map(|e| self.expand(e)).collect(),
+                    parents: *parents,
                     line: ins.line,
-                    needs_full_build: unpacks,
-                    why: None,
+                    needs_full_build: unpacks || mode == Some(None),
+                    why: (mode == Some(None)).then(|| "its --chmod is not an octal mode".to_string()),
                 })
             }
             _ => Walked::Other,
