@@ -209,21 +209,20 @@ fn take_message(
 fn build_query(session_id: &str, request: &BuildKitRequest<'_>) -> Result<String, String> {
     let build_args = serde_json::to_string(&request.build_args).map_err(|e| e.to_string())?;
     let labels = serde_json::to_string(&request.labels).map_err(|e| e.to_string())?;
-    let mut pairs: Vec<(&str, &str)> = vec![
-        ("version", "2"),
-        ("session", session_id),
+    let mut pairs: Vec<(&str, &str)> = vec![("version", "2"), ("session", session_id)];
+    // No tag: an untagged image (its id comes back in the stream).
+    if !request.tag.is_empty() {
+        pairs.push(("t", request.tag));
+    }
+    pairs.extend([
         ("dockerfile", request.dockerfile),
         ("buildargs", &build_args),
         ("labels", &labels),
         ("rm", "1"),
         ("forcerm", "1"),
-    ];
+    ]);
     if let Some(target) = request.target {
         pairs.push(("target", target));
-    }
-    // No tag: an untagged image (its id comes back in the stream).
-    if !request.tag.is_empty() {
-        pairs.push(("t", request.tag));
     }
     serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())
 }
@@ -364,6 +363,10 @@ mod tests {
              &labels=%7B%7D&rm=1&forcerm=1&target=build"
         );
         assert!(!build_query("abc", &request(None)).expect("query").contains("target"));
+        // A stage image is left untagged: no `t` at all (an empty one is an invalid reference).
+        let untagged = BuildKitRequest { tag: "", ..request(Some("build")) };
+        let query = build_query("abc", &untagged).expect("query");
+        assert!(!query.split('&').any(|pair| pair.starts_with("t=")), "no tag asked for: {query}");
     }
 
     #[test]
