@@ -122,6 +122,7 @@ fn request<'a>(tag: &'a Tag) -> BuildKitRequest<'a> {
     BuildKitRequest {
         tag: &tag.0,
         dockerfile: "Dockerfile",
+        builder_only: &[],
         target: None,
         build_args: HashMap::new(),
         labels: HashMap::new(),
@@ -537,4 +538,60 @@ impl Drop for Agent {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_goes_through_the_session_as_the_docker_cli_sends_it() {
+    let engine = engine().await;
+    let tag = Tag::new("filesync");
+    let word = unique("filesync");
+    // Thousands of files (the engine asks for them while their stats still flow), one bigger
+    // than a DATA packet, a Dockerfile in a folder, modes, a link; the build-only files hidden.
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, kind: tar::EntryType, mode: u32, content: &[u8], link: Option<&str>| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(1_700_000_000);
+        if let Some(link) = link {
+            header.set_link_name(link).expect("link");
+        }
+        header.set_cksum();
+        archive.append_data(&mut header, path, content).expect("tar");
+    };
+    let dockerfile = "FROM busybox:local\nCOPY . /ctx\n\
+                      RUN cd /ctx && find . | sort > /list && sha256sum big.bin > /big.sum \
+                      && stat -c '%a %s' tool.sh > /tool && readlink link > /link\n";
+    add("docker/Dockerfile.dev", tar::EntryType::Regular, 0o644, dockerfile.as_bytes(), None);
+    add(".dockerignore", tar::EntryType::Regular, 0o644, b"docker\n.dockerignore\n", None);
+    add("tool.sh", tar::EntryType::Regular, 0o751, word.as_bytes(), None);
+    add("link", tar::EntryType::Symlink, 0o777, b"", Some("tool.sh"));
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 7).map(|i| (i * 31 % 251) as u8).collect();
+    add("big.bin", tar::EntryType::Regular, 0o644, &big, None);
+    for i in 0..3000 {
+        add(&format!("many/d{}/f{i}", i % 10), tar::EntryType::Regular, 0o644, i.to_string().as_bytes(), None);
+    }
+    let tar = archive.into_inner().expect("tar");
+    // As `rebuild/context.rs` lists them for this .dockerignore: the folder too.
+    let hidden = vec!["docker".to_string(), "docker/Dockerfile.dev".to_string(), ".dockerignore".to_string()];
+    let mut req = request(&tag);
+    req.dockerfile = "docker/Dockerfile.dev";
+    req.builder_only = &hidden;
+    let built = engine.build_image_buildkit(req, tar, &mut |_: BuildEvent<'_>| {}).await;
+    built.unwrap_or_else(|e| panic!("the build failed: {e}"));
+
+    let list = docker_ok(&["run", "--rm", &tag.0, "cat", "/list"]);
+    let list: Vec<&str> = list.lines().collect();
+    assert!(!list.iter().any(|p| p.contains("docker") || p.contains(".dockerignore")), "build-only files: {list:?}");
+    assert!(list.contains(&"./many/d7/f2997") && list.contains(&"./big.bin"), "{:?}", &list[..list.len().min(20)]);
+    assert_eq!(list.len(), 1 + 4 + 10 + 3000, "., tool.sh, link, big.bin, many, its 10 folders and 3000 files");
+    let sum = docker_ok(&["run", "--rm", &tag.0, "cat", "/big.sum"]);
+    let expected: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&big).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    assert!(sum.starts_with(&expected), "{sum} vs {expected}");
+    assert_eq!(docker_ok(&["run", "--rm", &tag.0, "cat", "/tool"]), format!("751 {}", word.len()));
+    assert_eq!(docker_ok(&["run", "--rm", &tag.0, "cat", "/link"]), "tool.sh");
 }

@@ -286,8 +286,13 @@ impl Rebuilder {
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "image".to_string()),
         ]);
-        let build =
-            ImageBuild { tag: &plan.image, dockerfile: &context.dockerfile, target: plan.target.as_deref(), labels };
+        let build = ImageBuild {
+            tag: &plan.image,
+            dockerfile: &context.dockerfile,
+            builder_only: &context.builder_only,
+            target: plan.target.as_deref(),
+            labels,
+        };
         let image_id = self.run_image_build(builder, build, context.tar, &mut |_: &str| {}, reporter).await;
         self.set_built(Some(std::time::SystemTime::now()));
         let image_id = image_id?;

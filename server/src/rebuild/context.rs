@@ -18,6 +18,9 @@ pub struct BuildContext {
     pub dockerfile: String,
     /// Context-relative path → content hash (files and links).
     pub hashes: HashMap<String, String>,
+    /// Paths in the archive for the builder only, not part of the context (see
+    /// `BuildKitRequest::builder_only`).
+    pub builder_only: Vec<String>,
 }
 
 pub fn pack(project: &Project) -> Result<BuildContext> {
@@ -25,8 +28,19 @@ pub fn pack(project: &Project) -> Result<BuildContext> {
     // The daemon needs the build files even when .dockerignore excludes them (it then
     // hides them from COPY, so the sync rules keep using the plain patterns).
     let mut ignore = project.ignore.clone().always_include(".dockerignore");
+    let mut builder_only: Vec<String> = Vec::new();
+    if project.ignore.is_excluded(".dockerignore") {
+        builder_only.push(".dockerignore".to_string());
+    }
     if let Some(df) = project.plan.dockerfile_in_context() {
         ignore = ignore.always_include(&df);
+        if project.ignore.is_excluded(&df) {
+            // And the folders on its way that the docker CLI would not send either.
+            let folders = df.match_indices('/').map(|(i, _)| &df[..i]);
+            let unsent = folders.filter(|f| project.ignore.is_excluded(f) && !project.ignore.may_descend(f));
+            builder_only.extend(unsent.map(str::to_string));
+            builder_only.push(df);
+        }
     }
     let mut writer = ArchiveWriter::new();
     let mut hashes = HashMap::new();
@@ -71,10 +85,11 @@ pub fn pack(project: &Project) -> Result<BuildContext> {
                 crate::error::Error::io(format!("cannot read {}", project.plan.dockerfile.display()), e)
             })?;
             writer.add_bytes(OUTSIDE_DOCKERFILE, &text, 0o644)?;
+            builder_only.push(OUTSIDE_DOCKERFILE.to_string());
             OUTSIDE_DOCKERFILE.to_string()
         }
     };
-    Ok(BuildContext { tar: writer.finish()?, dockerfile, hashes })
+    Ok(BuildContext { tar: writer.finish()?, dockerfile, hashes, builder_only })
 }
 
 /// The context archive `tar` with the file at `path` holding `content` instead (everything
@@ -99,25 +114,6 @@ pub fn replace_file(tar: &[u8], path: &str, content: &[u8]) -> Result<Vec<u8>> {
         }
     }
     out.into_inner().map_err(broken)
-}
-
-/// The context archive led by a plain entry for its root folder (`./`, no PAX header).
-/// BuildKit's Dockerfile frontend tells an archive from a lone Dockerfile by reading the
-/// first 1024 bytes as a tar; a first entry with a PAX header (our nanosecond mtimes) needs
-/// more than that, and the whole archive would be taken for the Dockerfile. `tar -c .`,
-/// what people pipe into `docker build -`, starts the same way.
-pub fn led_by_root(tar: Vec<u8>) -> Vec<u8> {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(tar::EntryType::Directory);
-    let _ = header.set_path("./");
-    header.set_mode(0o755);
-    header.set_size(0);
-    header.set_mtime(0);
-    header.set_cksum();
-    let mut out = Vec::with_capacity(tar.len() + 512);
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&tar);
-    out
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ pub(super) struct ImageBuild<'a> {
     /// `name:tag`; empty: an untagged image (a stage's, for a builder or the replay).
     pub tag: &'a str,
     pub dockerfile: &'a str,
+    /// Paths in the archive for the builder only (see `BuildKitRequest::builder_only`).
+    pub builder_only: &'a [String],
     pub target: Option<&'a str>,
     pub labels: HashMap<String, String>,
 }
@@ -41,9 +43,8 @@ impl Rebuilder {
                 ))
             }
             Some(b) => b,
-            // For now BuildKit builds what only it can build; the classic builder the rest
-            // (a replayed image's full build reads the classic builder's step images).
-            None if support.buildkit && self.needs_buildkit() => ImageBuilder::BuildKit,
+            // As `docker build` since Docker 23: BuildKit wherever the engine has it.
+            None if support.buildkit => ImageBuilder::BuildKit,
             None => ImageBuilder::Classic,
         };
         self.check_constructs(builder, &support, &asked.source)?;
@@ -81,6 +82,7 @@ impl Rebuilder {
                 let request = BuildKitRequest {
                     tag: build.tag,
                     dockerfile: build.dockerfile,
+                    builder_only: build.builder_only,
                     target: build.target,
                     build_args,
                     labels: build.labels,
@@ -110,10 +112,7 @@ impl Rebuilder {
                         reporter.report(Event::ImageBuildLine(text.to_string()));
                     }
                 };
-                let built = self
-                    .engine
-                    .build_image_buildkit(request, super::context::led_by_root(context_tar), &mut on_event)
-                    .await;
+                let built = self.engine.build_image_buildkit(request, context_tar, &mut on_event).await;
                 // A failing step, at its Dockerfile line (editors show it there).
                 let built = match (built, failed.and_then(|name| self.step_line(&name))) {
                     (Err(e), Some(line)) if e.kind == ErrorKind::ImageBuild && e.location.is_none() => {
@@ -225,12 +224,6 @@ fn classic_lacks(kind: &ConstructKind) -> bool {
 }
 
 impl Rebuilder {
-    /// Whether the Dockerfile uses a construct only BuildKit builds.
-    fn needs_buildkit(&self) -> bool {
-        let text = std::fs::read_to_string(&self.project.plan.dockerfile).unwrap_or_default();
-        crate::project::dockerfile::parse(&text).is_ok_and(|df| df.constructs().iter().any(|c| classic_lacks(&c.kind)))
-    }
-
     /// Refuses, before anything is sent, a Dockerfile construct the chosen builder cannot
     /// build: the message names the construct and its line, the builder and its version, and
     /// what would build it. The Dockerfile itself is never blamed.

@@ -23,7 +23,7 @@ enum StageImages {
     /// The classic builder's step images, and the step number of the first FROM less one.
     Steps(BuildSteps, usize),
     /// BuildKit: more builds of the same context.
-    BuildKit { tar: Vec<u8>, dockerfile: String },
+    BuildKit { tar: Vec<u8>, dockerfile: String, builder_only: Vec<String> },
 }
 
 impl Rebuilder {
@@ -46,8 +46,13 @@ impl Rebuilder {
             (LABEL_ROLE.to_string(), "image".to_string()),
             (LABEL_SOURCES.to_string(), sources.clone()),
         ]);
-        let build =
-            ImageBuild { tag: &plan.image, dockerfile: &context.dockerfile, target: plan.target.as_deref(), labels };
+        let build = ImageBuild {
+            tag: &plan.image,
+            dockerfile: &context.dockerfile,
+            builder_only: &context.builder_only,
+            target: plan.target.as_deref(),
+            labels,
+        };
         let mut steps = BuildSteps::default();
         let tar = match builder {
             ImageBuilder::BuildKit => Some(context.tar.clone()),
@@ -56,7 +61,11 @@ impl Rebuilder {
         let image_id =
             self.run_image_build(builder, build, context.tar, &mut |line: &str| steps.read(line), reporter).await?;
         let images = match tar {
-            Some(tar) => StageImages::BuildKit { tar, dockerfile: context.dockerfile.clone() },
+            Some(tar) => StageImages::BuildKit {
+                tar,
+                dockerfile: context.dockerfile.clone(),
+                builder_only: context.builder_only.clone(),
+            },
             None => {
                 // Steps count the ARGs before the first FROM too.
                 let offset = steps.first_from().unwrap_or(1) - 1;
@@ -126,7 +135,7 @@ impl Rebuilder {
                     )
                 })
             }
-            StageImages::BuildKit { tar, dockerfile } => {
+            StageImages::BuildKit { tar, dockerfile, builder_only } => {
                 let plan = &self.project.plan;
                 let labels = HashMap::from([
                     (LABEL_PROJECT.to_string(), self.project.label()),
@@ -135,7 +144,7 @@ impl Rebuilder {
                 let name = plan.stages.iter().find(|s| s.stage.index == stage).and_then(|s| s.stage.name.clone());
                 // A whole named stage: a targeted build of the same files, all from the cache.
                 if let (Some(name), true) = (&name, keep == layout[stage].len()) {
-                    let build = ImageBuild { tag: "", dockerfile, target: Some(name), labels };
+                    let build = ImageBuild { tag: "", dockerfile, builder_only, target: Some(name), labels };
                     return self
                         .run_image_build(ImageBuilder::BuildKit, build, tar.clone(), &mut |_: &str| {}, reporter)
                         .await;
@@ -152,7 +161,7 @@ impl Rebuilder {
                     )
                 })?;
                 let tar = context::replace_file(tar, dockerfile, cut.as_bytes())?;
-                let build = ImageBuild { tag: "", dockerfile, target: None, labels };
+                let build = ImageBuild { tag: "", dockerfile, builder_only, target: None, labels };
                 self.run_image_build(ImageBuilder::BuildKit, build, tar, &mut |_: &str| {}, reporter).await
             }
         }

@@ -1,16 +1,18 @@
-//! The build: secrets read, session opened, `POST /build?version=2&session=…` with the
-//! context archive, its JSON stream read to the end (progress, image id, error), the session
+//! The build: secrets read, session opened (it serves the context archive's files),
+//! `POST /build?version=2&session=…&remote=client-session`, its JSON stream read to the end (progress, image id, error), the session
 //! closed whatever happened, and the outcome turned into a message that names the step.
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, Full};
 
 use super::dial::{describe_hyper, read_message, Http};
+use super::filesync::ContextFiles;
 use super::progress::{decode_trace, Masker, Progress};
 use super::session::{Refusals, SecretValues, Session, DEFAULT_SSH_ID, MAX_SECRET_BYTES};
 use super::{BuildEvent, BuildKitRequest, SecretSource};
@@ -26,7 +28,7 @@ const FIX_TRANSPORT: &str = "check that the engine runs and answers (`docker inf
 impl Engine {
     /// Builds an image from a context archive with BuildKit, reporting its steps and their
     /// output to `on_event`; returns the new image's id. The session that serves the build's
-    /// secrets and SSH agent lives exactly as long as this call.
+    /// files, secrets and SSH agent lives exactly as long as this call.
     pub async fn build_image_buildkit(
         &self,
         request: BuildKitRequest<'_>,
@@ -44,18 +46,20 @@ impl Engine {
         }
         let secrets = read_secrets(&request.secrets)?;
         let agent = if request.ssh { Some(ssh_agent()?) } else { None };
+        let files = ContextFiles::from_tar(context_tar, request.dockerfile, request.builder_only)
+            .map_err(|e| Error::new(ErrorKind::Internal, e, "run again"))?;
         let mut progress = Progress::new(Masker::new(secrets.0.values().map(Vec::as_slice)));
         let http = self.http();
 
         // What the build makes, for the session's name and messages.
         let what = if request.tag.is_empty() { "an untagged stage image" } else { request.tag };
-        let session = match Session::start(&http, what, what, secrets, agent).await {
+        let session = match Session::start(&http, what, what, secrets, agent, Some(Arc::new(files))).await {
             Ok(session) => session,
             Err(detail) => {
                 return Err(self.transport_error(&builder, progress.masker(), "opening the build's session", &detail))
             }
         };
-        let outcome = stream_build(&http, session.id(), &request, context_tar, &mut progress, on_event).await;
+        let outcome = stream_build(&http, session.id(), &request, &mut progress, on_event).await;
         let refusals = std::mem::take(&mut *session.refusals());
         session.close().await;
         progress.finish(on_event);
@@ -128,7 +132,6 @@ async fn stream_build(
     http: &Http,
     session_id: &str,
     request: &BuildKitRequest<'_>,
-    context_tar: Vec<u8>,
     progress: &mut Progress,
     on_event: &mut (dyn FnMut(BuildEvent<'_>) + Send),
 ) -> Result<Streamed, Broken> {
@@ -137,7 +140,8 @@ async fn stream_build(
     let http_request = http
         .request(Method::POST, &format!("/build?{query}"))
         .header(http::header::CONTENT_TYPE, "application/x-tar")
-        .body(Full::new(Bytes::from(context_tar)))
+        // The context comes through the session (`remote=client-session`).
+        .body(Full::new(Bytes::new()))
         .map_err(|e| Broken { doing: "preparing the build request", detail: e.to_string() })?;
     let exchange = http.send(http_request).await.map_err(broken("sending the build"))?;
     let status = exchange.response.status();
@@ -205,17 +209,19 @@ fn take_message(
     Ok(())
 }
 
-/// The query of `POST /build`, as `docker build` sends it with BuildKit.
+/// The query of `POST /build`, as `docker build` sends it with BuildKit: the context and the
+/// Dockerfile's folder come through the session, so `dockerfile` is the file's name in its folder.
 fn build_query(session_id: &str, request: &BuildKitRequest<'_>) -> Result<String, String> {
+    let dockerfile = request.dockerfile.rsplit('/').next().unwrap_or(request.dockerfile);
     let build_args = serde_json::to_string(&request.build_args).map_err(|e| e.to_string())?;
     let labels = serde_json::to_string(&request.labels).map_err(|e| e.to_string())?;
-    let mut pairs: Vec<(&str, &str)> = vec![("version", "2"), ("session", session_id)];
+    let mut pairs: Vec<(&str, &str)> = vec![("version", "2"), ("session", session_id), ("remote", "client-session")];
     // No tag: an untagged image (its id comes back in the stream).
     if !request.tag.is_empty() {
         pairs.push(("t", request.tag));
     }
     pairs.extend([
-        ("dockerfile", request.dockerfile),
+        ("dockerfile", dockerfile),
         ("buildargs", &build_args),
         ("labels", &labels),
         ("rm", "1"),
@@ -346,6 +352,7 @@ mod tests {
         BuildKitRequest {
             tag: "app:dev",
             dockerfile: "sub dir/Dockerfile",
+            builder_only: &[],
             target,
             build_args: HashMap::from([("A".to_string(), "x y".to_string())]),
             labels: HashMap::new(),
@@ -359,7 +366,7 @@ mod tests {
         let query = build_query("abc", &request(Some("build"))).expect("query");
         assert_eq!(
             query,
-            "version=2&session=abc&t=app%3Adev&dockerfile=sub+dir%2FDockerfile&buildargs=%7B%22A%22%3A%22x+y%22%7D\
+            "version=2&session=abc&remote=client-session&t=app%3Adev&dockerfile=Dockerfile&buildargs=%7B%22A%22%3A%22x+y%22%7D\
              &labels=%7B%7D&rm=1&forcerm=1&target=build"
         );
         assert!(!build_query("abc", &request(None)).expect("query").contains("target"));

@@ -1,14 +1,16 @@
 //! Full builds through BuildKit over the Engine API, as `docker build` does with BuildKit:
-//! `POST /build?version=2&session=<id>` with the context archive as the body, while we serve
-//! the build's session (secrets, SSH agent, registry auth) on an upgraded `POST /session`.
+//! `POST /build?version=2&session=<id>&remote=client-session`, while we serve the build's
+//! session (the context's files, secrets, SSH agent, registry auth) on an upgraded
+//! `POST /session`.
 //!
 //! bollard's own BuildKit support cannot be used for this (its session serves registry auth
 //! only, and its gRPC plumbing is private), so the session is ours: `dial.rs` raw HTTP to the
-//! engine, `session.rs` the gRPC services, `build.rs` the build request and its JSON stream,
+//! engine, `session.rs` the gRPC services, `filesync.rs` the context, `build.rs` the build request and its JSON stream,
 //! `progress.rs` BuildKit's progress as `BuildEvent`s.
 
 mod build;
 mod dial;
+mod filesync;
 mod progress;
 mod session;
 
@@ -36,6 +38,10 @@ pub struct BuildKitRequest<'a> {
     pub tag: &'a str,
     /// Dockerfile path inside the context archive.
     pub dockerfile: &'a str,
+    /// Paths in the archive that are there for the build only, hidden from the context as the
+    /// docker CLI hides them: a Dockerfile or .dockerignore that the .dockerignore excludes, a
+    /// Dockerfile from outside the context.
+    pub builder_only: &'a [String],
     pub target: Option<&'a str>,
     pub build_args: HashMap<String, String>,
     pub labels: HashMap<String, String>,

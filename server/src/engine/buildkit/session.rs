@@ -5,7 +5,7 @@
 //! the health check (dockerd asks every second and drops the session on a failure), registry
 //! auth (anonymous: BuildKit then fetches anonymous tokens itself), secrets
 //! (`RUN --mount=type=secret`) and SSH agent forwarding (`RUN --mount=type=ssh`, proxied to
-//! `$SSH_AUTH_SOCK`). The headers of the request name the session and every method served.
+//! `$SSH_AUTH_SOCK`) and the build context (`filesync.rs`). The headers of the request name the session and every method served.
 //!
 //! Every task of the session (the HTTP/2 connection and the one per gRPC call that hyper
 //! spawns) lives in one `JoinSet` the `Session` owns: `close` (or dropping it) ends them all.
@@ -21,6 +21,7 @@ use bollard_buildkit_proto::health::health_server::{Health, HealthServer};
 use bollard_buildkit_proto::health::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
+use bollard_buildkit_proto::moby::filesync::packet::file_sync_server::FileSyncServer;
 use bollard_buildkit_proto::moby::filesync::v1::auth_server::{Auth, AuthServer};
 use bollard_buildkit_proto::moby::filesync::v1::{
     CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse, GetTokenAuthorityRequest,
@@ -38,6 +39,7 @@ use tokio::task::JoinSet;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::dial::{describe_hyper, Http};
+use super::filesync::{ContextFiles, FileSyncService};
 
 /// The SSH id a `RUN --mount=type=ssh` without `id=` asks for; the one we forward.
 pub(super) const DEFAULT_SSH_ID: &str = "default";
@@ -52,6 +54,7 @@ const METHODS: &[&str] = &[
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
     "/moby.sshforward.v1.SSH/CheckAgent",
     "/moby.sshforward.v1.SSH/ForwardAgent",
+    "/moby.filesync.v1.FileSync/DiffCopy",
 ];
 
 /// The largest secret BuildKit mounts (its own limit): a bigger one fails before the build.
@@ -108,6 +111,7 @@ impl Session {
         shared_key: &str,
         secrets: SecretValues,
         ssh_agent: Option<PathBuf>,
+        files: Option<Arc<ContextFiles>>,
     ) -> Result<Session, String> {
         let id = new_id();
         let mut request = http
@@ -128,6 +132,7 @@ impl Session {
             .add_service(AuthServer::new(AuthService))
             .add_service(SecretsServer::new(SecretsService { values: secrets, shared: shared.clone() }))
             .add_service(SshServer::new(SshService { agent: ssh_agent, shared: shared.clone() }))
+            .add_service(FileSyncServer::new(FileSyncService { files }))
             .prepare();
         let tasks = Tasks::default();
         let executor = tasks.clone();
