@@ -235,3 +235,32 @@ fn a_syntax_frontend_the_engine_cannot_pull_is_explained_at_its_line() {
     assert!(all.contains("could not") && all.contains("the Dockerfile itself is fine"), "{all}");
     assert!(!all.to_lowercase().contains("correct the dockerfile"), "never blames a valid Dockerfile: {all}");
 }
+
+#[test]
+fn a_bind_mount_of_another_stage_is_there_in_the_builder() {
+    let p = project("bind-from-stage");
+    let status = p.run(&["status"]);
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    assert!(status.stdout.contains("from=tools"), "status shows the mount:\n{}", status.stdout);
+    let first = p.build_json(&[], 0);
+    assert_eq!(outcome(&first), "image_built", "{first}");
+    assert_eq!(p.run_image(), "rendered by tools v1: hello v1");
+
+    // The step runs in the builder with the stage's folder at its target: no full build.
+    p.replace("src/message.txt", "hello v1", "hello v2");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert_eq!(p.run_image(), "rendered by tools v1: hello v2");
+    // As in a BuildKit build: the stage's files are not in the image, and read-only.
+    let files = image_files(&p.image);
+    assert!(!files.contains_key("/tools/render"), "the bound files are not in the image");
+    let write = p.in_builder(&["sh", "-c", "touch /tools/written-by-the-step"]);
+    assert!(!write.status.success(), "the bind mount is read-only at its target, as BuildKit's");
+
+    // A new builder (after clean) gets the stage's files again.
+    assert_eq!(p.run(&["clean"]).code, 0);
+    p.replace("src/message.txt", "hello v2", "hello after clean");
+    let adopted = p.build_json(&[], 0);
+    assert!(["succeeded", "image_built"].contains(&outcome(&adopted)), "{adopted}");
+    assert_eq!(p.run_image(), "rendered by tools v1: hello after clean");
+}

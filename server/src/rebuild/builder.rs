@@ -176,6 +176,7 @@ impl Rebuilder {
             })
             .await?;
         self.init_mounts(&id).await?;
+        self.fill_bind_froms(&id).await?;
         Ok(id)
     }
 

@@ -2,6 +2,7 @@
 //! the incremental build, commit a clean result. One `Rebuilder` per project; callers run
 //! one operation at a time on it (the LSP server's per-project task, or one CLI command).
 
+mod bind_from;
 mod builder;
 mod context;
 mod cycle;

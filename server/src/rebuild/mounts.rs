@@ -47,7 +47,8 @@ impl Rebuilder {
                     self.engine.ensure_volume(&name, labels).await?;
                     add(BuilderMount::Volume { name, target: target.clone(), read_only: *read_only }, &mut mounts);
                 }
-                StepMount::Bind { target, read_write, mirror, .. } => {
+                StepMount::Bind { target, read_write, mirror, .. }
+                | StepMount::BindFrom { target, read_write, mirror, .. } => {
                     let name = self.bind_volume(mirror);
                     // Emptied: the new builder's manifest lists none of its files.
                     self.engine.remove_volume(&name).await?;

@@ -19,7 +19,7 @@ use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::AssemblyRecord;
 
 /// Where a stage's images come from after the image's build.
-enum StageImages {
+pub(super) enum StageImages {
     /// The classic builder's step images, and the step number of the first FROM less one.
     Steps(BuildSteps, usize),
     /// BuildKit: more builds of the same context.
@@ -113,7 +113,7 @@ impl Rebuilder {
     }
 
     /// The image of `stage` after its first `keep` instructions.
-    async fn stage_image(
+    pub(super) async fn stage_image(
         &self,
         images: &StageImages,
         stage: usize,
@@ -207,7 +207,7 @@ impl Rebuilder {
 /// The image after each step of a classic `docker build` (`Step N/M : …` then ` ---> ID`),
 /// or of Buildah's (`STEP N/M: …` then `--> ID`).
 #[derive(Default, Debug)]
-struct BuildSteps {
+pub(super) struct BuildSteps {
     current: usize,
     /// Keyword of each step, and the last image id seen after it.
     steps: BTreeMap<usize, (String, Option<String>)>,

@@ -158,6 +158,77 @@ fn copies_from(df: &Dockerfile, stage: &Stage, build_args: &BTreeMap<String, Str
     found
 }
 
+/// Resolves the `from=` of `step`'s bind mounts (a stage before `stage`, else an image), and
+/// says why a builder cannot give the step one: the stage reads files from the context, so a
+/// change to them would change the files the step sees (full builds then rebuild it).
+pub(super) fn resolve_bind_froms(
+    df: &Dockerfile,
+    stage: usize,
+    build_args: &BTreeMap<String, String>,
+    step: &mut Step,
+) -> Option<String> {
+    let mut why = None;
+    for mount in &mut step.mounts {
+        if let super::StepMount::BindFrom { from, stage: resolved, .. } = mount {
+            *resolved = stage_named(df, from, stage);
+            if let Some(s) = *resolved {
+                if reads_context(df, s, build_args, &mut BTreeSet::new()) {
+                    why.get_or_insert_with(|| {
+                        format!(
+                            "`RUN --mount=type=bind,from={from}` reads stage {}, which copies files from the context: \
+                             a change to them rebuilds that stage",
+                            StageRef::of(&df.stages[s]).label()
+                        )
+                    });
+                }
+            }
+        }
+    }
+    why
+}
+
+/// Whether stage `index` (through its chain, its `COPY --from`s and its mounts' `from=`)
+/// reads anything from the build context.
+fn reads_context(
+    df: &Dockerfile,
+    index: usize,
+    build_args: &BTreeMap<String, String>,
+    seen: &mut BTreeSet<usize>,
+) -> bool {
+    use crate::project::dockerfile::{InstructionKind, MountKind};
+    if !seen.insert(index) {
+        return false;
+    }
+    for i in chain(df, index) {
+        let stage = &df.stages[i];
+        if copies_from(df, stage, build_args).into_iter().any(|s| reads_context(df, s, build_args, seen)) {
+            return true;
+        }
+        for ins in &stage.instructions {
+            match &ins.kind {
+                InstructionKind::Copy { from: None, .. } => return true,
+                InstructionKind::Run { mounts, .. } => {
+                    for m in mounts {
+                        match (&m.kind, &m.from) {
+                            (MountKind::Bind, None) => return true,
+                            (MountKind::Bind | MountKind::Cache, Some(from)) => {
+                                if let Some(s) = stage_named(df, from, i) {
+                                    if reads_context(df, s, build_args, seen) {
+                                        return true;
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
 /// `stage` and the stages it is built FROM, outermost first.
 fn chain(df: &Dockerfile, index: usize) -> Vec<usize> {
     let mut out = vec![index];

@@ -18,6 +18,11 @@ pub enum StepMount {
     /// A context folder (or the whole context) seen at `target`: mirrored into `mirror` by a
     /// sync rule, read-only at `target` unless `read_write`.
     Bind { source: String, target: String, read_write: bool, mirror: String },
+    /// A folder of another stage (`from=` names a stage, `stage` its index) or of an image,
+    /// seen at `target`: copied into `mirror` from that stage's image whenever a builder is
+    /// made (a stage that reads nothing from the context changes only with a full build),
+    /// read-only at `target` unless `read_write`.
+    BindFrom { from: String, stage: Option<usize>, source: String, target: String, read_write: bool, mirror: String },
     /// An empty tmpfs.
     Tmpfs { target: String, size: Option<i64> },
     /// A secret from rebuilder.toml's `[secrets]`: a file at `target` (None: only `env`), or
@@ -32,6 +37,7 @@ impl StepMount {
         match self {
             StepMount::Cache { target, .. }
             | StepMount::Bind { target, .. }
+            | StepMount::BindFrom { target, .. }
             | StepMount::Tmpfs { target, .. }
             | StepMount::Ssh { target, .. } => Some(target),
             StepMount::Secret { target, .. } => target.as_deref(),
@@ -46,6 +52,9 @@ impl StepMount {
             StepMount::Bind { source, target, read_write, .. } => {
                 let source = if source.is_empty() { "." } else { source };
                 format!("type=bind,source={source},target={target}{}", if *read_write { ",rw" } else { "" })
+            }
+            StepMount::BindFrom { from, source, target, read_write, .. } => {
+                format!("type=bind,from={from},source={source},target={target}{}", if *read_write { ",rw" } else { "" })
             }
             StepMount::Tmpfs { target, .. } => format!("type=tmpfs,target={target}"),
             StepMount::Secret { id, target: Some(target), .. } => format!("type=secret,id={id},target={target}"),
@@ -114,10 +123,19 @@ pub(super) fn resolve(
                 });
             }
             MountKind::Bind if m.from.is_some() => {
-                out.unmirrorable = Some(format!(
-                    "`RUN --mount=type=bind,from={}` reads another stage's files, which a builder cannot mount yet",
-                    m.from.as_deref().unwrap_or_default()
-                ));
+                // A path in the stage's (or image's) filesystem, from its root.
+                let source =
+                    super::clean_container_path(&super::join_container("/", m.source.as_deref().unwrap_or("/")));
+                let mirror = format!("{BIND_MIRRORS}/{}", *next_mirror);
+                *next_mirror += 1;
+                out.mounts.push(StepMount::BindFrom {
+                    from: m.from.clone().unwrap_or_default(),
+                    stage: None,
+                    source,
+                    target: absolute(m.target.as_deref()),
+                    read_write: !m.read_only,
+                    mirror,
+                });
             }
             MountKind::Bind => {
                 let source = super::clean_relative(m.source.as_deref().unwrap_or("."));
@@ -284,5 +302,38 @@ mod tests {
         let aws = step.mounts.iter().find(|m| matches!(m, StepMount::Secret { id, .. } if id == "aws")).expect("aws");
         assert_eq!(aws.secret_file().as_deref(), Some("/run/secrets/aws"));
         assert_eq!(aws.target(), Some("/run/secrets/aws"));
+    }
+
+    #[test]
+    fn a_bind_of_a_stage_without_sources_is_mounted_and_one_with_sources_means_full_builds() {
+        let p = plan(
+            "FROM busybox AS tools\nRUN make-tools\n\
+             FROM busybox\nWORKDIR /app\nCOPY src/ src/\n\
+             RUN --mount=type=bind,from=tools,source=opt/t,target=/tools /tools/run\n",
+            &["src/a.txt"],
+        );
+        let mount = p.steps.iter().flat_map(|s| &s.mounts).next().expect("a mount");
+        match mount {
+            StepMount::BindFrom { from, stage, source, target, read_write, .. } => {
+                assert_eq!(
+                    (from.as_str(), *stage, source.as_str(), target.as_str()),
+                    ("tools", Some(0), "/opt/t", "/tools")
+                );
+                assert!(!read_write);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.builders[0].sync.iter().all(|r| !r.needs_full_build), "{:?}", p.builders[0].sync);
+
+        // The bound stage copies from the context: a change there changes what the step sees.
+        let p = plan(
+            "FROM busybox AS gen\nCOPY gen.txt /gen/\n\
+             FROM busybox\nWORKDIR /app\nCOPY src/ src/\n\
+             RUN --mount=type=bind,from=gen,source=/gen,target=/gen cat /gen/gen.txt src/a.txt\n",
+            &["src/a.txt", "gen.txt"],
+        );
+        let rule = p.builders[0].sync.iter().find(|r| r.dest.ends_with("src")).expect("src rule");
+        assert!(rule.needs_full_build, "{rule:?}");
+        assert!(rule.why.as_deref().is_some_and(|w| w.contains("stage gen") && w.contains("context")), "{rule:?}");
     }
 }

@@ -404,11 +404,17 @@ pub(super) fn infer_from_stages(
         state.enter_stage();
         for ins in &stage.instructions {
             match state.apply(ins)? {
-                Walked::Run(step) => events.push(Event::Run(step)),
+                Walked::Run(mut step) => {
+                    if let Some(why) = super::graph::resolve_bind_froms(df, stage.index, build_args, &mut step) {
+                        cannot_mount.push((step.line, why));
+                    }
+                    events.push(Event::Run(step))
+                }
                 // The context a RUN binds is copied in just before it runs, as a COPY would be.
-                Walked::RunWithBinds { step, binds, unmirrorable } => {
+                Walked::RunWithBinds { mut step, binds, unmirrorable } => {
                     events.extend(binds.into_iter().map(Event::Copy));
-                    if let Some(why) = unmirrorable {
+                    let from_why = super::graph::resolve_bind_froms(df, stage.index, build_args, &mut step);
+                    if let Some(why) = unmirrorable.or(from_why) {
                         cannot_mount.push((step.line, why));
                     }
                     events.push(Event::Run(step));
