@@ -11,6 +11,8 @@ mkdir -p "$log_dir"
 need_packages=()
 command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
+# ssh-agent: the tests of BuildKit's `RUN --mount=type=ssh` forward a real agent.
+command -v ssh-agent >/dev/null 2>&1 || need_packages+=(openssh-client)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "engine.sh: installing ${need_packages[*]}"
   apt-get update -qq

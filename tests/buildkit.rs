@@ -264,3 +264,84 @@ fn a_bind_mount_of_another_stage_is_there_in_the_builder() {
     assert!(["succeeded", "image_built"].contains(&outcome(&adopted)), "{adopted}");
     assert_eq!(p.run_image(), "rendered by tools v1: hello after clean");
 }
+
+/// An `ssh-agent` of the test's own, stopped when dropped (also when the test fails).
+struct Agent {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    _folder: tempfile::TempDir,
+}
+
+impl Agent {
+    /// None when ssh-agent is not installed (`.ci/engine.sh` installs it).
+    fn start() -> Option<Agent> {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let socket = folder.path().join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&socket)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        for _ in 0..250 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(Agent { child, socket, _folder: folder })
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_ssh_mount_gets_the_users_agent_in_the_builder_too() {
+    require_images(&["debian:bookworm-slim"]);
+    let agent = Agent::start().expect("ssh-agent runs (openssh-client)");
+    let p = TempProject::fixture("ssh-app");
+    let env = [("SSH_AUTH_SOCK", agent.socket.as_os_str())];
+    let first = p.run_env(&["build", "--json"], &env);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(p.run_image(), "agent answered 12 for v1", "the full build forwarded the agent");
+
+    // The edit runs the step in the builder, with the agent: no full build.
+    p.replace("src/name.txt", "v1", "v2");
+    let edited = p.run_env(&["build", "--json"], &env);
+    assert_eq!(edited.code, 0, "{}\n{}", edited.stdout, edited.stderr);
+    let v: Value = serde_json::from_str(edited.stdout.trim()).expect("json");
+    assert_eq!(outcome(&v), "succeeded", "{v}");
+    assert_eq!(p.run_image(), "agent answered 12 for v2");
+    // The builder's one host path is the agent's socket.
+    let inspect: Value =
+        serde_json::from_str(&docker_ok(&["container", "inspect", &p.builder()])).expect("inspect JSON");
+    let binds: Vec<&Value> = inspect[0]["HostConfig"]["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] != "volume" && m["Type"] != "tmpfs")
+        .collect();
+    assert_eq!(binds.len(), 1, "{binds:?}");
+    assert_eq!(binds[0]["Source"], agent.socket.to_string_lossy().as_ref());
+    assert_eq!(binds[0]["Target"], "/.docker-rebuilder/ssh-agent.sock");
+    // The agent's link is there only while the step runs, and nothing of it is in the image.
+    let link = p.in_builder(&["test", "-e", "/run/buildkit/ssh_agent.0"]);
+    assert!(!link.status.success(), "the ssh mount's target is gone after the step");
+    let files = image_files(&p.image);
+    assert!(!files.keys().any(|f| f.contains("ssh_agent")), "no agent in the image");
+
+    // Without an agent, the step (its mount not required) runs without one, as in BuildKit,
+    // and fails the way it would there, at its line.
+    p.replace("src/name.txt", "v2", "v3");
+    let without = p.run_env(&["build", "--json"], &[("SSH_AUTH_SOCK", std::ffi::OsStr::new(""))]);
+    assert_ne!(without.code, 0, "{}\n{}", without.stdout, without.stderr);
+    assert!(without.stdout.contains("connect"), "the step's own error: {}", without.stdout);
+    drop(agent);
+}

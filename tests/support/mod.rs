@@ -123,8 +123,14 @@ impl TempProject {
 
     /// Runs `docker-rebuilder <args> <dir>`.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// `run`, with more environment variables for the process.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Run {
         let mut cmd = Command::new(BIN);
         cmd.args(args).arg(&self.dir).env("XDG_CACHE_HOME", self.cache_home());
+        cmd.envs(env.iter().copied());
         let out = cmd.output().expect("docker-rebuilder runs");
         Run {
             code: out.status.code().unwrap_or(-1),

@@ -36,6 +36,18 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Whether the engine runs on this machine and shares its files (a local socket on Linux,
+    /// not Docker Desktop's VM): then a host path can be mounted into a container.
+    pub async fn shares_host_files(&self) -> bool {
+        if !cfg!(target_os = "linux") || !matches!(self.endpoint, Endpoint::Unix(_)) {
+            return false;
+        }
+        match self.docker.info().await {
+            Ok(info) => !info.operating_system.unwrap_or_default().contains("Docker Desktop"),
+            Err(_) => false,
+        }
+    }
+
     /// Connects the way the `docker` CLI does (DOCKER_HOST, else the local socket) and checks
     /// that the engine answers, so every later failure is about the request, not the daemon.
     pub async fn connect() -> Result<Engine> {

@@ -16,9 +16,21 @@ pub enum BuilderMount {
     Volume { name: String, target: String, read_only: bool },
     /// A tmpfs at `target`, of at most `size` bytes when given.
     Tmpfs { target: String, size: Option<i64>, mode: Option<i64> },
+    /// The user's SSH agent socket at `target`: the one host path a builder may get, and only
+    /// for a Dockerfile whose steps mount `type=ssh` (what `docker build --ssh` forwards).
+    SshAgent { socket: std::path::PathBuf, target: String },
 }
 
 impl BuilderMount {
+    /// Where the builder sees it.
+    pub fn target(&self) -> &str {
+        match self {
+            BuilderMount::Volume { target, .. }
+            | BuilderMount::Tmpfs { target, .. }
+            | BuilderMount::SshAgent { target, .. } => target,
+        }
+    }
+
     pub(super) fn to_engine(&self) -> Mount {
         match self {
             BuilderMount::Volume { name, target, read_only } => Mount {
@@ -35,6 +47,12 @@ impl BuilderMount {
                 target: Some(target.clone()),
                 typ: Some(MountType::TMPFS),
                 tmpfs_options: Some(MountTmpfsOptions { size_bytes: *size, mode: *mode, ..Default::default() }),
+                ..Default::default()
+            },
+            BuilderMount::SshAgent { socket, target } => Mount {
+                target: Some(target.clone()),
+                source: Some(socket.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
                 ..Default::default()
             },
         }

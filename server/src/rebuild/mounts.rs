@@ -13,7 +13,7 @@ use super::Rebuilder;
 use crate::engine::{BuilderMount, ExecRequest, Stdin};
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::config::SecretEntry;
-use crate::project::plan::{sanitize_name, Step, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR};
+use crate::project::plan::{sanitize_name, Step, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR, SSH_AGENT};
 use crate::project::{LABEL_CACHE_ID, LABEL_PROJECT, LABEL_ROLE, ROLE_BIND, ROLE_CACHE};
 use crate::sync::Manifest;
 
@@ -24,13 +24,7 @@ impl Rebuilder {
     pub(super) async fn builder_mounts(&self) -> Result<Vec<BuilderMount>> {
         let mut mounts: Vec<BuilderMount> = Vec::new();
         let add = |mount: BuilderMount, mounts: &mut Vec<BuilderMount>| {
-            let target = match &mount {
-                BuilderMount::Volume { target, .. } | BuilderMount::Tmpfs { target, .. } => target.clone(),
-            };
-            let taken = mounts.iter().any(|m| match m {
-                BuilderMount::Volume { target: t, .. } | BuilderMount::Tmpfs { target: t, .. } => *t == target,
-            });
-            if !taken {
+            if !mounts.iter().any(|m| m.target() == mount.target()) {
                 mounts.push(mount);
             }
         };
@@ -69,10 +63,82 @@ impl Rebuilder {
                     let (target, mode) = if in_run_secrets { (RUN_SECRETS, 0o755) } else { (SECRETS_DIR, 0o700) };
                     add(BuilderMount::Tmpfs { target: target.to_string(), size: None, mode: Some(mode) }, &mut mounts);
                 }
-                StepMount::Ssh { .. } => {}
+                StepMount::Ssh { .. } => {
+                    if let Some(socket) = self.ssh_agent_for_builder().await {
+                        add(BuilderMount::SshAgent { socket, target: SSH_AGENT.to_string() }, &mut mounts);
+                    }
+                }
             }
         }
         Ok(mounts)
+    }
+
+    /// The user's SSH agent socket (`$SSH_AUTH_SOCK`), when a builder can have it: the engine
+    /// runs on this machine and sees its files. Elsewhere a step's ssh mount gets no agent
+    /// (a full build forwards it through the BuildKit session).
+    async fn ssh_agent_for_builder(&self) -> Option<std::path::PathBuf> {
+        let socket = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).map(std::path::PathBuf::from)?;
+        if !socket.exists() || !self.engine.shares_host_files().await {
+            return None;
+        }
+        Some(socket)
+    }
+
+    /// Links each ssh mount's target to the builder's agent socket for `step` (BuildKit
+    /// mounts the agent for that one RUN). A required mount without an agent is an error that
+    /// says why, as BuildKit's build fails.
+    pub(super) async fn put_ssh(&self, builder: &str, step: &Step) -> Result<bool> {
+        let targets: Vec<(&str, bool)> = step
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                StepMount::Ssh { target, required, .. } => Some((target.as_str(), *required)),
+                _ => None,
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(false);
+        }
+        let agent = self.ssh_agent_for_builder().await;
+        if agent.is_none() {
+            if targets.iter().any(|(_, required)| *required) {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "the step `{}` (Dockerfile line {}) needs the SSH agent, which this builder does not have",
+                        step.display, step.line
+                    ),
+                    "start an agent (`eval \"$(ssh-agent)\"`, then `ssh-add`) where docker-rebuilder runs; on an \
+                     engine on another machine or in a VM, build with `--full` (the full build forwards it)",
+                ));
+            }
+            return Ok(false);
+        }
+        let mut script = String::new();
+        for (target, _) in &targets {
+            script.push_str(&format!(
+                "mkdir -p \"$(dirname {t})\" && ln -sfn {SSH_AGENT} {t} && ",
+                t = shell_quote(target)
+            ));
+        }
+        script.push_str("true");
+        let argv = ["/bin/sh".to_string(), "-c".to_string(), script];
+        self.quiet_exec(builder, &argv, None, "put the SSH agent in place").await?;
+        Ok(true)
+    }
+
+    /// Removes what `put_ssh` linked for `step`.
+    pub(super) async fn take_ssh(&self, builder: &str, step: &Step) -> Result<()> {
+        let targets: Vec<String> = step
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                StepMount::Ssh { target, .. } => Some(shell_quote(target)),
+                _ => None,
+            })
+            .collect();
+        let argv = ["/bin/sh".to_string(), "-c".to_string(), format!("rm -f {}", targets.join(" "))];
+        self.quiet_exec(builder, &argv, None, "remove the step's SSH agent link").await
     }
 
     /// Whether a step reads context folders through a bind mount (mirrored in volumes).

@@ -40,9 +40,21 @@ impl Rebuilder {
     ) -> Result<(ExecExit, Option<Verdict>)> {
         // A secret is in place only while its step runs (in a tmpfs: never in a commit).
         let secrets = self.put_secrets(builder, step).await?;
+        let ssh = match self.put_ssh(builder, step).await {
+            Ok(ssh) => ssh,
+            Err(e) => {
+                if secrets {
+                    self.take_secrets(builder, step).await?;
+                }
+                return Err(e);
+            }
+        };
         let result = self.run_step_inner(builder, step, user, archive, cancel, diagnoser, phases).await;
         if secrets {
             self.take_secrets(builder, step).await?;
+        }
+        if ssh {
+            self.take_ssh(builder, step).await?;
         }
         result
     }

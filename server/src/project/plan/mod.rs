@@ -24,7 +24,7 @@ mod prefix;
 mod stages;
 
 pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
-pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR};
+pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR, SSH_AGENT};
 pub use prefix::dockerfile_upto;
 use stages::{base_image, stage_chain, stage_label, Inferred};
 

@@ -9,6 +9,9 @@ pub const BIND_MIRRORS: &str = "/.docker-rebuilder/bind";
 pub const SECRETS_DIR: &str = "/.docker-rebuilder/secrets";
 /// BuildKit's default folder for secrets (a tmpfs in the builder).
 pub const RUN_SECRETS: &str = "/run/secrets";
+/// Where a builder has the user's SSH agent socket (a bind of `$SSH_AUTH_SOCK`); an ssh
+/// mount's target is a link to it while its step runs.
+pub const SSH_AGENT: &str = "/.docker-rebuilder/ssh-agent.sock";
 
 /// A rebuild step's mount, expanded and made absolute against the step's WORKDIR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,17 +177,11 @@ pub(super) fn resolve(
                     owner: (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
                 });
             }
-            MountKind::Ssh => {
-                out.unmirrorable.get_or_insert_with(|| {
-                    "`RUN --mount=type=ssh` needs the ssh agent, which a builder cannot forward yet (full builds do)"
-                        .to_string()
-                });
-                out.mounts.push(StepMount::Ssh {
-                    id: m.id.clone().unwrap_or_else(|| "default".to_string()),
-                    target: absolute(m.target.as_deref()),
-                    required: m.required,
-                })
-            }
+            MountKind::Ssh => out.mounts.push(StepMount::Ssh {
+                id: m.id.clone().unwrap_or_else(|| "default".to_string()),
+                target: absolute(m.target.as_deref()),
+                required: m.required,
+            }),
         }
     }
     Ok(out)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use std::path::Path;
 
-use super::{clean_container_path, clean_relative, join_container, Step, SyncRule};
+use super::{clean_container_path, clean_relative, join_container, Step, StepMount, SyncRule};
 use crate::error::{Error, ErrorKind};
 use crate::project::dockerfile::{self, ArgDecl, Command, Dockerfile, InstructionKind, Stage};
 use crate::project::glob::{check_syntax, has_glob, BadPattern};
@@ -246,10 +246,19 @@ impl<'a> State<'a> {
                 let resolved = super::mounts::resolve(mounts, &expand, &self.workdir, &mut self.next_mirror)
                     .map_err(|message| InferError::BadMount { line: ins.line, message })?;
                 let argv = super::mounts::with_env_secrets(argv, &resolved.mounts);
+                let mut env = self.args_env();
+                // As BuildKit: the step's SSH_AUTH_SOCK is its first ssh mount.
+                if let Some(target) = resolved.mounts.iter().find_map(|m| match m {
+                    StepMount::Ssh { target, .. } => Some(target.clone()),
+                    _ => None,
+                }) {
+                    env.retain(|(k, _)| k != "SSH_AUTH_SOCK");
+                    env.push(("SSH_AUTH_SOCK".to_string(), target));
+                }
                 let step = Step {
                     argv,
                     workdir: self.workdir.clone(),
-                    env: self.args_env(),
+                    env,
                     user: self.user.clone(),
                     line: ins.line,
                     display,
