@@ -50,13 +50,16 @@ fn go_with_a_cache_mount_zero_config_keeps_the_cache_out_of_the_image_and_betwee
     assert_eq!(p.run_image(), "hello from v1");
     let caches = volumes(&p, "cache");
     assert_eq!(caches.len(), 1, "one volume for the cache mount: {caches:?}");
+    // The new builder ran its step once: the first edit does not compile from nothing.
+    let warmed = files_in(&caches[0]);
+    assert!(warmed > 0, "the new cache volume was filled right after the first build");
 
     p.replace("main.go", "hello from v1", "hello from v2");
     let edited = p.build_json(&[], 0);
     assert_eq!(outcome(&edited), "succeeded", "{edited}");
     assert_eq!(p.run_image(), "hello from v2");
     let after_one = files_in(&caches[0]);
-    assert!(after_one > 0, "the cycle's go build filled the cache volume");
+    assert!(after_one >= warmed, "the cycle's go build used the cache volume");
 
     p.replace("main.go", "hello from v2", "hello from v3");
     let again = p.build_json(&[], 0);

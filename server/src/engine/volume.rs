@@ -61,15 +61,15 @@ impl BuilderMount {
 
 impl Engine {
     /// Creates the volume `name` with `labels` unless it exists (then it is left as it is).
-    pub async fn ensure_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
+    pub async fn ensure_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<bool> {
         match self.docker.inspect_volume(name).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(false),
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(engine_error(&format!("inspect volume {name}"), e)),
         }
         let request = VolumeCreateRequest { name: Some(name.to_string()), labels: Some(labels), ..Default::default() };
         self.docker.create_volume(request).await.map_err(|e| engine_error(&format!("create volume {name}"), e))?;
-        Ok(())
+        Ok(true)
     }
 
     /// Removes a volume; false when it did not exist or a container still uses it.

@@ -164,6 +164,7 @@ impl Rebuilder {
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "builder".to_string()),
         ]);
+        let (mounts, new_cache) = self.builder_mounts().await?;
         let id = self
             .engine
             .create_builder(BuilderSpec {
@@ -172,11 +173,14 @@ impl Rebuilder {
                 image_config: &image.config,
                 labels,
                 keepalive: &KEEPALIVE,
-                mounts: self.builder_mounts().await?,
+                mounts,
             })
             .await?;
         self.init_mounts(&id).await?;
         self.fill_bind_froms(&id).await?;
+        if new_cache {
+            self.warm_caches(&id).await;
+        }
         Ok(id)
     }
 

@@ -20,6 +20,7 @@ mod standby;
 mod status;
 mod steps;
 mod unloaded;
+mod warm_caches;
 
 use std::time::Duration;
 

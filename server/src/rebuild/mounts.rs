@@ -21,8 +21,10 @@ impl Rebuilder {
     /// The mounts a new builder gets: every mount of its steps. Cache volumes are made when
     /// missing and kept; bind mirrors are made empty (a new builder's manifest holds none of
     /// their files, see `forget_bind_mirrors`).
-    pub(super) async fn builder_mounts(&self) -> Result<Vec<BuilderMount>> {
+    /// Also says whether a cache volume was made now (it is empty).
+    pub(super) async fn builder_mounts(&self) -> Result<(Vec<BuilderMount>, bool)> {
         let mut mounts: Vec<BuilderMount> = Vec::new();
+        let mut new_cache = false;
         let add = |mount: BuilderMount, mounts: &mut Vec<BuilderMount>| {
             if !mounts.iter().any(|m| m.target() == mount.target()) {
                 mounts.push(mount);
@@ -38,7 +40,7 @@ impl Rebuilder {
                         (LABEL_ROLE.to_string(), ROLE_CACHE.to_string()),
                         (LABEL_CACHE_ID.to_string(), id.clone()),
                     ]);
-                    self.engine.ensure_volume(&name, labels).await?;
+                    new_cache |= self.engine.ensure_volume(&name, labels).await?;
                     add(BuilderMount::Volume { name, target: target.clone(), read_only: *read_only }, &mut mounts);
                 }
                 StepMount::Bind { target, read_write, mirror, .. }
@@ -70,7 +72,7 @@ impl Rebuilder {
                 }
             }
         }
-        Ok(mounts)
+        Ok((mounts, new_cache))
     }
 
     /// The user's SSH agent socket (`$SSH_AUTH_SOCK`), when a builder can have it: the engine
