@@ -267,6 +267,12 @@ async function main() {
     const shot = path.join(artifacts, testCase === 'c' ? 'vscode-failure.png' : `vscode-${testCase}-failure.png`);
     await page.screenshot({ path: shot }).catch(() => undefined);
     console.error(`[vscode ${testCase}] FAIL: ${e.message}\n  status bar: ${await wb.statusText().catch(() => '?')}\n  screenshot: ${shot}`);
+    // What the server said (cycles, cancels, cleans), to tell a product fault from a race.
+    const log = await wb
+      .runCommand('Docker Rebuilder: Show Build Log')
+      .then(() => wb.outputText())
+      .catch((err) => `(the log could not be read: ${err?.message})`);
+    console.error(`[vscode ${testCase}] the extension's log, last lines:\n${String(log).split('\n').slice(-80).join('\n')}`);
     process.exitCode = 1;
   } finally {
     await context.close().catch(() => undefined);
