@@ -33,6 +33,8 @@ pub struct Engine {
     endpoint: Endpoint,
     /// What the engine's builder offers, asked once (`builder_support`).
     builder_support: Arc<tokio::sync::OnceCell<BuilderSupport>>,
+    /// `shares_host_files`, asked once (a step's ssh mount asks it every cycle).
+    host_files: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Engine {
@@ -42,10 +44,12 @@ impl Engine {
         if !cfg!(target_os = "linux") || !matches!(self.endpoint, Endpoint::Unix(_)) {
             return false;
         }
-        match self.docker.info().await {
-            Ok(info) => !info.operating_system.unwrap_or_default().contains("Docker Desktop"),
-            Err(_) => false,
-        }
+        // An engine that does not answer now is asked again next time.
+        let asked = self.host_files.get_or_try_init(|| async {
+            let info = self.docker.info().await?;
+            Ok::<bool, bollard::errors::Error>(!info.operating_system.unwrap_or_default().contains("Docker Desktop"))
+        });
+        asked.await.is_ok_and(|shares| *shares)
     }
 
     /// Connects the way the `docker` CLI does (DOCKER_HOST, else the local socket) and checks
@@ -54,7 +58,12 @@ impl Engine {
         let docker = Docker::connect_with_defaults().map_err(|e| unavailable(&e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| unavailable(&e.to_string()))?;
         docker.ping().await.map_err(|e| unavailable(&e.to_string()))?;
-        Ok(Engine { docker, endpoint: Endpoint::from_env(), builder_support: Arc::default() })
+        Ok(Engine {
+            docker,
+            endpoint: Endpoint::from_env(),
+            builder_support: Arc::default(),
+            host_files: Arc::default(),
+        })
     }
 }
 

@@ -8,15 +8,10 @@ use std::collections::HashMap;
 
 use super::stage_build::StageImages;
 use super::Rebuilder;
-use crate::engine::BuilderSpec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::project::plan::StepMount;
-use crate::project::{LABEL_PROJECT, LABEL_ROLE};
 use crate::sync::copy_from::{rewrite, CopyTarget};
-
-/// Never run: files are only read out of it.
-const NEVER_STARTED: [&str; 1] = ["/nonexistent"];
 
 impl Rebuilder {
     /// Fills the mirror of every `from=` bind mount of the steps in `builder` (just made, its
@@ -88,19 +83,7 @@ impl Rebuilder {
         let info = self.engine.image(image).await?.ok_or_else(|| {
             Error::new(ErrorKind::Engine, format!("the image {image} vanished right after it was built"), "run again")
         })?;
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.label()),
-            (LABEL_ROLE.to_string(), "replay".to_string()),
-        ]);
-        let spec = BuilderSpec {
-            name: "",
-            image_id: &info.id,
-            image_config: &info.config,
-            labels,
-            keepalive: &NEVER_STARTED,
-            mounts: Vec::new(),
-        };
-        let container = self.engine.create_container(spec).await?;
+        let container = self.never_started_of(&info).await?;
         let archive = self.engine.download(&container, source).await;
         // Nothing is left behind, whatever the copy gave.
         let removed = self.engine.remove_container(&container).await;

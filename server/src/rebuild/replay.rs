@@ -353,6 +353,12 @@ impl Rebuilder {
         let info = self.engine.image(image).await?.ok_or_else(|| {
             full_build(format!("the image {image} that a COPY --from reads is gone (removed by `docker image prune`?)"))
         })?;
+        self.never_started_of(&info).await
+    }
+
+    /// A container of `info` that is never started (no shell needed): files are read out of
+    /// it or put into it. Labelled as the replay's, so `clean` finds one a crash left.
+    pub(super) async fn never_started_of(&self, info: &crate::engine::ImageInfo) -> Result<String> {
         let labels = HashMap::from([
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "replay".to_string()),
