@@ -13,6 +13,9 @@ command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
 # ssh-agent: the tests of BuildKit's `RUN --mount=type=ssh` forward a real agent.
 command -v ssh-agent >/dev/null 2>&1 || need_packages+=(openssh-client)
+# docker-compose (Debian's 1.29, compose v1): the compose tests bring projects up with it, and
+# docker-rebuilder recreates a service's containers through it.
+command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "engine.sh: installing ${need_packages[*]}"
   apt-get update -qq

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Project,
     /// rebuilder.toml is invalid.
     Config,
+    /// A compose file that cannot be read or used.
+    Compose,
     /// The Dockerfile cannot be parsed or gives nothing to rebuild.
     Dockerfile,
     /// `docker build` of the image failed.

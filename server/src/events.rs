@@ -24,6 +24,8 @@ pub enum Phase {
     Prune,
     /// Making the image's stage again from a builder's new files (multi-stage).
     Replay,
+    /// Recreating a compose service's running containers on the new image.
+    Service,
 }
 
 impl Phase {
@@ -37,6 +39,7 @@ impl Phase {
             Phase::Commit => "commit",
             Phase::Prune => "prune",
             Phase::Replay => "replay",
+            Phase::Service => "service",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod image;
 pub mod lsp;
 pub mod proxy;
 pub mod tree;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

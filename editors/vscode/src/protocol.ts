@@ -24,6 +24,8 @@ export interface StatusParams {
   message: string;
   /** In a multi-stage image: the stage whose build failed. */
   stage?: string | null;
+  /** A compose service: its name (`project` is then the compose folder). */
+  service?: string | null;
 }
 
 export const StatusNotification = new NotificationType<StatusParams>('docker-rebuilder/status');

@@ -34,6 +34,7 @@ pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: 
         "detail": detail,
         "message": report.message(),
         "stage": report.stage,
+        "service_update": report.service_update,
         "image": report.image,
         "image_id": report.image_id,
         "uploaded": report.uploaded,

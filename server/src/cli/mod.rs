@@ -24,6 +24,7 @@ macro_rules! err {
 
 mod json;
 mod render;
+mod targets;
 mod watch;
 
 use std::path::PathBuf;
@@ -33,9 +34,10 @@ use clap::{Parser, Subcommand};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::events::Reporter as _;
-use crate::project::Project;
+use crate::project::service::ProjectSource;
 use crate::rebuild::{BuildOptions, CancelToken, Outcome, Rebuilder};
 use render::{Mode, TerminalReporter};
+use targets::Target;
 
 #[derive(Parser, Debug)]
 #[command(name = "docker-rebuilder", version, about = "Seconds, not minutes: incremental rebuilds of Docker images")]
@@ -48,6 +50,8 @@ struct Cli {
     /// Print one JSON object describing the result, for scripts.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    compose: targets::ComposeFlags,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,33 +59,43 @@ enum Command {
     /// Bring the image up to date: the first run builds the image and the builder, later
     /// runs sync what changed, rebuild inside the builder, and commit a clean result.
     Build {
-        /// Project folder (default: the current one, or the nearest above with a Dockerfile).
-        dir: Option<PathBuf>,
+        /// Project folder (default: the current one, or the nearest above with a Dockerfile
+        /// or a compose file), then the compose services to build (default: every service
+        /// with `build:`).
+        #[arg(value_name = "DIR|SERVICE")]
+        targets: Vec<String>,
         /// Force a fresh `docker build` and a new builder.
         #[arg(long)]
         full: bool,
     },
     /// Keep the image up to date as files change (saves, git checkout, generators): syncs
     /// what changed while nothing ran, then rebuilds on every change until Ctrl-C.
-    Watch { dir: Option<PathBuf> },
+    Watch {
+        #[arg(value_name = "DIR|SERVICE")]
+        targets: Vec<String>,
+    },
     /// Remove this project's builder containers (the image stays; so do the caches of
     /// `RUN --mount=type=cache` unless --caches).
     Clean {
-        dir: Option<PathBuf>,
+        #[arg(value_name = "DIR|SERVICE")]
+        targets: Vec<String>,
         /// Also remove the cache volumes of `RUN --mount=type=cache` (the next build starts cold).
         #[arg(long)]
         caches: bool,
     },
     /// Show the image, its stages and builders, and what a build would do now.
     Status {
-        dir: Option<PathBuf>,
+        #[arg(value_name = "DIR|SERVICE")]
+        targets: Vec<String>,
         /// Also say what a change to this file would do (repeatable).
         #[arg(long = "file", value_name = "PATH")]
         files: Vec<PathBuf>,
     },
     /// Open an interactive shell in the builder.
     Shell {
-        dir: Option<PathBuf>,
+        /// Project folder and/or the compose service whose builder to enter.
+        #[arg(value_name = "DIR|SERVICE")]
+        targets: Vec<String>,
         /// In a multi-stage image: the stage whose builder to enter (default: the first).
         #[arg(long)]
         stage: Option<String>,
@@ -121,7 +135,7 @@ pub fn main() -> i32 {
         runtime.shutdown_background();
         return 0;
     }
-    match runtime.block_on(run(cli.command, mode)) {
+    match runtime.block_on(run(cli.command, &cli.compose, mode)) {
         Ok(code) => code,
         Err(e) => {
             render::print_error(mode, &e);
@@ -130,29 +144,98 @@ pub fn main() -> i32 {
     }
 }
 
-async fn rebuilder(dir: Option<PathBuf>) -> Result<Rebuilder, Error> {
-    let project = Project::discover(&dir.unwrap_or_else(|| PathBuf::from(".")))?;
+/// The projects the words name, each with its rebuilder.
+async fn rebuilders(words: &[String], flags: &targets::ComposeFlags) -> Result<Vec<(Target, Rebuilder)>, Error> {
     let engine = Engine::connect().await?;
-    Ok(Rebuilder::new(engine, project))
+    let mut all = Vec::new();
+    for target in targets::resolve(words, flags, Some(&engine)).await? {
+        let project = target.source.load()?;
+        all.push((target, Rebuilder::new(engine.clone(), project)));
+    }
+    Ok(all)
 }
 
-/// The project's rebuilder, or, when the project folder is found but its Dockerfile or
-/// rebuilder.toml does not load, the engine, the folder and why (for `clean` and `status`).
-async fn loaded(dir: Option<PathBuf>) -> Result<Result<Rebuilder, (Engine, PathBuf, Error)>, Error> {
-    let dir = Project::find_dir(&dir.unwrap_or_else(|| PathBuf::from(".")))?;
-    let project = Project::load(&dir);
-    let engine = Engine::connect().await?;
-    Ok(match project {
-        Ok(project) => Ok(Rebuilder::new(engine, project)),
-        Err(error) => Err((engine, dir, error)),
-    })
+/// The one project a command that takes one (`shell`) runs on.
+async fn one_rebuilder(words: &[String], flags: &targets::ComposeFlags) -> Result<Rebuilder, Error> {
+    let mut all = rebuilders(words, flags).await?;
+    if all.len() > 1 {
+        let names: Vec<String> = all.iter().filter_map(|(t, _)| t.service.clone()).collect();
+        return Err(Error::new(
+            crate::error::ErrorKind::Project,
+            format!("this compose project builds several services: {}", names.join(", ")),
+            "name the service: `docker-rebuilder shell SERVICE`",
+        ));
+    }
+    all.pop().map(|(_, r)| r).ok_or_else(|| Error::new(crate::error::ErrorKind::Project, "no project", ""))
 }
 
-async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
+/// Each project's rebuilder, or, when the project is found but its Dockerfile, rebuilder.toml
+/// or compose file does not load, the engine, the project and why (for `clean` and `status`).
+type Loaded = Result<Rebuilder, (Engine, ProjectSource, Error)>;
+
+async fn loaded(words: &[String], flags: &targets::ComposeFlags) -> Result<Vec<(Option<String>, Loaded)>, Error> {
+    let engine = Engine::connect().await?;
+    let found = match targets::resolve(words, flags, Some(&engine)).await {
+        Ok(found) => found,
+        // A compose file that does not load: the folder's own objects still have labels.
+        Err(e) if e.kind == crate::error::ErrorKind::Compose => {
+            let (dir, services) = targets::split(words);
+            let dir = dir.canonicalize().unwrap_or(dir);
+            let dir = crate::project::compose::find_dir(&dir).unwrap_or(dir);
+            let services = if services.is_empty() { services_of_ours(&engine, &dir).await? } else { services };
+            if services.is_empty() {
+                return Err(e);
+            }
+            let options = crate::project::compose::ComposeOptions { dir, ..Default::default() };
+            return Ok(services
+                .into_iter()
+                .map(|service| {
+                    let source =
+                        ProjectSource::Service { options: options.clone(), service: service.clone(), version: None };
+                    (Some(service), Err((engine.clone(), source, e.clone())))
+                })
+                .collect());
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(found
+        .into_iter()
+        .map(|target| {
+            let loaded = match target.source.load() {
+                Ok(project) => Ok(Rebuilder::new(engine.clone(), project)),
+                Err(error) => Err((engine.clone(), target.source, error)),
+            };
+            (target.service, loaded)
+        })
+        .collect())
+}
+
+/// The compose services under `dir` that we have objects for (by their project label,
+/// `<context>#<service>`): what `clean` removes when the compose file does not load.
+async fn services_of_ours(engine: &Engine, dir: &std::path::Path) -> Result<Vec<String>, Error> {
+    let labels = engine.label_values(crate::project::LABEL_PROJECT).await?;
+    let mut services: Vec<String> = labels
+        .iter()
+        .filter_map(|l| l.rsplit_once('#'))
+        .filter(|(context, _)| std::path::Path::new(context).starts_with(dir))
+        .map(|(_, service)| service.to_string())
+        .collect();
+    services.dedup();
+    Ok(services)
+}
+
+/// A header before each service's output, when a command runs on several.
+fn header(mode: Mode, service: &Option<String>, several: bool) {
+    if let (Some(service), true, Mode::Human) = (service, several, mode) {
+        err!("── service {service}");
+    }
+}
+
+async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Result<i32, Error> {
     match command {
-        Command::Build { dir, full } => {
-            let rebuilder = rebuilder(dir).await?;
-            let mut reporter = TerminalReporter::new(mode);
+        Command::Build { targets, full } => {
+            let all = rebuilders(&targets, flags).await?;
+            let several = all.len() > 1;
             // Ctrl-C stops the build's processes in the builder; nothing is committed.
             let cancel = CancelToken::new();
             let on_interrupt = cancel.clone();
@@ -161,61 +244,87 @@ async fn run(command: Command, mode: Mode) -> Result<i32, Error> {
                     on_interrupt.cancel();
                 }
             });
-            let report = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await?;
-            reporter.summary(&report);
-            // What was left to do after the image was made (a replay container's removal).
-            rebuilder.settle().await;
-            Ok(match report.outcome {
-                Outcome::BuildFailed { .. } => 1,
-                Outcome::Cancelled { .. } => 130,
-                Outcome::TimedOut { .. } => 1,
-                _ => 0,
-            })
-        }
-        Command::Watch { dir } => watch::run(rebuilder(dir).await?, mode).await,
-        Command::Clean { dir, caches } => {
-            let mut reporter = TerminalReporter::new(mode);
-            let report = match loaded(dir).await? {
-                Ok(rebuilder) => rebuilder.clean(caches, &mut reporter).await?,
-                // A recipe that does not load strands nothing: what we made is found by label.
-                Err((engine, dir, error)) => {
-                    reporter.report(crate::events::Event::Note(error.one_line()));
-                    crate::rebuild::clean_unloaded(&engine, &dir, caches, &mut reporter).await?
+            let mut code = 0;
+            for (target, rebuilder) in all {
+                header(mode, &target.service, several);
+                let mut reporter = TerminalReporter::new(mode).for_service(target.service.clone());
+                let report =
+                    rebuilder.build(BuildOptions { full, cancel: Some(cancel.clone()) }, &mut reporter).await?;
+                reporter.summary(&report);
+                // What was left to do after the image was made (a replay container's removal).
+                rebuilder.settle().await;
+                code = code.max(match report.outcome {
+                    Outcome::BuildFailed { .. } => 1,
+                    Outcome::Cancelled { .. } => 130,
+                    Outcome::TimedOut { .. } => 1,
+                    _ => 0,
+                });
+                if code == 130 {
+                    break;
                 }
-            };
-            reporter.clean_summary(&report);
+            }
+            Ok(code)
+        }
+        Command::Watch { targets } => {
+            let all = rebuilders(&targets, flags).await?;
+            watch::run(all, mode).await
+        }
+        Command::Clean { targets, caches } => {
+            let all = loaded(&targets, flags).await?;
+            let several = all.len() > 1;
+            for (service, loaded) in all {
+                header(mode, &service, several);
+                let mut reporter = TerminalReporter::new(mode).for_service(service);
+                let report = match loaded {
+                    Ok(rebuilder) => rebuilder.clean(caches, &mut reporter).await?,
+                    // A recipe that does not load strands nothing: what we made is found by label.
+                    Err((engine, source, error)) => {
+                        reporter.report(crate::events::Event::Note(error.one_line()));
+                        crate::rebuild::clean_unloaded(&engine, &source, caches, &mut reporter).await?
+                    }
+                };
+                reporter.clean_summary(&report);
+            }
             Ok(0)
         }
-        Command::Status { dir, files } => {
-            let rebuilder = match loaded(dir).await? {
-                Ok(rebuilder) => rebuilder,
-                Err((engine, dir, error)) => {
-                    let status = crate::rebuild::status_unloaded(&engine, &dir, error).await?;
-                    render::print_unloaded_status(mode, &status);
-                    return Ok(2);
-                }
-            };
-            let status = rebuilder.status().await?;
-            let project = rebuilder.project();
-            let effects: Vec<(String, Vec<String>)> = files
-                .iter()
-                .map(|f| {
-                    let absolute = std::env::current_dir().map(|d| d.join(f)).unwrap_or_else(|_| f.clone());
-                    let absolute = absolute.canonicalize().unwrap_or(absolute);
-                    let rel = absolute.strip_prefix(&project.plan.context).map(|r| r.to_string_lossy().into_owned());
-                    let lines = match &rel {
-                        Ok(rel) => project.plan.effects_of(rel, &project.ignore),
-                        Err(_) => vec!["outside the build context: no build sees it".to_string()],
-                    };
-                    (f.display().to_string(), lines)
-                })
-                .collect();
-            render::print_status(mode, project, &status, &effects);
-            Ok(0)
+        Command::Status { targets, files } => {
+            let all = loaded(&targets, flags).await?;
+            let several = all.len() > 1;
+            let mut code = 0;
+            for (service, loaded) in all {
+                header(mode, &service, several);
+                let rebuilder = match loaded {
+                    Ok(rebuilder) => rebuilder,
+                    Err((engine, source, error)) => {
+                        let status = crate::rebuild::status_unloaded(&engine, &source, error).await?;
+                        render::print_unloaded_status(mode, &status);
+                        code = 2;
+                        continue;
+                    }
+                };
+                let status = rebuilder.status().await?;
+                let project = rebuilder.project();
+                let effects: Vec<(String, Vec<String>)> = files
+                    .iter()
+                    .map(|f| {
+                        let absolute = std::env::current_dir().map(|d| d.join(f)).unwrap_or_else(|_| f.clone());
+                        let absolute = absolute.canonicalize().unwrap_or(absolute);
+                        let rel =
+                            absolute.strip_prefix(&project.plan.context).map(|r| r.to_string_lossy().into_owned());
+                        let lines = match &rel {
+                            Ok(rel) => project.plan.effects_of(rel, &project.ignore),
+                            Err(_) => vec!["outside the build context: no build sees it".to_string()],
+                        };
+                        (f.display().to_string(), lines)
+                    })
+                    .collect();
+                render::print_status(mode, project, &status, &effects);
+            }
+            Ok(code)
         }
         Command::Lsp { .. } => Ok(0),
-        Command::Shell { dir, stage } => {
-            let rebuilder = rebuilder(dir).await?;
+        Command::Shell { targets, stage } => {
+            let rebuilder = one_rebuilder(&targets, flags).await?;
             let _raw = render::RawTerminal::enter();
             let code = rebuilder.shell(render::terminal_size(), stage.as_deref()).await?;
             Ok(code as i32)

@@ -29,9 +29,17 @@ pub struct TerminalReporter {
     kept_output: String,
     notes: Vec<String>,
     found: Vec<FileDiagnostic>,
+    /// The compose service it reports on, named in its JSON.
+    service: Option<String>,
 }
 
 impl TerminalReporter {
+    /// Names `service` in the JSON it prints.
+    pub fn for_service(mut self, service: Option<String>) -> TerminalReporter {
+        self.service = service;
+        self
+    }
+
     pub fn new(mode: Mode) -> TerminalReporter {
         TerminalReporter {
             mode,
@@ -39,6 +47,7 @@ impl TerminalReporter {
             kept_output: String::new(),
             notes: Vec::new(),
             found: Vec::new(),
+            service: None,
         }
     }
 
@@ -62,7 +71,13 @@ impl TerminalReporter {
     pub fn summary(&mut self, report: &CycleReport) {
         let image_id = report.image_id.as_deref().map(short_id).unwrap_or("-");
         match self.mode {
-            Mode::Json => out!("{}", super::json::cycle(report, 1, &self.found, &self.notes, &self.kept_output)),
+            Mode::Json => {
+                let mut json = super::json::cycle(report, 1, &self.found, &self.notes, &self.kept_output);
+                if let Some(service) = &self.service {
+                    json["service"] = json!(service);
+                }
+                out!("{json}")
+            }
             Mode::Quiet => {
                 if let Outcome::BuildFailed { exit_code, step } = &report.outcome {
                     err!(no_newline: "{}", self.kept_output);
@@ -112,6 +127,9 @@ impl TerminalReporter {
                     ),
                 };
                 err!("{line}");
+                if let Some(update) = &report.service_update {
+                    err!("  {update}");
+                }
             }
         }
     }

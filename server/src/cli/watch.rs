@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::render::{human, short_id, Mode};
+use super::targets::Target;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
 use crate::rebuild::{CycleReport, Outcome, Rebuilder};
@@ -22,20 +23,48 @@ use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
 /// Kept of a cycle's build output, shown when it fails without a recognised problem.
 const KEPT_OUTPUT: usize = 8 * 1024;
 
-pub async fn run(rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
-    let dir = rebuilder.project().dir.clone();
-    let image = rebuilder.project().plan.image.clone();
-    let (session, mut events) =
-        session::spawn(SessionOptions { dir: dir.clone(), watch: true, rebuilder: Some(rebuilder) });
-    spawn_stop_signals(session.clone());
-
+pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, Error> {
     let line = StatusLine::start(mode == Mode::Human && std::io::stderr().is_terminal());
-    let mut reporter = WatchReporter::new(mode, line.clone());
-    reporter.say(&format!("watching {} → {image} (Ctrl-C to stop)", dir.display()));
-    // The first cycle syncs whatever changed while nothing ran.
-    session.send(Input::Saved);
+    let several = projects.len() > 1;
+    // Every project's session feeds one queue, its events tagged with the project's index.
+    let (merged_tx, mut merged) = tokio::sync::mpsc::unbounded_channel();
+    let mut sessions = Vec::new();
+    let mut reporters = Vec::new();
+    for (index, (target, rebuilder)) in projects.into_iter().enumerate() {
+        let dir = rebuilder.project().dir.clone();
+        let image = rebuilder.project().plan.image.clone();
+        let (session, mut events) =
+            session::spawn(SessionOptions { source: target.source, watch: true, rebuilder: Some(rebuilder) });
+        let tx = merged_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if tx.send((index, event)).is_err() {
+                    return;
+                }
+            }
+        });
+        let prefix = match (&target.service, several) {
+            (Some(service), true) => format!("[{service}] "),
+            _ => String::new(),
+        };
+        let reporter = WatchReporter::new(mode, line.clone(), prefix, target.service.clone());
+        match &target.service {
+            Some(service) => {
+                reporter.say(&format!("watching service {service} ({}) → {image} (Ctrl-C to stop)", dir.display()))
+            }
+            None => reporter.say(&format!("watching {} → {image} (Ctrl-C to stop)", dir.display())),
+        }
+        // The first cycle syncs whatever changed while nothing ran.
+        session.send(Input::Saved);
+        sessions.push(session);
+        reporters.push(reporter);
+    }
+    drop(merged_tx);
+    spawn_stop_signals(sessions.clone());
     let mut failed = None;
-    while let Some(event) = events.recv().await {
+    let mut running = sessions.len();
+    while let Some((index, event)) = merged.recv().await {
+        let reporter = &mut reporters[index];
         match event {
             SessionEvent::CycleStarted { cycle } => reporter.begin(cycle),
             SessionEvent::Progress(event) => reporter.report(event),
@@ -47,14 +76,19 @@ pub async fn run(rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
             SessionEvent::WatcherUnavailable(e) => {
                 // Without the watcher there is nothing to watch with.
                 failed = Some(e);
-                session.stop();
+                sessions.iter().for_each(SessionHandle::stop);
             }
             SessionEvent::Crashed { message } => reporter.error(&Error::new(
                 crate::error::ErrorKind::Internal,
                 format!("docker-rebuilder hit a bug and restarted its loop: {message}"),
                 "the next change builds again; please report it",
             )),
-            SessionEvent::Stopped => break,
+            SessionEvent::Stopped => {
+                running -= 1;
+                if running == 0 {
+                    break;
+                }
+            }
             SessionEvent::Diagnostics { .. } | SessionEvent::Cleaned(_) | SessionEvent::Status(_) => {}
         }
     }
@@ -62,13 +96,15 @@ pub async fn run(rebuilder: Rebuilder, mode: Mode) -> Result<i32, Error> {
     if let Some(e) = failed {
         return Err(e);
     }
-    reporter.say("stopped; the builder is consistent and the image holds the last clean build");
+    if let Some(reporter) = reporters.first() {
+        reporter.say("stopped; the builder is consistent and the image holds the last clean build");
+    }
     Ok(0)
 }
 
 /// The first Ctrl-C or SIGTERM stops the running build (nothing is committed) and ends the
 /// loop; a second one exits at once.
-fn spawn_stop_signals(session: SessionHandle) {
+fn spawn_stop_signals(sessions: Vec<SessionHandle>) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut signals = 0;
@@ -88,7 +124,7 @@ fn spawn_stop_signals(session: SessionHandle) {
                 err!("\ndocker-rebuilder: stopped at once; the next run re-syncs whatever this one left");
                 std::process::exit(130);
             }
-            session.stop();
+            sessions.iter().for_each(SessionHandle::stop);
         }
     });
 }
@@ -106,13 +142,19 @@ struct WatchReporter {
     found: Vec<FileDiagnostic>,
     output: String,
     notes: Vec<String>,
+    /// `[service] ` before its lines when several services are watched; else empty.
+    prefix: String,
+    /// The compose service, named in its JSON.
+    service: Option<String>,
 }
 
 impl WatchReporter {
-    fn new(mode: Mode, line: StatusLine) -> WatchReporter {
+    fn new(mode: Mode, line: StatusLine, prefix: String, service: Option<String>) -> WatchReporter {
         WatchReporter {
             mode,
             line,
+            prefix,
+            service,
             cwd: std::env::current_dir().unwrap_or_default(),
             printed: HashSet::new(),
             found: Vec::new(),
@@ -123,7 +165,7 @@ impl WatchReporter {
 
     fn say(&self, text: &str) {
         if self.mode == Mode::Human {
-            self.line.print(text);
+            self.line.print(&format!("{}{text}", self.prefix));
         }
     }
 
@@ -132,14 +174,16 @@ impl WatchReporter {
         self.found.clear();
         self.output.clear();
         self.notes.clear();
-        self.line.set(format!("#{cycle} checking sources"));
+        self.line.set(format!("{}#{cycle} checking sources", self.prefix));
     }
 
     fn error(&mut self, e: &Error) {
         self.line.idle();
         match self.mode {
-            Mode::Json => out!("{}", json!({ "outcome": "error", "error": e.cause, "fix": e.fix })),
-            _ => self.line.print(&format!("✗ docker-rebuilder: {e}; waiting for the next change")),
+            Mode::Json => {
+                out!("{}", json!({ "outcome": "error", "error": e.cause, "fix": e.fix, "service": self.service }))
+            }
+            _ => self.line.print(&format!("{}✗ docker-rebuilder: {e}; waiting for the next change", self.prefix)),
         }
     }
 
@@ -151,7 +195,11 @@ impl WatchReporter {
             _ => (e, w),
         });
         if self.mode == Mode::Json {
-            out!("{}", super::json::cycle(report, cycle, &self.found, &self.notes, ""));
+            let mut json = super::json::cycle(report, cycle, &self.found, &self.notes, "");
+            if let Some(service) = &self.service {
+                json["service"] = json!(service);
+            }
+            out!("{json}");
             return;
         }
         let id = report.image_id.as_deref().map(short_id).unwrap_or("-");
@@ -182,6 +230,10 @@ impl WatchReporter {
             Outcome::TimedOut { .. } => {
                 format!("#{cycle} ✗ {}\n  fix: {}", report.message(), report.outcome.fix().unwrap_or_default())
             }
+        };
+        let text = match &report.service_update {
+            Some(update) => format!("{}{text}\n{}  {update}", self.prefix, self.prefix),
+            None => format!("{}{text}", self.prefix),
         };
         if self.mode == Mode::Human || matches!(report.outcome, Outcome::BuildFailed { .. }) {
             self.line.print(&text);

@@ -83,6 +83,20 @@ impl Engine {
     }
 
     /// The volumes carrying `label=value`: each name, with its role label.
+    /// Every value the label `key` has on a container (running or not) or a volume.
+    pub async fn label_values(&self, key: &str) -> Result<std::collections::BTreeSet<String>> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
+        let volumes = self.docker.list_volumes(Some(options)).await.map_err(|e| engine_error("list volumes", e))?;
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let containers =
+            self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list containers", e))?;
+        let from_volumes = volumes.volumes.unwrap_or_default().into_iter().filter_map(|v| v.labels.get(key).cloned());
+        let from_containers = containers.into_iter().filter_map(|c| c.labels.and_then(|l| l.get(key).cloned()));
+        Ok(from_volumes.chain(from_containers).collect())
+    }
+
     pub async fn volumes_with_label(&self, label: &str, value: &str) -> Result<Vec<(String, Option<String>)>> {
         let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
         let options = ListVolumesOptionsBuilder::default().filters(&filters).build();

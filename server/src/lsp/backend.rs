@@ -10,7 +10,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::protocol::{CleanReply, CycleReply, StatusReply, CLEAN, COMMANDS, FULL_BUILD, REBUILD, STATUS};
-use super::workspace::Workspace;
+use super::workspace::{ProjectId, Workspace};
 use crate::session::{Input, State};
 
 pub struct Backend {
@@ -30,8 +30,8 @@ impl Backend {
 
     fn enqueue_for_path(&self, path: PathBuf) {
         let mut ws = self.workspace();
-        if let Some(dir) = ws.project_of(&path) {
-            ws.project(&dir, &self.client).send(Input::Saved);
+        for id in ws.projects_of(&path) {
+            ws.project(&id, &self.client).send(Input::Saved);
         }
     }
 
@@ -53,17 +53,24 @@ impl Backend {
     }
 
     /// The project a command's optional URI argument names, or the only one.
-    fn command_project(&self, args: &[Value]) -> RpcResult<PathBuf> {
-        let ws = self.workspace();
+    fn command_project(&self, args: &[Value]) -> RpcResult<ProjectId> {
+        let mut ws = self.workspace();
         if let Some(arg) = args.first() {
             let uri: Uri = serde_json::from_value(arg.clone())
                 .map_err(|_| RpcError::invalid_params(format!("expected a file or folder URI, got {arg}")))?;
             let path = uri
                 .to_file_path()
                 .ok_or_else(|| RpcError::invalid_params(format!("{} is not a file URI", uri.as_str())))?;
-            return ws.project_of(&path).ok_or_else(|| {
-                RpcError::invalid_params(format!("{} is in no docker-rebuilder project", path.display()))
-            });
+            let path = path.canonicalize().unwrap_or_else(|_| path.into_owned());
+            return match ws.projects_of(&path).as_slice() {
+                [] => Err(RpcError::invalid_params(format!("{} is in no docker-rebuilder project", path.display()))),
+                [one] => Ok(one.clone()),
+                many => Err(RpcError::invalid_params(format!(
+                    "{} is in the build context of several services; pass a file only one of them builds: {}",
+                    path.display(),
+                    many.iter().map(ProjectId::describe).collect::<Vec<_>>().join(", ")
+                ))),
+            };
         }
         let all = ws.all_projects();
         match all.as_slice() {
@@ -73,7 +80,7 @@ impl Backend {
             )),
             many => Err(RpcError::invalid_params(format!(
                 "several projects; pass one's URI as the argument: {}",
-                many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                many.iter().map(ProjectId::describe).collect::<Vec<_>>().join(", ")
             ))),
         }
     }
@@ -116,9 +123,9 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         let mut ws = self.workspace();
-        for dir in ws.initial_projects() {
+        for id in ws.initial_projects() {
             // Build the image and builder if needed, and sync what changed while closed.
-            ws.project(&dir, &self.client).send(Input::Saved);
+            ws.project(&id, &self.client).send(Input::Saved);
         }
     }
 
@@ -146,8 +153,8 @@ impl LanguageServer for Backend {
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
-        let dir = self.command_project(&params.arguments)?;
-        let handle = self.workspace().project(&dir, &self.client);
+        let id = self.command_project(&params.arguments)?;
+        let handle = self.workspace().project(&id, &self.client);
         let session = &handle.session;
         let reply = match params.command.as_str() {
             STATUS => serde_json::to_value(StatusReply::from(&session.status())),

@@ -3,8 +3,6 @@
 //! log messages, diagnostics per file, the status notification, and the messages a user must
 //! see (tool errors, timeouts, a crash).
 
-use std::path::PathBuf;
-
 use tokio::sync::mpsc;
 use tower_lsp_server::ls_types::{MessageType, NumberOrString};
 use tower_lsp_server::Client;
@@ -12,6 +10,7 @@ use tower_lsp_server::Client;
 use super::convert;
 use super::protocol::{StatusNotification, StatusParams};
 use crate::events::{BuildStepState, Event, Phase};
+use crate::project::service::ProjectSource;
 use crate::rebuild::Outcome;
 use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
 
@@ -39,9 +38,14 @@ impl ProjectHandle {
     }
 }
 
-pub fn spawn(dir: PathBuf, client: Client) -> ProjectHandle {
-    let token_prefix = format!("docker-rebuilder/{}/", crate::project::builder_name(&dir));
-    let (session, events) = session::spawn(SessionOptions { dir, watch: true, rebuilder: None });
+pub fn spawn(source: ProjectSource, client: Client) -> ProjectHandle {
+    // Unique per project: a compose service's token names its service too.
+    let name = match source.service() {
+        Some(service) => format!("{}-{service}", crate::project::builder_name(source.dir())),
+        None => crate::project::builder_name(source.dir()),
+    };
+    let token_prefix = format!("docker-rebuilder/{name}/");
+    let (session, events) = session::spawn(SessionOptions { source, watch: true, rebuilder: None });
     tokio::spawn(render(client, events, token_prefix.clone()));
     ProjectHandle { session, token_prefix }
 }
@@ -172,6 +176,7 @@ fn phase_message(phase: Phase, detail: &str) -> String {
         Phase::Commit => format!("committing {detail}"),
         Phase::Prune => "cleaning up".to_string(),
         Phase::Replay => format!("making the image: {detail}"),
+        Phase::Service => detail.to_string(),
     }
 }
 

@@ -58,6 +58,8 @@ pub struct StatusParams {
     pub message: String,
     /// In a multi-stage image: the stage whose build failed.
     pub stage: Option<String>,
+    /// A compose service: its name (`project` is then the compose folder).
+    pub service: Option<String>,
 }
 
 impl From<&SessionStatus> for StatusParams {
@@ -72,6 +74,7 @@ impl From<&SessionStatus> for StatusParams {
             warnings: s.warnings,
             message: s.message.clone(),
             stage: s.stage.clone(),
+            service: s.service.clone(),
         }
     }
 }

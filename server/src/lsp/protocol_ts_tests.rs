@@ -96,6 +96,7 @@ fn status(full: bool) -> StatusParams {
         warnings: 2,
         message: "ok".into(),
         stage: full.then(|| "build".into()),
+        service: full.then(|| "api".into()),
     }
 }
 

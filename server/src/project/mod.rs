@@ -1,12 +1,14 @@
 //! A project: a folder with a Dockerfile (or a `rebuilder.toml` pointing at one), its
 //! configuration, and the plan inferred from them. Pure host-side knowledge; no Docker.
 
+pub mod compose;
 pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod glob;
 pub mod image_builder;
 pub mod plan;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use config::{Config, CONFIG_FILE};
 use dockerignore::DockerIgnore;
 use plan::Plan;
+use service::ServiceBinding;
 
 /// Label on our containers and images: the project folder they belong to.
 pub const LABEL_PROJECT: &str = "dev.docker-rebuilder.project";
@@ -42,6 +45,8 @@ pub struct Project {
     pub ignore: DockerIgnore,
     /// Hash of everything the image's recipe depends on besides the synced sources.
     pub recipe: String,
+    /// The compose service this project is, if it is one (`dir` is then its build context).
+    pub service: Option<ServiceBinding>,
 }
 
 impl Project {
@@ -72,10 +77,19 @@ impl Project {
 
     /// Loads the project whose folder is `dir`.
     pub fn load(dir: &Path) -> Result<Project> {
+        Project::load_bound(dir, None)
+    }
+
+    /// Loads the project whose folder is `dir`; a compose service's build settings, when it
+    /// is one, override rebuilder.toml's.
+    pub(crate) fn load_bound(dir: &Path, service: Option<ServiceBinding>) -> Result<Project> {
         let dir = dir
             .canonicalize()
             .map_err(|e| Error::new(ErrorKind::Project, format!("cannot open {}: {e}", dir.display()), ""))?;
-        let config = Config::load(&dir)?;
+        let mut config = Config::load(&dir)?;
+        if let Some(service) = &service {
+            service.apply(&mut config);
+        }
         let plan = Plan::infer(&dir, &config)?;
         let dockerignore_path = plan.context.join(".dockerignore");
         let dockerignore_text = std::fs::read_to_string(&dockerignore_path).unwrap_or_default();
@@ -94,8 +108,12 @@ impl Project {
                 "correct the pattern in rebuilder.toml",
             )
         })?;
-        let recipe = recipe_hash(&dir, &plan, &dockerignore_text);
-        Ok(Project { dir, config, plan, ignore, recipe })
+        let mut recipe = recipe_hash(&dir, &plan, &dockerignore_text);
+        if let Some(service) = &service {
+            // A fourth part, only for services: a plain project's recipe stays what it was.
+            recipe = format!("{recipe}-{}", service.recipe_part());
+        }
+        Ok(Project { dir, config, plan, ignore, recipe, service })
     }
 
     /// The builder container's name: readable, and unique per project path.
@@ -103,7 +121,21 @@ impl Project {
         match (&self.plan.assembly, self.plan.builder.and_then(|b| self.plan.builders.get(b))) {
             // A builder stage of a replayed image: one container per stage.
             (Some(_), Some(b)) => format!("{}-{}", builder_name(&self.dir), plan::sanitize_name(&b.stage.label())),
-            _ => builder_name(&self.dir),
+            _ => self.base_name(),
+        }
+    }
+
+    /// The name every object of ours for this project starts with: readable, and unique per
+    /// project path (and compose service).
+    pub fn base_name(&self) -> String {
+        match &self.service {
+            Some(service) => {
+                let digest = Sha256::digest(self.label().as_bytes());
+                let short: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+                let project = plan::sanitize_name(&service.project);
+                format!("docker-rebuilder-{project}-{}-{short}", plan::sanitize_name(&service.name))
+            }
+            None => builder_name(&self.dir),
         }
     }
 
@@ -125,12 +157,20 @@ impl Project {
 
     /// The value of LABEL_PROJECT for this project.
     pub fn label(&self) -> String {
-        self.dir.to_string_lossy().into_owned()
+        match &self.service {
+            Some(service) => service.label(&self.dir),
+            None => self.dir.to_string_lossy().into_owned(),
+        }
     }
 
     /// Files whose change invalidates the image recipe (not mirrorable by a sync).
     pub fn recipe_files(&self) -> Vec<PathBuf> {
-        vec![self.plan.dockerfile.clone(), self.plan.context.join(".dockerignore"), self.dir.join(CONFIG_FILE)]
+        let mut files =
+            vec![self.plan.dockerfile.clone(), self.plan.context.join(".dockerignore"), self.dir.join(CONFIG_FILE)];
+        if let Some(service) = &self.service {
+            files.extend(service.recipe_files());
+        }
+        files
     }
 }
 

@@ -17,8 +17,15 @@ use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::extract::{self, Verdict};
 
 impl Rebuilder {
-    /// Brings the image up to date with the host's sources.
+    /// Brings the image up to date with the host's sources (and, for a compose service, its
+    /// running containers onto the image).
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
+        let mut report = self.build_image(options, reporter).await?;
+        self.update_service(&mut report, reporter).await;
+        Ok(report)
+    }
+
+    async fn build_image(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         if !self.stages.is_empty() {
             let result = Box::pin(self.build_stages(options, reporter)).await;
             self.save_hashes();
@@ -101,6 +108,7 @@ impl Rebuilder {
                     total: started.elapsed(),
                     files_read: self.hashes.reads() - reads_before,
                     stage: None,
+                    service_update: None,
                 });
             }
         };
@@ -133,6 +141,7 @@ impl Rebuilder {
             total: started.elapsed(),
             files_read: self.hashes.reads() - reads_before,
             stage: None,
+            service_update: None,
         })
     }
 

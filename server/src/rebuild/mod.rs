@@ -14,6 +14,7 @@ mod mounts;
 mod pack;
 mod phases;
 mod replay;
+mod service_update;
 mod stage_build;
 mod stages;
 mod standby;
@@ -32,6 +33,7 @@ use crate::project::Project;
 use crate::sync::hash_cache::HashCache;
 
 pub use housekeeping::CleanReport;
+pub use service_update::compose_version;
 pub use unloaded::{clean_unloaded, status_unloaded, UnloadedStatus};
 
 pub struct Rebuilder {
@@ -150,14 +152,21 @@ pub struct CycleReport {
     /// In a multi-stage image: the stage whose builder failed (or timed out, or was
     /// cancelled).
     pub stage: Option<String>,
+    /// A compose service: what became of its running containers (recreated on the new
+    /// image, or why not); None when none ran on an older image.
+    pub service_update: Option<String>,
 }
 
 impl CycleReport {
     /// One line saying how the cycle ended, for status bars and the JSON's `message`.
     pub fn message(&self) -> String {
         let message = self.outcome_message();
-        match &self.stage {
+        let message = match &self.stage {
             Some(stage) => format!("stage {stage}: {message}"),
+            None => message,
+        };
+        match &self.service_update {
+            Some(service) => format!("{message}; {service}"),
             None => message,
         }
     }

@@ -173,7 +173,7 @@ impl Rebuilder {
         let digest = Sha256::digest(id.as_bytes());
         let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let readable: String = sanitize_name(id).chars().take(40).collect();
-        format!("{}-cache-{readable}-{short}", crate::project::builder_name(&self.project.dir))
+        format!("{}-cache-{readable}-{short}", self.project.base_name())
     }
 
     /// The volume behind a bind mount's mirror: one per builder and mount.

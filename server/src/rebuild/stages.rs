@@ -225,6 +225,7 @@ impl Rebuilder {
             total: started.elapsed(),
             files_read: 0,
             stage: None,
+            service_update: None,
         }
     }
 

@@ -1,5 +1,5 @@
-//! `clean` and `status` for a project whose Dockerfile or rebuilder.toml does not load: what
-//! we made for it is found by its labels, so a broken recipe never strands a builder.
+//! `clean` and `status` for a project whose Dockerfile, rebuilder.toml or compose file does not
+//! load: what we made for it is found by its labels, so a broken recipe never strands a builder.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +7,7 @@ use super::CleanReport;
 use crate::engine::{ContainerInfo, Engine, ImageInfo};
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
+use crate::project::service::ProjectSource;
 use crate::project::{builder_name, config::Config, plan::image_name, LABEL_PROJECT, LABEL_ROLE};
 
 /// What exists of a project that does not load, and why it does not.
@@ -27,19 +28,38 @@ fn label(dir: &Path) -> String {
     dir.to_string_lossy().into_owned()
 }
 
+/// The project label values of `source`: the folder's; for a compose service (whose build
+/// context the compose file, which does not load, would name), every label of ours for a
+/// service of that name under the compose folder (`<context>#<service>`, see `ServiceBinding`).
+async fn labels(engine: &Engine, source: &ProjectSource) -> Result<Vec<String>> {
+    let dir = source.dir().canonicalize().unwrap_or_else(|_| source.dir().to_path_buf());
+    let Some(service) = source.service() else { return Ok(vec![label(&dir)]) };
+    let suffix = format!("#{service}");
+    Ok(engine
+        .label_values(LABEL_PROJECT)
+        .await?
+        .into_iter()
+        .filter(|v| v.strip_suffix(&suffix).is_some_and(|context| Path::new(context).starts_with(&dir)))
+        .collect())
+}
+
 /// The image name without a plan: rebuilder.toml's `image` when it parses, else the default.
 fn image_of(dir: &Path) -> String {
     let configured = Config::load(dir).ok().and_then(|c| c.image);
     image_name(configured.as_deref(), dir)
 }
 
-/// Containers we made for the project in `dir`: builders, and replay containers.
-async fn ours(engine: &Engine, dir: &Path) -> Result<Vec<ContainerInfo>> {
-    let all = engine.containers_with_label(LABEL_PROJECT, &label(dir)).await?;
-    Ok(all
-        .into_iter()
-        .filter(|c| matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay")))
-        .collect())
+/// Containers we made for `source`: builders, and replay containers.
+async fn ours(engine: &Engine, source: &ProjectSource) -> Result<Vec<ContainerInfo>> {
+    let mut found = Vec::new();
+    for label in labels(engine, source).await? {
+        let all = engine.containers_with_label(LABEL_PROJECT, &label).await?;
+        found.extend(
+            all.into_iter()
+                .filter(|c| matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay"))),
+        );
+    }
+    Ok(found)
 }
 
 /// Removes every builder of the project in `dir` and the volumes that mirror its context
@@ -47,17 +67,18 @@ async fn ours(engine: &Engine, dir: &Path) -> Result<Vec<ContainerInfo>> {
 /// stage's state is kept: the recipe changed, so the next build is a full one anyway.
 pub async fn clean_unloaded(
     engine: &Engine,
-    dir: &Path,
+    source: &ProjectSource,
     caches: bool,
     reporter: &mut dyn Reporter,
 ) -> Result<CleanReport> {
     let mut report = CleanReport::default();
     let mut removed = Vec::new();
-    for c in ours(engine, dir).await? {
+    let dir = source.dir();
+    for c in ours(engine, source).await? {
         engine.remove_container(&c.id).await?;
         removed.push(c.name);
     }
-    if let Some(hashes) = crate::project::hash_cache_dir() {
+    if let (Some(hashes), None) = (crate::project::hash_cache_dir(), source.service()) {
         let prefix = builder_name(dir);
         for entry in std::fs::read_dir(hashes).into_iter().flatten().flatten() {
             if entry.file_name().to_string_lossy().starts_with(&prefix) {
@@ -65,7 +86,9 @@ pub async fn clean_unloaded(
             }
         }
     }
-    report.volumes_removed = super::housekeeping::remove_volumes(engine, &label(dir), caches, reporter).await;
+    for label in labels(engine, source).await? {
+        report.volumes_removed.extend(super::housekeeping::remove_volumes(engine, &label, caches, reporter).await);
+    }
     if removed.is_empty() {
         reporter.report(Event::Note(format!("no builder of {} to remove", dir.display())));
     } else {
@@ -75,13 +98,14 @@ pub async fn clean_unloaded(
 }
 
 /// What exists of the project in `dir`, which does not load because of `error`.
-pub async fn status_unloaded(engine: &Engine, dir: &Path, error: Error) -> Result<UnloadedStatus> {
+pub async fn status_unloaded(engine: &Engine, source: &ProjectSource, error: Error) -> Result<UnloadedStatus> {
+    let dir = source.dir();
     let image = image_of(dir);
     Ok(UnloadedStatus {
         dir: dir.to_path_buf(),
         image_info: engine.image(&image).await?,
         image,
-        containers: ours(engine, dir).await?,
+        containers: ours(engine, source).await?,
         error,
     })
 }

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cancel::CancelToken;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Event, FileDiagnostic};
+use crate::project::service::ProjectSource;
 use crate::rebuild::{CleanReport, CycleReport, Rebuilder};
 
 pub use status::{SessionStatus, State};
@@ -75,8 +76,8 @@ pub enum SessionEvent {
 
 /// Starting a session.
 pub struct SessionOptions {
-    /// The project folder.
-    pub dir: PathBuf,
+    /// The project: a folder, or a compose service.
+    pub source: ProjectSource,
     /// Watch the project's files for changes made outside the editor (and, for `watch`, for
     /// every change).
     pub watch: bool,
@@ -112,12 +113,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts a session for `options.dir`; its events come on the returned receiver.
+/// Starts a session for `options.source`; its events come on the returned receiver.
 pub fn spawn(options: SessionOptions) -> (SessionHandle, mpsc::UnboundedReceiver<SessionEvent>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
-        status: Mutex::new(SessionStatus::initial(&options.dir, options.rebuilder.as_ref().map(Rebuilder::project))),
+        status: Mutex::new(SessionStatus::initial(&options.source, options.rebuilder.as_ref().map(Rebuilder::project))),
         running: Mutex::new(None),
         cancels: AtomicU64::new(0),
         last_input: Mutex::new(Instant::now()),

@@ -165,6 +165,7 @@ mod tests {
             total: Duration::ZERO,
             files_read: 0,
             stage: None,
+            service_update: None,
         }
     }
 

@@ -2,7 +2,6 @@
 //! reports. One cycle at a time per project, so a sync never overlaps a build or a commit.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Event, FileDiagnostic, Reporter};
+use crate::project::service::ProjectSource;
 use crate::project::Project;
 use crate::rebuild::{BuildOptions, CycleReport, Rebuilder};
 use crate::sync::watcher::Watcher;
@@ -27,7 +27,7 @@ const SETTLE_QUIET: Duration = Duration::from_millis(150);
 const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 pub(super) struct Session {
-    dir: PathBuf,
+    source: ProjectSource,
     watch: bool,
     /// Our own queue, for the watcher's batches.
     queue: WeakHandle,
@@ -44,7 +44,7 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(
-        dir: PathBuf,
+        source: ProjectSource,
         watch: bool,
         rebuilder: Option<Rebuilder>,
         queue: WeakHandle,
@@ -52,7 +52,7 @@ impl Session {
         events: mpsc::UnboundedSender<SessionEvent>,
     ) -> Session {
         Session {
-            dir,
+            source,
             watch,
             queue,
             shared,
@@ -198,7 +198,16 @@ impl Session {
     /// The project as it is now (config and Dockerfile may have changed) and an engine.
     /// Hand the rebuilder back with `self.rebuilder = Some(..)` when done with it.
     async fn prepare(&mut self) -> Result<Rebuilder, Error> {
-        let project = Project::load(&self.dir);
+        // A compose service's image is named as the compose in use names it: asked once.
+        if matches!(self.source, ProjectSource::Service { version: None, .. }) {
+            let engine = self.engine().await?;
+            if let ProjectSource::Service { options, version, .. } = &mut self.source {
+                if let Ok(workspace) = crate::project::compose::load(options) {
+                    *version = Some(crate::rebuild::compose_version(&engine, &workspace).await);
+                }
+            }
+        }
+        let project = self.source.load();
         let keep = project.as_ref().err().and_then(|e| e.location.as_ref().map(|(p, _)| p.clone()));
         let cleared = self.published.clear_tool_errors(keep.as_deref());
         self.emit_changes(cleared);
@@ -313,7 +322,7 @@ impl Session {
             // A Dockerfile or rebuilder.toml that does not load strands no builder.
             Err(e) if matches!(e.kind, ErrorKind::Dockerfile | ErrorKind::Config | ErrorKind::Project) => {
                 match self.engine().await {
-                    Ok(engine) => crate::rebuild::clean_unloaded(&engine, &self.dir, false, &mut notes).await,
+                    Ok(engine) => crate::rebuild::clean_unloaded(&engine, &self.source, false, &mut notes).await,
                     Err(e) => Err(e),
                 }
             }

@@ -1,9 +1,10 @@
 //! What status bars show for a project: its state, image and the last cycle's result.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::project::service::ProjectSource;
 use crate::project::Project;
 use crate::rebuild::{CycleReport, Outcome};
 
@@ -60,14 +61,17 @@ pub struct SessionStatus {
     pub message: String,
     /// In a multi-stage image: the stage whose build failed.
     pub stage: Option<String>,
+    /// A compose service: its name.
+    pub service: Option<String>,
 }
 
 impl SessionStatus {
     /// Before anything ran: the image the project names (the default name when it does not load).
-    pub(super) fn initial(dir: &Path, project: Option<&Project>) -> SessionStatus {
+    pub(super) fn initial(source: &ProjectSource, project: Option<&Project>) -> SessionStatus {
+        let dir = source.dir();
         let loaded = match project {
             Some(p) => Some(p.clone()),
-            None => Project::load(dir).ok(),
+            None => source.load().ok(),
         };
         // The editors open a shell in the first builder (of a multi-stage image: its first
         // builder stage's).
@@ -84,6 +88,7 @@ impl SessionStatus {
             warnings: 0,
             message: String::new(),
             stage: None,
+            service: source.service().map(str::to_string),
         }
     }
 

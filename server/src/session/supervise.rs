@@ -23,11 +23,12 @@ pub(super) async fn supervise(
     mut inputs: mpsc::UnboundedReceiver<Input>,
     events: mpsc::UnboundedSender<SessionEvent>,
 ) {
-    let SessionOptions { dir, watch, rebuilder } = options;
+    let SessionOptions { source, watch, rebuilder } = options;
     let mut rebuilder = rebuilder;
     let mut fault = injected_fault();
     loop {
-        let session = Session::new(dir.clone(), watch, rebuilder.take(), queue.clone(), shared.clone(), events.clone());
+        let session =
+            Session::new(source.clone(), watch, rebuilder.take(), queue.clone(), shared.clone(), events.clone());
         let run = session.run(&mut inputs, &mut fault);
         match AssertUnwindSafe(run).catch_unwind().await {
             Ok(()) => return,

@@ -1,0 +1,161 @@
+//! What a command's `[DIR] [SERVICE...]` names: one project folder, or services of a compose
+//! project. The folder given (or the current one) decides: the nearest compose file at or
+//! above it wins over a Dockerfile, unless that Dockerfile is in a folder no service builds
+//! (a project of its own that happens to sit under a compose folder).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::project::compose::{self, BuildContext, ComposeOptions, Workspace};
+use crate::project::service::ProjectSource;
+use crate::project::Project;
+
+/// compose's own flags, as `docker compose` takes them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComposeFlags {
+    /// Compose file (repeatable), as `docker compose -f`; default: COMPOSE_FILE, else
+    /// compose.yaml / docker-compose.yml (and its override file) in DIR.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Compose project name, as `docker compose -p`.
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Compose profile to enable (repeatable), as `docker compose --profile`.
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+}
+
+/// One project a command runs on.
+pub struct Target {
+    pub source: ProjectSource,
+    /// The compose service's name, when it is one (for headers and JSON).
+    pub service: Option<String>,
+}
+
+/// Splits `[DIR] [SERVICE...]`: the first word is the folder when it names one (or looks like
+/// a path), else every word is a service of the compose project in the current folder. A bare
+/// name that is both a folder and a service of the compose project here (`api` built from
+/// `./api`, the usual layout) is the service, as compose reads it.
+pub fn split(words: &[String]) -> (PathBuf, Vec<String>) {
+    let service_here = |name: &str| {
+        let Some(dir) = std::env::current_dir().ok().and_then(|d| compose::find_dir(&d)) else { return false };
+        let options = ComposeOptions { dir, env: std::env::vars().collect(), ..Default::default() };
+        compose::load(&options).is_ok_and(|w| w.named(name).is_ok() || w.service(name).is_some())
+    };
+    match words.split_first() {
+        Some((first, rest))
+            if first.contains('/') || first == "." || (Path::new(first).is_dir() && !service_here(first)) =>
+        {
+            (PathBuf::from(first), rest.to_vec())
+        }
+        _ => (PathBuf::from("."), words.to_vec()),
+    }
+}
+
+/// The projects `words` name. Compose services are only resolved here; their images are named
+/// as the compose version in use names them (asked of `engine`).
+pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Engine>) -> Result<Vec<Target>> {
+    let (dir, services) = split(words);
+    let start = dir.canonicalize().map_err(|e| {
+        Error::new(ErrorKind::Project, format!("cannot open {}: {e}", dir.display()), "give an existing folder")
+    })?;
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let compose_asked = !flags.files.is_empty() || env.get("COMPOSE_FILE").is_some_and(|f| !f.is_empty());
+    let compose_dir = if compose_asked { Some(start.clone()) } else { compose::find_dir(&start) };
+    let docker_dir = Project::find_dir(&start).ok();
+    let Some(compose_dir) = compose_dir else {
+        if let Some(service) = services.first() {
+            return Err(Error::new(
+                ErrorKind::Project,
+                format!(
+                    "`{service}` is not a folder, and there is no compose file in {} or above it to find a service in",
+                    start.display()
+                ),
+                "give a project folder, or run in a compose project's folder to name its services",
+            ));
+        }
+        let dir = Project::find_dir(&start).map_err(|_| no_project(&start))?;
+        return Ok(vec![Target { source: ProjectSource::Folder(dir), service: None }]);
+    };
+    let options = ComposeOptions {
+        dir: compose_dir.clone(),
+        files: flags.files.clone(),
+        project_name: flags.project_name.clone(),
+        profiles: flags.profiles.clone(),
+        env,
+    };
+    // A Dockerfile folder below the compose folder: a service's context, or a project of its own.
+    let nested = docker_dir.filter(|d| d != &compose_dir && d.starts_with(&compose_dir));
+    // A compose file that does not load is an error even for a Dockerfile folder below it: that
+    // folder is likely a service's context, and built on its own its image would get another
+    // name than the one compose runs.
+    let workspace = compose::load(&options)?;
+    let chosen: Vec<String> = if !services.is_empty() {
+        for name in &services {
+            workspace.named(name)?;
+        }
+        services
+    } else {
+        let built = built_services(&workspace);
+        match &nested {
+            Some(inner) => {
+                let here: Vec<String> = built
+                    .iter()
+                    .filter(|s| local_context(&workspace, s).is_some_and(|c| &c == inner))
+                    .cloned()
+                    .collect();
+                if here.is_empty() && !compose_asked {
+                    return Ok(vec![Target { source: ProjectSource::Folder(inner.clone()), service: None }]);
+                }
+                here
+            }
+            None => built,
+        }
+    };
+    if chosen.is_empty() {
+        let file = workspace.files.first().cloned().unwrap_or_default();
+        return Err(Error::new(
+            ErrorKind::Compose,
+            format!("{}: no service has a `build:` section with a local context: nothing to rebuild", file.display()),
+            "add `build: ./folder` to the service whose image is made from your sources",
+        )
+        .at(&file, 1));
+    }
+    let version = match engine {
+        Some(engine) => crate::rebuild::compose_version(engine, &workspace).await,
+        None => compose::ComposeVersion::V2,
+    };
+    Ok(chosen
+        .into_iter()
+        .map(|service| Target {
+            source: ProjectSource::Service {
+                options: options.clone(),
+                service: service.clone(),
+                version: Some(version),
+            },
+            service: Some(service),
+        })
+        .collect())
+}
+
+/// The services compose builds from a local folder, in file order.
+fn built_services(workspace: &Workspace) -> Vec<String> {
+    workspace.services.iter().filter(|s| local_context(workspace, &s.name).is_some()).map(|s| s.name.clone()).collect()
+}
+
+fn local_context(workspace: &Workspace, service: &str) -> Option<PathBuf> {
+    match &workspace.service(service)?.build.as_ref()?.context {
+        BuildContext::Local(dir) => Some(dir.canonicalize().unwrap_or_else(|_| dir.clone())),
+        BuildContext::Remote(_) => None,
+    }
+}
+
+fn no_project(start: &Path) -> Error {
+    Error::new(
+        ErrorKind::Project,
+        format!("no Dockerfile, rebuilder.toml or compose file in {} or any folder above it", start.display()),
+        "run in a project folder, or give its path: `docker-rebuilder build DIR`",
+    )
+}

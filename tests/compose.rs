@@ -1,0 +1,311 @@
+//! Compose projects (issue 15) end to end: the real `docker-compose` (Debian's 1.29, installed
+//! by `.ci/engine.sh`) brings a two-service project up, the real binary rebuilds the API
+//! service, and the running service is checked over HTTP on its published loopback port.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::lsp::{is_diagnostics_for, is_status, LspClient};
+use support::watch::Watch;
+use support::{docker, docker_ok, require_images, TempProject, BIN};
+
+/// A first build: Debian's gcc into the image (cached after the first test that builds it).
+const FIRST_BUILD: Duration = Duration::from_secs(600);
+/// An incremental cycle plus the service's recreate.
+const CYCLE: Duration = Duration::from_secs(120);
+
+/// A copy of the compose fixture whose compose project is its own (the folder's unique name),
+/// its API published on a free loopback port. Dropping it takes the compose project down and
+/// removes what docker-rebuilder made for its services.
+struct ComposeProject {
+    project: TempProject,
+    port: u16,
+}
+
+impl ComposeProject {
+    fn new() -> ComposeProject {
+        require_images(&["debian:bookworm-slim", "busybox:local"]);
+        let project = TempProject::fixture("compose-app");
+        // Its own sources: no layer from the sources on is shared with another test's build.
+        let word = project.dir.file_name().expect("name").to_string_lossy().into_owned();
+        let text = project.read("api/src/greeting.c");
+        project.write("api/src/greeting.c", &format!("{text}\nconst char *const fixture_stamp = \"{word}\";\n"));
+        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        ComposeProject { project, port }
+    }
+
+    /// compose v1's project name: the folder's name, lowercase, `[-_a-z0-9]` kept.
+    fn name(&self) -> String {
+        let folder = self.project.dir.file_name().expect("name").to_string_lossy().to_lowercase();
+        folder.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    }
+
+    /// The image compose v1 runs the API from.
+    fn api_image(&self) -> String {
+        format!("{}_api", self.name())
+    }
+
+    fn compose(&self, args: &[&str]) -> Output {
+        Command::new("docker-compose")
+            .args(args)
+            .current_dir(&self.project.dir)
+            .env("API_PORT", self.port.to_string())
+            .output()
+            .expect("docker-compose runs (.ci/engine.sh installs it)")
+    }
+
+    fn compose_ok(&self, args: &[&str]) -> String {
+        let out = self.compose(args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "docker-compose {args:?} failed:\n{text}");
+        text
+    }
+
+    /// `docker-rebuilder ARGS` in the compose folder.
+    fn run(&self, args: &[&str]) -> support::Run {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(&self.project.dir)
+            .env("XDG_CACHE_HOME", self.project.cache_home())
+            .env("API_PORT", self.port.to_string())
+            .output()
+            .expect("docker-rebuilder runs");
+        support::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The id of the one container compose runs for `service`.
+    fn container(&self, service: &str) -> String {
+        let filter_project = format!("label=com.docker.compose.project={}", self.name());
+        let filter_service = format!("label=com.docker.compose.service={service}");
+        let ids = docker_ok(&["ps", "-q", "--no-trunc", "--filter", &filter_project, "--filter", &filter_service]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        assert_eq!(ids.len(), 1, "one running container of {service}: {ids:?}");
+        ids[0].to_string()
+    }
+
+    fn started_at(&self, container: &str) -> String {
+        docker_ok(&["inspect", "--format", "{{.State.StartedAt}}", container])
+    }
+
+    /// The API's answer to `GET /`, or None when nothing answers.
+    fn get(&self) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_once("\r\n\r\n").map(|(_, body)| body.trim().to_string()).filter(|b| !b.is_empty())
+    }
+
+    /// Waits up to 30 s for the API to answer with a body containing `wanted`.
+    fn expect_answer(&self, wanted: &str, why: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        while Instant::now() < deadline {
+            last = self.get();
+            if last.as_deref().is_some_and(|body| body.contains(wanted)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{why}: the API should answer {wanted:?}, it answered {last:?}");
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-t", "1", "--rmi", "local", "-v"]);
+        // docker-rebuilder's objects for the services: labelled `<context>#<service>`.
+        // (And, should a run have taken a service's folder for a project of its own, its objects.)
+        let api = self.project.path("api").display().to_string();
+        for value in [format!("{api}#api"), format!("{}#cache", self.project.path("cache").display()), api] {
+            let label = format!("label=dev.docker-rebuilder.project={value}");
+            let ids = docker(&["ps", "-aq", "--filter", &label]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                docker(&["rm", "-f", id]);
+            }
+            let images = docker(&["images", "-q", "--filter", &label]);
+            for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
+                docker(&["rmi", "-f", "--no-prune", id]);
+            }
+        }
+        docker(&["rmi", "-f", "--no-prune", &self.api_image()]);
+    }
+}
+
+/// A `watch --json` in the compose folder.
+fn watch(p: &ComposeProject) -> Watch {
+    Watch::spawn_env(
+        &["watch", "--json"],
+        &p.project.dir,
+        Some(&p.project.dir),
+        &[("XDG_CACHE_HOME", p.project.cache_home().as_os_str()), ("API_PORT", p.port.to_string().as_ref())],
+    )
+}
+
+#[test]
+fn an_edit_reaches_the_running_service_and_compose_keeps_it() {
+    let p = ComposeProject::new();
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1 (from compose)", "after docker-compose up");
+    let cache = p.container("cache");
+    let cache_started = p.started_at(&cache);
+
+    let w = watch(&p);
+    // The first cycle: our own build of the image compose names, then the service onto it.
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}");
+    assert!(matches!(first["outcome"].as_str(), Some("image_built" | "up_to_date")), "{first}\n{}", w.log());
+
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert_eq!(cycle["image"], format!("{}:latest", p.api_image()), "{cycle}");
+    assert!(
+        cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")),
+        "the cycle recreates the service's container: {cycle}\n{}",
+        w.log()
+    );
+    // No manual step: the published port answers with the new code.
+    p.expect_answer("hello from version 2 (from compose)", "after the edit");
+    // The container runs the committed image, with compose's config (its environment).
+    let api = p.container("api");
+    let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.api_image()]);
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &api]), image_id);
+    // The other service was not touched.
+    assert_eq!(p.container("cache"), cache, "the cache service's container is the same");
+    assert_eq!(p.started_at(&cache), cache_started, "the cache service was not restarted");
+    // compose sees the API as its own, up, and up to date on the new image.
+    let ps = p.compose_ok(&["ps"]);
+    assert!(ps.lines().any(|l| l.contains("_api_1") && l.contains("Up")), "docker-compose ps:\n{ps}");
+    let up = p.compose_ok(&["up", "-d"]);
+    assert_eq!(p.container("api"), api, "`docker-compose up -d` afterwards keeps the container:\n{up}");
+    p.expect_answer("hello from version 2", "after docker-compose up -d");
+
+    // A compile error: shown, nothing recreated, the old code keeps serving.
+    p.project.replace("api/src/greeting.c", "return \"hello", "return undeclared_name + \"hello");
+    let failed = w.expect("build_failed", CYCLE);
+    assert!(failed["errors"].as_u64().unwrap_or(0) >= 1, "{failed}");
+    assert!(failed["service_update"].is_null(), "a failed build recreates nothing: {failed}");
+    assert_eq!(p.container("api"), api, "the service keeps its container");
+    p.expect_answer("hello from version 2", "while the build is broken");
+
+    // Fixed: the service runs the fix.
+    p.project.replace(
+        "api/src/greeting.c",
+        "return undeclared_name + \"hello from version 2",
+        "return \"hello from version 3",
+    );
+    w.expect("succeeded", CYCLE);
+    p.expect_answer("hello from version 3", "after the fix");
+}
+
+#[test]
+fn a_service_with_no_running_container_is_left_alone() {
+    let p = ComposeProject::new();
+    let run = p.run(&["build", "--json", "api"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(report["service"], "api");
+    assert_eq!(report["image"], format!("{}:latest", p.api_image()), "compose v1's name for the image");
+    assert!(report["service_update"].is_null(), "nothing ran, nothing is recreated: {report}");
+    let filter = format!("label=com.docker.compose.project={}", p.name());
+    assert_eq!(docker_ok(&["ps", "-aq", "--filter", &filter]), "", "no container of the project was made");
+    // compose then runs the image we built: `up` without building.
+    p.compose_ok(&["up", "-d", "--no-build"]);
+    p.expect_answer("hello from version 1", "docker-compose up on our image");
+}
+
+#[test]
+fn the_lsp_server_on_the_compose_folder_updates_the_service_on_save() {
+    let p = ComposeProject::new();
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1", "after docker-compose up");
+    let port = p.port.to_string();
+    let cache = p.project.cache_home();
+    let mut lsp = LspClient::start_with_env(
+        BIN,
+        &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", port.as_str())],
+    );
+    lsp.initialize(&[&p.project.dir]);
+    // `initialized` starts the service's session: our build of its image, then the service
+    // onto it.
+    let (seen, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
+    assert_eq!(status["params"]["service"], "api", "{status}");
+    assert!(is_status(&status, "succeeded"), "{status}");
+    let source = p.project.path("api/src/greeting.c");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from LSP");
+    lsp.did_save(&source);
+    p.expect_answer("hello from LSP", "after a save in the editor");
+    p.project.replace("api/src/greeting.c", "return \"hello", "return nope + \"hello");
+    lsp.did_save(&source);
+    let (_, diagnostics) = lsp.wait_for(seen, CYCLE, |m| {
+        is_diagnostics_for(m, &source) && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    assert!(diagnostics.to_string().contains("nope"), "{diagnostics}");
+    p.expect_answer("hello from LSP", "the service keeps serving while the build is broken");
+    lsp.shutdown();
+}
+
+/// A compose file of `text` in a fresh folder holding the fixture's API.
+fn with_compose(text: &str) -> ComposeProject {
+    let p = ComposeProject::new();
+    p.project.write("docker-compose.yml", text);
+    p
+}
+
+fn assert_refused(p: &ComposeProject, args: &[&str], wanted: &[&str]) {
+    let run = p.run(args);
+    assert_eq!(run.code, 2, "{args:?} must fail as a tool error:\n{}\n{}", run.stdout, run.stderr);
+    for w in wanted {
+        assert!(run.stderr.contains(w), "{args:?}: the error should say {w:?}:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn bad_compose_files_get_located_errors_and_nothing_is_touched() {
+    let p = with_compose("services:\n  api:\n    build: ./api\n    ports: [\"1:2\"\n  cache:\n    image: x\n");
+    assert_refused(&p, &["build", "api"], &["docker-compose.yml:", "fix:"]);
+
+    let p = with_compose("services:\n  api:\n    build: ./api\n  cache:\n    image: busybox:local\n");
+    assert_refused(&p, &["build", "web"], &["web", "api"]);
+    assert_refused(&p, &["build", "cache"], &["docker-compose.yml:4", "has no `build:` section"]);
+
+    let p = with_compose("services:\n  api:\n    build: ../elsewhere\n");
+    std::fs::create_dir_all(p.project.dir.parent().expect("parent").join("elsewhere")).expect("mkdir");
+    assert_refused(&p, &["build", "api"], &["docker-compose.yml:2", "outside the compose folder"]);
+
+    let p = with_compose("services:\n  api:\n    build: https://github.com/docker/getting-started.git\n");
+    assert_refused(&p, &["build", "api"], &["docker-compose.yml:2", "remote"]);
+
+    let p = with_compose("services:\n  api:\n    build: ./api\n    image: ${IMAGE_NAME:?set IMAGE_NAME}\n");
+    assert_refused(&p, &["build"], &["docker-compose.yml:4", "IMAGE_NAME"]);
+    // Nothing was made for any of them.
+    let label = format!("label=dev.docker-rebuilder.project={}#api", p.project.path("api").display());
+    assert_eq!(docker_ok(&["ps", "-aq", "--filter", &label]), "");
+}
+
+#[test]
+fn a_container_of_another_compose_project_is_never_touched() {
+    let p = ComposeProject::new();
+    // Another project's container for a service of the same name, on the same image name.
+    let other = format!("{}-other", p.name());
+    let out = p.compose(&["-p", &other, "up", "-d", "--build"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let filter = format!("label=com.docker.compose.project={other}");
+    let before = docker_ok(&["ps", "-q", "--no-trunc", "--filter", &filter]);
+    let run = p.run(&["build", "--json", "api"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert!(report["service_update"].is_null(), "our project runs nothing: {report}");
+    assert_eq!(docker_ok(&["ps", "-q", "--no-trunc", "--filter", &filter]), before, "the other project is untouched");
+    let _ = p.compose(&["-p", &other, "down", "-t", "1", "--rmi", "local"]);
+}
