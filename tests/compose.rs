@@ -309,3 +309,73 @@ fn a_container_of_another_compose_project_is_never_touched() {
     assert_eq!(docker_ok(&["ps", "-q", "--no-trunc", "--filter", &filter]), before, "the other project is untouched");
     let _ = p.compose(&["-p", &other, "down", "-t", "1", "--rmi", "local"]);
 }
+
+/// A `develop.watch` section for the API, in a file of its own given with `-f` after the
+/// fixture's: compose v1 (the one installable here) refuses `develop` in the file it runs, and
+/// the service's containers record only the file compose ran with, which the recreate uses.
+const DEVELOP: &str = r#"services:
+  api:
+    develop:
+      watch:
+        - action: sync+restart
+          path: ./api/src
+          target: /src/src
+          ignore:
+            - "*.tmp"
+        - action: rebuild
+          path: ./api/Makefile
+        - action: sync+exec
+          path: ./api/conf
+          target: /etc/api
+          exec:
+            command: ["sh", "-c", "cat /etc/api/motd > /tmp/motd-seen"]
+"#;
+
+#[test]
+fn develop_watch_rules_decide_what_is_synced_rebuilt_restarted_and_run() {
+    let p = ComposeProject::new();
+    p.project.write("compose.develop.yml", DEVELOP);
+    p.project.write("api/conf/motd", "first\n");
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1", "after docker-compose up");
+    let w = Watch::spawn_env(
+        &["watch", "--json", "-f", "docker-compose.yml", "-f", "compose.develop.yml"],
+        &p.project.dir,
+        Some(&p.project.dir),
+        &[("XDG_CACHE_HOME", p.project.cache_home().as_os_str()), ("API_PORT", p.port.to_string().as_ref())],
+    );
+    let first = w.next(FIRST_BUILD);
+    assert!(matches!(first["outcome"].as_str(), Some("image_built" | "up_to_date")), "{first}\n{}", w.log());
+
+    // sync+restart: synced to its target, built, and the service restarted on the new code.
+    let before = p.container("api");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}");
+    p.expect_answer("hello from version 2", "after a sync+restart change");
+    assert_ne!(p.container("api"), before, "sync+restart restarts the service");
+
+    // An ignored file, and a file no rule names: nothing happens.
+    p.project.write("api/src/notes.tmp", "scratch");
+    p.project.write("api/README.md", "not watched");
+    w.expect_silence(Duration::from_secs(3), "files the develop rules leave out changed");
+
+    // sync+exec: copied into the running container, the command run there, no restart.
+    let running = p.container("api");
+    p.project.write("api/conf/motd", "second\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    let update = cycle["service_update"].as_str().unwrap_or_default().to_string();
+    assert!(update.contains("synced 1 file") && update.contains("cat /etc/api/motd"), "{cycle}");
+    assert_eq!(p.container("api"), running, "sync+exec does not restart the service");
+    let seen = docker_ok(&["exec", &running, "cat", "/tmp/motd-seen"]);
+    assert_eq!(seen.trim(), "second", "the command ran after the file was there");
+
+    // rebuild: a full build, with the rule named, and the service on the new image.
+    p.project.replace("api/Makefile", "-O1", "-O2");
+    let cycle = w.expect("image_built", CYCLE);
+    assert!(cycle["detail"]["reason"].as_str().is_some_and(|r| r.contains("develop.watch")), "{cycle}");
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}");
+    p.expect_answer("hello from version 2", "after the rebuild");
+    let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.api_image()]);
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &p.container("api")]), image_id);
+}

@@ -53,6 +53,19 @@ pub struct Config {
     /// `ID = { env = "VAR" }`.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretEntry>,
+    /// Context paths whose change needs a full build, and why (a compose service's
+    /// `develop.watch` `rebuild` rules; not a rebuilder.toml key).
+    #[serde(skip)]
+    pub full_build_paths: Vec<FullBuildPath>,
+}
+
+/// A context path (file or folder) whose change needs a full build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullBuildPath {
+    /// Relative to the build context.
+    pub src: String,
+    /// The reason a full build gives, naming the rule.
+    pub why: String,
 }
 
 /// `builder = "..."` in rebuilder.toml.
@@ -122,6 +135,12 @@ pub struct SyncEntry {
     pub src: String,
     /// Container path; relative paths are against the rebuild's working directory.
     pub dest: String,
+    /// .dockerignore-style patterns, below `src`, that are not synced.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// When given, only files matching one of these patterns (below `src`) are synced.
+    #[serde(default)]
+    pub include: Vec<String>,
 }
 
 impl Config {
@@ -145,7 +164,7 @@ impl Config {
                 format!("{}:{line}: {message}", path.display()),
                 format!(
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
-                     build_args, rebuild, workdir, [[sync]] src/dest, ignore, commit, timeout_secs, \
+                     build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, commit, timeout_secs, \
                      [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]], \
                      builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}",
                     path.display()
@@ -267,7 +286,10 @@ dest = "/src/src"
         .expect("valid");
         assert_eq!(c.image.as_deref(), Some("demo:dev"));
         assert_eq!(c.rebuild.map(|r| r.commands()), Some(vec!["make".into(), "make test".into()]));
-        assert_eq!(c.sync, vec![SyncEntry { src: "src".into(), dest: "/src/src".into() }]);
+        assert_eq!(
+            c.sync,
+            vec![SyncEntry { src: "src".into(), dest: "/src/src".into(), exclude: Vec::new(), include: Vec::new() }]
+        );
         assert_eq!(c.commit, Some(false));
         assert_eq!(c.builder, Some(BuilderChoice::Classic));
         assert_eq!(c.secrets["token"], SecretEntry::Path("secrets/token.txt".into()));

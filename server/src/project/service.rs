@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::compose::{BuildContext, ComposeOptions, ComposeVersion, SecretSource, Service, Workspace};
-use super::config::{Config, SecretEntry};
+use super::compose::{BuildContext, ComposeOptions, ComposeVersion, SecretSource, Service, WatchAction, Workspace};
+use super::config::{Config, FullBuildPath, SecretEntry, SyncEntry};
 use super::Project;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -43,6 +43,53 @@ struct ServiceBuild {
     target: Option<String>,
     args: BTreeMap<String, String>,
     secrets: BTreeMap<String, SecretEntry>,
+    develop: Vec<DevelopRule>,
+}
+
+/// A `develop.watch` rule of the service, its path relative to the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevelopRule {
+    pub action: WatchAction,
+    /// Context-relative, `/`-separated; `""` is the whole context.
+    pub src: String,
+    /// Where a sync puts it in the service's containers (and the builder).
+    pub target: Option<String>,
+    pub ignore: Vec<String>,
+    pub include: Vec<String>,
+    pub initial_sync: bool,
+    /// `file:line` of the rule, for messages.
+    pub at: String,
+}
+
+impl DevelopRule {
+    /// A rule whose files are copied to `target` (`sync`, `sync+restart`, `sync+exec`).
+    pub fn syncs(&self) -> bool {
+        matches!(self.action, WatchAction::Sync | WatchAction::SyncRestart | WatchAction::SyncExec { .. })
+    }
+
+    /// The action's name, as the compose file writes it.
+    pub fn action_name(&self) -> &'static str {
+        match self.action {
+            WatchAction::Sync => "sync",
+            WatchAction::Rebuild => "rebuild",
+            WatchAction::Restart => "restart",
+            WatchAction::SyncRestart => "sync+restart",
+            WatchAction::SyncExec { .. } => "sync+exec",
+        }
+    }
+
+    /// The container path of the context file `rel` under this rule, if it covers it.
+    pub fn container_path(&self, rel: &str) -> Option<String> {
+        let target = self.target.as_deref()?.trim_end_matches('/');
+        let below = if self.src.is_empty() {
+            rel
+        } else if rel == self.src {
+            ""
+        } else {
+            rel.strip_prefix(&self.src)?.strip_prefix('/')?
+        };
+        Some(if below.is_empty() { target.to_string() } else { format!("{target}/{below}") })
+    }
 }
 
 /// How to load a project: a folder, or a service of a compose project.
@@ -187,6 +234,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
             target: build.target.clone(),
             args: build.args.clone(),
             secrets,
+            develop: develop_rules(service, &context)?,
         },
     };
     Ok((binding, context))
@@ -211,6 +259,34 @@ impl ServiceBinding {
         for (id, entry) in &self.build.secrets {
             config.secrets.insert(id.clone(), entry.clone());
         }
+        // `develop.watch`: its sync rules say what is mirrored where (as compose syncs them
+        // into the service), its rebuild rules what needs a full build.
+        let develop = &self.build.develop;
+        if develop.iter().any(DevelopRule::syncs) {
+            config.sync = develop
+                .iter()
+                .filter(|r| r.syncs())
+                .map(|r| SyncEntry {
+                    src: if r.src.is_empty() { ".".to_string() } else { r.src.clone() },
+                    dest: r.target.clone().unwrap_or_default(),
+                    exclude: r.ignore.clone(),
+                    include: r.include.clone(),
+                })
+                .collect();
+        }
+        config.full_build_paths = develop
+            .iter()
+            .filter(|r| r.action == WatchAction::Rebuild)
+            .map(|r| FullBuildPath {
+                src: r.src.clone(),
+                why: format!("a `develop.watch` rule ({}) rebuilds the image on a change there", r.at),
+            })
+            .collect();
+    }
+
+    /// The service's `develop.watch` rules (empty without a `develop` section).
+    pub fn develop(&self) -> &[DevelopRule] {
+        &self.build.develop
     }
 
     /// The recipe hash's part for the compose file: this service's build settings only.
@@ -228,5 +304,156 @@ impl ServiceBinding {
     /// The compose files (and .env) whose change reloads the project.
     pub(super) fn recipe_files(&self) -> Vec<PathBuf> {
         self.files.iter().cloned().chain(self.env_file.clone()).collect()
+    }
+}
+
+/// The service's `develop.watch` rules, checked: a sync needs a target and a path inside the
+/// build context (the only files docker-rebuilder mirrors). A rebuild or restart path outside
+/// the context is left out: no build reads it.
+fn develop_rules(service: &Service, context: &Path) -> Result<Vec<DevelopRule>> {
+    let Some(develop) = &service.develop else { return Ok(Vec::new()) };
+    let mut rules = Vec::new();
+    for rule in &develop.watch {
+        let at = format!("{}:{}", rule.file.display(), rule.line);
+        let located = |cause: String, fix: &str| {
+            Error::new(ErrorKind::Compose, format!("{at}: {cause}"), fix).at(&rule.file, rule.line)
+        };
+        let path = rule.path.canonicalize().unwrap_or_else(|_| rule.path.clone());
+        let Ok(rel) = path.strip_prefix(context) else {
+            if rule.action == WatchAction::Rebuild || rule.action == WatchAction::Restart {
+                continue;
+            }
+            return Err(located(
+                format!(
+                    "the `develop.watch` sync path {} of the service `{}` is outside its build context {}",
+                    rule.path.display(),
+                    service.name,
+                    context.display()
+                ),
+                "docker-rebuilder mirrors a service's files from its build context: sync a path inside it",
+            ));
+        };
+        let syncs = matches!(rule.action, WatchAction::Sync | WatchAction::SyncRestart | WatchAction::SyncExec { .. });
+        if syncs && !rule.target.as_deref().is_some_and(|t| t.starts_with('/')) {
+            return Err(located(
+                format!("a `develop.watch` sync rule of the service `{}` has no absolute `target`", service.name),
+                "give `target:` the folder in the container the files go to (compose requires it too)",
+            ));
+        }
+        let src = rel.to_string_lossy().replace('\\', "/");
+        rules.push(DevelopRule {
+            action: rule.action.clone(),
+            src,
+            target: rule.target.clone(),
+            ignore: rule.ignore.clone(),
+            include: rule.include.clone(),
+            initial_sync: rule.initial_sync,
+            at,
+        });
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A compose folder with `compose` as its compose file and an `api/` context whose
+    /// Dockerfile copies `src` and builds it.
+    fn folder(compose: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("api/src")).expect("mkdir");
+        std::fs::write(dir.path().join("api/src/main.c"), "int main(void) { return 0; }\n").expect("write");
+        std::fs::write(dir.path().join("api/Makefile"), "all:\n\tcc -o app src/main.c\n").expect("write");
+        std::fs::write(
+            dir.path().join("api/Dockerfile"),
+            "FROM debian:bookworm-slim\nWORKDIR /src\nCOPY Makefile ./\nCOPY src ./src\nRUN make\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("compose.yaml"), compose).expect("write");
+        dir
+    }
+
+    fn load(dir: &Path, version: ComposeVersion) -> Result<Project> {
+        let options = ComposeOptions { dir: dir.to_path_buf(), ..Default::default() };
+        ProjectSource::Service { options, service: "api".into(), version: Some(version) }.load()
+    }
+
+    #[test]
+    fn a_service_is_its_context_with_compose_s_build_settings_and_image_name() {
+        let dir = folder("services:\n  api:\n    build:\n      context: ./api\n      args:\n        MODE: dev\n");
+        let project = load(dir.path(), ComposeVersion::V1).expect("loads");
+        // `.tmpXYZ`: both versions drop the dot (v1 every other character, v2 leading ones).
+        let name = dir.path().file_name().expect("name").to_string_lossy().to_lowercase();
+        let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
+        assert_eq!(project.plan.image, format!("{name}_api:latest"));
+        assert_eq!(project.dir, dir.path().join("api").canonicalize().expect("canonical"));
+        assert_eq!(project.plan.build_args.get("MODE").map(String::as_str), Some("dev"));
+        assert!(project.label().ends_with("/api#api"), "{}", project.label());
+        let v2 = load(dir.path(), ComposeVersion::V2).expect("loads");
+        assert_eq!(v2.plan.image, format!("{name}-api:latest"));
+        // The recipe covers the service's build settings: another arg is another recipe.
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  api:\n    build:\n      context: ./api\n      args:\n        MODE: prod\n",
+        )
+        .expect("write");
+        assert_ne!(load(dir.path(), ComposeVersion::V1).expect("loads").recipe, project.recipe);
+    }
+
+    #[test]
+    fn develop_watch_rules_become_the_sync_map_and_full_build_triggers() {
+        let dir = folder(
+            "services:\n  api:\n    build: ./api\n    develop:\n      watch:\n        - action: sync+restart\n          \
+             path: ./api/src\n          target: /src/src\n          ignore: ['*.tmp']\n        - action: rebuild\n          \
+             path: ./api/Makefile\n",
+        );
+        let project = load(dir.path(), ComposeVersion::V1).expect("loads");
+        let sync = &project.plan.sync;
+        assert_eq!(sync[0].sources, ["src"]);
+        assert_eq!(sync[0].dest, "/src/src");
+        assert_eq!(sync[0].excludes, ["*.tmp"]);
+        assert!(!sync.iter().any(|r| r.dest == "/src/Makefile"), "the develop rules narrow the map: {sync:?}");
+        let rebuild = sync.iter().find(|r| r.needs_full_build).expect("a full-build rule");
+        assert_eq!(rebuild.sources, ["Makefile"]);
+        assert!(rebuild.why.as_deref().is_some_and(|w| w.contains("compose.yaml:10")), "{rebuild:?}");
+        let rule = &project.service.as_ref().expect("a service").develop()[0];
+        assert_eq!(rule.container_path("src/a/b.c").as_deref(), Some("/src/src/a/b.c"));
+        assert_eq!(rule.container_path("srcx/b.c"), None);
+        assert_eq!(rule.container_path("Makefile"), None);
+    }
+
+    #[test]
+    fn include_keeps_only_matching_files_at_any_depth_and_ignore_still_wins() {
+        let dir = folder(
+            "services:\n  api:\n    build: ./api\n    develop:\n      watch:\n        - action: sync\n          \
+             path: ./api/src\n          target: /app\n          include: ['*.c']\n          ignore: ['gen/**']\n",
+        );
+        for file in ["lib/util.c", "lib/util.h", "gen/out.c", "notes.txt"] {
+            let path = dir.path().join("api/src").join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "x").expect("write");
+        }
+        let project = load(dir.path(), ComposeVersion::V1).expect("loads");
+        let tree =
+            crate::sync::walk::scan(&project.plan, &project.ignore, crate::sync::walk::HashSource::Disk).expect("scan");
+        let files: Vec<&str> = tree.entries.iter().filter(|(_, f)| !f.host.is_dir()).map(|(p, _)| p.as_str()).collect();
+        assert_eq!(files, ["/app/lib/util.c", "/app/main.c"]);
+    }
+
+    #[test]
+    fn a_sync_without_target_or_outside_the_context_is_a_located_error() {
+        let dir = folder(
+            "services:\n  api:\n    build: ./api\n    develop:\n      watch:\n        - action: sync\n          path: ./api/src\n",
+        );
+        let e = load(dir.path(), ComposeVersion::V1).expect_err("no target");
+        assert!(e.cause.contains("compose.yaml:6") && e.cause.contains("target"), "{e}");
+        assert_eq!(e.location.map(|(_, line)| line), Some(6));
+        let dir = folder(
+            "services:\n  api:\n    build: ./api\n    develop:\n      watch:\n        - action: sync\n          path: ./docs\n          target: /docs\n",
+        );
+        std::fs::create_dir_all(dir.path().join("docs")).expect("mkdir");
+        let e = load(dir.path(), ComposeVersion::V1).expect_err("outside the context");
+        assert!(e.cause.contains("outside its build context"), "{e}");
     }
 }

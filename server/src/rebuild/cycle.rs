@@ -167,6 +167,9 @@ impl Rebuilder {
             let more = changes.needs_full_build.len() - 1;
             let others = if more > 0 { format!(" (and {more} more)") } else { String::new() };
             let rule = tree.entries.get(path).map(|f| f.full_build.unwrap_or(f.rule));
+            if let Some(why) = rule.and_then(|r| plan.sync[r].why.as_ref()) {
+                return Ok(CycleResult::FullBuild(format!("{shown}{others} changed: {why}")));
+            }
             let line = rule.map(|r| plan.sync[r].line).filter(|l| *l > 0);
             let at = line.map(|l| format!(" at Dockerfile line {l}")).unwrap_or_default();
             return Ok(CycleResult::FullBuild(format!(

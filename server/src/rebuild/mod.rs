@@ -73,6 +73,8 @@ pub struct Rebuilder {
     /// Work started after an image was made (removing the replay's container); a process
     /// about to exit waits for it (`settle`), a long-lived one lets it finish.
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// A compose service: whether a cycle already looked at its containers (`initial_sync`).
+    service_seen: std::sync::atomic::AtomicBool,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -255,6 +257,7 @@ impl Rebuilder {
             rides: Default::default(),
             standby: Default::default(),
             built: Default::default(),
+            service_seen: Default::default(),
         };
         rebuilder.load_hashes();
         rebuilder

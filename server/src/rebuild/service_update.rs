@@ -2,14 +2,23 @@
 //! new image, as `docker compose up -d --no-deps SERVICE` would (see `engine/compose.rs` for
 //! why compose does it). A service with no running container is left alone, as are the
 //! services that depend on it; a failed build never gets here, so the old code keeps serving.
+//!
+//! With a `develop.watch` section, its actions decide, as Compose Watch does them: files under
+//! `sync` and `sync+exec` rules are copied into the running containers (which keep running:
+//! the app reloads them itself), then `sync+exec` runs its command there; `sync+restart`,
+//! `restart` and `rebuild` get the containers recreated on the new image (for us a restart
+//! must also pick up what the build made, which only the new image holds). `initial_sync`
+//! copies every file of its rule when the session first sees the containers.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{CycleReport, Outcome, Rebuilder};
-use crate::engine::{ComposeRun, Engine};
+use crate::engine::{ComposeRun, Engine, ExecRequest};
 use crate::events::{Event, Phase, Reporter};
-use crate::project::compose::{ComposeVersion, Workspace};
-use crate::project::service::ServiceBinding;
+use crate::project::compose::{ComposeVersion, WatchAction, Workspace};
+use crate::project::service::{DevelopRule, ServiceBinding};
+use crate::sync::archive::ArchiveWriter;
 
 impl Rebuilder {
     /// Brings the service's running containers onto the image `report` ended with. Never
@@ -22,7 +31,17 @@ impl Rebuilder {
         );
         let Some(image_id) = report.image_id.clone().filter(|_| fresh) else { return };
         let started = Instant::now();
-        match self.recreate_if_stale(service, &image_id, reporter).await {
+        let first = !self.service_seen.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let update = match develop_update(service, &self.project.plan.context, report, first) {
+            Update::Recreate => self.recreate_if_stale(service, &image_id, reporter).await,
+            Update::Copy { files, commands } => self.copy_into_service(service, &files, &commands, reporter).await,
+            Update::CopyAll { rules } => match self.initial_files(&rules) {
+                Ok(files) => self.copy_into_service(service, &files, &[], reporter).await,
+                Err(e) => Err(e),
+            },
+            Update::Nothing => Ok(None),
+        };
+        match update {
             Ok(None) => {}
             Ok(Some(done)) => {
                 reporter.report(Event::PhaseFinished { phase: Phase::Service, elapsed: started.elapsed() });
@@ -89,5 +108,179 @@ pub async fn compose_version(engine: &Engine, workspace: &Workspace) -> ComposeV
     match crate::engine::installed_compose_is_v1().await {
         Some(true) => ComposeVersion::V1,
         _ => ComposeVersion::V2,
+    }
+}
+
+/// What a cycle's end means for the service's running containers.
+enum Update {
+    Recreate,
+    /// Host files (absent: deleted) to their container paths, then these commands.
+    Copy {
+        files: Vec<(PathBuf, String)>,
+        commands: Vec<Vec<String>>,
+    },
+    /// `initial_sync`: every file of these sync rules (indexes into `develop()`).
+    CopyAll {
+        rules: Vec<usize>,
+    },
+    Nothing,
+}
+
+/// How `develop.watch` says to bring the service's containers up to date after `report`;
+/// `first`: the session's first look at them.
+fn develop_update(service: &ServiceBinding, context: &Path, report: &CycleReport, first: bool) -> Update {
+    let develop = service.develop();
+    let hot = |r: &DevelopRule| matches!(r.action, WatchAction::Sync | WatchAction::SyncExec { .. });
+    if develop.is_empty() {
+        return Update::Recreate;
+    }
+    match report.outcome {
+        Outcome::ImageBuilt { .. } => Update::Recreate,
+        // Only rules that copy without a restart keep a container running on an older image.
+        Outcome::UpToDate if !develop.iter().filter(|r| r.syncs()).all(hot) => Update::Recreate,
+        Outcome::UpToDate if first => {
+            let rules: Vec<usize> = (0..develop.len()).filter(|&i| develop[i].initial_sync).collect();
+            if rules.is_empty() {
+                Update::Nothing
+            } else {
+                Update::CopyAll { rules }
+            }
+        }
+        Outcome::UpToDate => Update::Nothing,
+        _ => {
+            let mut files = Vec::new();
+            let mut commands: Vec<Vec<String>> = Vec::new();
+            for host in &report.synced {
+                let Some(rel) = host.strip_prefix(context).ok().map(|r| r.to_string_lossy().replace('\\', "/")) else {
+                    continue;
+                };
+                let covering: Vec<&DevelopRule> =
+                    develop.iter().filter(|r| r.syncs() && r.container_path(&rel).is_some()).collect();
+                let restarts = develop.iter().any(|r| r.action == WatchAction::Restart && under(&rel, &r.src));
+                if restarts || covering.iter().any(|r| !hot(r)) {
+                    return Update::Recreate;
+                }
+                for rule in covering {
+                    if let Some(path) = rule.container_path(&rel) {
+                        files.push((host.clone(), path));
+                    }
+                    if let WatchAction::SyncExec { command } = &rule.action {
+                        if !commands.contains(command) {
+                            commands.push(command.clone());
+                        }
+                    }
+                }
+            }
+            if files.is_empty() {
+                Update::Nothing
+            } else {
+                Update::Copy { files, commands }
+            }
+        }
+    }
+}
+
+fn under(rel: &str, folder: &str) -> bool {
+    folder.is_empty() || rel == folder || rel.strip_prefix(folder).is_some_and(|r| r.starts_with('/'))
+}
+
+impl Rebuilder {
+    /// Every file the builder mirrors under the sync rules `rules` (indexes into the service's
+    /// develop rules; its sync rules are the builder's, in order), host path to container path.
+    fn initial_files(&self, rules: &[usize]) -> crate::error::Result<Vec<(PathBuf, String)>> {
+        let Some(service) = &self.project.service else { return Ok(Vec::new()) };
+        let develop = service.develop();
+        // Sync rule n of the plan is the n-th develop rule that syncs.
+        let sync_index: Vec<usize> = (0..develop.len()).filter(|&i| develop[i].syncs()).collect();
+        let wanted: Vec<usize> =
+            sync_index.iter().enumerate().filter(|(_, d)| rules.contains(d)).map(|(n, _)| n).collect();
+        let (tree, _) = self.host_state()?;
+        Ok(tree
+            .entries
+            .iter()
+            .filter(|(_, f)| wanted.contains(&f.rule))
+            .map(|(path, f)| (f.host.clone(), path.clone()))
+            .collect())
+    }
+
+    /// Copies `files` into the service's running containers (a file gone from the host is
+    /// removed there), then runs `commands` in each. The containers keep running.
+    async fn copy_into_service(
+        &self,
+        service: &ServiceBinding,
+        files: &[(PathBuf, String)],
+        commands: &[Vec<String>],
+        reporter: &mut dyn Reporter,
+    ) -> crate::error::Result<Option<String>> {
+        let containers = self.engine.service_containers(&service.project, &service.name).await?;
+        let running: Vec<_> = containers.iter().filter(|c| c.running).collect();
+        if running.is_empty() || files.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<&str> = running.iter().map(|c| c.name.as_str()).collect();
+        reporter.report(Event::PhaseStarted {
+            phase: Phase::Service,
+            detail: format!("syncing {} file(s) into {}", files.len(), names.join(", ")),
+        });
+        let mut archive = ArchiveWriter::new();
+        let mut gone = Vec::new();
+        for (host, path) in files {
+            match std::fs::symlink_metadata(host) {
+                Ok(meta) if meta.is_file() => {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    if archive.add_file(path, host, meta.permissions().mode() & 0o7777, (0, 0), None)?.is_none() {
+                        gone.push(path.clone());
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => gone.push(path.clone()),
+            }
+        }
+        let tar = archive.finish()?;
+        for container in &running {
+            if !gone.is_empty() {
+                let mut argv = vec!["rm".to_string(), "-rf".to_string(), "--".to_string()];
+                argv.extend(gone.iter().cloned());
+                self.run_in_service(&container.id, &argv, "remove deleted files", reporter).await;
+            }
+            self.engine.upload(&container.id, tar.clone()).await?;
+            for command in commands {
+                self.run_in_service(&container.id, command, &command.join(" "), reporter).await;
+            }
+        }
+        let ran = if commands.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", then ran {}",
+                commands.iter().map(|c| format!("`{}`", c.join(" "))).collect::<Vec<_>>().join(", ")
+            )
+        };
+        Ok(Some(format!("service {}: synced {} file(s) into {}{ran}", service.name, files.len(), names.join(", "))))
+    }
+
+    /// Runs `argv` in a service's container; a failure is a warning with its output.
+    async fn run_in_service(&self, container: &str, argv: &[String], display: &str, reporter: &mut dyn Reporter) {
+        let request = ExecRequest { argv, display, workdir: None, env: &[], user: None, stdin: None };
+        let mut output = Vec::new();
+        let result = self
+            .engine
+            .exec(container, request, None, None, &mut |_, bytes: &[u8]| {
+                if output.len() < 8192 {
+                    output.extend_from_slice(bytes);
+                }
+            })
+            .await;
+        match result {
+            Ok(exit) if exit.code == 0 => {}
+            Ok(exit) => reporter.report(Event::Warning(format!(
+                "`{display}` in the service's container exited with {}: {}",
+                exit.code,
+                String::from_utf8_lossy(&output).trim()
+            ))),
+            Err(e) => {
+                reporter.report(Event::Warning(format!("`{display}` in the service's container: {}", e.one_line())))
+            }
+        }
     }
 }

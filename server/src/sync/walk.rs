@@ -179,6 +179,14 @@ fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Re
         // context (a bad one was refused when the Dockerfile was parsed).
         let excluded =
             (!rule.excludes.is_empty()).then(|| DockerIgnore::parse(&rule.excludes.join("\n")).ok()).flatten();
+        // compose's `include`: only matching files (a pattern naming no folder, at any depth).
+        let included = (!rule.includes.is_empty())
+            .then(|| {
+                let at_any_depth = rule.includes.iter().filter(|p| !p.contains('/')).map(|p| format!("**/{p}"));
+                let all: Vec<String> = rule.includes.iter().cloned().chain(at_any_depth).collect();
+                DockerIgnore::parse(&all.join("\n")).ok()
+            })
+            .flatten();
         for source in expand_sources(&plan.context, ignore, rule)? {
             let meta = match fs::symlink_metadata(plan.context.join(&source)) {
                 Ok(m) => m,
@@ -211,6 +219,9 @@ fn scan_rules(plan: &Plan, ignore: &DockerIgnore, hashes: &HashSource<'_>) -> Re
                         .as_ref()
                         .is_some_and(|x| (!below.is_empty() && x.is_excluded(below)) || x.is_excluded(rel))
                     {
+                        return;
+                    }
+                    if included.as_ref().is_some_and(|i| !meta.is_dir() && !below.is_empty() && !i.is_excluded(below)) {
                         return;
                     }
                     let dest = if below.is_empty() { base_dest.clone() } else { join(&base_dest, below) };

@@ -88,6 +88,7 @@ mod tests {
             chown: None,
             chmod: None,
             excludes: Vec::new(),
+            includes: Vec::new(),
             parents: false,
             line: 3,
             needs_full_build: false,

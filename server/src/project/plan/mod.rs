@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::diagnostics::CustomMatcher;
 use crate::error::{Error, ErrorKind, Result};
-use crate::project::config::{Config, StageConfig, SyncEntry};
+use crate::project::config::{Config, FullBuildPath, StageConfig, SyncEntry};
 use crate::project::dockerfile;
 use crate::project::glob::{glob_segment_matches, has_glob};
 
@@ -93,6 +93,9 @@ pub struct SyncRule {
     pub chmod: Option<u32>,
     /// `--exclude` patterns: context paths the copy leaves out (.dockerignore syntax).
     pub excludes: Vec<String>,
+    /// When not empty, only files matching one of these (below the source, .dockerignore
+    /// syntax, at any depth when the pattern names no folder) are copied: compose's `include`.
+    pub includes: Vec<String>,
     /// `--parents`: each source keeps its path below the context under `dest`.
     pub parents: bool,
     /// Dockerfile line (0 for config rules).
@@ -210,6 +213,7 @@ impl Plan {
             .into_iter()
             .map(|rule| SyncRule { dest: format!("{ELSEWHERE}/line-{}{}", rule.line, rule.dest), ..rule })
             .collect();
+        elsewhere.extend(full_build_rules(&config.full_build_paths));
         if let Some(first) = builders.first_mut() {
             first.sync.append(&mut elsewhere);
         }
@@ -519,12 +523,34 @@ fn config_sync_rules(entries: &[SyncEntry], workdir: &str) -> Result<Vec<SyncRul
                 dest_is_dir: entry.dest.ends_with('/'),
                 chown: None,
                 chmod: None,
-                excludes: Vec::new(),
+                excludes: entry.exclude.clone(),
+                includes: entry.include.clone(),
                 parents: false,
                 line: 0,
                 needs_full_build: false,
                 why: None,
             })
+        })
+        .collect()
+}
+
+/// Rules that watch `paths` for the first builder: a change under one needs a full build.
+fn full_build_rules(paths: &[FullBuildPath]) -> Vec<SyncRule> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| SyncRule {
+            sources: vec![clean_relative(&path.src)],
+            dest: format!("{ELSEWHERE}/full-build-{i}"),
+            dest_is_dir: true,
+            chown: None,
+            chmod: None,
+            excludes: Vec::new(),
+            includes: Vec::new(),
+            parents: false,
+            line: 0,
+            needs_full_build: true,
+            why: Some(path.why.clone()),
         })
         .collect()
 }
