@@ -308,6 +308,25 @@ fn a_container_of_another_compose_project_is_never_touched() {
     assert!(report["service_update"].is_null(), "our project runs nothing: {report}");
     assert_eq!(docker_ok(&["ps", "-q", "--no-trunc", "--filter", &filter]), before, "the other project is untouched");
     let _ = p.compose(&["-p", &other, "down", "-t", "1", "--rmi", "local"]);
+
+    // A `container_name:` held by a container of no compose project: said, at the service's
+    // line, and that container left running as it was.
+    let name = format!("{}-api", p.name());
+    p.project.replace(
+        "docker-compose.yml",
+        "    build: ./api\n",
+        &format!("    build: ./api\n    container_name: {name}\n"),
+    );
+    let squatter = docker_ok(&["run", "-d", "--name", &name, "busybox:local", "sleep", "600"]);
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let run = p.run(&["build", "--json", "api"]);
+    docker(&["rm", "-f", &name]);
+    assert_eq!(run.code, 0, "the image is still built: {}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    let update = report["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("docker-compose.yml:5") && update.contains("no compose project"), "{report}");
+    assert!(report["notes"].to_string().contains(&name), "a warning names the container: {report}");
+    assert!(!squatter.is_empty());
 }
 
 /// A `develop.watch` section for the API, in a file of its own given with `-f` after the

@@ -31,6 +31,11 @@ impl Rebuilder {
         );
         let Some(image_id) = report.image_id.clone().filter(|_| fresh) else { return };
         let started = Instant::now();
+        if let Err(e) = self.check_container_name(service).await {
+            reporter.report(Event::Warning(e.one_line()));
+            report.service_update = Some(e.cause);
+            return;
+        }
         let first = !self.service_seen.swap(true, std::sync::atomic::Ordering::SeqCst);
         let update = match develop_update(service, &self.project.plan.context, report, first) {
             Update::Recreate => self.recreate_if_stale(service, &image_id, reporter).await,
@@ -54,6 +59,31 @@ impl Rebuilder {
                 report.service_update = Some(e.cause);
             }
         }
+    }
+
+    /// A `container_name:` taken by a container of another compose project (or of none):
+    /// compose would fail on it, and it is not ours to touch. An error located at the service.
+    async fn check_container_name(&self, service: &ServiceBinding) -> crate::error::Result<()> {
+        let Some(name) = &service.container_name else { return Ok(()) };
+        let owner = match self.engine.named_container_project(name).await? {
+            None => return Ok(()),
+            Some(Some(project)) if project == service.project => return Ok(()),
+            Some(Some(project)) => format!("the compose project `{project}`"),
+            Some(None) => "no compose project".to_string(),
+        };
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::Compose,
+            format!(
+                "{}:{}: the container `{name}` (the service {}'s `container_name`) belongs to {owner}, not to `{}`: \
+                 docker-rebuilder leaves it alone, and the service keeps what it runs",
+                service.file.display(),
+                service.line,
+                service.name,
+                service.project
+            ),
+            "remove or rename that container (`docker rm -f NAME` if it is a leftover), or change `container_name`",
+        )
+        .at(&service.file, service.line))
     }
 
     /// Recreates the service's running containers that are not on `image_id`; what it did,
