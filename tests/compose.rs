@@ -127,7 +127,7 @@ impl Drop for ComposeProject {
         // docker-rebuilder's objects for the services: labelled `<context>#<service>`.
         // (And, should a run have taken a service's folder for a project of its own, its objects.)
         let api = self.project.path("api").display().to_string();
-        for value in [format!("{api}#api"), format!("{}#cache", self.project.path("cache").display()), api] {
+        for value in [format!("{api}#api"), format!("{api}#worker"), api] {
             let label = format!("label=dev.docker-rebuilder.project={value}");
             let ids = docker(&["ps", "-aq", "--filter", &label]);
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
@@ -139,6 +139,7 @@ impl Drop for ComposeProject {
             }
         }
         docker(&["rmi", "-f", "--no-prune", &self.api_image()]);
+        docker(&["rmi", "-f", "--no-prune", &format!("{}_worker", self.name())]);
     }
 }
 
@@ -397,4 +398,58 @@ fn develop_watch_rules_decide_what_is_synced_rebuilt_restarted_and_run() {
     p.expect_answer("hello from version 2", "after the rebuild");
     let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.api_image()]);
     assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &p.container("api")]), image_id);
+}
+
+#[test]
+fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
+    let p = ComposeProject::new();
+    let second = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
+             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    let get_second = || {
+        let mut stream = TcpStream::connect(("127.0.0.1", second)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response)
+    };
+    let w = watch(&p);
+    // One first cycle per service.
+    let mut services: Vec<String> =
+        (0..2).map(|_| w.next(FIRST_BUILD)["service"].as_str().unwrap_or_default().to_string()).collect();
+    services.sort();
+    assert_eq!(services, ["api", "worker"], "{}", w.log());
+
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let mut updated: Vec<String> = (0..2)
+        .map(|_| {
+            let cycle = w.expect("succeeded", CYCLE);
+            assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}");
+            cycle["service"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    updated.sort();
+    assert_eq!(updated, ["api", "worker"], "one save rebuilt both services");
+    p.expect_answer("hello from version 2 (from compose)", "the api service");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_second().is_some_and(|r| r.contains("hello from version 2 (worker)")) {
+        assert!(Instant::now() < deadline, "the worker service answers the new code: {:?}", get_second());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Each service has a builder of its own, and both images are compose's names.
+    for service in ["api", "worker"] {
+        let label = format!("label=dev.docker-rebuilder.project={}#{service}", p.project.path("api").display());
+        let builders =
+            docker_ok(&["ps", "-q", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"]);
+        assert_eq!(builders.lines().count(), 1, "{service}'s builder");
+        docker_ok(&["image", "inspect", &format!("{}_{service}", p.name())]);
+    }
 }
