@@ -223,6 +223,14 @@ fn a_service_with_no_running_container_is_left_alone() {
     // compose then runs the image we built: `up` without building.
     p.compose_ok(&["up", "-d", "--no-build"]);
     p.expect_answer("hello from version 1", "docker-compose up on our image");
+    // `status` names the service and its container, on this image.
+    let run = p.run(&["status", "--json", "api"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(status["service"]["name"], "api", "{status}");
+    assert_eq!(status["service"]["compose_project"], p.name().as_str(), "{status}");
+    assert_eq!(status["service"]["containers"][0]["running"], true, "{status}");
+    assert_eq!(status["service"]["containers"][0]["runs_this_image"], true, "{status}");
 }
 
 #[test]

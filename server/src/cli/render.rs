@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::engine::ContainerInfo;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, OutputStream, Phase, Reporter};
+use crate::project::compose::ComposeVersion;
 use crate::project::plan::{mounts_label, CopySource, ReplayOp, StageRole, StepMount, SyncRule, ELSEWHERE};
 use crate::project::Project;
 use crate::rebuild::{CleanReport, CycleReport, Outcome, Status};
@@ -292,8 +293,21 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(St
                 v
             })
             .collect();
+        let service = project.service.as_ref().map(|s| {
+            json!({
+                "name": s.name,
+                "compose_project": s.project,
+                "compose_version": if s.version == ComposeVersion::V1 { "v1" } else { "v2" },
+                "defined_at": format!("{}:{}", s.file.display(), s.line),
+                "develop_watch": s.develop().iter().map(|r| json!({ "action": r.action_name(), "path": r.src, "target": r.target })).collect::<Vec<_>>(),
+                "containers": status.service_containers.iter().map(|(c, current)| json!({
+                    "name": c.name, "running": c.running, "runs_this_image": current,
+                })).collect::<Vec<_>>(),
+            })
+        });
         let value = json!({
             "project": project.dir,
+            "service": service,
             "image": status.image,
             "image_id": status.image_info.as_ref().map(|i| &i.id),
             "builder": status.builder_name,
@@ -311,9 +325,31 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(St
         return;
     }
     out!("project  {}", project.dir.display());
+    if let Some(s) = &project.service {
+        let version = if s.version == ComposeVersion::V1 { "v1" } else { "v2" };
+        out!(
+            "service  {} of compose project {} (compose {version} names its image; {}:{})",
+            s.name,
+            s.project,
+            s.file.display(),
+            s.line
+        );
+        for r in s.develop() {
+            let target = r.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
+            out!("develop  {} {}{target}", r.action_name(), if r.src.is_empty() { "." } else { &r.src });
+        }
+    }
     match &status.image_info {
         Some(i) => out!("image    {} ({}, {} layers)", status.image, short_id(&i.id), i.layers),
         None => out!("image    {} (not built yet)", status.image),
+    }
+    for (c, current) in &status.service_containers {
+        let state = match (c.running, current) {
+            (false, _) => "not running",
+            (true, true) => "running this image",
+            (true, false) => "running an older image (the next clean build recreates it)",
+        };
+        out!("container {} ({state})", c.name);
     }
     if plan.assembly.is_some() {
         let chain: Vec<String> = plan

@@ -209,6 +209,8 @@ pub struct Status {
     pub last_build_failed: bool,
     /// A replayed image: each builder stage's status (its label, and its builder's state).
     pub stages: Vec<(String, Status)>,
+    /// A compose service: its containers (running or not) and whether each runs the image.
+    pub service_containers: Vec<(crate::engine::ServiceContainer, bool)>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -54,7 +54,15 @@ impl Rebuilder {
             pending_deletes: None,
             last_build_failed: false,
             stages: Vec::new(),
+            service_containers: Vec::new(),
         };
+        if let Some(service) = &self.project.service {
+            let image_id = status.image_info.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+            for c in self.engine.service_containers(&service.project, &service.name).await? {
+                let current = c.image_id == image_id;
+                status.service_containers.push((c, current));
+            }
+        }
         for stage in &self.stages {
             let one = Box::pin(stage.status()).await?;
             status.last_build_failed |= one.last_build_failed;
