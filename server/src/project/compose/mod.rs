@@ -388,7 +388,10 @@ pub(super) fn parse_yaml(source: &SourceFile) -> Result<Vec<Value>> {
     let mut documents = Vec::new();
     for document in serde_norway::Deserializer::from_str(&source.text) {
         let mut value = Value::deserialize(document).map_err(|e| {
-            let line = e.location().map_or(1, |l| l.line());
+            // At the end of the input libyaml points one line past a text without a final
+            // newline: name the text's last line instead.
+            let lines = source.text.bytes().filter(|b| *b == b'\n').count() + 1;
+            let line = e.location().map_or(1, |l| l.line()).clamp(1, lines);
             compose_error(&source.path, line, format!("invalid YAML: {e}"), fix)
         })?;
         value.apply_merge().map_err(|e| {

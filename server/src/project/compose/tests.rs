@@ -296,3 +296,14 @@ fn find_dir_looks_upward_for_a_compose_file() {
     let empty = folder(&[("a/file.txt", "")]);
     assert!(find_dir(&empty.path().join("a")).is_none_or(|d| !d.starts_with(canonical(empty.path()))));
 }
+
+/// Found by the fuzzer: libyaml's error at the end of a text without a final newline is one
+/// line past it; the error names the last line.
+#[test]
+fn a_yaml_error_at_the_end_of_the_text_names_its_last_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("compose.yaml"), "services:\n  api:A    buew:\n  apild").expect("write");
+    let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
+    let error = load(&options).err().expect("invalid YAML");
+    assert_eq!(error.location.as_ref().map(|(_, line)| *line), Some(3), "{error}");
+}
