@@ -129,17 +129,21 @@ impl Engine {
 
     /// Recreates the service's containers on the image its name now points at, as
     /// `docker compose up -d --no-deps --no-build SERVICE` does: whole config kept, services
-    /// that depend on it left alone. Returns what compose printed.
-    pub async fn compose_recreate(&self, run: &ComposeRun) -> Result<String> {
-        let mut args: Vec<String> = vec!["-p".into(), run.project.clone()];
-        args.push("--project-directory".into());
-        args.push(run.working_dir.display().to_string());
-        for file in &run.files {
-            args.push("-f".into());
-            args.push(file.display().to_string());
+    /// that depend on it left alone. Returns what compose printed. A `standby` started for the
+    /// same run is used when it still waits (compose v1 then skips its ~0.5 s of imports).
+    pub async fn compose_recreate(&self, run: &ComposeRun, standby: Option<ComposeStandby>) -> Result<String> {
+        let args = run.args();
+        if let Some(output) = standby.filter(|s| s.args == args).and_then(ComposeStandby::go) {
+            let output = output.await;
+            if let Some(output) = output {
+                let text =
+                    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+                if output.status.success() {
+                    return Ok(text);
+                }
+                return Err(failed("docker-compose", &[], &args, &text));
+            }
         }
-        args.extend(["up", "-d", "--no-deps", "--no-build"].map(String::from));
-        args.push(run.service.clone());
         let candidates: Vec<(&str, Vec<&str>)> = if run.v1 {
             vec![("docker-compose", vec![])]
         } else {
@@ -174,18 +178,7 @@ impl Engine {
             if output.status.success() {
                 return Ok(text);
             }
-            let tail: Vec<&str> = text.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(Error::new(
-                ErrorKind::Engine,
-                format!(
-                    "`{} {}` failed (the service keeps its old container): {}",
-                    program_line(program, &prefix),
-                    args.join(" "),
-                    tail.join("\n")
-                ),
-                "correct what compose says, then save again or run `docker compose up -d` yourself; the image is \
-                 already up to date",
-            ));
+            return Err(failed(program, &prefix, &args, &text));
         }
         Err(Error::new(
             ErrorKind::Project,
@@ -201,6 +194,110 @@ impl Engine {
                 "install the docker compose plugin, or run `docker compose up -d` yourself"
             },
         ))
+    }
+}
+
+/// compose's failure: its last lines, and that the image is made.
+fn failed(program: &str, prefix: &[&str], args: &[String], text: &str) -> Error {
+    let tail: Vec<&str> = text.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
+    Error::new(
+        ErrorKind::Engine,
+        format!(
+            "`{} {}` failed (the service keeps its old container): {}",
+            program_line(program, prefix),
+            args.join(" "),
+            tail.join("\n")
+        ),
+        "correct what compose says, then save again or run `docker compose up -d` yourself; the image is already \
+         up to date",
+    )
+}
+
+impl ComposeRun {
+    /// compose's arguments for the recreate.
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["-p".into(), self.project.clone()];
+        args.push("--project-directory".into());
+        args.push(self.working_dir.display().to_string());
+        for file in &self.files {
+            args.push("-f".into());
+            args.push(file.display().to_string());
+        }
+        args.extend(["up", "-d", "--no-deps", "--no-build"].map(String::from));
+        args.push(self.service.clone());
+        args
+    }
+}
+
+/// The next recreate's compose v1, started ahead: the Python `docker-compose` spends about half
+/// of a recreate importing itself. This process has done that and waits for a line on stdin
+/// (`go`: run; anything else or end of input: exit having done nothing), the way the session
+/// starts a builder's next step ahead. Only for a `docker-compose` that is a Python console
+/// script (its entry point is loaded by name, as its own script does); dropped, it is killed.
+pub struct ComposeStandby {
+    child: tokio::process::Child,
+    args: Vec<String>,
+}
+
+/// The standby's program: load `docker-compose`'s entry point, wait for `go`, run it.
+const STANDBY: &str = "import sys
+from importlib.metadata import entry_points
+eps = entry_points()
+eps = eps.select(group='console_scripts') if hasattr(eps, 'select') else eps.get('console_scripts', [])
+main = next(e for e in eps if e.name == 'docker-compose').load()
+if sys.stdin.readline().strip() != 'go':
+    sys.exit(0)
+sys.argv = ['docker-compose'] + sys.argv[1:]
+sys.exit(main())
+";
+
+impl ComposeStandby {
+    /// Starts one for `run` when compose v1 made the containers and `docker-compose` on PATH
+    /// is a Python script; None otherwise (the recreate then starts compose as usual).
+    pub fn start(run: &ComposeRun) -> Option<ComposeStandby> {
+        if !run.v1 {
+            return None;
+        }
+        let script = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|dir| dir.join("docker-compose"))
+            .find(|p| p.is_file())?;
+        let mut head = [0u8; 256];
+        let read = std::io::Read::read(&mut std::fs::File::open(&script).ok()?, &mut head).ok()?;
+        let first = String::from_utf8_lossy(&head[..read]).lines().next()?.to_string();
+        let interpreter = first.strip_prefix("#!")?.split_whitespace().next()?.to_string();
+        if !interpreter.contains("python") {
+            return None;
+        }
+        let args = run.args();
+        let child = tokio::process::Command::new(interpreter)
+            .arg("-c")
+            .arg(STANDBY)
+            .args(&args)
+            .current_dir(&run.working_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .ok()?;
+        Some(ComposeStandby { child, args })
+    }
+
+    /// Tells it to run, and its output once it ends; None when it had already ended (its
+    /// imports failed: compose is then started as usual).
+    fn go(mut self) -> Option<impl std::future::Future<Output = Option<std::process::Output>>> {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return None;
+        }
+        let mut stdin = self.child.stdin.take()?;
+        Some(async move {
+            use tokio::io::AsyncWriteExt as _;
+            stdin.write_all(b"go\n").await.ok()?;
+            drop(stdin);
+            self.child.wait_with_output().await.ok()
+        })
     }
 }
 

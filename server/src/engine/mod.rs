@@ -13,7 +13,7 @@ mod volume;
 
 pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, StepState};
 pub use commit::CommitConfig;
-pub use compose::{installed_compose_is_v1, ComposeRun, ServiceContainer};
+pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ServiceContainer};
 pub use container::{BuilderSpec, ContainerInfo};
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
 pub use image::{BuildRequest, ImageInfo};

@@ -75,6 +75,10 @@ pub struct Rebuilder {
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// A compose service: whether a cycle already looked at its containers (`initial_sync`).
     service_seen: std::sync::atomic::AtomicBool,
+    /// A compose service: the next recreate's compose, started ahead (see `ComposeStandby`).
+    compose_standby: std::sync::Mutex<Option<crate::engine::ComposeStandby>>,
+    /// The last recreate's compose run: what the standby is started for.
+    compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -260,6 +264,8 @@ impl Rebuilder {
             standby: Default::default(),
             built: Default::default(),
             service_seen: Default::default(),
+            compose_standby: Default::default(),
+            compose_run: Default::default(),
         };
         rebuilder.load_hashes();
         rebuilder

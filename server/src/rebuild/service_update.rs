@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{CycleReport, Outcome, Rebuilder};
-use crate::engine::{ComposeRun, Engine, ExecRequest};
+use crate::engine::{ComposeRun, ComposeStandby, Engine, ExecRequest};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::compose::{ComposeVersion, WatchAction, Workspace};
 use crate::project::service::{DevelopRule, ServiceBinding};
@@ -58,6 +58,18 @@ impl Rebuilder {
                 reporter.report(Event::Warning(e.one_line()));
                 report.service_update = Some(e.cause);
             }
+        }
+    }
+
+    /// Starts the next recreate's compose ahead (see `ComposeStandby`), once this process
+    /// recreated the service: the front ends that stay call it between cycles.
+    pub(super) fn prepare_compose_standby(&self) {
+        let mut standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner());
+        if standby.is_some() {
+            return;
+        }
+        if let Some(run) = self.compose_run.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            *standby = ComposeStandby::start(run);
         }
     }
 
@@ -116,7 +128,11 @@ impl Rebuilder {
             files,
             v1: first.by_compose_v1(),
         };
-        self.engine.compose_recreate(&run).await?;
+        let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let recreated = self.engine.compose_recreate(&run, standby).await;
+        // What a long-lived front end starts ahead for the next one (`prepare_compose_standby`).
+        *self.compose_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+        recreated?;
         // The images the old containers ran: a commit of ours that only they used is pruned
         // now (the commit's own prune found them still in use).
         let old: Vec<String> = stale.iter().map(|c| c.image_id.clone()).collect();

@@ -13,6 +13,7 @@ impl Rebuilder {
     /// cycle of this process rode its changes on that builder's step. Best effort: any
     /// failure leaves the next cycle to start its exec itself.
     pub async fn prepare_next_cycle(&self) {
+        self.prepare_compose_standby();
         // A replayed image: each stage's builder gets its step started (an unused one waits).
         for stage in &self.stages {
             Box::pin(stage.prepare_next_cycle()).await;

@@ -304,6 +304,6 @@ fn a_yaml_error_at_the_end_of_the_text_names_its_last_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("compose.yaml"), "services:\n  api:A    buew:\n  apild").expect("write");
     let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
-    let error = load(&options).err().expect("invalid YAML");
+    let Err(error) = load(&options) else { panic!("invalid YAML must not load") };
     assert_eq!(error.location.as_ref().map(|(_, line)| *line), Some(3), "{error}");
 }
