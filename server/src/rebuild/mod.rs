@@ -248,6 +248,8 @@ impl Rebuilder {
     }
 
     fn one(engine: Engine, project: Project, stages: Vec<Rebuilder>, stage_of: Option<usize>) -> Rebuilder {
+        // Shared with the other projects of its context (compose services, stage builders).
+        let hashes = HashCache::shared(&project.plan.context, &project.builder_name());
         let rebuilder = Rebuilder {
             engine,
             project,
@@ -257,7 +259,7 @@ impl Rebuilder {
             deferred: Default::default(),
             background: Default::default(),
             known: Default::default(),
-            hashes: HashCache::default(),
+            hashes,
             warned_links: Default::default(),
             owners: Default::default(),
             rides: Default::default(),

@@ -5,6 +5,11 @@
 //!
 //! It is kept in a file between processes (`save`/`load`: a CLI run, an editor restarted): a
 //! stamp names one content whichever process took it, as the ctime in it cannot be set back.
+//!
+//! Within a process, the projects that scan one build context share what they hashed
+//! (`HashCache::shared`): compose services built from one folder, a multi-stage image's
+//! builders. Each is a scanner of its own, whose completed scan replaces only its own entries,
+//! so one never makes another read its files again; a file one of them hashed is read once.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -38,18 +43,39 @@ impl Stamp {
     }
 }
 
+type Hashes = HashMap<PathBuf, (Stamp, String)>;
+
 #[derive(Default)]
 struct Maps {
-    /// What the last complete scan hashed.
-    current: HashMap<PathBuf, (Stamp, String)>,
-    /// What the running scan hashed: replaces `current` when it completes, so deleted files
-    /// are forgotten.
-    next: HashMap<PathBuf, (Stamp, String)>,
+    /// What each scanner's last complete scan hashed.
+    current: HashMap<String, Hashes>,
+    /// What each scanner's running scan hashed: replaces its `current` when it completes, so
+    /// deleted files are forgotten.
+    next: HashMap<String, Hashes>,
+}
+
+impl Maps {
+    fn find(&self, path: &Path, stamp: Stamp) -> Option<String> {
+        self.current
+            .values()
+            .chain(self.next.values())
+            .find_map(|m| m.get(path).filter(|(s, _)| *s == stamp))
+            .map(|(_, h)| h.clone())
+    }
+}
+
+/// Maps shared by the projects of one build context in this process (held while one lives).
+fn registry() -> &'static Mutex<HashMap<PathBuf, std::sync::Weak<Mutex<Maps>>>> {
+    static SHARED: std::sync::OnceLock<Mutex<HashMap<PathBuf, std::sync::Weak<Mutex<Maps>>>>> =
+        std::sync::OnceLock::new();
+    SHARED.get_or_init(Mutex::default)
 }
 
 #[derive(Default)]
 pub struct HashCache {
-    maps: Mutex<Maps>,
+    maps: std::sync::Arc<Mutex<Maps>>,
+    /// Whose scans these are (a builder's name); empty for a cache of its own.
+    scanner: String,
     /// Files read to hash them, ever.
     reads: AtomicUsize,
     /// A scan completed since the last `save`.
@@ -60,6 +86,22 @@ pub struct HashCache {
 const FORMAT: &str = "docker-rebuilder hash cache 1";
 
 impl HashCache {
+    /// A cache for `scanner` that shares what it hashes with every other scanner of `context`
+    /// in this process.
+    pub fn shared(context: &Path, scanner: &str) -> HashCache {
+        let mut all = registry().lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|_, maps| maps.strong_count() > 0);
+        let maps = match all.get(context).and_then(std::sync::Weak::upgrade) {
+            Some(maps) => maps,
+            None => {
+                let maps = std::sync::Arc::default();
+                all.insert(context.to_path_buf(), std::sync::Arc::downgrade(&maps));
+                maps
+            }
+        };
+        HashCache { maps, scanner: scanner.to_string(), ..HashCache::default() }
+    }
+
     /// The content hash of `path`, whose metadata (not following links) is `meta`.
     pub fn hash(
         &self,
@@ -68,10 +110,7 @@ impl HashCache {
         read: impl FnOnce() -> std::io::Result<String>,
     ) -> std::io::Result<String> {
         let stamp = Stamp::of(meta);
-        let cached = {
-            let maps = self.lock();
-            maps.current.get(path).or_else(|| maps.next.get(path)).filter(|(s, _)| *s == stamp).map(|(_, h)| h.clone())
-        };
+        let cached = self.lock().find(path, stamp);
         let started = SystemTime::now();
         let hash = match cached {
             Some(hash) => hash,
@@ -83,7 +122,7 @@ impl HashCache {
         let settled =
             started.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0) - RACY.as_nanos() as i128;
         if stamp.mtime_ns < settled && stamp.ctime_ns < settled {
-            self.lock().next.insert(path.to_path_buf(), (stamp, hash.clone()));
+            self.lock().next.entry(self.scanner.clone()).or_default().insert(path.to_path_buf(), (stamp, hash.clone()));
         }
         Ok(hash)
     }
@@ -91,13 +130,14 @@ impl HashCache {
     /// A scan completed: keep only what it saw.
     pub fn scan_completed(&self) {
         let mut maps = self.lock();
-        maps.current = std::mem::take(&mut maps.next);
+        let scanned = maps.next.remove(&self.scanner).unwrap_or_default();
+        maps.current.insert(self.scanner.clone(), scanned);
         self.unsaved.store(true, Ordering::Relaxed);
     }
 
     /// A scan starts: drop leftovers of one that failed.
     pub fn scan_started(&self) {
-        self.lock().next.clear();
+        self.lock().next.remove(&self.scanner);
     }
 
     /// How many files were read to hash them, so far.
@@ -129,8 +169,9 @@ impl HashCache {
             Some((path, (stamp, hash)))
         });
         let mut maps = self.lock();
-        if maps.current.is_empty() {
-            maps.current = entries.collect();
+        let own = maps.current.entry(self.scanner.clone()).or_default();
+        if own.is_empty() {
+            *own = entries.collect();
         }
     }
 
@@ -142,10 +183,12 @@ impl HashCache {
         }
         use std::fmt::Write as _;
         let maps = self.lock();
-        let mut text = String::with_capacity(FORMAT.len() + 1 + maps.current.len() * 160);
+        let empty = Hashes::new();
+        let own = maps.current.get(&self.scanner).unwrap_or(&empty);
+        let mut text = String::with_capacity(FORMAT.len() + 1 + own.len() * 160);
         text.push_str(FORMAT);
         text.push('\n');
-        for (path, (s, hash)) in &maps.current {
+        for (path, (s, hash)) in own {
             let Some(path) = path.to_str().filter(|p| !p.contains('\n')) else { continue };
             let _ = writeln!(text, "{} {} {} {} {} {hash} {path}", s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns);
         }
@@ -265,11 +308,11 @@ mod tests {
             std::fs::write(&file, text).expect("write");
             let third = HashCache::default();
             third.load(&file);
-            assert!(third.lock().current.is_empty(), "{text:?}");
+            assert!(third.lock().current.values().all(HashMap::is_empty), "{text:?}");
         }
         let missing = HashCache::default();
         missing.load(&dir.path().join("nothing here"));
-        assert!(missing.lock().current.is_empty());
+        assert!(missing.lock().current.values().all(HashMap::is_empty));
     }
 
     #[test]
@@ -285,6 +328,38 @@ mod tests {
         cache.scan_completed();
         cache.scan_started();
         cache.scan_completed();
-        assert!(cache.lock().current.is_empty());
+        assert!(cache.lock().current.values().all(HashMap::is_empty));
+    }
+
+    #[test]
+    fn scanners_of_one_context_share_what_they_hash_and_keep_their_own_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for path in [&a, &b] {
+            std::fs::write(path, "one").expect("write");
+            age(path);
+        }
+        std::thread::sleep(RACY * 2);
+        let api = HashCache::shared(dir.path(), "api");
+        let worker = HashCache::shared(dir.path(), "worker");
+        let reads = Cell::new(0);
+        hash_with(&api, &a, &reads);
+        api.scan_completed();
+        // The other service's scan finds `a` hashed, and reads only its own `b`.
+        hash_with(&worker, &a, &reads);
+        hash_with(&worker, &b, &reads);
+        worker.scan_completed();
+        assert_eq!(reads.get(), 2, "each file read once");
+        assert_eq!((api.reads(), worker.reads()), (1, 1));
+        // A scan of `api` that saw only `a` keeps `b` for `worker`.
+        api.scan_started();
+        hash_with(&api, &a, &reads);
+        api.scan_completed();
+        hash_with(&worker, &b, &reads);
+        assert_eq!(reads.get(), 2, "nothing read again");
+        // Another context shares nothing.
+        let other = HashCache::shared(&dir.path().join("elsewhere"), "api");
+        hash_with(&other, &a, &reads);
+        assert_eq!(reads.get(), 3);
     }
 }
