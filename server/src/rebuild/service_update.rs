@@ -330,3 +330,110 @@ impl Rebuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::project::compose::ComposeOptions;
+    use crate::project::service::ProjectSource;
+    use crate::project::Project;
+
+    /// The service `api` of a compose folder whose `develop.watch` is `watch` (YAML list
+    /// items, indented for it), built from `api/` (a Dockerfile copying `src` and `conf`).
+    fn service(watch: &str) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (file, text) in [
+            ("api/Dockerfile", "FROM debian:bookworm-slim\nCOPY src /src\nCOPY conf /conf\nRUN true\n"),
+            ("api/src/main.c", "int main(void) { return 0; }\n"),
+            ("api/conf/motd", "hello\n"),
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let develop = if watch.is_empty() { String::new() } else { format!("    develop:\n      watch:\n{watch}") };
+        std::fs::write(dir.path().join("compose.yaml"), format!("services:\n  api:\n    build: ./api\n{develop}"))
+            .expect("write");
+        let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
+        let source = ProjectSource::Service { options, service: "api".into(), version: Some(ComposeVersion::V2) };
+        let project = source.load().expect("loads");
+        (dir, project)
+    }
+
+    fn report(outcome: Outcome, synced: &[&Path]) -> CycleReport {
+        CycleReport {
+            outcome,
+            uploaded: synced.len(),
+            deleted: 0,
+            synced: synced.iter().map(|p| p.to_path_buf()).collect(),
+            timings: Vec::new(),
+            stages: Vec::new(),
+            image: "x:latest".into(),
+            image_id: Some("sha256:1".into()),
+            total: Duration::ZERO,
+            files_read: 0,
+            stage: None,
+            service_update: None,
+        }
+    }
+
+    fn decide(project: &Project, report: &CycleReport, first: bool) -> &'static str {
+        let service = project.service.as_ref().expect("a service");
+        match develop_update(service, &project.plan.context, report, first) {
+            Update::Recreate => "recreate",
+            Update::Copy { commands, .. } if commands.is_empty() => "copy",
+            Update::Copy { .. } => "copy+exec",
+            Update::CopyAll { .. } => "copy all",
+            Update::Nothing => "nothing",
+        }
+    }
+
+    const HOT: &str = "        - action: sync\n          path: ./api/src\n          target: /src\n          \
+                       initial_sync: true\n        - action: sync+exec\n          path: ./api/conf\n          \
+                       target: /conf\n          exec:\n            command: reload\n";
+
+    #[test]
+    fn without_develop_every_new_image_recreates() {
+        let (_dir, project) = service("");
+        let main = project.plan.context.join("src/main.c");
+        assert_eq!(decide(&project, &report(Outcome::Succeeded { committed: true }, &[&main]), false), "recreate");
+        assert_eq!(decide(&project, &report(Outcome::UpToDate, &[]), true), "recreate");
+    }
+
+    #[test]
+    fn sync_rules_copy_into_the_containers_and_sync_exec_runs_its_command() {
+        let (_dir, project) = service(HOT);
+        let context = project.plan.context.clone();
+        let (main, motd) = (context.join("src/main.c"), context.join("conf/motd"));
+        let succeeded = |files: &[&Path]| report(Outcome::Succeeded { committed: true }, files);
+        assert_eq!(decide(&project, &succeeded(&[&main]), false), "copy");
+        assert_eq!(decide(&project, &succeeded(&[&main, &motd]), false), "copy+exec");
+        let service = project.service.as_ref().expect("a service");
+        let Update::Copy { files, commands } = develop_update(service, &context, &succeeded(&[&motd]), false) else {
+            panic!("a copy")
+        };
+        assert_eq!(files, [(motd.clone(), "/conf/motd".to_string())]);
+        assert_eq!(commands, [vec!["reload".to_string()]]);
+        // A full build makes a new image whatever changed: the containers are recreated.
+        let built = report(Outcome::ImageBuilt { reason: "r".into() }, &[]);
+        assert_eq!(decide(&project, &built, false), "recreate");
+        // `initial_sync`: every file of its rule, at the session's first look only.
+        assert_eq!(decide(&project, &report(Outcome::UpToDate, &[]), true), "copy all");
+        assert_eq!(decide(&project, &report(Outcome::UpToDate, &[]), false), "nothing");
+    }
+
+    #[test]
+    fn a_rule_that_restarts_recreates_and_so_does_an_up_to_date_image_behind_it() {
+        let (_dir, project) = service(&format!(
+            "{HOT}        - action: sync+restart\n          path: ./api/src/main.c\n          target: /src/main.c\n"
+        ));
+        let context = project.plan.context.clone();
+        let (main, motd) = (context.join("src/main.c"), context.join("conf/motd"));
+        let succeeded = |files: &[&Path]| report(Outcome::Succeeded { committed: true }, files);
+        assert_eq!(decide(&project, &succeeded(&[&main]), false), "recreate");
+        assert_eq!(decide(&project, &succeeded(&[&motd]), false), "copy+exec");
+        assert_eq!(decide(&project, &report(Outcome::UpToDate, &[]), true), "recreate");
+    }
+}
