@@ -97,8 +97,9 @@ impl Engine {
             self.docker.list_containers(Some(options)).await.map_err(|e| super::engine_error("list containers", e))?;
         Ok(list
             .into_iter()
+            .map(super::ContainerInfo::of)
             .filter_map(|c| {
-                let labels = c.labels.unwrap_or_default();
+                let labels = &c.labels;
                 // `docker compose run`'s containers are not the service's.
                 if labels.get(LABEL_COMPOSE_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
                     return None;
@@ -109,19 +110,14 @@ impl Engine {
                     .map(|f| f.split(',').filter(|f| !f.is_empty()).map(PathBuf::from).collect())
                     .unwrap_or_default();
                 Some(ServiceContainer {
-                    id: c.id.unwrap_or_default(),
-                    name: c
-                        .names
-                        .and_then(|n| n.into_iter().next())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_string(),
-                    running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
-                    image_id: c.image_id.unwrap_or_default(),
                     project: labels.get(LABEL_COMPOSE_PROJECT).cloned().unwrap_or_default(),
                     compose_version: labels.get(LABEL_COMPOSE_VERSION).cloned().unwrap_or_default(),
                     working_dir,
                     config_files,
+                    id: c.id,
+                    name: c.name,
+                    running: c.running,
+                    image_id: c.image_id,
                 })
             })
             .collect())

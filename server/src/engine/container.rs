@@ -34,6 +34,20 @@ pub struct ContainerInfo {
     pub labels: HashMap<String, String>,
 }
 
+impl ContainerInfo {
+    /// A container as the engine's list describes it.
+    pub(super) fn of(c: bollard::models::ContainerSummary) -> ContainerInfo {
+        ContainerInfo {
+            id: c.id.unwrap_or_default(),
+            name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+            image_id: c.image_id.unwrap_or_default(),
+            running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+            paused: false,
+            labels: c.labels.unwrap_or_default(),
+        }
+    }
+}
+
 /// Where the builder's keep-alive goes: Cmd when the image has a Cmd and no Entrypoint.
 pub(super) fn keepalive_in_cmd(image: &ImageConfig) -> bool {
     let has_entrypoint = image.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
@@ -147,22 +161,7 @@ impl Engine {
         let filters = HashMap::from([("label".to_string(), vec![format!("{label}={value}")])]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list = self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list containers", e))?;
-        Ok(list
-            .into_iter()
-            .map(|c| ContainerInfo {
-                id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_string(),
-                image_id: c.image_id.unwrap_or_default(),
-                running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
-                paused: false,
-                labels: c.labels.unwrap_or_default(),
-            })
-            .collect())
+        Ok(list.into_iter().map(ContainerInfo::of).collect())
     }
 
     /// How many containers (running or not) use `image_id`.

@@ -169,15 +169,7 @@ mod tests {
 
     impl Project {
         fn new(files: &[(&str, &str)]) -> Project {
-            let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("temp dir: {e}"));
-            for (name, text) in files {
-                let path = dir.path().join(name);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
-                }
-                std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
-            }
-            Project { dir }
+            Project { dir: crate::project::compose::tests::folder(files) }
         }
 
         fn root(&self) -> PathBuf {
