@@ -16,6 +16,11 @@ command -v ssh-agent >/dev/null 2>&1 || need_packages+=(openssh-client)
 # docker-compose (Debian's 1.29, compose v1): the compose tests bring projects up with it, and
 # docker-rebuilder recreates a service's containers through it.
 command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)
+# Engines other than the local socket (tests/engines.rs): socat as a loopback TCP and TLS proxy
+# of the engine, openssl to make its certificates, an sshd of the test's own.
+command -v socat >/dev/null 2>&1 || need_packages+=(socat)
+command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
+[ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "engine.sh: installing ${need_packages[*]}"
   apt-get update -qq

@@ -279,8 +279,10 @@ fn an_unreachable_engine_says_how_docker_host_is_read() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("DOCKER_HOST=unix:///nonexistent/docker.sock"), "{stderr}");
-    assert!(stderr.contains("start the Docker engine"), "{stderr}");
+    // The address, where it came from, the cause, and a fix for that cause.
+    assert!(stderr.contains("unix:///nonexistent/docker.sock, from DOCKER_HOST"), "{stderr}");
+    assert!(stderr.contains("there is no socket at /nonexistent/docker.sock"), "{stderr}");
+    assert!(stderr.contains("start the engine"), "{stderr}");
 }
 
 #[test]

@@ -49,3 +49,8 @@ pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: 
         "output": output,
     })
 }
+
+/// The engine a command used, and why (flag, environment, context, default).
+pub fn engine(target: &crate::engine::Target) -> Value {
+    json!({ "address": target.address(), "from": target.source.to_string() })
+}

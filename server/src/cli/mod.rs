@@ -23,6 +23,7 @@ macro_rules! err {
 }
 
 mod json;
+mod plugin;
 mod render;
 mod targets;
 mod watch;
@@ -52,6 +53,59 @@ struct Cli {
     json: bool,
     #[command(flatten)]
     compose: targets::ComposeFlags,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// docker's own global flags, which pick the engine as `docker` does (and which docker passes
+/// to a CLI plugin).
+#[derive(clap::Args, Debug, Default)]
+struct EngineArgs {
+    /// The docker context to use (overrides DOCKER_HOST, DOCKER_CONTEXT and `docker context use`).
+    #[arg(long, short = 'c', global = true, value_name = "NAME")]
+    context: Option<String>,
+    /// The engine's address: unix:///path, tcp://HOST:PORT, ssh://USER@HOST.
+    #[arg(long, short = 'H', global = true, value_name = "ADDRESS")]
+    host: Option<String>,
+    /// docker's configuration folder (default: DOCKER_CONFIG, else ~/.docker).
+    #[arg(long, global = true, value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// Use TLS (implied by --tlsverify).
+    #[arg(long, global = true)]
+    tls: bool,
+    /// Use TLS and verify the engine's certificate.
+    #[arg(long, global = true)]
+    tlsverify: bool,
+    /// Trust certificates signed by this CA only.
+    #[arg(long, global = true, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// The TLS client certificate.
+    #[arg(long, global = true, value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+    /// The TLS client key.
+    #[arg(long, global = true, value_name = "FILE")]
+    tlskey: Option<PathBuf>,
+    /// docker's own, passed to a plugin: accepted, no effect here.
+    #[arg(long, short = 'D', global = true, hide = true)]
+    debug: bool,
+    /// docker's own, passed to a plugin: accepted, no effect here.
+    #[arg(long, short = 'l', global = true, hide = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl EngineArgs {
+    fn flags(&self) -> crate::engine::EngineFlags {
+        crate::engine::EngineFlags {
+            host: self.host.clone(),
+            context: self.context.clone(),
+            config: self.config.clone(),
+            tls: self.tls,
+            tlsverify: self.tlsverify,
+            tlscacert: self.tlscacert.clone(),
+            tlscert: self.tlscert.clone(),
+            tlskey: self.tlskey.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,6 +154,9 @@ enum Command {
         #[arg(long)]
         stage: Option<String>,
     },
+    /// What docker's plugin manager asks a CLI plugin (`docker rebuilder`).
+    #[command(name = "docker-cli-plugin-metadata", hide = true)]
+    PluginMetadata,
     /// Serve the Language Server Protocol on stdin/stdout (editors start this).
     Lsp {
         /// Accepted for clients that always pass it; stdio is the only transport.
@@ -110,7 +167,12 @@ enum Command {
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 build failed, 2 tool error).
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(plugin::strip_plugin_name(std::env::args_os().collect()));
+    if let Command::PluginMetadata = cli.command {
+        out!("{}", plugin::metadata());
+        return 0;
+    }
+    crate::engine::use_flags(cli.engine.flags());
     let mode = if cli.json {
         Mode::Json
     } else if cli.quiet {
@@ -247,7 +309,9 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
             let mut code = 0;
             for (target, rebuilder) in all {
                 header(mode, &target.service, several);
-                let mut reporter = TerminalReporter::new(mode).for_service(target.service.clone());
+                let mut reporter = TerminalReporter::new(mode)
+                    .for_service(target.service.clone())
+                    .on_engine(rebuilder.engine().target());
                 let report =
                     rebuilder.build(BuildOptions { full, cancel: Some(cancel.clone()) }, &mut reporter).await?;
                 reporter.summary(&report);
@@ -297,7 +361,7 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                     Ok(rebuilder) => rebuilder,
                     Err((engine, source, error)) => {
                         let status = crate::rebuild::status_unloaded(&engine, &source, error).await?;
-                        render::print_unloaded_status(mode, &status);
+                        render::print_unloaded_status(mode, &status, engine.target());
                         code = 2;
                         continue;
                     }
@@ -318,11 +382,11 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                         (f.display().to_string(), lines)
                     })
                     .collect();
-                render::print_status(mode, project, &status, &effects);
+                render::print_status(mode, project, &status, &effects, rebuilder.engine().target());
             }
             Ok(code)
         }
-        Command::Lsp { .. } => Ok(0),
+        Command::Lsp { .. } | Command::PluginMetadata => Ok(0),
         Command::Shell { targets, stage } => {
             let rebuilder = one_rebuilder(&targets, flags).await?;
             let _raw = render::RawTerminal::enter();

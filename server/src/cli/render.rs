@@ -32,12 +32,20 @@ pub struct TerminalReporter {
     found: Vec<FileDiagnostic>,
     /// The compose service it reports on, named in its JSON.
     service: Option<String>,
+    /// The engine used and why, in its JSON.
+    engine: Option<Value>,
 }
 
 impl TerminalReporter {
     /// Names `service` in the JSON it prints.
     pub fn for_service(mut self, service: Option<String>) -> TerminalReporter {
         self.service = service;
+        self
+    }
+
+    /// Names the engine (and why it was chosen) in the JSON it prints.
+    pub fn on_engine(mut self, target: &crate::engine::Target) -> TerminalReporter {
+        self.engine = Some(super::json::engine(target));
         self
     }
 
@@ -49,6 +57,7 @@ impl TerminalReporter {
             notes: Vec::new(),
             found: Vec::new(),
             service: None,
+            engine: None,
         }
     }
 
@@ -76,6 +85,9 @@ impl TerminalReporter {
                 let mut json = super::json::cycle(report, 1, &self.found, &self.notes, &self.kept_output);
                 if let Some(service) = &self.service {
                     json["service"] = json!(service);
+                }
+                if let Some(engine) = &self.engine {
+                    json["engine"] = engine.clone();
                 }
                 out!("{json}")
             }
@@ -211,7 +223,7 @@ pub fn print_error(mode: Mode, error: &Error) {
 
 /// `status` of a project whose Dockerfile or rebuilder.toml does not load: why, and what
 /// exists of it.
-pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus) {
+pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus, engine: &crate::engine::Target) {
     if mode == Mode::Json {
         let containers: Vec<Value> = status
             .containers
@@ -222,6 +234,7 @@ pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus
             "{}",
             json!({
                 "project": status.dir,
+                "engine": super::json::engine(engine),
                 "loads": false,
                 "error": status.error.cause,
                 "fix": status.error.fix,
@@ -233,6 +246,7 @@ pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus
         return;
     }
     out!("project  {}", status.dir.display());
+    out!("engine   {engine}");
     out!("problem  {}", status.error.one_line());
     match &status.image_info {
         Some(info) => out!("image    {} ({})", status.image, short_id(&info.id)),
@@ -247,7 +261,13 @@ pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus
     out!("`clean` removes the builders; a build needs the problem fixed first");
 }
 
-pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(String, Vec<String>)]) {
+pub fn print_status(
+    mode: Mode,
+    project: &Project,
+    status: &Status,
+    files: &[(String, Vec<String>)],
+    engine: &crate::engine::Target,
+) {
     let plan = &project.plan;
     let state_of = |b: &ContainerInfo| {
         if b.paused {
@@ -307,6 +327,7 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(St
         });
         let value = json!({
             "project": project.dir,
+            "engine": super::json::engine(engine),
             "service": service,
             "image": status.image,
             "image_id": status.image_info.as_ref().map(|i| &i.id),
@@ -325,6 +346,7 @@ pub fn print_status(mode: Mode, project: &Project, status: &Status, files: &[(St
         return;
     }
     out!("project  {}", project.dir.display());
+    out!("engine   {engine}");
     if let Some(s) = &project.service {
         let version = if s.version == ComposeVersion::V1 { "v1" } else { "v2" };
         out!(

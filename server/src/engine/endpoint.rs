@@ -1,76 +1,66 @@
-//! Where the engine listens, as `Engine::connect` resolved it, for the few requests bollard
-//! cannot make for us (a BuildKit build's session and its progress stream): we dial it
-//! ourselves and speak HTTP over the raw stream.
-//!
-//! Only plain sockets today (unix, tcp); TLS and ssh are a new variant here and a new arm in
-//! `Endpoint::dial`, nothing else changes.
+//! Where the engine listens and how to open a connection to it: the one dialer for every
+//! request, bollard's (through `transport.rs`) and our own raw HTTP (a BuildKit build's
+//! session and progress stream). unix, tcp, tcp with TLS, ssh.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// The socket path Docker listens on when DOCKER_HOST is not set.
-const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+use super::ssh::SshDial;
+use super::target::{Address, Target};
 
 /// A byte stream to the engine, whatever carries it.
 pub(crate) trait EngineIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> EngineIo for T {}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub(crate) enum Endpoint {
     /// `unix:///path/to/docker.sock`
     Unix(PathBuf),
-    /// `tcp://host:port` (also written `http://`), plain text.
+    /// `tcp://host:port`, plain text.
     Tcp { authority: String },
-    /// What we cannot dial ourselves yet (`ssh://`, TLS): the address as given.
-    Unsupported { address: String, why: &'static str },
+    /// `tcp://host:port` with TLS (`https://`, DOCKER_TLS_VERIFY, a context's TLS material).
+    Tls { authority: String, name: rustls::pki_types::ServerName<'static>, config: Arc<rustls::ClientConfig> },
+    /// `ssh://[user@]host[:port]`: `docker system dial-stdio` there.
+    Ssh(SshDial),
 }
 
 impl Endpoint {
-    /// The endpoint bollard connects to: DOCKER_HOST, else the default socket. TLS
-    /// (DOCKER_TLS_VERIFY) is not dialed by us yet.
-    pub(crate) fn from_env() -> Endpoint {
-        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-        let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
-        match host {
-            None => Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)),
-            Some(h) => Endpoint::parse(&h, tls),
-        }
-    }
-
-    pub(crate) fn parse(host: &str, tls: bool) -> Endpoint {
-        if let Some(path) = host.strip_prefix("unix://") {
-            return Endpoint::Unix(PathBuf::from(if path.is_empty() { DEFAULT_SOCKET } else { path }));
-        }
-        let plain = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://"));
-        match plain {
-            Some(_) if tls => Endpoint::Unsupported { address: host.to_string(), why: "TLS (DOCKER_TLS_VERIFY)" },
-            Some(rest) => {
-                let authority = rest.split('/').next().unwrap_or_default();
-                if authority.is_empty() {
-                    return Endpoint::Unsupported { address: host.to_string(), why: "an address without a host" };
-                }
-                // Docker's default plain-text port when none is given.
-                let has_port = authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-                let authority = if has_port { authority.to_string() } else { format!("{authority}:2375") };
-                Endpoint::Tcp { authority }
-            }
-            None if host.starts_with("https://") => {
-                Endpoint::Unsupported { address: host.to_string(), why: "TLS (https://)" }
-            }
-            None if host.starts_with("ssh://") => Endpoint::Unsupported { address: host.to_string(), why: "ssh://" },
-            None => Endpoint::Unsupported { address: host.to_string(), why: "this kind of address" },
-        }
+    /// The endpoint for a resolved target; the error says which TLS file is unusable and why.
+    pub(crate) fn of(target: &Target) -> Result<Endpoint, String> {
+        Ok(match &target.address {
+            Address::Unix(path) => Endpoint::Unix(path.clone()),
+            Address::Tcp { authority, tls: None, .. } => Endpoint::Tcp { authority: authority.clone() },
+            Address::Tcp { authority, host, tls: Some(files) } => Endpoint::Tls {
+                authority: authority.clone(),
+                name: super::tls::server_name(host)?,
+                config: super::tls::client_config(files)?,
+            },
+            Address::Ssh { user, host, port, socket } => Endpoint::Ssh(SshDial {
+                user: user.clone(),
+                host: host.clone(),
+                port: *port,
+                socket: socket.clone(),
+                said: Arc::default(),
+            }),
+        })
     }
 
     /// The `Host` header of a request to it.
     pub(crate) fn host_header(&self) -> &str {
         match self {
-            Endpoint::Tcp { authority } => authority,
-            // What the docker CLI sends over a local socket.
-            Endpoint::Unix(_) | Endpoint::Unsupported { .. } => "api.moby.localhost",
+            Endpoint::Tcp { authority } | Endpoint::Tls { authority, .. } => authority,
+            // What the docker CLI sends over a local socket (and through dial-stdio).
+            Endpoint::Unix(_) | Endpoint::Ssh(_) => "api.moby.localhost",
         }
+    }
+
+    /// Whether connections to it are worth keeping open between requests (a TLS handshake,
+    /// an ssh process); a local socket costs less to open than to keep.
+    pub(crate) fn costly_to_open(&self) -> bool {
+        matches!(self, Endpoint::Tls { .. } | Endpoint::Ssh(_))
     }
 
     /// Opens a new connection.
@@ -82,10 +72,13 @@ impl Endpoint {
                 stream.set_nodelay(true)?;
                 Ok(Box::new(stream))
             }
-            Endpoint::Unsupported { why, .. } => Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!("docker-rebuilder does not dial engines over {why} itself yet"),
-            )),
+            Endpoint::Tls { authority, name, config } => {
+                let stream = tokio::net::TcpStream::connect(authority.clone()).await?;
+                stream.set_nodelay(true)?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name.clone(), stream).await?;
+                Ok(Box::new(tls))
+            }
+            Endpoint::Ssh(ssh) => ssh.dial().await,
         }
     }
 }
@@ -95,28 +88,49 @@ impl fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
             Endpoint::Tcp { authority } => write!(f, "tcp://{authority}"),
-            Endpoint::Unsupported { address, .. } => f.write_str(address),
+            Endpoint::Tls { authority, .. } => write!(f, "tcp://{authority} (TLS)"),
+            Endpoint::Ssh(ssh) => {
+                let user = ssh.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
+                let port = ssh.port.map(|p| format!(":{p}")).unwrap_or_default();
+                write!(f, "ssh://{user}{}{port}", ssh.host)
+            }
         }
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::target::{parse_address, EngineSource, Target};
+
+    fn endpoint(written: &str) -> Endpoint {
+        let address = parse_address(written, None).expect("parses");
+        Endpoint::of(&Target { address, written: written.into(), source: EngineSource::HostEnv }).expect("endpoint")
+    }
 
     #[test]
-    fn parses_what_docker_host_holds() {
+    fn shows_as_docker_writes_it() {
+        assert_eq!(endpoint("unix:///var/run/docker.sock").to_string(), "unix:///var/run/docker.sock");
+        assert_eq!(endpoint("tcp://engine").to_string(), "tcp://engine:2375");
+        assert_eq!(endpoint("ssh://me@box:2222").to_string(), "ssh://me@box:2222");
+        assert_eq!(endpoint("tcp://engine").host_header(), "engine:2375");
+        assert_eq!(endpoint("ssh://box").host_header(), "api.moby.localhost");
+        assert!(!endpoint("unix:///x.sock").costly_to_open() && endpoint("ssh://box").costly_to_open());
+    }
+
+    #[test]
+    fn ssh_runs_dial_stdio_as_docker_does() {
+        let Endpoint::Ssh(ssh) = endpoint("ssh://me@box:2222/run/user/1000/docker.sock") else { panic!("not ssh") };
         assert_eq!(
-            Endpoint::parse("unix:///run/user/1000/docker.sock", false),
-            Endpoint::Unix("/run/user/1000/docker.sock".into())
+            ssh.args().join(" "),
+            "-o ConnectTimeout=30 -o BatchMode=yes -T -l me -p 2222 -- box docker \
+             --host=unix:///run/user/1000/docker.sock system dial-stdio"
         );
-        assert_eq!(Endpoint::parse("tcp://10.0.0.2:2376", false), Endpoint::Tcp { authority: "10.0.0.2:2376".into() });
-        assert_eq!(Endpoint::parse("tcp://engine", false), Endpoint::Tcp { authority: "engine:2375".into() });
-        assert_eq!(Endpoint::parse("http://[::1]:2375/", false), Endpoint::Tcp { authority: "[::1]:2375".into() });
-        assert_eq!(Endpoint::parse("tcp://[::1]", false), Endpoint::Tcp { authority: "[::1]:2375".into() });
-        assert!(matches!(Endpoint::parse("tcp://engine:2376", true), Endpoint::Unsupported { .. }));
-        assert!(matches!(Endpoint::parse("ssh://me@box", false), Endpoint::Unsupported { .. }));
-        assert_eq!(Endpoint::parse("tcp://engine:2375", false).to_string(), "tcp://engine:2375");
-        assert_eq!(Endpoint::Unix("/var/run/docker.sock".into()).to_string(), "unix:///var/run/docker.sock");
     }
 }

@@ -4,19 +4,26 @@
 mod buildkit;
 mod commit;
 mod compose;
+mod connect;
 mod container;
 mod endpoint;
 mod exec;
 mod files;
 mod image;
+mod ssh;
+mod target;
+mod tls;
+mod transport;
 mod volume;
 
 pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, StepState};
 pub use commit::CommitConfig;
 pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ServiceContainer};
+pub use connect::{resolve as resolve_target, use_flags};
 pub use container::{BuilderSpec, ContainerInfo};
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
 pub use image::{BuildRequest, ImageInfo};
+pub use target::{ContextNamedBy, EngineFlags, EngineSource, Target};
 pub use volume::BuilderMount;
 
 use std::sync::Arc;
@@ -31,8 +38,10 @@ use crate::error::{Error, ErrorKind, Result};
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
-    /// Where bollard connected, for the requests we make ourselves (a BuildKit build).
+    /// Where bollard connects, for the requests we make ourselves (a BuildKit build).
     endpoint: Endpoint,
+    /// The engine docker would use, and why (shown by `status`, named in errors).
+    target: Arc<Target>,
     /// What the engine's builder offers, asked once (`builder_support`).
     builder_support: Arc<tokio::sync::OnceCell<BuilderSupport>>,
     /// `shares_host_files`, asked once (a step's ssh mount asks it every cycle).
@@ -54,31 +63,45 @@ impl Engine {
         asked.await.is_ok_and(|shares| *shares)
     }
 
-    /// Connects the way the `docker` CLI does (DOCKER_HOST, else the local socket) and checks
-    /// that the engine answers, so every later failure is about the request, not the daemon.
+    /// Connects to the engine the `docker` CLI would use (its flags, DOCKER_HOST, the context)
+    /// and checks that it answers, so every later failure is about the request, not the daemon.
     pub async fn connect() -> Result<Engine> {
-        let docker = Docker::connect_with_defaults().map_err(|e| unavailable(&e.to_string()))?;
-        let docker = docker.negotiate_version().await.map_err(|e| unavailable(&e.to_string()))?;
-        docker.ping().await.map_err(|e| unavailable(&e.to_string()))?;
+        let target = connect::resolve()?;
+        let (docker, endpoint) = connect::connect(&target).await?;
         Ok(Engine {
             docker,
-            endpoint: Endpoint::from_env(),
+            endpoint,
+            target: Arc::new(target),
             builder_support: Arc::default(),
             host_files: Arc::default(),
         })
     }
+
+    /// The engine this is, and why it was chosen.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
 }
 
-fn unavailable(detail: &str) -> Error {
-    let host = match std::env::var("DOCKER_HOST") {
-        Ok(h) if !h.is_empty() => format!("DOCKER_HOST={h}"),
-        _ => "the default socket unix:///var/run/docker.sock (DOCKER_HOST is not set)".to_string(),
+/// A request that failed because the engine did not answer (it stopped, the network went):
+/// the engine by its address and why it was chosen, the cause as the system said it, and a
+/// fix for that engine (a local one is started; a remote one checked).
+fn unavailable(doing: &str, error: &bollard::errors::Error) -> Error {
+    let cause = transport::io_cause(error).map(|e| e.to_string()).unwrap_or_else(|| error.to_string());
+    let (at, local) = match connect::resolve() {
+        Ok(t) => (t.to_string(), matches!(t.address, target::Address::Unix(_))),
+        Err(e) => (e.cause, false),
+    };
+    let fix = if local {
+        "start the engine (`sudo systemctl start docker`, or `dockerd`); docker-rebuilder connects again on the next build"
+    } else {
+        "check that the engine runs there (`docker info` talks to the same one); docker-rebuilder connects again on \
+         the next build"
     };
     Error::new(
         ErrorKind::EngineUnavailable,
-        format!("no Docker engine answers at {host}: {detail}"),
-        "start the Docker engine (`sudo systemctl start docker`, or run `dockerd`), \
-         or set DOCKER_HOST to the address of a running engine",
+        format!("no Docker engine answers at {at} (while trying to {doing}): {cause}"),
+        fix,
     )
 }
 
@@ -98,7 +121,7 @@ pub(crate) fn engine_error(doing: &str, err: bollard::errors::Error) -> Error {
             format!("the Docker engine did not answer in time while trying to {doing}"),
             "check that the engine is healthy (`docker info`)",
         ),
-        other => unavailable(&format!("while trying to {doing}: {other}")),
+        other => unavailable(doing, &other),
     }
 }
 

@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use http::Method;
 
-use super::endpoint::Endpoint;
 use super::Engine;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -147,7 +146,7 @@ impl Engine {
                     "the Docker engine at {} does not answer docker-rebuilder's own connection: {detail}",
                     self.endpoint
                 ),
-                "check DOCKER_HOST and that the engine runs (`docker info`)",
+                "check that the engine runs there (`docker info` talks to the same one)",
             )
         })?;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
@@ -168,8 +167,6 @@ impl Engine {
             Some(format!("API {api_version} predates BuildKit sessions (API 1.39, Docker 18.09)"))
         } else if os != "linux" {
             Some(format!("BuildKit is not built into {os} engines"))
-        } else if let Endpoint::Unsupported { why, .. } = &self.endpoint {
-            Some(format!("docker-rebuilder does not dial engines over {why} itself yet"))
         } else {
             None
         };
