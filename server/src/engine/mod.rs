@@ -15,7 +15,7 @@ pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, St
 pub use commit::CommitConfig;
 pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ServiceContainer};
 pub use container::{BuilderSpec, ContainerInfo};
-pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
+pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, ShellIo, Stdin};
 pub use image::{BuildRequest, ImageInfo};
 pub use volume::BuilderMount;
 
