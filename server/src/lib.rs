@@ -19,5 +19,6 @@ pub mod lsp;
 pub mod memory;
 pub mod project;
 pub mod rebuild;
+pub mod runtime_dir;
 pub mod session;
 pub mod sync;

@@ -389,8 +389,16 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
         Command::Lsp { .. } | Command::PluginMetadata => Ok(0),
         Command::Shell { targets, stage } => {
             let rebuilder = one_rebuilder(&targets, flags).await?;
+            // As `docker exec -i`, with `-t` only when stdin is a terminal: through a pipe the
+            // shell reads commands until EOF, then exits.
+            let io = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                crate::engine::ShellIo::Terminal(render::terminal_size())
+            } else {
+                crate::engine::ShellIo::Piped
+            };
+            // Restored when dropped: on return, as soon as the shell exits, or on an error.
             let _raw = render::RawTerminal::enter();
-            let code = rebuilder.shell(render::terminal_size(), stage.as_deref()).await?;
+            let code = rebuilder.shell(io, stage.as_deref()).await?;
             Ok(code as i32)
         }
     }

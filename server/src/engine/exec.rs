@@ -292,25 +292,38 @@ fn lock_interrupted() -> std::sync::MutexGuard<'static, std::collections::BTreeS
     INTERRUPTED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What `docker-rebuilder shell` is wired to, as `docker exec -i` with or without `-t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellIo {
+    /// Stdin is a terminal (of (rows, cols), when known): the exec gets a TTY. Raw mode is the
+    /// caller's to set and restore.
+    Terminal(Option<(u16, u16)>),
+    /// Stdin is a pipe or a file: no TTY, the command's stdout and stderr kept apart, and stdin
+    /// closed at its end so the shell sees EOF and exits.
+    Piped,
+}
+
 impl Engine {
-    /// Runs `argv` in `container` on a terminal wired to this process's stdin and stdout
-    /// (for `docker-rebuilder shell`). Returns the exit code.
+    /// Runs `argv` in `container` wired to this process's stdin, stdout and stderr (for
+    /// `docker-rebuilder shell`), and returns as soon as it exits, with its exit code, whether
+    /// or not stdin has more to give.
     pub async fn interactive(
         &self,
         container: &str,
         argv: &[String],
         workdir: Option<&str>,
-        size: Option<(u16, u16)>,
+        io: ShellIo,
     ) -> Result<i64> {
         use tokio::io::AsyncWriteExt;
+        let tty = matches!(io, ShellIo::Terminal(_));
         let options = CreateExecOptions::<String> {
             cmd: Some(argv.to_vec()),
             working_dir: workdir.map(str::to_string),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            tty: Some(true),
-            env: Some(vec!["TERM=xterm-256color".to_string()]),
+            tty: Some(tty),
+            env: tty.then(|| vec!["TERM=xterm-256color".to_string()]),
             ..Default::default()
         };
         let exec = self
@@ -320,27 +333,83 @@ impl Engine {
             .map_err(|e| engine_error("open a shell in the builder", e))?;
         let started = self
             .docker
-            .start_exec(&exec.id, Some(bollard::exec::StartExecOptions { tty: true, ..Default::default() }))
+            .start_exec(&exec.id, Some(bollard::exec::StartExecOptions { tty, ..Default::default() }))
             .await
             .map_err(|e| engine_error("open a shell in the builder", e))?;
-        if let StartExecResults::Attached { mut output, mut input } = started {
-            if let Some((rows, cols)) = size {
-                let resize = bollard::exec::ResizeExecOptions { height: rows, width: cols };
-                let _ = self.docker.resize_exec(&exec.id, resize).await;
+        let StartExecResults::Attached { mut output, mut input } = started else {
+            return Err(Error::new(ErrorKind::Engine, "the engine ran the shell detached", ""));
+        };
+        if let ShellIo::Terminal(Some((rows, cols))) = io {
+            let resize = bollard::exec::ResizeExecOptions { height: rows, width: cols };
+            let _ = self.docker.resize_exec(&exec.id, resize).await;
+        }
+        let mut typed = read_stdin_detached();
+        let feed = async {
+            while let Some(chunk) = typed.recv().await {
+                if input.write_all(&chunk).await.is_err() {
+                    break;
+                }
             }
-            let pump = tokio::spawn(async move {
-                let mut stdin = tokio::io::stdin();
-                let _ = tokio::io::copy(&mut stdin, &mut input).await;
-            });
-            let mut stdout = tokio::io::stdout();
-            while let Some(Ok(chunk)) = output.next().await {
-                let _ = stdout.write_all(&chunk.into_bytes()).await;
-                let _ = stdout.flush().await;
+            // The end of our stdin is the end of the shell's: close the write half.
+            let _ = input.shutdown().await;
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        let show = async {
+            let (mut stdout, mut stderr) = (tokio::io::stdout(), tokio::io::stderr());
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.map_err(|e| engine_error("read the shell's output", e))?;
+                let (to, bytes): (&mut (dyn tokio::io::AsyncWrite + Unpin + Send), _) = match chunk {
+                    LogOutput::StdErr { message } => (&mut stderr, message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => (&mut stdout, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+                // Our own stdout closed (`shell | head`): keep the shell running to its end.
+                if to.write_all(&bytes).await.is_ok() {
+                    let _ = to.flush().await;
+                }
             }
-            pump.abort();
+            Ok::<(), Error>(())
+        };
+        // The output ends when the shell exits: that, and not stdin, ends the command.
+        tokio::select! {
+            never = feed => match never {},
+            shown = show => shown?,
         }
         let inspect =
             self.docker.inspect_exec(&exec.id).await.map_err(|e| engine_error("read the shell's exit code", e))?;
-        Ok(inspect.exit_code.unwrap_or(0))
+        inspect.exit_code.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Engine,
+                "the shell's output ended but the engine gives no exit status for it",
+                "check the builder with `docker-rebuilder status`; the shell may still run in it",
+            )
+        })
     }
+}
+
+/// This process's stdin, chunk by chunk; the channel closes at its end. Read in a plain thread
+/// nobody waits for: a read blocked on a terminal (nothing typed since the shell exited) must
+/// not keep the process alive, as a tokio blocking task would when the runtime shuts down.
+fn read_stdin_detached() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = tokio::sync::mpsc::channel(16);
+    let spawned = std::thread::Builder::new().name("shell-stdin".into()).spawn(move || {
+        use std::io::Read;
+        let mut stdin = std::io::stdin().lock();
+        let mut buffer = vec![0u8; 8192];
+        loop {
+            match stdin.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if send.blocking_send(buffer[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    });
+    // Without the thread the shell gets no input: it sees EOF at once, as with `< /dev/null`.
+    drop(spawned);
+    receive
 }

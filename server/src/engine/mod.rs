@@ -21,7 +21,7 @@ pub use commit::CommitConfig;
 pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ServiceContainer};
 pub use connect::{resolve as resolve_target, use_flags};
 pub use container::{BuilderSpec, ContainerInfo};
-pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, Stdin};
+pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, ShellIo, Stdin};
 pub use image::{BuildRequest, ImageInfo};
 pub use target::{ContextNamedBy, EngineFlags, EngineSource, Target};
 pub use volume::BuilderMount;

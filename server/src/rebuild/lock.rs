@@ -1,14 +1,16 @@
 //! One operation on a project's builder at a time, across processes: two editors (two
 //! servers), or an editor and a terminal, on the same project take turns, so their syncs,
 //! builds and commits never interleave. An advisory lock on a file (flock): the kernel drops
-//! it when its holder exits or crashes, so it can never be left stale.
+//! it when its holder exits or crashes, so it can never be left stale. The lock files live in
+//! the user's own runtime folder (`runtime_dir`): per user, so users who share an engine never
+//! lock each other out (each takes turns with their own processes only).
 //!
 //! The lock file also records when the last build in the builder ended (`BuildMark`): every
 //! process that builds holds the lock, so the file always names the latest, whichever
 //! process ran it.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,18 +80,21 @@ const POLL: Duration = Duration::from_millis(50);
 impl Rebuilder {
     /// Waits (saying so once) until no other process works on this project.
     pub(super) async fn lock(&self, cancel: Option<&CancelToken>, reporter: &mut dyn Reporter) -> Result<ProjectLock> {
-        let path = lock_path(&self.project.builder_name());
+        let path = lock_path(&self.project.builder_name())?;
         let io = |e: std::io::Error| {
             Error::new(
                 ErrorKind::Io,
                 format!("cannot use the lock file {}: {e}", path.display()),
-                "check that the temporary folder is writable (TMPDIR)",
+                format!("remove it (`rm {}`) and try again", path.display()),
             )
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+        // The folder is private, so this holds; checked anyway, as a lock someone else could
+        // open would be no lock.
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() || meta.uid() != crate::runtime_dir::current_uid() {
+            return Err(io(std::io::Error::other("it is not a file of yours")));
+        }
         let mut said = false;
         loop {
             match file.try_lock() {
@@ -116,9 +121,9 @@ impl Rebuilder {
     }
 }
 
-/// Per builder (so per project folder), in the machine's temporary folder.
-fn lock_path(builder: &str) -> PathBuf {
-    std::env::temp_dir().join("docker-rebuilder").join(format!("{builder}.lock"))
+/// Per builder (so per project folder), in the user's runtime folder.
+fn lock_path(builder: &str) -> Result<PathBuf> {
+    Ok(crate::runtime_dir::dir()?.join(format!("{builder}.lock")))
 }
 
 #[cfg(test)]
@@ -127,8 +132,7 @@ mod tests {
 
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
-        let path = lock_path(&format!("unit-test-{}", std::process::id()));
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let path = lock_path(&format!("unit-test-{}", std::process::id())).expect("runtime folder");
         let open = || OpenOptions::new().create(true).truncate(false).write(true).open(&path).expect("open");
         let first = open();
         first.try_lock().expect("first holder");

@@ -343,8 +343,8 @@ impl Rebuilder {
     }
 
     /// An interactive `/bin/sh` in the running builder, at the first rebuild step's folder, on
-    /// this process's terminal of `size`. Returns the shell's exit code.
-    pub async fn shell(&self, size: Option<(u16, u16)>, stage: Option<&str>) -> Result<i64> {
+    /// this process's terminal or pipes (`io`). Returns the shell's exit code once it exits.
+    pub async fn shell(&self, io: crate::engine::ShellIo, stage: Option<&str>) -> Result<i64> {
         if !self.stages.is_empty() {
             // A replayed image: the builder of the named stage, else the first.
             let labels: Vec<String> = self.stages.iter().map(|s| s.stage_label()).collect();
@@ -359,7 +359,7 @@ impl Rebuilder {
                     format!("name one of the stages with a builder: {}", labels.join(", ")),
                 ));
             };
-            return Box::pin(chosen.shell(size, None)).await;
+            return Box::pin(chosen.shell(io, None)).await;
         }
         let name = self.project.builder_name();
         let builder = self.engine.container(&name).await?.filter(|b| b.running).ok_or_else(|| {
@@ -370,6 +370,6 @@ impl Rebuilder {
             )
         })?;
         let workdir = self.project.plan.steps.first().map(|s| s.workdir.clone());
-        self.engine.interactive(&builder.id, &["/bin/sh".to_string()], workdir.as_deref(), size).await
+        self.engine.interactive(&builder.id, &["/bin/sh".to_string()], workdir.as_deref(), io).await
     }
 }
