@@ -9,6 +9,7 @@ mod endpoint;
 mod exec;
 mod files;
 mod image;
+mod podman;
 mod volume;
 
 pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, StepState};
@@ -37,6 +38,8 @@ pub struct Engine {
     builder_support: Arc<tokio::sync::OnceCell<BuilderSupport>>,
     /// `shares_host_files`, asked once (a step's ssh mount asks it every cycle).
     host_files: Arc<tokio::sync::OnceCell<bool>>,
+    /// `is_podman`, asked once (every commit asks it).
+    podman: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Engine {
@@ -65,6 +68,7 @@ impl Engine {
             endpoint: Endpoint::from_env(),
             builder_support: Arc::default(),
             host_files: Arc::default(),
+            podman: Arc::default(),
         })
     }
 }
