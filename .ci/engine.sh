@@ -16,6 +16,8 @@ command -v ssh-agent >/dev/null 2>&1 || need_packages+=(openssh-client)
 # docker-compose (Debian's 1.29, compose v1): the compose tests bring projects up with it, and
 # docker-rebuilder recreates a service's containers through it.
 command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)
+# podman (Debian's 4.3): tests/podman.rs runs docker-rebuilder against a Podman service of its own.
+command -v podman >/dev/null 2>&1 || need_packages+=(podman)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "engine.sh: installing ${need_packages[*]}"
   apt-get update -qq
