@@ -2,6 +2,7 @@
 //!
 //! The engine merges the container's own config into whatever the commit request leaves
 //! empty (Cmd, Entrypoint, Env, Labels...), so we always send the image's config in full.
+//! Podman reads none of it: its commit is `podman.rs`'s, to the same image.
 
 use std::collections::HashMap;
 
@@ -23,6 +24,12 @@ impl Engine {
     /// Commits `container` as `repo:tag` and returns the new image id.
     pub async fn commit(&self, container: &str, image: &str, config: CommitConfig<'_>) -> Result<String> {
         let (repo, tag) = split_tag(image);
+        if self.is_podman().await? {
+            let body = container_config(config.original.clone(), config.extra_labels.clone());
+            return self
+                .commit_podman(container, Some((repo, tag)), config.original, &config.extra_labels, &body)
+                .await;
+        }
         let options = CommitContainerOptionsBuilder::default()
             .container(container)
             .repo(repo)
@@ -32,7 +39,7 @@ impl Engine {
             .build();
         let created = self
             .docker
-            .commit_container(options, container_config(config))
+            .commit_container(options, container_config(config.original.clone(), config.extra_labels))
             .await
             .map_err(|e| engine_error(&format!("commit the builder to {image}"), e))?;
         Ok(created.id)
@@ -42,20 +49,24 @@ impl Engine {
 impl Engine {
     /// Commits `container` as an untagged image (found again by its labels); returns its id.
     pub async fn commit_untagged(&self, container: &str, config: CommitConfig<'_>) -> Result<String> {
+        if self.is_podman().await? {
+            let body = container_config(config.original.clone(), config.extra_labels.clone());
+            return self.commit_podman(container, None, config.original, &config.extra_labels, &body).await;
+        }
         let options = CommitContainerOptionsBuilder::default().container(container).pause(false).build();
         let created = self
             .docker
-            .commit_container(options, container_config(config))
+            .commit_container(options, container_config(config.original.clone(), config.extra_labels))
             .await
             .map_err(|e| engine_error(&format!("commit the builder {container}"), e))?;
         Ok(created.id)
     }
 }
 
-fn container_config(config: CommitConfig<'_>) -> ContainerConfig {
-    let o = config.original.clone();
+fn container_config(o: ImageConfig, extra_labels: HashMap<String, String>) -> ContainerConfig {
+    let keepalive_in_cmd = keepalive_in_cmd(&o);
     let mut labels = o.labels.unwrap_or_default();
-    labels.extend(config.extra_labels);
+    labels.extend(extra_labels);
     ContainerConfig {
         user: Some(o.user.unwrap_or_default()),
         exposed_ports: o.exposed_ports,
@@ -63,7 +74,7 @@ fn container_config(config: CommitConfig<'_>) -> ContainerConfig {
         // The engine fills an absent Entrypoint from the container: absent is right only
         // when the builder's Entrypoint is the image's own (keep-alive in Cmd); otherwise an
         // empty list keeps the keep-alive out.
-        entrypoint: if keepalive_in_cmd(config.original) { None } else { Some(o.entrypoint.unwrap_or_default()) },
+        entrypoint: if keepalive_in_cmd { None } else { Some(o.entrypoint.unwrap_or_default()) },
         cmd: o.cmd,
         healthcheck: o.healthcheck,
         args_escaped: o.args_escaped,
@@ -99,7 +110,7 @@ mod tests {
     #[test]
     fn an_image_with_only_a_cmd_keeps_its_entrypoint_absent() {
         let original = ImageConfig { cmd: Some(vec!["/app".into()]), ..Default::default() };
-        let c = container_config(CommitConfig { original: &original, extra_labels: HashMap::new() });
+        let c = container_config(original, HashMap::new());
         assert_eq!(c.entrypoint, None, "the builder's Entrypoint is the image's own");
         assert_eq!(c.cmd, Some(vec!["/app".to_string()]));
     }
@@ -107,7 +118,7 @@ mod tests {
     #[test]
     fn an_image_without_cmd_or_entrypoint_commits_an_empty_entrypoint_not_the_keepalive() {
         let original = ImageConfig::default();
-        let c = container_config(CommitConfig { original: &original, extra_labels: HashMap::new() });
+        let c = container_config(original, HashMap::new());
         assert_eq!(c.entrypoint, Some(vec![]));
         assert_eq!(c.cmd, None);
     }

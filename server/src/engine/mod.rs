@@ -10,6 +10,7 @@ mod endpoint;
 mod exec;
 mod files;
 mod image;
+mod podman;
 mod ssh;
 mod target;
 mod tls;
@@ -46,6 +47,8 @@ pub struct Engine {
     builder_support: Arc<tokio::sync::OnceCell<BuilderSupport>>,
     /// `shares_host_files`, asked once (a step's ssh mount asks it every cycle).
     host_files: Arc<tokio::sync::OnceCell<bool>>,
+    /// `is_podman`, asked once (every commit asks it).
+    podman: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Engine {
@@ -74,6 +77,7 @@ impl Engine {
             target: Arc::new(target),
             builder_support: Arc::default(),
             host_files: Arc::default(),
+            podman: Arc::default(),
         })
     }
 

@@ -15,20 +15,20 @@ use crate::engine::endpoint::{Endpoint, EngineIo};
 
 /// Where requests go and which API version they speak.
 #[derive(Clone)]
-pub(super) struct Http {
-    pub(super) endpoint: Endpoint,
+pub(in crate::engine) struct Http {
+    pub(in crate::engine) endpoint: Endpoint,
     /// `/v1.41`: the version negotiated by `Engine::connect`.
-    pub(super) prefix: String,
+    pub(in crate::engine) prefix: String,
 }
 
 /// A response whose body is still streaming, and the connection that carries it.
-pub(super) struct Exchange {
-    pub(super) response: Response<Incoming>,
+pub(in crate::engine) struct Exchange {
+    pub(in crate::engine) response: Response<Incoming>,
     _connection: AbortOnDrop,
 }
 
 /// Aborts the task when dropped.
-pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
+pub(in crate::engine) struct AbortOnDrop(pub(in crate::engine) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -38,7 +38,7 @@ impl Drop for AbortOnDrop {
 
 impl Http {
     /// A request to `path` (unversioned, e.g. `/build?…`), with the headers every request has.
-    pub(super) fn request(&self, method: Method, path: &str) -> http::request::Builder {
+    pub(in crate::engine) fn request(&self, method: Method, path: &str) -> http::request::Builder {
         let uri = if path == "/_ping" { path.to_string() } else { format!("{}{path}", self.prefix) };
         Request::builder()
             .method(method)
@@ -61,7 +61,7 @@ impl Http {
     }
 
     /// Sends `request` on a new connection; returns once the response's headers are in.
-    pub(super) async fn send(&self, request: Request<Full<Bytes>>) -> Result<Exchange, String> {
+    pub(in crate::engine) async fn send(&self, request: Request<Full<Bytes>>) -> Result<Exchange, String> {
         let (mut sender, connection) = self.handshake().await?;
         let task = AbortOnDrop(tokio::spawn(async move {
             // Its failure shows as the response's (or the body's) error.
@@ -74,7 +74,7 @@ impl Http {
     /// Sends `request` (which asks to upgrade) on a new connection and returns the raw
     /// stream once the engine has switched protocols. Any other answer is an error with the
     /// engine's message.
-    pub(super) async fn upgrade(&self, request: Request<Full<Bytes>>) -> Result<Box<dyn EngineIo>, String> {
+    pub(in crate::engine) async fn upgrade(&self, request: Request<Full<Bytes>>) -> Result<Box<dyn EngineIo>, String> {
         let (mut sender, connection) = self.handshake().await?;
         // The connection is driven by a task of its own until it hands its stream over (or
         // fails); its end shows as the answer's error. Owned and aborted with the exchange.
@@ -96,7 +96,7 @@ impl Http {
 
 /// The whole body of an error response, as the engine's message when it is JSON
 /// (`{"message": "…"}`), else as text.
-pub(super) async fn read_message(response: Response<Incoming>) -> String {
+pub(in crate::engine) async fn read_message(response: Response<Incoming>) -> String {
     match response.into_body().collect().await {
         Ok(body) => {
             let bytes = body.to_bytes();
@@ -114,7 +114,7 @@ pub(super) async fn read_message(response: Response<Incoming>) -> String {
 }
 
 /// hyper's error with its cause (hyper's own text alone is often "connection error").
-pub(super) fn describe_hyper(e: &hyper::Error) -> String {
+pub(in crate::engine) fn describe_hyper(e: &hyper::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {

@@ -9,7 +9,7 @@
 //! `progress.rs` BuildKit's progress as `BuildEvent`s.
 
 mod build;
-mod dial;
+pub(super) mod dial;
 mod filesync;
 mod progress;
 mod session;
@@ -152,12 +152,7 @@ impl Engine {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let version =
             self.docker.version().await.map_err(|e| super::engine_error("ask the engine for its version", e))?;
-        let podman = version
-            .components
-            .iter()
-            .flatten()
-            .find(|c| c.name.to_ascii_lowercase().contains("podman"))
-            .map(|c| c.name.clone());
+        let podman = super::podman::podman_component(&version);
         let api_version =
             version.api_version.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| header("Api-Version"));
         let os = version.os.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| header("OSType"));
@@ -183,7 +178,7 @@ impl Engine {
         })
     }
 
-    fn http(&self) -> dial::Http {
+    pub(super) fn http(&self) -> dial::Http {
         let version = self.docker.client_version();
         dial::Http {
             endpoint: self.endpoint.clone(),
