@@ -26,6 +26,8 @@ pub enum Phase {
     Replay,
     /// Recreating a compose service's running containers on the new image.
     Service,
+    /// Pushing the image to the registry rebuilder.toml's `push` names.
+    Push,
 }
 
 impl Phase {
@@ -40,6 +42,7 @@ impl Phase {
             Phase::Prune => "prune",
             Phase::Replay => "replay",
             Phase::Service => "service",
+            Phase::Push => "push",
         }
     }
 }

@@ -35,6 +35,7 @@ pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: 
         "message": report.message(),
         "stage": report.stage,
         "service_update": report.service_update,
+        "push": report.push,
         "image": report.image,
         "image_id": report.image_id,
         "uploaded": report.uploaded,

@@ -143,6 +143,9 @@ impl TerminalReporter {
                 if let Some(update) = &report.service_update {
                     err!("  {update}");
                 }
+                if let Some(push) = &report.push {
+                    err!("  {push}");
+                }
             }
         }
     }

@@ -231,10 +231,10 @@ impl WatchReporter {
                 format!("#{cycle} ✗ {}\n  fix: {}", report.message(), report.outcome.fix().unwrap_or_default())
             }
         };
-        let text = match &report.service_update {
-            Some(update) => format!("{}{text}\n{}  {update}", self.prefix, self.prefix),
-            None => format!("{}{text}", self.prefix),
-        };
+        let mut text = format!("{}{text}", self.prefix);
+        for extra in [&report.service_update, &report.push].into_iter().flatten() {
+            text.push_str(&format!("\n{}  {extra}", self.prefix));
+        }
         if self.mode == Mode::Human || matches!(report.outcome, Outcome::BuildFailed { .. }) {
             self.line.print(&text);
         }

@@ -23,6 +23,12 @@ pub fn resolve() -> Result<Target> {
     target::resolve(FLAGS.get().unwrap_or(&default), &EnvVars::from_process())
 }
 
+/// docker's configuration folder, as the command line and the environment name it.
+pub(crate) fn config_dir() -> std::path::PathBuf {
+    let default = EngineFlags::default();
+    target::config_dir(FLAGS.get().unwrap_or(&default), &EnvVars::from_process())
+}
+
 /// Connects to `target` and checks that an engine answers: (the client, the endpoint).
 pub(super) async fn connect(target: &Target) -> Result<(bollard::Docker, Endpoint)> {
     let endpoint = Endpoint::of(target).map_err(|why| {

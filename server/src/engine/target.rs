@@ -160,6 +160,16 @@ fn config_error(message: String, fix: &str) -> Error {
     Error::new(ErrorKind::EngineUnavailable, message, fix)
 }
 
+/// docker's configuration folder: `--config`, else DOCKER_CONFIG, else ~/.docker.
+pub(crate) fn config_dir(flags: &EngineFlags, env: &EnvVars) -> PathBuf {
+    flags
+        .config
+        .clone()
+        .or_else(|| env.docker_config.clone())
+        .or_else(|| env.home.as_ref().map(|h| h.join(".docker")))
+        .unwrap_or_else(|| PathBuf::from(".docker"))
+}
+
 /// Resolves the engine as `docker` does for these flags and this environment.
 pub(crate) fn resolve(flags: &EngineFlags, env: &EnvVars) -> Result<Target> {
     if flags.host.is_some() && flags.context.is_some() {
@@ -168,12 +178,7 @@ pub(crate) fn resolve(flags: &EngineFlags, env: &EnvVars) -> Result<Target> {
             "give one of them, as docker requires",
         ));
     }
-    let config_dir = flags
-        .config
-        .clone()
-        .or_else(|| env.docker_config.clone())
-        .or_else(|| env.home.as_ref().map(|h| h.join(".docker")))
-        .unwrap_or_else(|| PathBuf::from(".docker"));
+    let config_dir = config_dir(flags, env);
     let named = if let Some(name) = &flags.context {
         Some((name.clone(), ContextNamedBy::Flag))
     } else if flags.host.is_some() || env.docker_host.is_some() {

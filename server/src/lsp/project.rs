@@ -177,6 +177,7 @@ fn phase_message(phase: Phase, detail: &str) -> String {
         Phase::Prune => "cleaning up".to_string(),
         Phase::Replay => format!("making the image: {detail}"),
         Phase::Service => detail.to_string(),
+        Phase::Push => format!("pushing {detail}"),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Config {
     pub ignore: Vec<String>,
     /// Commit the builder to the image after a clean build (default true).
     pub commit: Option<bool>,
+    /// Push every image a cycle makes to this reference (`REGISTRY/NAME[:TAG]`), with the
+    /// credentials docker would use.
+    pub push: Option<String>,
     /// Stop the rebuild command after this many seconds.
     pub timeout_secs: Option<u64>,
     /// Custom problem matchers: a regex with named groups, like VS Code's.
@@ -164,7 +167,7 @@ impl Config {
                 format!("{}:{line}: {message}", path.display()),
                 format!(
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
-                     build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, commit, timeout_secs, \
+                     build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, commit, push, timeout_secs, \
                      [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]], \
                      builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}",
                     path.display()

@@ -22,6 +22,7 @@ impl Rebuilder {
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         let mut report = self.build_image(options, reporter).await?;
         self.update_service(&mut report, reporter).await;
+        self.push_image(&mut report, reporter).await;
         Ok(report)
     }
 
@@ -109,6 +110,7 @@ impl Rebuilder {
                     files_read: self.hashes.reads() - reads_before,
                     stage: None,
                     service_update: None,
+                    push: None,
                 });
             }
         };
@@ -142,6 +144,7 @@ impl Rebuilder {
             files_read: self.hashes.reads() - reads_before,
             stage: None,
             service_update: None,
+            push: None,
         })
     }
 

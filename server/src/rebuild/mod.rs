@@ -13,6 +13,7 @@ mod lock;
 mod mounts;
 mod pack;
 mod phases;
+mod push;
 mod replay;
 mod service_update;
 mod stage_build;
@@ -73,6 +74,8 @@ pub struct Rebuilder {
     /// Work started after an image was made (removing the replay's container); a process
     /// about to exit waits for it (`settle`), a long-lived one lets it finish.
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The image id this process last pushed (`push`): not pushed again.
+    pushed: std::sync::Mutex<Option<String>>,
     /// A compose service: whether a cycle already looked at its containers (`initial_sync`).
     service_seen: std::sync::atomic::AtomicBool,
     /// A compose service: the next recreate's compose, started ahead (see `ComposeStandby`).
@@ -161,6 +164,9 @@ pub struct CycleReport {
     /// A compose service: what became of its running containers (recreated on the new
     /// image, or why not); None when none ran on an older image.
     pub service_update: Option<String>,
+    /// A project with `push`: the reference and digest pushed, or why not; None when
+    /// nothing was pushed (no `push`, nothing new, a failed build).
+    pub push: Option<String>,
 }
 
 impl CycleReport {
@@ -171,8 +177,12 @@ impl CycleReport {
             Some(stage) => format!("stage {stage}: {message}"),
             None => message,
         };
-        match &self.service_update {
+        let message = match &self.service_update {
             Some(service) => format!("{message}; {service}"),
+            None => message,
+        };
+        match &self.push {
+            Some(push) => format!("{message}; {push}"),
             None => message,
         }
     }
@@ -258,6 +268,7 @@ impl Rebuilder {
             image_sources: Default::default(),
             deferred: Default::default(),
             background: Default::default(),
+            pushed: Default::default(),
             known: Default::default(),
             hashes,
             warned_links: Default::default(),

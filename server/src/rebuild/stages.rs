@@ -226,6 +226,7 @@ impl Rebuilder {
             files_read: 0,
             stage: None,
             service_update: None,
+            push: None,
         }
     }
 

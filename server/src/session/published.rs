@@ -166,6 +166,7 @@ mod tests {
             files_read: 0,
             stage: None,
             service_update: None,
+            push: None,
         }
     }
 

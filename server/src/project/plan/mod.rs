@@ -44,6 +44,8 @@ pub struct Plan {
     pub sync: Vec<SyncRule>,
     pub steps: Vec<Step>,
     pub commit: bool,
+    /// `push` of rebuilder.toml: where every new image goes.
+    pub push: Option<String>,
     pub timeout: Option<Duration>,
     /// Extra ignore patterns from the config (on top of .dockerignore).
     pub extra_ignore: Vec<String>,
@@ -257,6 +259,7 @@ impl Plan {
                 .map(|s| s.instructions.iter().map(|i| i.kind.keyword().to_string()).collect())
                 .collect(),
             commit: config.commit.unwrap_or(true),
+            push: config.push.clone(),
             timeout: config.timeout_secs.map(Duration::from_secs),
             extra_ignore: config.ignore.clone(),
             matchers: config.custom_matchers(project_dir)?,
