@@ -42,6 +42,7 @@ pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: 
         "deleted": report.deleted,
         "files_read": report.files_read,
         "errors": count(Severity::Error),
+        "diagnostics": super::problems::json(found),
         "warnings": count(Severity::Warning),
         "phases_ms": phases,
         "stages_ms": stages,

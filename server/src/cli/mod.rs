@@ -24,7 +24,9 @@ macro_rules! err {
 
 mod json;
 mod plugin;
+mod problems;
 mod render;
+mod style;
 mod targets;
 mod watch;
 
@@ -51,6 +53,9 @@ struct Cli {
     /// Print one JSON object describing the result, for scripts.
     #[arg(long, global = true)]
     json: bool,
+    /// Colour on stderr: auto (a terminal, unless NO_COLOR; CLICOLOR_FORCE forces it), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
+    color: style::ColorChoice,
     #[command(flatten)]
     compose: targets::ComposeFlags,
     #[command(flatten)]
@@ -154,6 +159,13 @@ enum Command {
         #[arg(long)]
         stage: Option<String>,
     },
+    /// Print a shell's completion script (see the README for where it goes).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `docker-rebuilder man > ~/.local/share/man/man1/docker-rebuilder.1`.
+    Man,
     /// What docker's plugin manager asks a CLI plugin (`docker rebuilder`).
     #[command(name = "docker-cli-plugin-metadata", hide = true)]
     PluginMetadata,
@@ -168,11 +180,43 @@ enum Command {
 /// Runs the CLI; returns the process exit code (0 ok, 1 build failed, 2 tool error).
 pub fn main() -> i32 {
     let cli = Cli::parse_from(plugin::strip_plugin_name(std::env::args_os().collect()));
-    if let Command::PluginMetadata = cli.command {
-        out!("{}", plugin::metadata());
-        return 0;
+    match &cli.command {
+        Command::PluginMetadata => {
+            out!("{}", plugin::metadata());
+            return 0;
+        }
+        Command::Completions { shell } => {
+            // Into memory first: a reader that stops early (`| head`) is not a failure.
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "docker-rebuilder",
+                &mut script,
+            );
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if *shell == clap_complete::Shell::Bash {
+                // clap_complete names a subcommand's case for a hyphenated binary differently
+                // from the name its word loop computes (`docker__subcmd__rebuilder__…` vs
+                // `docker__rebuilder__…`), so no subcommand's flags would complete: one name.
+                script = script.replace("docker__subcmd__rebuilder__", "docker__rebuilder__");
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes());
+            return 0;
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page) {
+                err!("docker-rebuilder: cannot make the man page: {e}");
+                return 2;
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
+            return 0;
+        }
+        _ => {}
     }
     crate::engine::use_flags(cli.engine.flags());
+    style::init(cli.color);
     let mode = if cli.json {
         Mode::Json
     } else if cli.quiet {
@@ -312,8 +356,16 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                 let mut reporter = TerminalReporter::new(mode)
                     .for_service(target.service.clone())
                     .on_engine(rebuilder.engine().target());
-                let report =
-                    rebuilder.build(BuildOptions { full, cancel: Some(cancel.clone()) }, &mut reporter).await?;
+                let report = rebuilder
+                    .build(
+                        BuildOptions {
+                            full,
+                            cancel: Some(cancel.clone()),
+                            color: mode == Mode::Human && style::enabled(),
+                        },
+                        &mut reporter,
+                    )
+                    .await?;
                 reporter.summary(&report);
                 // What was left to do after the image was made (a replay container's removal).
                 rebuilder.settle().await;
@@ -386,7 +438,7 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
             }
             Ok(code)
         }
-        Command::Lsp { .. } | Command::PluginMetadata => Ok(0),
+        Command::Lsp { .. } | Command::PluginMetadata | Command::Completions { .. } | Command::Man => Ok(0),
         Command::Shell { targets, stage } => {
             let rebuilder = one_rebuilder(&targets, flags).await?;
             // As `docker exec -i`, with `-t` only when stdin is a terminal: through a pipe the

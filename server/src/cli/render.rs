@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::style::{paint, Paint};
 use crate::engine::ContainerInfo;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, OutputStream, Phase, Reporter};
@@ -26,7 +27,6 @@ const KEPT_OUTPUT: usize = 64 * 1024;
 
 pub struct TerminalReporter {
     mode: Mode,
-    color: bool,
     kept_output: String,
     notes: Vec<String>,
     found: Vec<FileDiagnostic>,
@@ -52,7 +52,6 @@ impl TerminalReporter {
     pub fn new(mode: Mode) -> TerminalReporter {
         TerminalReporter {
             mode,
-            color: std::io::stderr().is_terminal(),
             kept_output: String::new(),
             notes: Vec::new(),
             found: Vec::new(),
@@ -62,11 +61,7 @@ impl TerminalReporter {
     }
 
     fn dim(&self, s: &str) -> String {
-        if self.color {
-            format!("\x1b[2m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        paint(Paint::Dim, s)
     }
 
     fn keep(&mut self, text: &str) {
@@ -102,38 +97,44 @@ impl TerminalReporter {
                 }
             }
             Mode::Human => {
+                // The problems first, where the eye ends up: one clickable line each.
+                let cwd = std::env::current_dir().unwrap_or_default();
+                for d in &self.found {
+                    err!("{}", super::problems::line(d, &cwd));
+                }
+                let (ok, bad) = (paint(Paint::Good, "✓"), paint(Paint::Bad, "✗"));
                 let phases: Vec<String> =
                     report.timings.iter().map(|(p, d)| format!("{} {}", p.name(), human(*d))).collect();
                 let split = if phases.is_empty() { String::new() } else { format!(" ({})", phases.join(" · ")) };
                 let line = match &report.outcome {
                     Outcome::ImageBuilt { .. } => {
                         format!(
-                            "✓ image built in {}: {} ({image_id}); the builder is ready",
+                            "{ok} image built in {}: {} ({image_id}); the builder is ready",
                             human(report.total),
                             report.image
                         )
                     }
-                    Outcome::UpToDate => format!("✓ up to date: {} ({image_id})", report.image),
+                    Outcome::UpToDate => format!("{ok} up to date: {} ({image_id})", report.image),
                     Outcome::Succeeded { committed: true } => format!(
-                        "✓ rebuilt in {}{split}: {} file(s) synced, {} deleted → {} ({image_id})",
+                        "{ok} rebuilt in {}{split}: {} file(s) synced, {} deleted → {} ({image_id})",
                         human(report.total),
                         report.uploaded,
                         report.deleted,
                         report.image
                     ),
                     Outcome::Succeeded { committed: false } => {
-                        format!("✓ built in {}{split}; not committed (commit = false)", human(report.total))
+                        format!("{ok} built in {}{split}; not committed (commit = false)", human(report.total))
                     }
                     Outcome::BuildFailed { exit_code, step } => format!(
-                        "✗ build failed{}: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
+                        "{bad} build failed{}: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
                         in_stage(report),
                         report.image
                     ),
                     Outcome::Cancelled { reason } => {
-                        format!("✗ {reason}; nothing committed, {} unchanged ({image_id})", report.image)
+                        format!("{bad} {reason}; nothing committed, {} unchanged ({image_id})", report.image)
                     }
                     Outcome::TimedOut { .. } => format!(
-                        "✗ {}, {} unchanged ({image_id})\n  fix: {}",
+                        "{bad} {}, {} unchanged ({image_id})\n  fix: {}",
                         report.message(),
                         report.image,
                         report.outcome.fix().unwrap_or_default()
@@ -198,7 +199,7 @@ impl Reporter for TerminalReporter {
                 };
             }
             (Mode::Human, Event::Note(text)) => err!("{text}"),
-            (Mode::Quiet | Mode::Human, Event::Warning(text)) => err!("warning: {text}"),
+            (Mode::Quiet | Mode::Human, Event::Warning(text)) => err!("{} {text}", paint(Paint::Warn, "warning:")),
             (_, Event::Output { text, .. }) => self.keep(&text),
             (_, Event::ImageBuildLine(line)) => {
                 self.keep(&line);
@@ -220,7 +221,7 @@ pub fn print_error(mode: Mode, error: &Error) {
     if mode == Mode::Json {
         out!("{}", json!({ "outcome": "error", "error": error.cause, "fix": error.fix }));
     } else {
-        err!("docker-rebuilder: {error}");
+        err!("{} {error}", paint(Paint::Bad, "docker-rebuilder:"));
     }
 }
 

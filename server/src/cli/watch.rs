@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::render::{human, short_id, Mode};
+use super::style::{paint, Paint};
 use super::targets::Target;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
@@ -183,7 +184,11 @@ impl WatchReporter {
             Mode::Json => {
                 out!("{}", json!({ "outcome": "error", "error": e.cause, "fix": e.fix, "service": self.service }))
             }
-            _ => self.line.print(&format!("{}✗ docker-rebuilder: {e}; waiting for the next change", self.prefix)),
+            _ => self.line.print(&format!(
+                "{}{} docker-rebuilder: {e}; waiting for the next change",
+                self.prefix,
+                paint(Paint::Bad, "✗")
+            )),
         }
     }
 
@@ -206,11 +211,12 @@ impl WatchReporter {
         let took = human(report.total);
         let phases: Vec<String> = report.timings.iter().map(|(p, d)| format!("{} {}", p.name(), human(*d))).collect();
         let split = if phases.is_empty() { String::new() } else { format!(" ({})", phases.join(" · ")) };
+        let (ok, bad) = (paint(Paint::Good, "✓"), paint(Paint::Bad, "✗"));
         let text = match &report.outcome {
-            Outcome::ImageBuilt { reason } => format!("#{cycle} ✓ image built in {took} ({reason}) → {id}"),
-            Outcome::UpToDate => format!("#{cycle} ✓ up to date ({id})"),
+            Outcome::ImageBuilt { reason } => format!("#{cycle} {ok} image built in {took} ({reason}) → {id}"),
+            Outcome::UpToDate => format!("#{cycle} {ok} up to date ({id})"),
             Outcome::Succeeded { committed } => format!(
-                "#{cycle} ✓ {} {} changed, {} deleted in {took}{split} → {}",
+                "#{cycle} {ok} {} {} changed, {} deleted in {took}{split} → {}",
                 if *committed { "committed:" } else { "built (not committed):" },
                 report.uploaded,
                 report.deleted,
@@ -221,14 +227,14 @@ impl WatchReporter {
                     self.line.print(self.output.trim_end());
                 }
                 format!(
-                    "#{cycle} ✗ build failed{}: {errors} error(s), {warnings} warning(s); `{step}` exited with \
+                    "#{cycle} {bad} build failed{}: {errors} error(s), {warnings} warning(s); `{step}` exited with \
                      {exit_code} after {took}; image unchanged",
                     super::render::in_stage(report)
                 )
             }
-            Outcome::Cancelled { reason } => format!("#{cycle} ✗ {reason}; nothing committed"),
+            Outcome::Cancelled { reason } => format!("#{cycle} {bad} {reason}; nothing committed"),
             Outcome::TimedOut { .. } => {
-                format!("#{cycle} ✗ {}\n  fix: {}", report.message(), report.outcome.fix().unwrap_or_default())
+                format!("#{cycle} {bad} {}\n  fix: {}", report.message(), report.outcome.fix().unwrap_or_default())
             }
         };
         let mut text = format!("{}{text}", self.prefix);
@@ -240,17 +246,8 @@ impl WatchReporter {
         }
     }
 
-    /// `path:line:col: severity: message`, 1-based, the column in characters.
     fn problem_line(&self, d: &FileDiagnostic) -> String {
-        let shown = d.path.strip_prefix(&self.cwd).unwrap_or(&d.path);
-        let severity = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-            Severity::Hint => "hint",
-        };
-        let at = d.range.start;
-        format!("{}:{}:{}: {severity}: {}", shown.display(), at.line + 1, at.char + 1, d.message)
+        super::problems::line(d, &self.cwd)
     }
 }
 

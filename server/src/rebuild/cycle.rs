@@ -20,6 +20,7 @@ impl Rebuilder {
     /// Brings the image up to date with the host's sources (and, for a compose service, its
     /// running containers onto the image).
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
+        self.color.store(options.color, std::sync::atomic::Ordering::SeqCst);
         let mut report = self.build_image(options, reporter).await?;
         self.update_service(&mut report, reporter).await;
         self.push_image(&mut report, reporter).await;

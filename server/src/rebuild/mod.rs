@@ -76,6 +76,8 @@ pub struct Rebuilder {
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The image id this process last pushed (`push`): not pushed again.
     pushed: std::sync::Mutex<Option<String>>,
+    /// This cycle's `BuildOptions::color`.
+    color: std::sync::atomic::AtomicBool,
     /// A compose service: whether a cycle already looked at its containers (`initial_sync`).
     service_seen: std::sync::atomic::AtomicBool,
     /// A compose service: the next recreate's compose, started ahead (see `ComposeStandby`).
@@ -233,7 +235,16 @@ pub struct BuildOptions {
     pub full: bool,
     /// Stops the rebuild command when fired: no commit, builder kept.
     pub cancel: Option<crate::cancel::CancelToken>,
+    /// The output goes to a terminal with colour: the rebuild steps get the tools' own switches
+    /// to colour it (their problems are still read, the matchers strip the escapes).
+    pub color: bool,
 }
+
+/// The variables that make compilers and their tools colour output that is not a terminal
+/// (cargo and rustc, Node's tools, and whatever honours CLICOLOR_FORCE). A TTY for the exec would
+/// colour more tools, but it merges stdout with stderr and would mangle the changes' archive
+/// that rides on the step's stdin.
+const COLOR_ENV: [(&str, &str); 3] = [("CLICOLOR_FORCE", "1"), ("FORCE_COLOR", "1"), ("CARGO_TERM_COLOR", "always")];
 
 impl Rebuilder {
     /// A rebuilder for `project`, with the content hashes an earlier process kept for it.
@@ -269,6 +280,7 @@ impl Rebuilder {
             deferred: Default::default(),
             background: Default::default(),
             pushed: Default::default(),
+            color: Default::default(),
             known: Default::default(),
             hashes,
             warned_links: Default::default(),

@@ -89,7 +89,7 @@ impl Rebuilder {
         let mut rebuilt = false;
         for stage in &self.stages {
             let label = stage.stage_label();
-            let options = BuildOptions { full: false, cancel: options.cancel.clone() };
+            let options = BuildOptions { full: false, cancel: options.cancel.clone(), color: options.color };
             let report = match stage.build(options, &mut *reporter).await {
                 Err(e) if e.kind == ErrorKind::FullBuildNeeded => {
                     // The recipe and a missing builder concern the whole image; a file change

@@ -79,11 +79,15 @@ impl Rebuilder {
         // The archive is written once the script says it will read it.
         let ready = tokio::sync::Notify::new();
         let stdin = archive.map(|bytes| Stdin { bytes, ready: &ready });
+        let mut env = step.env.clone();
+        if self.color.load(std::sync::atomic::Ordering::SeqCst) {
+            env.extend(super::COLOR_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        }
         let request = ExecRequest {
             argv: &argv,
             display: &step.display,
             workdir: Some(&step.workdir),
-            env: &step.env,
+            env: &env,
             user: Some(user),
             stdin,
         };

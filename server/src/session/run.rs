@@ -289,7 +289,7 @@ impl Session {
         let cancel = CancelToken::new();
         *lock(&self.shared.running) = Some((cycle, cancel.clone()));
         let mut reporter = CycleReporter { events: &self.events, published: &mut self.published, found: Vec::new() };
-        let result = rebuilder.build(BuildOptions { full, cancel: Some(cancel) }, &mut reporter).await;
+        let result = rebuilder.build(BuildOptions { full, cancel: Some(cancel), color: false }, &mut reporter).await;
         let found = std::mem::take(&mut reporter.found);
         *lock(&self.shared.running) = None;
         self.rebuilder = Some(rebuilder);
