@@ -21,6 +21,8 @@ command -v docker-compose >/dev/null 2>&1 || need_packages+=(docker-compose)
 command -v socat >/dev/null 2>&1 || need_packages+=(socat)
 command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
+# tmux: tests/tmux.rs runs the CLI in a real terminal and reads its screens.
+command -v tmux >/dev/null 2>&1 || need_packages+=(tmux)
 # docker-registry (Debian's): tests/push.rs pushes to a registry of its own on loopback.
 [ -x /usr/bin/docker-registry ] || need_packages+=(docker-registry)
 # podman (Debian's 4.3): tests/podman.rs runs docker-rebuilder against a Podman service of its own.

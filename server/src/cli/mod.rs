@@ -25,6 +25,7 @@ macro_rules! err {
 mod json;
 mod plugin;
 mod problems;
+mod progress;
 mod render;
 mod style;
 mod targets;
@@ -56,6 +57,9 @@ struct Cli {
     /// Colour on stderr: auto (a terminal, unless NO_COLOR; CLICOLOR_FORCE forces it), always, never.
     #[arg(long, global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
     color: style::ColorChoice,
+    /// The build's progress: auto (a live view on a terminal), plain (one line per event).
+    #[arg(long, global = true, value_enum, default_value_t = progress::ProgressChoice::Auto, value_name = "MODE")]
+    progress: progress::ProgressChoice,
     #[command(flatten)]
     compose: targets::ComposeFlags,
     #[command(flatten)]
@@ -217,6 +221,7 @@ pub fn main() -> i32 {
     }
     crate::engine::use_flags(cli.engine.flags());
     style::init(cli.color);
+    progress::init(cli.progress);
     let mode = if cli.json {
         Mode::Json
     } else if cli.quiet {

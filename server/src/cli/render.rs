@@ -34,6 +34,8 @@ pub struct TerminalReporter {
     service: Option<String>,
     /// The engine used and why, in its JSON.
     engine: Option<Value>,
+    /// The live view on a terminal (Human mode), else None: plain lines.
+    progress: Option<super::progress::Progress>,
 }
 
 impl TerminalReporter {
@@ -57,6 +59,7 @@ impl TerminalReporter {
             found: Vec::new(),
             service: None,
             engine: None,
+            progress: if mode == Mode::Human { super::progress::Progress::start() } else { None },
         }
     }
 
@@ -97,6 +100,9 @@ impl TerminalReporter {
                 }
             }
             Mode::Human => {
+                if let Some(mut progress) = self.progress.take() {
+                    progress.finish();
+                }
                 // The problems first, where the eye ends up: one clickable line each.
                 let cwd = std::env::current_dir().unwrap_or_default();
                 for d in &self.found {
@@ -180,6 +186,19 @@ impl TerminalReporter {
 
 impl Reporter for TerminalReporter {
     fn report(&mut self, event: Event) {
+        if let (Mode::Human, Some(progress)) = (self.mode, self.progress.as_mut()) {
+            match event {
+                Event::PhaseStarted { phase, detail } => progress.phase(phase, &detail),
+                Event::ImageBuildLine(line) => progress.log_line(&line),
+                Event::ImageBuildStep { name, state } => progress.step(&name, &state),
+                Event::Output { stream, text } => progress.print(stream == OutputStream::Stdout, &text),
+                Event::Note(text) => progress.print(false, &format!("{text}\n")),
+                Event::Warning(text) => progress.print(false, &format!("{} {text}\n", paint(Paint::Warn, "warning:"))),
+                Event::Diagnostics(found) => self.found = found,
+                Event::PhaseFinished { .. } => {}
+            }
+            return;
+        }
         match (self.mode, event) {
             (Mode::Human, Event::PhaseStarted { phase, detail }) => {
                 let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
