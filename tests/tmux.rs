@@ -119,6 +119,10 @@ fn a_person_sees_progress_colours_problems_and_the_shell_return() {
     t.keys("echo in-the-builder-$((6*7))");
     t.until("the shell's answer", Duration::from_secs(10), |s| plain(s).contains("in-the-builder-42"));
     t.keys("exit 4");
+    // Back at our prompt (as a person waits for it before typing on).
+    t.until("our prompt again", Duration::from_secs(10), |s| {
+        plain(s).lines().rev().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim() == "$")
+    });
     t.keys("echo status=$?");
     t.until("our prompt with the shell's status", Duration::from_secs(10), |s| plain(s).contains("status=4"));
 }
