@@ -185,6 +185,8 @@ function cases.c()
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
   check(report:find('docker%-rebuilder %d+%.%d+'), 'health should show the version:\n' .. report)
   check(report:find(project .. ': image ' .. image, 1, true), 'health should check the project:\n' .. report)
+  check(report:find(project .. ': engine unix://', 1, true) and report:find('from the default', 1, true),
+    'health should name the engine and why it is the one:\n' .. report)
   check(not report:find('ERROR'), 'health reports an error:\n' .. report)
   vim.cmd('tabclose')
 

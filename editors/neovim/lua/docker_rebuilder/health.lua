@@ -53,10 +53,12 @@ local function check_engine()
   if vim.fn.executable('docker') == 1 then
     local info = run({ 'docker', 'info', '--format', '{{.ServerVersion}}' })
     if info.code == 0 then
-      health.ok('Docker engine ' .. first_line(info.stdout) .. ' answers')
+      local context = run({ 'docker', 'context', 'show' })
+      local named = context.code == 0 and (' (docker context ' .. first_line(context.stdout) .. ')') or ''
+      health.ok('Docker engine ' .. first_line(info.stdout) .. ' answers' .. named)
     else
       health.error('The Docker engine does not answer: ' .. first_line(info.stderr), {
-        'Start it (for example `sudo systemctl start docker`), or set DOCKER_HOST.',
+        'Start it (for example `sudo systemctl start docker`), or pick another (`docker context use`, DOCKER_HOST).',
       })
     end
     return
@@ -85,8 +87,22 @@ local function projects()
   for _, client in ipairs(vim.lsp.get_clients({ name = 'docker_rebuilder' })) do
     add(client.root_dir)
   end
-  add(vim.fs.root(vim.fn.getcwd(), { 'Dockerfile', 'rebuilder.toml' }))
+  add(vim.fs.root(vim.fn.getcwd(), {
+    'Dockerfile', 'rebuilder.toml', 'compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml',
+  }))
   return roots
+end
+
+--- Each JSON object `docker-rebuilder status --json` printed (one per compose service).
+local function json_lines(text)
+  local out = {}
+  for line in (text or ''):gmatch('[^\n]+') do
+    local ok, value = pcall(vim.json.decode, line)
+    if ok and type(value) == 'table' then
+      table.insert(out, value)
+    end
+  end
+  return out
 end
 
 local function check_project(bin, root)
@@ -95,16 +111,25 @@ local function check_project(bin, root)
     return
   end
   -- `status` loads and checks the whole configuration (Dockerfile, rebuilder.toml,
-  -- .dockerignore) and exits 2 with the cause and the fix when something is wrong.
+  -- .dockerignore, a compose file) and exits 2 with the cause and the fix when something is wrong.
   local result = run({ bin, 'status', '--json', root })
-  local ok, status = pcall(vim.json.decode, result.stdout or '')
-  if result.code ~= 2 and ok and type(status) == 'table' then
-    local rebuild = type(status.rebuild) == 'table' and table.concat(status.rebuild, ' && ') or '?'
-    health.ok(('%s: image %s, rebuilt with `%s`'):format(root, tostring(status.image), rebuild))
-  elseif ok and type(status) == 'table' and status.error then
-    health.error(('%s: %s'):format(root, status.error), { status.fix })
-  else
+  local statuses = json_lines(result.stdout)
+  if #statuses == 0 then
     health.error(('%s: `docker-rebuilder status` failed: %s'):format(root, first_line(result.stderr)))
+    return
+  end
+  for _, status in ipairs(statuses) do
+    local name = root .. (type(status.service) == 'table' and (' (service ' .. tostring(status.service.name) .. ')') or '')
+    if status.error then
+      health.error(('%s: %s'):format(name, status.error), { status.fix })
+    else
+      local rebuild = type(status.rebuild) == 'table' and table.concat(status.rebuild, ' && ') or '?'
+      health.ok(('%s: image %s, rebuilt with `%s`'):format(name, tostring(status.image), rebuild))
+    end
+    -- The engine this project builds on, and why (a context, DOCKER_HOST, the default).
+    if type(status.engine) == 'table' then
+      health.info(('%s: engine %s, from %s'):format(name, tostring(status.engine.address), tostring(status.engine.from)))
+    end
   end
 end
 
