@@ -18,6 +18,13 @@ cargo build --locked --quiet
 echo "== editors: VS Code extension (type-check, bundle, package)"
 ( cd editors/vscode && npm ci --no-audit --no-fund --silent && npm run --silent package >/dev/null )
 ls -l editors/vscode/docker-rebuilder.vsix
+# The platform-specific package with the server in it (the test's case c installs it, with no
+# server setting and no server on PATH). The debug build, stripped: what CI has built.
+rm -rf editors/vscode/server && mkdir -p editors/vscode/server
+strip -o editors/vscode/server/docker-rebuilder target/debug/docker-rebuilder
+( cd editors/vscode && npm run --silent package:linux-x64 >/dev/null )
+rm -rf editors/vscode/server
+ls -l editors/vscode/docker-rebuilder-linux-x64.vsix
 
 passed=0
 failed=0

@@ -22,8 +22,17 @@ stop_code_server() {
 }
 trap stop_code_server EXIT
 
-CODE_SERVER=$code_server \
-VSIX=${VSIX:-$REPO_ROOT/editors/vscode/docker-rebuilder.vsix} \
+# Case c installs the package with the server in it and names no server: the extension must
+# find its own. Case go names the server by the setting, with the plain package.
+if [ "$case" = c ]; then
+  default_vsix=$REPO_ROOT/editors/vscode/docker-rebuilder-linux-x64.vsix
+  bundled=1
+else
+  default_vsix=$REPO_ROOT/editors/vscode/docker-rebuilder.vsix
+  bundled=0
+fi
+CODE_SERVER=$code_server BUNDLED=$bundled \
+VSIX=${VSIX:-$default_vsix} \
 SERVER=$(server_binary) CASE=$case \
 PROJECT_DIR=$PROJECT_DIR PROJECT_IMAGE=$PROJECT_IMAGE RUN_DIR=$run_dir \
 ARTIFACTS=${ARTIFACTS:-$REPO_ROOT/test-artifacts} \

@@ -228,6 +228,21 @@ async function scenarioGo(wb) {
 
 const scenarios = { c: scenarioC, go: scenarioGo };
 
+/** The first match of `re` in the text files under `dir` (code-server's logs are there). */
+function grepTree(dir, re) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && !['chromium', 'extensions', 'node_modules'].includes(entry.name)) {
+      const found = grepTree(full, re);
+      if (found) return found;
+    } else if (entry.isFile() && entry.name.endsWith('.log')) {
+      const found = fs.readFileSync(full, 'utf8').match(re);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
 async function main() {
   const scenario = scenarios[testCase] ?? fail(`unknown CASE ${testCase} (c or go)`);
   fs.mkdirSync(artifacts, { recursive: true });
@@ -238,7 +253,8 @@ async function main() {
     folder: project,
     vsix: env('VSIX'),
     settings: {
-      'dockerRebuilder.server.path': env('SERVER'),
+      // Case c: no setting, the server bundled in the package (checked in the log below).
+      ...(process.env.BUNDLED === '1' ? {} : { 'dockerRebuilder.server.path': env('SERVER') }),
       'workbench.startupEditor': 'none',
       'workbench.tips.enabled': false,
       'telemetry.telemetryLevel': 'off',
@@ -262,6 +278,13 @@ async function main() {
     await wb.ready();
     step('workbench is up');
     await scenario(wb);
+    if (process.env.BUNDLED === '1') {
+      // No setting named a server and none is on PATH: the extension started its own.
+      const said = grepTree(runDir, /Starting (\S+) \(from (\w+)\)/);
+      check(said && said[2] === 'bundled' && said[1].includes('/server/docker-rebuilder'),
+        `the extension should start the server bundled in the .vsix; its log says: ${said ? said[0] : 'nothing'}`);
+      step(`the server came from the package: ${said[1]}`);
+    }
     step('PASS');
   } catch (e) {
     const shot = path.join(artifacts, testCase === 'c' ? 'vscode-failure.png' : `vscode-${testCase}-failure.png`);
