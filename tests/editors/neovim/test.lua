@@ -190,6 +190,38 @@ function cases.c()
   check(not report:find('ERROR'), 'health reports an error:\n' .. report)
   vim.cmd('tabclose')
 
+  step(':DockerRebuilderRestart (a new server takes over the buffer)')
+  vim.cmd('DockerRebuilderRestart')
+  client = wait_for('a new server on the buffer', 30000, function()
+    local c = vim.lsp.get_clients({ name = 'docker_rebuilder', bufnr = buf })[1]
+    return c and c.id ~= client.id and not c:is_stopped() and c
+  end)
+  wait_for('the new server to find the image up to date', CYCLE, function()
+    local s = plugin.status(buf)
+    return s and s.state == 'succeeded'
+  end)
+
+  step(':DockerRebuild with a slow build, then :DockerRebuilderCancel')
+  local makefile = project .. '/Makefile'
+  local text = table.concat(vim.fn.readfile(makefile), '\n') .. '\n'
+  local link = '\t$(CC) $(CFLAGS) -o $@ $^'
+  check(text:find(link, 1, true), 'the example Makefile changed: update this step')
+  local slow = text:gsub(vim.pesc(link), function() return '\tsleep 60\n' .. link end, 1)
+  vim.fn.writefile(vim.split(slow, '\n', { plain = true }), makefile)
+  vim.fn.writefile({ '/* relink */' }, project .. '/src/main.c', 'a')
+  vim.cmd('DockerRebuild')
+  wait_for('the build to run', CYCLE, function()
+    return plugin.status(buf).state == 'building' and next(require('docker_rebuilder.progress').running) ~= nil
+  end)
+  vim.cmd('DockerRebuilderCancel')
+  wait_for('the build to stop', 30000, function()
+    return plugin.status(buf).state ~= 'building'
+  end)
+  local after = plugin.status(buf)
+  step(('after the cancel: %s (%s)'):format(after.state, after.message or ''))
+  check(tostring(after.message):lower():find('cancel', 1, true), 'the status should say the build was cancelled')
+  check(image_id(image) == new_id, 'a cancelled build must not commit the image')
+
   step(':DockerRebuilderClean (builder ' .. builder .. ')')
   vim.cmd('DockerRebuilderClean')
   wait_for('the builder to be removed', CYCLE, function()

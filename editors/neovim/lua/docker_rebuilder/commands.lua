@@ -109,8 +109,38 @@ function M.shell()
   end)
 end
 
+--- Stops the running build (nothing is committed; the builder stays).
+function M.cancel()
+  if not require('docker_rebuilder.progress').cancel_all() then
+    notify('no build is running')
+  end
+end
+
+--- Restarts the server: each client stopped, then started again on the buffers it had.
+function M.restart()
+  local clients = vim.lsp.get_clients({ name = 'docker_rebuilder' })
+  if #clients == 0 then
+    return notify('no server is running: open a file of a project to start one', vim.log.levels.WARN)
+  end
+  for _, client in ipairs(clients) do
+    local config, buffers = client.config, vim.tbl_keys(client.attached_buffers)
+    client:stop()
+    vim.wait(10000, function()
+      return client:is_stopped()
+    end, 50)
+    for _, buf in ipairs(buffers) do
+      if vim.api.nvim_buf_is_valid(buf) then
+        vim.lsp.start(config, { bufnr = buf })
+      end
+    end
+  end
+  notify('server restarted')
+end
+
 function M.register()
   local create = vim.api.nvim_create_user_command
+  create('DockerRebuilderCancel', M.cancel, { desc = 'docker-rebuilder: stop the running build' })
+  create('DockerRebuilderRestart', M.restart, { desc = 'docker-rebuilder: restart the server' })
   create('DockerRebuild', function() M.rebuild(false) end, { desc = 'docker-rebuilder: sync and rebuild now' })
   create('DockerRebuildFull', function() M.rebuild(true) end, { desc = 'docker-rebuilder: full docker build' })
   create('DockerRebuilderClean', M.clean, { desc = 'docker-rebuilder: remove the builder container' })
