@@ -42,7 +42,8 @@ export class StatusBar implements vscode.Disposable {
       return;
     }
     const tooltip = new vscode.MarkdownString(undefined, true);
-    tooltip.appendMarkdown(`**Docker Rebuilder** — ${path.basename(status.project)}\n\n`);
+    const service = status.service ? ` · service ${status.service}` : '';
+    tooltip.appendMarkdown(`**Docker Rebuilder** — ${path.basename(status.project)}${service}\n\n`);
     tooltip.appendMarkdown(`Image: \`${status.image}\``);
     if (status.imageId) {
       tooltip.appendMarkdown(` (\`${shortId(status.imageId)}\`)`);
@@ -65,8 +66,10 @@ export class StatusBar implements vscode.Disposable {
         break;
       }
       case 'failed':
+        // What failed, where: the compose service and the stage, when there are several.
         this.show(
-          `$(error) Build failed: ${plural(status.errors, 'error')}, ${plural(status.warnings, 'warning')}`,
+          `$(error) ${status.service ? `${status.service}: ` : ''}Build failed: ${plural(status.errors, 'error')}, ` +
+            `${plural(status.warnings, 'warning')}${status.stage ? ` · stage ${status.stage}` : ''}`,
           tooltip,
           'statusBarItem.errorBackground',
         );

@@ -165,6 +165,7 @@ async function scenarioGo(wb) {
   });
   step(`Problems panel: ${JSON.stringify(rows)}`);
   const failedText = await wb.waitForStatus('build failed', /^error \| Build failed: 1 error/, CYCLE);
+  check(/· stage build$/.test(failedText), `the status bar item should name the failed stage: ${failedText}`);
   step(`status bar: ${failedText}`);
   // The failed stage, as a user sees it: hovering the status bar item.
   const tooltip = await waitFor('the status bar tooltip to name the failed stage', CYCLE, async () => {
