@@ -24,6 +24,11 @@ export function createClient(serverPath: string, log: vscode.LogOutputChannel): 
     // "Show Build Log" reveals. It must not pop up by itself on every build.
     outputChannel: log,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
+    // With rebuildOnSave off the server builds only on request: no save and no file watcher of
+    // its own starts a cycle. (A change of the setting restarts the server.)
+    initializationOptions: () => ({
+      rebuildOnSave: vscode.workspace.getConfiguration('dockerRebuilder').get<boolean>('rebuildOnSave', true),
+    }),
     middleware: {
       // The server starts a cycle on every didSave; with rebuildOnSave off, it never hears of
       // saves and builds only on "Rebuild Now". Read at each save, so the setting applies at once.

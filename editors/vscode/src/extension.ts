@@ -81,7 +81,7 @@ export function activate(context: vscode.ExtensionContext): void {
   // A new server path or arguments take effect at once, without a reload.
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('dockerRebuilder.server')) {
+      if (e.affectsConfiguration('dockerRebuilder.server') || e.affectsConfiguration('dockerRebuilder.rebuildOnSave')) {
         void host.restart();
       }
     }),

@@ -99,6 +99,9 @@ impl LanguageServer for Backend {
             folders.extend(params.root_uri.and_then(|u| u.to_file_path().map(|p| p.into_owned())));
         }
         self.workspace().folders = folders.into_iter().map(|f| f.canonicalize().unwrap_or(f)).collect();
+        // `{"rebuildOnSave": false}`: build on request only (anything else keeps the default).
+        let rebuild_on_save = params.initialization_options.as_ref().and_then(|o| o.get("rebuildOnSave"));
+        self.workspace().manual = rebuild_on_save.and_then(|v| v.as_bool()) == Some(false);
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
@@ -137,6 +140,9 @@ impl LanguageServer for Backend {
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if self.workspace().manual {
+            return;
+        }
         if let Some(path) = params.text_document.uri.to_file_path() {
             let path = path.into_owned();
             self.enqueue_for_path(path.canonicalize().unwrap_or(path));
@@ -144,6 +150,9 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        if self.workspace().manual {
+            return;
+        }
         for change in params.changes {
             if let Some(path) = change.uri.to_file_path() {
                 let path = path.into_owned();

@@ -38,14 +38,15 @@ impl ProjectHandle {
     }
 }
 
-pub fn spawn(source: ProjectSource, client: Client) -> ProjectHandle {
+/// `watch`: the session's file watcher starts cycles (off when the client builds only on request).
+pub fn spawn(source: ProjectSource, client: Client, watch: bool) -> ProjectHandle {
     // Unique per project: a compose service's token names its service too.
     let name = match source.service() {
         Some(service) => format!("{}-{service}", crate::project::builder_name(source.dir())),
         None => crate::project::builder_name(source.dir()),
     };
     let token_prefix = format!("docker-rebuilder/{name}/");
-    let (session, events) = session::spawn(SessionOptions { source, watch: true, rebuilder: None });
+    let (session, events) = session::spawn(SessionOptions { source, watch, rebuilder: None });
     tokio::spawn(render(client, events, token_prefix.clone()));
     ProjectHandle { session, token_prefix }
 }

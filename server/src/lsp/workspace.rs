@@ -45,6 +45,9 @@ struct ComposeFolder {
 #[derive(Default)]
 pub struct Workspace {
     pub folders: Vec<PathBuf>,
+    /// The client's `rebuildOnSave: false` (initializationOptions): projects build only when
+    /// a command asks; no save and no file watcher starts a cycle.
+    pub manual: bool,
     pub projects: BTreeMap<ProjectId, ProjectHandle>,
     compose: BTreeMap<PathBuf, ComposeFolder>,
 }
@@ -92,7 +95,7 @@ impl Workspace {
                     }
                     None => ProjectSource::Folder(id.dir.clone()),
                 };
-                project::spawn(source, client.clone())
+                project::spawn(source, client.clone(), !self.manual)
             })
             .clone()
     }

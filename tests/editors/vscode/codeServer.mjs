@@ -57,6 +57,8 @@ export async function startCodeServer({ bin, runDir, folder, vsix, settings }) {
   });
   return {
     url: `${url}/?folder=${encodeURIComponent(folder)}`,
+    /** The user settings file (VS Code applies a change to it at once). */
+    settingsFile: path.join(dirs['user-data'], 'User', 'settings.json'),
     stop() {
       try {
         process.kill(-child.pid, 'SIGTERM');

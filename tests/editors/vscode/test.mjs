@@ -213,13 +213,62 @@ async function scenarioGo(wb) {
   step(`status bar: ${okText}; image ${firstId.slice(7, 19)} → ${newId.slice(7, 19)}; docker run: ${printed}`);
   await wb.screenshot(path.join(artifacts, 'vscode-go-2-fixed.png'));
 
+  step('dockerRebuilder.rebuildOnSave = false: a save builds nothing, Rebuild Now does');
+  await changeServerSetting(wb, 'dockerRebuilder.rebuildOnSave', false);
+  // The new server's first look may have synced .vscode/settings.json (a context file).
+  const manualId = imageId(image);
+  await wb.focusEditor();
+  await wb.goTo(5, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft'); // before the closing quote
+  await wb.page.keyboard.press('Backspace');
+  await wb.page.keyboard.type('3');
+  await wb.save();
+  await waitFor('main.go saved with v3', CYCLE, () => fs.readFileSync(mainGo, 'utf8').includes('const message = "hello from v3"\n'));
+  await new Promise((r) => setTimeout(r, 5000));
+  const quiet = await wb.statusText();
+  check(imageId(image) === manualId && quiet.endsWith(manualId.replace('sha256:', '').slice(0, 12)),
+    `a save with rebuildOnSave off must not build (status bar: ${quiet})`);
+  check(runImage(image) === 'hello from v2', 'the image must still run v2');
+  await wb.runCommand('Docker Rebuilder: Rebuild Now');
+  await waitFor('Rebuild Now to commit v3', CYCLE, () => imageId(image) !== manualId && runImage(image) === 'hello from v3');
+  const v3Id = imageId(image);
+  await changeServerSetting(wb, 'dockerRebuilder.rebuildOnSave', true);
+
+  step('Command Palette: Docker Rebuilder: Full Rebuild (a fresh docker build)');
+  await wb.runCommand('Docker Rebuilder: Full Rebuild');
+  const fullText = await waitFor('the full build to make a new image', CYCLE, async () => {
+    const text = await wb.statusText();
+    return /^check .*\b[0-9a-f]{12}$/.test(text) && imageId(image) !== v3Id ? text : false;
+  });
+  check(runImage(image) === 'hello from v3', 'the full build keeps the code');
+  const fullTip = await waitFor('the status bar tooltip to say a full build made the image', CYCLE, async () => {
+    const text = await wb.statusTooltip();
+    return /image built/.test(text) ? text : false;
+  });
+  await wb.unhover();
+  step(`status bar: ${fullText}; ${fullTip.split('\n').filter((l) => /image built/.test(l))[0]}`);
+
+  step('Command Palette: Docker Rebuilder: Restart Server (a new server process)');
+  const before = serverPids();
+  check(before.length === 1, `one server should run: ${before.join(', ')}`);
+  await wb.runCommand('Docker Rebuilder: Restart Server');
+  const after = await waitFor('a new server process', CYCLE, () => {
+    const pids = serverPids();
+    return pids.length === 1 && pids[0] !== before[0] ? pids : false;
+  });
+  await wb.waitForStatus('the new server up to date', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  step(`server ${before[0]} → ${after[0]}`);
+  await wb.screenshot(path.join(artifacts, 'vscode-go-restarted.png'));
+
+  const lastId = imageId(image);
   step(`Command Palette: Docker Rebuilder: Clean Builder (builder ${builder})`);
   await wb.runCommand('Docker Rebuilder: Clean Builder');
   await waitFor(`the builder ${builder} to be removed`, CYCLE, () => !containerExists(builder));
   await wb.page.locator('.notifications-toasts', { hasText: `Removed the builder ${builder}` }).waitFor({ timeout: CYCLE });
   const left = labelled(project);
   check(left.length === 0, `containers labelled with the project remain: ${left.join(', ')}`);
-  check(imageId(image) === newId, 'clean keeps the image');
+  check(imageId(image) === lastId, 'clean keeps the image');
   await wb.screenshot(path.join(artifacts, 'vscode-go-3-cleaned.png'));
 
   step(`removing the image ${image}`);
@@ -228,6 +277,47 @@ async function scenarioGo(wb) {
 }
 
 const scenarios = { c: scenarioC, go: scenarioGo };
+
+/** The running code-server (its settings file is changed by the Go case). */
+let codeServer;
+
+/** Sets one workspace setting (the folder's .vscode/settings.json, as the Settings editor's
+ * Workspace tab writes it; VS Code applies a change to it at once). */
+function setSetting(key, value) {
+  const file = path.join(project, '.vscode', 'settings.json');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const settings = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  settings[key] = value;
+  fs.writeFileSync(file, JSON.stringify(settings, null, 2));
+}
+
+/** Changes a setting that restarts the server, and waits for the new one to be up to date. */
+async function changeServerSetting(wb, key, value) {
+  const before = serverPids();
+  check(before.length === 1, `one server should run before ${key} changes: ${JSON.stringify(before)}`);
+  setSetting(key, value);
+  await waitFor(`a new server after ${key} changed`, CYCLE, () => {
+    const pids = serverPids();
+    return pids.length === 1 && pids[0] !== before[0];
+  });
+  await wb.waitForStatus('the new server up to date', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+}
+
+/** The pids of docker-rebuilder language servers started from SERVER. */
+function serverPids() {
+  const server = env('SERVER');
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv[0] === server && argv.includes('lsp');
+      } catch {
+        return false;
+      }
+    });
+}
 
 /** The first match of `re` in the text files under `dir` (code-server's logs are there). */
 function grepTree(dir, re) {
@@ -248,7 +338,7 @@ async function main() {
   const scenario = scenarios[testCase] ?? fail(`unknown CASE ${testCase} (c or go)`);
   fs.mkdirSync(artifacts, { recursive: true });
   const runDir = env('RUN_DIR');
-  const codeServer = await startCodeServer({
+  codeServer = await startCodeServer({
     bin: env('CODE_SERVER'),
     runDir,
     folder: project,
