@@ -80,8 +80,11 @@ fn plain(screen: &str) -> String {
 #[test]
 fn a_person_sees_progress_colours_problems_and_the_shell_return() {
     let p = TempProject::fixture("busybox-app");
-    // A first build slow enough to be seen while it runs.
+    // A first build slow enough to be seen while it runs, with content of this run's own: the
+    // engine's build cache must not answer it from an earlier run of this test.
     p.replace("Dockerfile", "RUN sh build.sh", "RUN sleep 3 && sh build.sh");
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    p.write("data/run.txt", &format!("run {} {nonce}\n", std::process::id()));
     let t = Tmux::start(&p.dir);
     let cache = p.cache_home();
     let run = |args: &str| format!("XDG_CACHE_HOME={} {BIN} {args}", cache.display());
