@@ -21,4 +21,10 @@ return {
     end
   end,
   handlers = require('docker_rebuilder.handlers'),
+  -- A server that exited (stopped, restarted or crashed) no longer speaks for its projects.
+  on_exit = function(_, _, client_id)
+    vim.schedule(function()
+      require('docker_rebuilder.status').forget(client_id)
+    end)
+  end,
 }

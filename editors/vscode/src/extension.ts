@@ -10,7 +10,9 @@ import { StatusNotification } from './protocol';
 import { findServer, reportMissing } from './serverPath';
 import { StatusBar } from './statusBar';
 
-let client: LanguageClient | undefined;
+// The client the status bar speaks for. A client being stopped on purpose (a restart) is no
+// longer it, so its "stopped" state does not paint the status bar red over its successor.
+let current: LanguageClient | undefined;
 let starting: Promise<LanguageClient | undefined> | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -29,9 +31,14 @@ export function activate(context: vscode.ExtensionContext): void {
     log.info(`Starting ${found.path} (from ${found.from})`);
     statusBar.starting();
     const c = createClient(found.path, log);
-    c.onNotification(StatusNotification, (status) => statusBar.update(status));
+    current = c;
+    c.onNotification(StatusNotification, (status) => {
+      if (c === current) {
+        statusBar.update(status);
+      }
+    });
     c.onDidChangeState((e) => {
-      if (e.newState === State.Stopped) {
+      if (e.newState === State.Stopped && c === current) {
         statusBar.stopped('The docker-rebuilder server is not running: see the build log, then "Docker Rebuilder: Restart Server".');
       }
     });
@@ -41,19 +48,24 @@ export function activate(context: vscode.ExtensionContext): void {
     } catch (e) {
       // The client has already shown its own error; the status bar says it is stopped.
       log.info(`The server did not start: ${e instanceof Error ? e.message : String(e)}`);
-      statusBar.stopped(`The docker-rebuilder server did not start (${found.path}). See the build log.`);
+      if (c === current) {
+        statusBar.stopped(`The docker-rebuilder server did not start (${found.path}). See the build log.`);
+      }
     }
-    client = c;
-    return c.isRunning() ? c : undefined;
+    return c.isRunning() && c === current ? c : undefined;
   };
 
   const stop = async (): Promise<void> => {
-    const old = client;
-    client = undefined;
+    const old = current;
+    current = undefined;
     if (old) {
       await old.dispose().catch(() => undefined);
     }
   };
+
+  // Restarts run one after another: a settings file written twice fires two changes, and two
+  // overlapping restarts would leave two servers building the same project.
+  let restarts: Promise<unknown> = Promise.resolve();
 
   const host = {
     log,
@@ -71,9 +83,13 @@ export function activate(context: vscode.ExtensionContext): void {
       return c;
     },
     restart: async () => {
-      await stop();
-      starting = start();
-      await starting;
+      const next = restarts.then(async () => {
+        await stop();
+        return start();
+      });
+      restarts = next.catch(() => undefined);
+      starting = next;
+      await next;
     },
   };
   context.subscriptions.push(...registerCommands(host));
@@ -90,5 +106,7 @@ export function activate(context: vscode.ExtensionContext): void {
 }
 
 export async function deactivate(): Promise<void> {
-  await client?.dispose();
+  const last = current;
+  current = undefined;
+  await last?.dispose();
 }

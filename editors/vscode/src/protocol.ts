@@ -26,6 +26,8 @@ export interface StatusParams {
   stage?: string | null;
   /** A compose service: its name (`project` is then the compose folder). */
   service?: string | null;
+  /** A compose service: its build context folder (the files it builds are under it). */
+  context?: string | null;
 }
 
 export const StatusNotification = new NotificationType<StatusParams>('docker-rebuilder/status');

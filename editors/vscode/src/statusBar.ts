@@ -7,6 +7,7 @@ import { StatusParams } from './protocol';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
+  /** By project folder and, for a compose service, its name: a compose folder has several. */
   private readonly byProject = new Map<string, StatusParams>();
   private latest: string | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
@@ -31,8 +32,9 @@ export class StatusBar implements vscode.Disposable {
   }
 
   update(status: StatusParams): void {
-    this.byProject.set(status.project, status);
-    this.latest = status.project;
+    const key = statusKey(status);
+    this.byProject.set(key, status);
+    this.latest = key;
     this.render();
   }
 
@@ -82,14 +84,17 @@ export class StatusBar implements vscode.Disposable {
     }
   }
 
-  /** The project of the active editor if it has one, else the one heard from last. */
+  /** The project of the active editor if it has one (in a compose folder: the service whose
+   * build context holds it), else the one heard from last. */
   private current(): StatusParams | undefined {
     const file = vscode.window.activeTextEditor?.document.uri;
     if (file?.scheme === 'file') {
-      const owners = [...this.byProject.keys()].filter((p) => isInside(file.fsPath, p));
-      owners.sort((a, b) => b.length - a.length);
+      const owners = [...this.byProject.values()].filter((s) => isInside(file.fsPath, s.context ?? s.project));
+      owners.sort((a, b) => (b.context ?? b.project).length - (a.context ?? a.project).length);
       if (owners.length > 0) {
-        return this.byProject.get(owners[0]);
+        // Of services sharing one context, the one heard from last.
+        const latest = owners.find((s) => statusKey(s) === this.latest);
+        return latest && (latest.context ?? latest.project) === (owners[0].context ?? owners[0].project) ? latest : owners[0];
       }
     }
     return this.latest ? this.byProject.get(this.latest) : undefined;
@@ -106,6 +111,10 @@ export class StatusBar implements vscode.Disposable {
     this.item.dispose();
     this.subscriptions.forEach((s) => s.dispose());
   }
+}
+
+function statusKey(status: StatusParams): string {
+  return status.service ? `${status.project}\0${status.service}` : status.project;
 }
 
 /** `sha256:3f2a…` → `3f2a1b9c4d5e`, as `docker images` shows it. */

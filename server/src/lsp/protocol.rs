@@ -60,6 +60,8 @@ pub struct StatusParams {
     pub stage: Option<String>,
     /// A compose service: its name (`project` is then the compose folder).
     pub service: Option<String>,
+    /// A compose service: its build context folder (the files it builds are under it).
+    pub context: Option<String>,
 }
 
 impl From<&SessionStatus> for StatusParams {
@@ -75,6 +77,7 @@ impl From<&SessionStatus> for StatusParams {
             message: s.message.clone(),
             stage: s.stage.clone(),
             service: s.service.clone(),
+            context: s.context.as_ref().map(|c| c.display().to_string()),
         }
     }
 }

@@ -97,6 +97,7 @@ fn status(full: bool) -> StatusParams {
         message: "ok".into(),
         stage: full.then(|| "build".into()),
         service: full.then(|| "api".into()),
+        context: full.then(|| "/p/api".into()),
     }
 }
 

@@ -157,6 +157,11 @@ impl Rebuilder {
         phases: &mut Phases<'_>,
     ) -> Result<CycleResult> {
         let plan = &self.project.plan;
+        // A cancel that came while the cycle was prepared (the engine reached, the builder
+        // ensured) stops it before anything runs.
+        if cancel.is_some_and(CancelToken::is_cancelled) {
+            return Err(Error::new(ErrorKind::Cancelled, "the build was cancelled before it started", ""));
+        }
         phases.start(Phase::Detect, "");
         let detecting = Instant::now();
         let (tree, host) = self.host_state()?;

@@ -282,12 +282,17 @@ impl Session {
         let cycle = self.shared.cycles.fetch_add(1, Ordering::SeqCst) + 1;
         self.emit(SessionEvent::CycleStarted { cycle });
         self.set_status(|s| s.building());
-        let rebuilder = match self.prepare().await {
-            Ok(r) => r,
-            Err(e) => return Err(self.tool_error(cycle, e)),
-        };
+        // Cancellable from its start: the user sees it building (and may press Cancel) while
+        // the engine is reached and the project loaded.
         let cancel = CancelToken::new();
         *lock(&self.shared.running) = Some((cycle, cancel.clone()));
+        let rebuilder = match self.prepare().await {
+            Ok(r) => r,
+            Err(e) => {
+                *lock(&self.shared.running) = None;
+                return Err(self.tool_error(cycle, e));
+            }
+        };
         let mut reporter = CycleReporter { events: &self.events, published: &mut self.published, found: Vec::new() };
         let result = rebuilder.build(BuildOptions { full, cancel: Some(cancel), color: false }, &mut reporter).await;
         let found = std::mem::take(&mut reporter.found);

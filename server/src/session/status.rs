@@ -63,6 +63,9 @@ pub struct SessionStatus {
     pub stage: Option<String>,
     /// A compose service: its name.
     pub service: Option<String>,
+    /// A compose service: its build context, which holds the files it builds (editors show
+    /// the status of the service whose context holds the open file).
+    pub context: Option<PathBuf>,
 }
 
 impl SessionStatus {
@@ -76,6 +79,7 @@ impl SessionStatus {
         // The editors open a shell in the first builder (of a multi-stage image: its first
         // builder stage's).
         let builder = loaded.as_ref().and_then(|p| p.builder_names().into_iter().next());
+        let context = source.service().and(loaded.as_ref()).map(|p| p.dir.clone());
         let loaded = loaded.map(|p| p.plan.image);
         SessionStatus {
             project: dir.to_path_buf(),
@@ -89,6 +93,7 @@ impl SessionStatus {
             message: String::new(),
             stage: None,
             service: source.service().map(str::to_string),
+            context,
         }
     }
 

@@ -8,7 +8,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { waitFor } from './wait.mjs';
 
-export async function startCodeServer({ bin, runDir, folder, vsix, settings }) {
+/** Opens `folder`, or the multi-root `workspace` (a .code-workspace file) when given. */
+export async function startCodeServer({ bin, runDir, folder, workspace, vsix, settings }) {
   const dirs = {};
   for (const name of ['user-data', 'extensions', 'config', 'data', 'cache', 'tmp']) {
     dirs[name] = path.join(runDir, name);
@@ -38,7 +39,7 @@ export async function startCodeServer({ bin, runDir, folder, vsix, settings }) {
       '--disable-update-check',
       '--disable-workspace-trust',
       ...common,
-      folder,
+      workspace ?? folder,
     ],
     { env, detached: true, stdio: ['ignore', log, log] },
   );
@@ -56,7 +57,7 @@ export async function startCodeServer({ bin, runDir, folder, vsix, settings }) {
     }
   });
   return {
-    url: `${url}/?folder=${encodeURIComponent(folder)}`,
+    url: workspace ? `${url}/?workspace=${encodeURIComponent(workspace)}` : `${url}/?folder=${encodeURIComponent(folder)}`,
     /** The user settings file (VS Code applies a change to it at once). */
     settingsFile: path.join(dirs['user-data'], 'User', 'settings.json'),
     stop() {

@@ -1,5 +1,5 @@
 // End to end in the real VS Code (code-server 4.100.3 = VS Code 1.100.3) with the packaged
-// extension and the real server. Two cases (CASE):
+// extension and the real server. Three cases (CASE):
 // - `c`, the example (examples/hello-c): introduce a compile error, see it, fix it, see the
 //   image committed, open a shell in the builder, cancel a build, clean the builder from the
 //   Command Palette;
@@ -7,12 +7,17 @@
 //   a compile error in main.go is seen with the failed stage named in the status bar item's
 //   tooltip; the fix (and a new message) reaches the final image (`docker run` prints it);
 //   Clean Builder removes the stage's builder.
+// - `workspace`, a multi-root workspace: a compose folder whose services api (C) and worker
+//   (Go) run, and a Go folder. Each save builds its own project only; the status bar item
+//   follows the active editor to its project and service; the api's new greeting reaches the
+//   running service; Clean Builder cleans the active file's service only.
 //
 // Environment (set by run.sh): CODE_SERVER, VSIX, SERVER, CASE, PROJECT_DIR, PROJECT_IMAGE,
-// RUN_DIR, ARTIFACTS. Exits non-zero on any failure, with a screenshot in ARTIFACTS.
+// RUN_DIR, ARTIFACTS; for `workspace` also SECOND_DIR, COMPOSE_NAME, WORKSPACE_FILE, API_PORT. Exits non-zero on any failure, with a screenshot in ARTIFACTS.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startCodeServer } from './codeServer.mjs';
@@ -276,7 +281,153 @@ async function scenarioGo(wb) {
   check(!imageExists(image), `the image ${image} is still there`);
 }
 
-const scenarios = { c: scenarioC, go: scenarioGo };
+/** The body of the compose API's answer to `GET /` on API_PORT, or '' when nothing answers. */
+function apiAnswer() {
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(env('API_PORT')), '127.0.0.1');
+    let response = '';
+    socket.setTimeout(5000, () => socket.destroy());
+    socket.on('connect', () => socket.write('GET / HTTP/1.0\r\nHost: localhost\r\n\r\n'));
+    socket.on('data', (chunk) => (response += chunk));
+    socket.on('error', () => resolve(''));
+    socket.on('close', () => resolve((response.split('\r\n\r\n')[1] ?? '').trim()));
+  });
+}
+
+/** Breaks line 8 of the open main.go (`fmt.Println(message, nope)`) and saves. */
+async function breakMainGo(wb, file) {
+  await wb.goTo(8, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft'); // before the closing parenthesis
+  await wb.page.keyboard.type(', nope');
+  await wb.save();
+  await waitFor(`${file} saved with the error`, CYCLE, () => fs.readFileSync(file, 'utf8').includes('\tfmt.Println(message, nope)\n'));
+}
+
+/** Undoes breakMainGo, turns the message's `v1` into `v2` (line 5) and saves. */
+async function fixMainGo(wb, file) {
+  await wb.goTo(8, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft');
+  for (let i = 0; i < ', nope'.length; i++) {
+    await wb.page.keyboard.press('Backspace');
+  }
+  await wb.goTo(5, 1);
+  await wb.page.keyboard.press('End');
+  await wb.page.keyboard.press('ArrowLeft'); // before the closing quote
+  await wb.page.keyboard.press('Backspace');
+  await wb.page.keyboard.type('2');
+  await wb.save();
+  await waitFor(`${file} saved with the fix and v2`, CYCLE, () => {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.includes('\tfmt.Println(message)\n') && /const message = ".* v2"\n/.test(text);
+  });
+}
+
+/** A multi-root workspace: a compose folder (services api and worker, running) and a Go folder.
+ * Each file's save reaches its own project, and the status bar item follows the active editor. */
+async function scenarioWorkspace(wb) {
+  const goDir = env('SECOND_DIR');
+  const compose = env('COMPOSE_NAME');
+  const apiImage = `${compose}_api`;
+  const workerImage = `${compose}_worker`;
+  const appGo = path.join(goDir, 'main.go');
+  const workerGo = path.join(project, 'worker', 'main.go');
+  const greeting = path.join(project, 'api', 'src', 'greeting.c');
+  const apiLabel = `${project}/api#api`;
+  const workerLabel = `${project}/worker#worker`;
+
+  step('waiting for the first looks: a builder each for api, worker (compose) and the Go folder');
+  await waitFor('the three builders', FIRST_BUILD, () =>
+    builders(apiLabel).length === 1 && builders(workerLabel).length === 1 && builders(goDir).length === 1);
+  await waitFor('the API to answer', CYCLE, async () => /hello from version 1/.test(await apiAnswer()));
+  check(runImage(workerImage) === 'worker v1', 'the worker image should print worker v1');
+
+  step('the Go folder: opening its main.go; the status bar speaks for its image');
+  await wb.openFile('main.go', path.basename(goDir));
+  await wb.waitForStatus('the Go folder built', /^check .*\b[0-9a-f]{12}$/, FIRST_BUILD);
+  const goTip = await wb.statusTooltip();
+  check(goTip.includes(image) && !/service/.test(goTip), `the tooltip should name ${image} and no service: ${goTip}`);
+  await wb.unhover();
+  const goFirst = imageId(image);
+  const apiFirst = imageId(apiImage);
+  const workerFirst = imageId(workerImage);
+
+  step('the Go folder: breaking main.go; the error is its own, the compose images are untouched');
+  await breakMainGo(wb, appGo);
+  const goFailed = await wb.waitForStatus('the Go folder failed', /^error \| Build failed: 1 error/, CYCLE);
+  check(!/: Build failed/.test(goFailed.replace(/^error \| /, '')), `a folder project names no service: ${goFailed}`);
+  await waitFor('a Problems row for nope at line 8', CYCLE, async () =>
+    (await wb.problemRows()).some((t) => /undefined: nope/.test(t) && /\[Ln 8, Col 23\]/.test(t)));
+  check(imageId(image) === goFirst, 'a failed build must not commit the image');
+
+  step('the compose worker: its main.go in another tab; the status bar follows to the worker');
+  await wb.openFile('main.go', 'worker');
+  const workerOk = await wb.waitForStatus('the worker built', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  const workerTip = await wb.statusTooltip();
+  check(/service worker/.test(workerTip), `the tooltip should name the service worker: ${workerTip}`);
+  await wb.unhover();
+  step(`status bar on worker/main.go: ${workerOk}`);
+
+  step('the compose worker: breaking it; the status bar names the service');
+  await breakMainGo(wb, workerGo);
+  const workerFailed = await wb.waitForStatus('the worker failed', /^error \| worker: Build failed: 1 error/, CYCLE);
+  step(`status bar: ${workerFailed}`);
+  await waitFor('the problem counter to show 2 errors (one per main.go)', CYCLE, async () => (await wb.problemCounts()).errors === 2);
+  check(imageId(workerImage) === workerFirst && imageId(apiImage) === apiFirst, 'a failed build must not commit an image');
+  await wb.screenshot(path.join(artifacts, 'vscode-workspace-1-errors.png'));
+
+  step('the compose api: greeting.c in another tab; the status bar shows the api, not the worker');
+  await wb.openFile('greeting.c');
+  const apiFirstText = await wb.waitForStatus('the api built', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  const apiFirstTip = await wb.statusTooltip();
+  check(/service api/.test(apiFirstTip), `the tooltip should name the service api: ${apiFirstTip}`);
+  await wb.unhover();
+  step(`status bar on greeting.c: ${apiFirstText}`);
+  await wb.openFile('main.go', 'worker');
+  await wb.waitForStatus('the worker still failed', /^error \| worker: Build failed: 1 error/, CYCLE);
+
+  step('the compose worker: fixing it (worker v2); its image runs the fix, the Go folder still fails');
+  await fixMainGo(wb, workerGo);
+  await wb.waitForStatus('the worker rebuilt', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  await waitFor('the worker image to print worker v2', CYCLE, () => imageId(workerImage) !== workerFirst && runImage(workerImage) === 'worker v2');
+  await waitFor('the problem counter to show 1 error (the Go folder\'s)', CYCLE, async () => (await wb.problemCounts()).errors === 1);
+  check(imageId(image) === goFirst && imageId(apiImage) === apiFirst, 'the worker\'s fix must build only the worker');
+
+  step('the Go folder: back to its tab, the status bar says it failed; fixing it (hello from v2)');
+  await wb.openFile('main.go', path.basename(goDir));
+  await wb.waitForStatus('the Go folder still failed', /^error \| Build failed: 1 error/, CYCLE);
+  await fixMainGo(wb, appGo);
+  await wb.waitForStatus('the Go folder rebuilt', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  await waitFor('the Go image to print hello from v2', CYCLE, () => imageId(image) !== goFirst && runImage(image) === 'hello from v2');
+  await waitFor('the problem counter to show 0 errors', CYCLE, async () => (await wb.problemCounts()).errors === 0);
+
+  step('the compose api: a new greeting in api/src/greeting.c reaches the running service');
+  await wb.openFile('greeting.c');
+  await wb.goTo(4, 1);
+  await wb.page.keyboard.press('End');
+  for (let i = 0; i < 'version 1";'.length; i++) {
+    await wb.page.keyboard.press('Backspace');
+  }
+  await wb.page.keyboard.type('VS Code";');
+  await wb.save();
+  await waitFor('greeting.c saved', CYCLE, () => fs.readFileSync(greeting, 'utf8').includes('return "hello from VS Code";'));
+  await waitFor('the running API to answer the new greeting', CYCLE, async () => /hello from VS Code/.test(await apiAnswer()));
+  const apiOk = await wb.waitForStatus('the api rebuilt', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  const apiTip = await wb.statusTooltip();
+  check(/service api/.test(apiTip), `the tooltip should name the service api: ${apiTip}`);
+  await wb.unhover();
+  step(`status bar on greeting.c: ${apiOk}; the API answers ${JSON.stringify(await apiAnswer())}`);
+  await wb.screenshot(path.join(artifacts, 'vscode-workspace-2-fixed.png'));
+
+  step('Clean Builder with greeting.c active: the api\'s builder goes, the others stay');
+  const [apiBuilder] = builders(apiLabel);
+  await wb.runCommand('Docker Rebuilder: Clean Builder');
+  await waitFor(`the builder ${apiBuilder} to be removed`, CYCLE, () => !containerExists(apiBuilder));
+  check(builders(workerLabel).length === 1 && builders(goDir).length === 1, 'cleaning the api must leave the other builders');
+}
+
+const scenarios = { c: scenarioC, go: scenarioGo, workspace: scenarioWorkspace };
 
 /** The running code-server (its settings file is changed by the Go case). */
 let codeServer;
@@ -335,13 +486,14 @@ function grepTree(dir, re) {
 }
 
 async function main() {
-  const scenario = scenarios[testCase] ?? fail(`unknown CASE ${testCase} (c or go)`);
+  const scenario = scenarios[testCase] ?? fail(`unknown CASE ${testCase} (c, go or workspace)`);
   fs.mkdirSync(artifacts, { recursive: true });
   const runDir = env('RUN_DIR');
   codeServer = await startCodeServer({
     bin: env('CODE_SERVER'),
     runDir,
     folder: project,
+    workspace: process.env.WORKSPACE_FILE || undefined,
     vsix: env('VSIX'),
     settings: {
       // Case c: no setting, the server bundled in the package (checked in the log below).

@@ -15,15 +15,34 @@ export class Workbench {
     await this.page.locator('#workbench\\.parts\\.statusbar').waitFor({ timeout: LONG });
   }
 
-  /** Control+P, type the name, pick the first match. */
-  async openFile(name) {
-    await this.page.keyboard.press('Control+P');
-    const input = this.page.locator('.quick-input-widget input');
-    await input.waitFor({ timeout: LONG });
-    await input.fill(name);
-    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: LONG });
-    await this.page.keyboard.press('Enter');
-    await this.page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: LONG });
+  /** Control+P, type the name, pick the first match; where several files share the name, the
+   * match whose row (name and folder) also shows `folder`. */
+  async openFile(name, folder) {
+    // The list is re-sorted while results arrive (recent files, then the search's): a click can
+    // land on a row that has just moved. The breadcrumbs say what opened.
+    for (let attempt = 1; ; attempt++) {
+      await this.page.keyboard.press('Control+P');
+      const input = this.page.locator('.quick-input-widget input');
+      await input.waitFor({ timeout: LONG });
+      await input.fill(name);
+      let row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: name });
+      if (folder) {
+        row = row.filter({ hasText: folder });
+      }
+      await row.first().waitFor({ timeout: LONG });
+      await row.first().click();
+      await this.page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: LONG });
+      // The breadcrumbs name the file's folders (from the workspace folder's name on).
+      const crumbs = this.page.locator('.breadcrumbs-control', { hasText: folder ?? name });
+      try {
+        await crumbs.first().waitFor({ timeout: attempt < 3 ? 5_000 : LONG });
+        return;
+      } catch (error) {
+        if (attempt >= 3) {
+          throw error;
+        }
+      }
+    }
   }
 
   async focusEditor() {

@@ -128,6 +128,7 @@ function M.restart()
     vim.wait(10000, function()
       return client:is_stopped()
     end, 50)
+    require('docker_rebuilder.status').forget(client.id)
     for _, buf in ipairs(buffers) do
       if vim.api.nvim_buf_is_valid(buf) then
         vim.lsp.start(config, { bufnr = buf })

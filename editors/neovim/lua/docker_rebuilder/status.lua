@@ -12,22 +12,49 @@ local M = {}
 ---@field warnings integer
 ---@field message string
 ---@field stage string? in a multi-stage image: the stage whose build failed (vim.NIL if none)
+---@field service string? a compose service: its name (vim.NIL if none)
+---@field context string? a compose service: its build context folder (vim.NIL if none)
 
----@type table<string, docker_rebuilder.Status> by project folder
+--- A project's key: its folder and, in a compose folder (which has several), its service.
+local function key(s)
+  return type(s.service) == 'string' and (s.project .. '\0' .. s.service) or s.project
+end
+
+--- The folder whose files a project builds: a compose service's context, else the project's.
+local function folder(s)
+  return type(s.context) == 'string' and s.context or s.project
+end
+
+---@type table<string, docker_rebuilder.Status> by key()
 M.projects = {}
----@type table<string, string> the latest progress message, by project folder, while building
+---@type table<string, string> the latest progress message, by key(), while building
 local progress = {}
-local client_project = {} -- client id → project folder of its latest status
+local client_project = {} -- client id → key() of its latest status
+local owner = {} -- key() → the id of the client whose status it is
 
 ---@param client_id integer
 ---@param params docker_rebuilder.Status
 function M.update(client_id, params)
-  M.projects[params.project] = params
-  client_project[client_id] = params.project
+  M.projects[key(params)] = params
+  client_project[client_id] = key(params)
+  owner[key(params)] = client_id
   if params.state ~= 'building' then
-    progress[params.project] = nil
+    progress[key(params)] = nil
   end
   M.changed(params)
+end
+
+--- Forgets what a server that has exited said: its statuses are stale (a restarted server
+--- reports its own).
+---@param client_id integer
+function M.forget(client_id)
+  for k, id in pairs(owner) do
+    if id == client_id then
+      M.projects[k], progress[k], owner[k] = nil, nil, nil
+    end
+  end
+  client_project[client_id] = nil
+  vim.cmd.redrawstatus({ bang = true })
 end
 
 --- A progress report from a client: shown in the statusline while its project builds.
@@ -52,9 +79,10 @@ function M.get(bufnr)
   local name = vim.api.nvim_buf_get_name(bufnr or 0)
   name = vim.uv.fs_realpath(name) or name
   local best
-  for project, s in pairs(M.projects) do
-    local inside = name:sub(1, #project + 1) == project .. '/'
-    if inside and (not best or #project > #best.project) then
+  for _, s in pairs(M.projects) do
+    local dir = folder(s)
+    local inside = name:sub(1, #dir + 1) == dir .. '/'
+    if inside and (not best or #dir > #folder(best)) then
       best = s
     end
   end
@@ -87,7 +115,7 @@ function M.statusline(bufnr)
     return ''
   end
   if s.state == 'building' then
-    local p = progress[s.project]
+    local p = progress[key(s)]
     return p and ('⟳ building: ' .. p) or '⟳ building'
   elseif s.state == 'succeeded' then
     local parts = { '✓', duration(s.durationMs), s.imageId and short_id(s.imageId) or nil }
@@ -98,6 +126,10 @@ function M.statusline(bufnr)
     -- A multi-stage image: which stage's build failed (its builder has the output).
     if type(s.stage) == 'string' and s.stage ~= '' then
       line = line .. (' (stage %s)'):format(s.stage)
+    end
+    -- A compose service: which one (the folder builds several).
+    if type(s.service) == 'string' then
+      line = s.service .. ': ' .. line
     end
     return line
   elseif s.state == 'error' then
