@@ -314,3 +314,68 @@ fn a_panic_in_a_projects_loop_is_reported_as_a_bug_and_the_next_save_builds_agai
     assert_eq!(status["result"]["state"], "succeeded", "{status}");
     client.shutdown();
 }
+
+/// The host's processes whose command line holds `marker` (a build step's processes are the
+/// host's too, whichever builder runs them).
+fn processes_with(marker: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
+}
+
+/// Waits up to `timeout` for `done`, reading the server's messages meanwhile.
+fn wait_reading(lsp: &mut LspClient, timeout: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            let last: Vec<String> = lsp
+                .notifications
+                .iter()
+                .rev()
+                .take(12)
+                .rev()
+                .map(|n| n.to_string().chars().take(300).collect())
+                .collect();
+            panic!("{what}: not within {timeout:?}; the server's last messages: {last:#?}");
+        }
+        let _ = lsp.try_wait_for(usize::MAX, Duration::from_millis(100), |_| false);
+    }
+}
+
+#[test]
+fn cancelling_the_first_docker_build_stops_it_and_tags_nothing() {
+    let p = TempProject::fixture("busybox-app");
+    // A step of its own (no build cache answers it) that runs until it is stopped.
+    let marker = format!("first-build-of-{}", p.image.trim_end_matches(":latest"));
+    // The shell stays (holding the marker in its command line) as `sleep` is not its last command.
+    let step = format!("echo {marker} && sleep 300 && echo done");
+    p.replace("Dockerfile", "RUN sh build.sh", &format!("RUN sh build.sh && {step}"));
+    let cache = p.cache_home();
+    let mut lsp = LspClient::start_with_env(BIN, &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path"))]);
+    lsp.initialize(&[&p.dir]);
+    let (_, begun) = lsp.wait_for(0, CYCLE, |n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin");
+    let token = begun["params"]["token"].clone();
+    wait_reading(&mut lsp, CYCLE, "the first build's step to run", || !processes_with(&step).is_empty());
+    lsp.notify("window/workDoneProgress/cancel", json!({ "token": token }));
+    let (_, ended) =
+        lsp.wait_for(0, CYCLE, |n| is_status(n, "idle") || is_status(n, "error") || is_status(n, "succeeded"));
+    assert!(is_status(&ended, "idle"), "a cancelled first build is no error: {ended}");
+    assert!(ended["params"]["message"].as_str().unwrap_or_default().contains("cancelled"), "{ended}");
+    wait_reading(&mut lsp, Duration::from_secs(30), "the engine to stop the cancelled step", || {
+        processes_with(&step).is_empty()
+    });
+    assert!(!docker(&["image", "inspect", &p.image]).status.success(), "a cancelled build tags no image");
+    // The next request builds again, from the start.
+    p.replace("Dockerfile", &format!(" && {step}"), "");
+    let built = lsp.request(
+        "workspace/executeCommand",
+        json!({ "command": "docker-rebuilder.rebuild", "arguments": [] }),
+        FIRST_BUILD,
+    );
+    assert_eq!(built["result"]["state"], "succeeded", "{built}");
+    assert!(docker(&["image", "inspect", &p.image]).status.success(), "the image after the rebuild");
+    lsp.shutdown();
+}

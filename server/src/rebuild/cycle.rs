@@ -94,26 +94,16 @@ impl Rebuilder {
         reporter: &mut dyn Reporter,
     ) -> Result<CycleReport> {
         let reads_before = self.hashes.reads();
-        let builder = match self.ensure_builder(options.full, reporter).await? {
-            Ensured::Ready(b) => b,
-            Ensured::Built { reason } => {
-                let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
-                return Ok(CycleReport {
-                    outcome: Outcome::ImageBuilt { reason },
-                    uploaded: 0,
-                    deleted: 0,
-                    synced: Vec::new(),
-                    timings: Vec::new(),
-                    stages: Vec::new(),
-                    image: self.project.plan.image.clone(),
-                    image_id,
-                    total: started.elapsed(),
-                    files_read: self.hashes.reads() - reads_before,
-                    stage: None,
-                    service_update: None,
-                    push: None,
-                });
+        let ensured = until_cancelled(options.cancel.as_ref(), self.ensure_builder(options.full, reporter)).await;
+        let builder = match ensured {
+            Ok(Ensured::Ready(b)) => b,
+            Ok(Ensured::Built { reason }) => {
+                return self.report_without_cycle(Outcome::ImageBuilt { reason }, started, reads_before).await;
             }
+            Err(e) if e.kind == ErrorKind::Cancelled => {
+                return self.report_without_cycle(Outcome::Cancelled { reason: e.cause }, started, reads_before).await;
+            }
+            Err(e) => return Err(e),
         };
         let mut phases = Phases::new(reporter);
         let floor = self.mtime_floor(lock);
@@ -126,8 +116,13 @@ impl Rebuilder {
                 return Err(Error::new(ErrorKind::FullBuildNeeded, reason, ""));
             }
             Ok(CycleResult::FullBuild(reason)) => {
-                let reason = self.full_build(&reason, phases.reporter).await?;
-                (Outcome::ImageBuilt { reason }, 0, 0, Vec::new())
+                match until_cancelled(options.cancel.as_ref(), self.full_build(&reason, phases.reporter)).await {
+                    Ok(reason) => (Outcome::ImageBuilt { reason }, 0, 0, Vec::new()),
+                    Err(e) if e.kind == ErrorKind::Cancelled => {
+                        (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new())
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Ok(CycleResult::Done { outcome, uploaded, deleted, synced }) => (outcome, uploaded, deleted, synced),
         };
@@ -139,6 +134,31 @@ impl Rebuilder {
             synced,
             timings: phases.timings,
             stages: phases.stages,
+            image: self.project.plan.image.clone(),
+            image_id,
+            total: started.elapsed(),
+            files_read: self.hashes.reads() - reads_before,
+            stage: None,
+            service_update: None,
+            push: None,
+        })
+    }
+
+    /// The report of a cycle that ended with the builder's `docker build` (done or cancelled).
+    async fn report_without_cycle(
+        &self,
+        outcome: Outcome,
+        started: Instant,
+        reads_before: usize,
+    ) -> Result<CycleReport> {
+        let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
+        Ok(CycleReport {
+            outcome,
+            uploaded: 0,
+            deleted: 0,
+            synced: Vec::new(),
+            timings: Vec::new(),
+            stages: Vec::new(),
             image: self.project.plan.image.clone(),
             image_id,
             total: started.elapsed(),
@@ -349,5 +369,19 @@ struct KeepHashes<'a>(&'a Rebuilder);
 impl Drop for KeepHashes<'_> {
     fn drop(&mut self) {
         self.0.save_hashes();
+    }
+}
+
+/// Runs `work` (a `docker build` and what follows it) until `cancel` fires. A cancelled build
+/// is dropped: its connection closes and the engine stops the build (the classic builder
+/// removes its step's container, BuildKit ends the solve); nothing is tagged.
+async fn until_cancelled<T>(
+    cancel: Option<&CancelToken>,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(cancel) = cancel else { return work.await };
+    tokio::select! {
+        result = work => result,
+        _ = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "the docker build was cancelled", "")),
     }
 }
