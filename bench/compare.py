@@ -49,6 +49,7 @@ Python 3.11, stdlib only.
 """
 
 import argparse
+import contextlib
 import datetime
 import http.client
 import json
@@ -681,25 +682,8 @@ class ProjectBench:
         # The builder up to date first (the plain/BuildKit-only edits were never built by it).
         self.cli_build()
         res = self.alt("lsp")
-        log_path = os.path.join(self.tmp, "lsp-stderr.log")
-        with open(log_path, "w") as errlog:
-            lsp = BenchLsp(a.binary, errlog)
-            try:
-                self._lsp_session(lsp, res, a.edits)
-            except BenchError as e:  # with the server's own last words
-                with open(log_path) as f:
-                    tail = f.read()[-800:]
-                raise BenchError("%s%s" % (e, "\nserver stderr: " + tail if tail else ""))
-            finally:
-                try:
-                    lsp.request_timeout("shutdown", None, 30)
-                    lsp.notify("exit", None)
-                    lsp.p.wait(timeout=10)
-                except Exception:  # noqa: BLE001 - the server is killed below anyway
-                    pass
-                if lsp.p.poll() is None:
-                    lsp.p.kill()
-                    lsp.p.wait()
+        with bench_lsp(a.binary, os.path.join(self.tmp, "lsp-stderr.log")) as lsp:
+            self._lsp_session(lsp, res, a.edits)
 
     def _lsp_session(self, lsp, res, edits):
         lsp.request_timeout("initialize", {
@@ -796,13 +780,40 @@ class ProjectBench:
 
 
 class BenchLsp(Lsp):
-    """rebuild.py's client, with the server's stderr to a log file and bounded requests."""
+    """rebuild.py's client, with the server's stderr to a log file, bounded requests, and
+    optionally its own folder and environment (compose's interpolation needs the run's)."""
 
-    def __init__(self, binary, errlog):  # noqa: super().__init__ would inherit stderr
-        self.p = subprocess.Popen([binary, "lsp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog)
+    def __init__(self, binary, errlog, cwd=None, env=None):  # noqa: super().__init__ would inherit stderr
+        self.p = subprocess.Popen([binary, "lsp"], cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=errlog)
         self.q = queue.Queue()
         self.next_id = 1
         threading.Thread(target=self._read, daemon=True).start()
+
+    def drain(self, into):
+        """Every message queued so far into `into` as (arrival, message); server requests answered."""
+        while True:
+            try:
+                t, m = self.q.get_nowait()
+            except queue.Empty:
+                return
+            if "method" in m and "id" in m:  # a server request (progress create): accept
+                self.send({"jsonrpc": "2.0", "id": m["id"], "result": None})
+                continue
+            into.append((t, m))
+
+    def close(self):
+        """shutdown and exit, as an editor closes; killed if it does not go."""
+        try:
+            self.request_timeout("shutdown", None, 30)
+            self.notify("exit", None)
+            self.p.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - the server is killed below anyway
+            pass
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
 
     def request_timeout(self, method, params, timeout):
         i = self.next_id
@@ -816,6 +827,22 @@ class BenchLsp(Lsp):
         except queue.Empty:
             raise BenchError("LSP: nothing expected within %ds (server %s)" % (
                 timeout, "exited %s" % self.p.returncode if self.p.poll() is not None else "running"))
+
+
+@contextlib.contextmanager
+def bench_lsp(binary, log_path, cwd=None, env=None):
+    """A BenchLsp with its stderr in `log_path`: a BenchError inside carries the server's last
+    words; the server is closed on the way out."""
+    with open(log_path, "w") as errlog:
+        lsp = BenchLsp(binary, errlog, cwd=cwd, env=env)
+        try:
+            yield lsp
+        except BenchError as e:
+            with open(log_path) as f:
+                tail = f.read()[-800:]
+            raise BenchError("%s%s" % (e, "\nserver stderr: " + tail if tail else "")) from None
+        finally:
+            lsp.close()
 
 
 def parse_timings(message):

@@ -11,37 +11,11 @@ builder `watch` left and the service on our image. Per edit: the cycle's `timing
 service) are kept. Its stderr goes to the run's log folder."""
 
 import os
-import queue
-import subprocess
-import threading
 import time
 
-from compare import BenchError, BenchLsp, log, parse_timings  # noqa: E402
+from compare import BenchError, bench_lsp, log, parse_timings  # noqa: E402
 
 LSP_FIRST_CYCLE_S = 600
-
-
-class ComposeLsp(BenchLsp):
-    """compare.BenchLsp with the run's folder and environment (compose's interpolation needs them)."""
-
-    def __init__(self, binary, errlog, cwd, env):  # noqa: super().__init__ would start it elsewhere
-        self.p = subprocess.Popen([binary, "lsp"], cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=errlog)
-        self.q = queue.Queue()
-        self.next_id = 1
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def drain(self, into):
-        """Every message queued so far into `into` as (arrival, message); server requests answered."""
-        while True:
-            try:
-                t, m = self.q.get_nowait()
-            except queue.Empty:
-                return
-            if "method" in m and "id" in m:  # a server request (progress create): accept
-                self.send({"jsonrpc": "2.0", "id": m["id"], "result": None})
-                continue
-            into.append((t, m))
 
 
 def is_status(m, *states):
@@ -57,25 +31,8 @@ def lsp_block(bench):
     --edits measured ones."""
     a = bench.alt("lsp")
     log("lsp: docker-rebuilder lsp in %s (didSave after each write)" % bench.dir)
-    log_path = os.path.join(bench.logs, "lsp-stderr.log")
-    with open(log_path, "w") as errlog:
-        lsp = ComposeLsp(bench.args.binary, errlog, bench.dir, bench.env)
-        try:
-            session(bench, lsp, a)
-        except BenchError as e:
-            with open(log_path) as f:
-                tail = f.read()[-800:]
-            raise BenchError("%s%s" % (e, "\nserver stderr: " + tail if tail else ""))
-        finally:
-            try:
-                lsp.request_timeout("shutdown", None, 30)
-                lsp.notify("exit", None)
-                lsp.p.wait(timeout=30)
-            except Exception:  # noqa: BLE001 - killed below anyway
-                pass
-            if lsp.p.poll() is None:
-                lsp.p.kill()
-                lsp.p.wait()
+    with bench_lsp(bench.args.binary, os.path.join(bench.logs, "lsp-stderr.log"), cwd=bench.dir, env=bench.env) as lsp:
+        session(bench, lsp, a)
     bench.check("lsp", bench.last)
 
 

@@ -71,7 +71,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no bench/__pycache__ from the imports below
 import compare  # noqa: E402  (bench/compare.py: a script, its helpers reused)
 from compare import (  # noqa: E402
-    DOCKER, LABEL_PROJECT, LABEL_ROLE, BenchError, BenchLsp, Registry, docker, fmt_bytes, fmt_ms, fmt_x, log,
+    DOCKER, LABEL_PROJECT, LABEL_ROLE, BenchError, Registry, bench_lsp, docker, fmt_bytes, fmt_ms, fmt_x, log,
     median, parse_timings, ratio, rss_kb, run, stage_keys, timed, uri)
 
 PROJECT_SRC = os.path.join(HERE, "go-service")
@@ -568,25 +568,8 @@ class MultiStageBench:
         if v.get("outcome") not in ("succeeded", "up_to_date", "image_built"):
             raise BenchError("before the LSP: outcome %r" % v.get("outcome"))
         res = self.alt("lsp")
-        log_path = os.path.join(self.tmp, "lsp-stderr.log")
-        with open(log_path, "w") as errlog:
-            lsp = BenchLsp(self.args.binary, errlog)
-            try:
-                self._lsp_session(lsp, res, self.args.edits)
-            except BenchError as e:
-                with open(log_path) as f:
-                    tail = f.read()[-800:]
-                raise BenchError("%s%s" % (e, "\nserver stderr: " + tail if tail else ""))
-            finally:
-                try:
-                    lsp.request_timeout("shutdown", None, 30)
-                    lsp.notify("exit", None)
-                    lsp.p.wait(timeout=10)
-                except Exception:  # noqa: BLE001 - the server is killed below anyway
-                    pass
-                if lsp.p.poll() is None:
-                    lsp.p.kill()
-                    lsp.p.wait()
+        with bench_lsp(self.args.binary, os.path.join(self.tmp, "lsp-stderr.log")) as lsp:
+            self._lsp_session(lsp, res, self.args.edits)
 
     def _lsp_session(self, lsp, res, edits):
         lsp.request_timeout("initialize", {

@@ -241,18 +241,24 @@ fn default_context(flags: &EngineFlags, env: &EnvVars, config_dir: &Path) -> Res
 
 /// `currentContext` of docker's config.json (None when the file or the key is absent).
 fn current_context(path: &Path) -> Result<Option<String>> {
+    let Some(value) = read_json(path, "docker's config", "fix or remove the file (docker itself refuses it too)")?
+    else {
+        return Ok(None);
+    };
+    Ok(value.get("currentContext").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string))
+}
+
+/// A JSON file of docker's, None when it does not exist. `what` names it in the errors; `fix`
+/// says what to do when it is not JSON.
+fn read_json(path: &Path, what: &str, fix: &str) -> Result<Option<serde_json::Value>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("cannot read docker's config {}", path.display()), e)),
+        Err(e) => return Err(Error::io(format!("cannot read {what} {}", path.display()), e)),
     };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        config_error(
-            format!("docker's config {} is not valid JSON: {e}", path.display()),
-            "fix or remove the file (docker itself refuses it too)",
-        )
-    })?;
-    Ok(value.get("currentContext").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string))
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| config_error(format!("{what} {} is not valid JSON: {e}", path.display()), fix))
 }
 
 /// The folder name docker's context store gives a context: the sha256 of its name, in hex.
@@ -265,21 +271,13 @@ fn read_context(config_dir: &Path, name: &str, named_by: &ContextNamedBy) -> Res
     let id = store_id(name);
     let meta = config_dir.join("contexts").join("meta").join(&id).join("meta.json");
     let named = EngineSource::Context { name: name.to_string(), named_by: named_by.clone() };
-    let text =
-        match std::fs::read_to_string(&meta) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(config_error(
-                format!("no docker context named {name:?} ({named}; looked for {})", meta.display()),
-                "list the contexts with `docker context ls`, then name one of them, or `docker context use default`",
-            )),
-            Err(e) => return Err(Error::io(format!("cannot read the docker context {}", meta.display()), e)),
-        };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        config_error(
-            format!("the docker context {name:?} ({}) is not valid JSON: {e}", meta.display()),
-            "recreate it (`docker context rm`, `docker context create`)",
-        )
-    })?;
+    let what = format!("the docker context {name:?}");
+    let Some(value) = read_json(&meta, &what, "recreate it (`docker context rm`, `docker context create`)")? else {
+        return Err(config_error(
+            format!("no docker context named {name:?} ({named}; looked for {})", meta.display()),
+            "list the contexts with `docker context ls`, then name one of them, or `docker context use default`",
+        ));
+    };
     let docker = value.pointer("/Endpoints/docker");
     let host = docker.and_then(|d| d.get("Host")).and_then(|h| h.as_str()).unwrap_or_default();
     if host.is_empty() {

@@ -79,15 +79,25 @@ impl Rebuilder {
         // The archive is written once the script says it will read it.
         let ready = tokio::sync::Notify::new();
         let stdin = archive.map(|bytes| Stdin { bytes, ready: &ready });
-        let mut env = step.env.clone();
-        if self.color.load(std::sync::atomic::Ordering::SeqCst) {
-            env.extend(super::COLOR_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        }
+        // The step's own environment; with the compilers' colour switches when `build` prints
+        // to a colour terminal (a copy only then).
+        let colored: Vec<(String, String)>;
+        let env: &[(String, String)] = if self.color.load(std::sync::atomic::Ordering::SeqCst) {
+            colored = step
+                .env
+                .iter()
+                .cloned()
+                .chain(super::COLOR_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect();
+            &colored
+        } else {
+            &step.env
+        };
         let request = ExecRequest {
             argv: &argv,
             display: &step.display,
             workdir: Some(&step.workdir),
-            env: &env,
+            env,
             user: Some(user),
             stdin,
         };

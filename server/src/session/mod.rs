@@ -39,8 +39,13 @@ pub enum Input {
     /// compares every source with the builder's manifest.
     Saved,
     /// The file watcher saw changes. Like `Saved`, but when the host already matches what was
-    /// last synced (a save's own cycle sent them) it ends quietly, without a cycle.
-    Changed,
+    /// last synced (a save's own cycle sent them) it ends quietly, without a cycle; so it does
+    /// when every change is older than the user's last cancel (see `changed_at`).
+    Changed {
+        /// When the batch's files last changed (their newest ctime, which no copy preserves);
+        /// None when unknown (a deletion, a rescan).
+        changed_at: Option<std::time::SystemTime>,
+    },
     /// A command: a cycle now (or a full `docker build`), replying with its report.
     Rebuild { full: bool, reply: Option<CycleReply> },
     /// Remove the builder.

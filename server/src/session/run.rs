@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -17,7 +17,7 @@ use crate::events::{Event, FileDiagnostic, Reporter};
 use crate::project::service::ProjectSource;
 use crate::project::Project;
 use crate::rebuild::{BuildOptions, CycleReport, Rebuilder};
-use crate::sync::watcher::Watcher;
+use crate::sync::watcher::{Batch, Watcher};
 
 /// A cycle that follows saves made while the last one ran starts once none came for this
 /// long: a burst (format-on-save, a save storm) becomes one cycle, not one per save. A save
@@ -40,6 +40,8 @@ pub(super) struct Session {
     /// Kept between cycles: it remembers the builder's manifest and the step started ahead.
     rebuilder: Option<Rebuilder>,
     published: Published,
+    /// When the user last cancelled a cycle.
+    cancelled_at: Option<SystemTime>,
 }
 
 impl Session {
@@ -61,6 +63,7 @@ impl Session {
             engine: rebuilder.as_ref().map(|r| r.engine().clone()),
             rebuilder,
             published: Published::default(),
+            cancelled_at: None,
         }
     }
 
@@ -99,12 +102,17 @@ impl Session {
             // Everything queued up to the next clean or stop is part of the same change.
             let mut work = Work::default();
             work.take(first);
-            while matches!(pending.front(), Some(Input::Saved | Input::Changed | Input::Rebuild { .. })) {
+            while matches!(pending.front(), Some(Input::Saved | Input::Changed { .. } | Input::Rebuild { .. })) {
                 if let Some(input) = pending.pop_front() {
                     work.take(input);
                 }
             }
             if work.only_watched && self.already_synced().await {
+                continue;
+            }
+            // The watcher's news of changes made before the user cancelled: the cancel dropped
+            // them as it drops everything queued (the next save or command builds them).
+            if work.only_watched && work.watched_before(self.cancelled_at) {
                 continue;
             }
             let cancels = self.shared.cancels.load(Ordering::SeqCst);
@@ -124,6 +132,7 @@ impl Session {
             if self.shared.cancels.load(Ordering::SeqCst) != cancels {
                 // The user stopped the build: what was queued behind it does not start it
                 // again (the next save or command does).
+                self.cancelled_at = Some(SystemTime::now());
                 while let Ok(input) = inputs.try_recv() {
                     pending.push_back(input);
                 }
@@ -134,7 +143,7 @@ impl Session {
                         }
                         false
                     }
-                    Input::Saved | Input::Changed => false,
+                    Input::Saved | Input::Changed { .. } => false,
                     Input::Clean { .. } | Input::Stop => true,
                 });
             }
@@ -253,8 +262,8 @@ impl Session {
                 Ok((watcher, mut batches)) => {
                     let queue = self.queue.clone();
                     tokio::spawn(async move {
-                        while batches.recv().await.is_some() {
-                            if !queue.send(Input::Changed) {
+                        while let Some(batch) = batches.recv().await {
+                            if !queue.send(Input::Changed { changed_at: changed_at(&batch) }) {
                                 break;
                             }
                         }
@@ -373,22 +382,58 @@ struct Work {
     replies: Vec<CycleReply>,
     /// Only watcher batches: a cycle runs only if the host differs from what was synced.
     only_watched: bool,
+    /// The watcher batches' newest change: Some(None) before any, None when unknown.
+    watched_changed_at: Option<Option<SystemTime>>,
 }
 
 impl Default for Work {
     fn default() -> Self {
-        Work { full: false, replies: Vec::new(), only_watched: true }
+        Work { full: false, replies: Vec::new(), only_watched: true, watched_changed_at: Some(None) }
     }
 }
 
 impl Work {
     fn take(&mut self, input: Input) {
-        self.only_watched &= matches!(input, Input::Changed);
+        self.only_watched &= matches!(input, Input::Changed { .. });
+        if let Input::Changed { changed_at } = input {
+            // The newest of the batches' times; unknown if any batch's is.
+            self.watched_changed_at = match (self.watched_changed_at, changed_at) {
+                (Some(newest), Some(at)) => Some(newest.max(Some(at))),
+                _ => None,
+            };
+        }
         if let Input::Rebuild { full, reply } = input {
             self.full |= full;
             self.replies.extend(reply);
         }
     }
+}
+
+impl Work {
+    /// Whether every watched change is known to be older than `cancelled_at`.
+    fn watched_before(&self, cancelled_at: Option<SystemTime>) -> bool {
+        match (self.watched_changed_at, cancelled_at) {
+            (Some(Some(changed)), Some(cancelled)) => changed <= cancelled,
+            _ => false,
+        }
+    }
+}
+
+/// The newest ctime of a watcher batch's paths; None when any is gone (a deletion) or the
+/// batch asks for a rescan.
+fn changed_at(batch: &Batch) -> Option<SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    if batch.rescan {
+        return None;
+    }
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for path in &batch.paths {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        let ctime = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(u64::try_from(meta.ctime()).ok()?, u32::try_from(meta.ctime_nsec()).ok()?);
+        newest = newest.max(ctime);
+    }
+    Some(newest)
 }
 
 /// Passes the core's events on, and turns the problems found so far into per-file changes.
@@ -407,5 +452,50 @@ impl Reporter for CycleReporter<'_> {
             self.found = found.clone();
         }
         let _ = self.events.send(SessionEvent::Progress(event));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn changed(at: Option<SystemTime>) -> Input {
+        Input::Changed { changed_at: at }
+    }
+
+    #[test]
+    fn watched_changes_older_than_the_cancel_are_dropped_and_newer_or_unknown_ones_are_not() {
+        let cancel = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let before = cancel - Duration::from_millis(5);
+        let after = cancel + Duration::from_millis(5);
+        let work = |inputs: Vec<Input>| {
+            let mut w = Work::default();
+            inputs.into_iter().for_each(|i| w.take(i));
+            w
+        };
+        assert!(work(vec![changed(Some(before)), changed(Some(before))]).watched_before(Some(cancel)));
+        assert!(!work(vec![changed(Some(before)), changed(Some(after))]).watched_before(Some(cancel)));
+        assert!(!work(vec![changed(Some(before)), changed(None)]).watched_before(Some(cancel)));
+        assert!(!work(vec![changed(Some(before))]).watched_before(None), "no cancel yet");
+        let mixed = work(vec![changed(Some(before)), Input::Saved]);
+        assert!(!mixed.only_watched, "a save is never dropped");
+    }
+
+    #[test]
+    fn a_batch_changed_at_is_its_newest_ctime_and_unknown_for_a_deletion_or_a_rescan() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.txt");
+        let start = SystemTime::now() - Duration::from_secs(1);
+        std::fs::write(&file, "x").expect("write");
+        let batch = |paths: &[&std::path::Path], rescan| Batch {
+            paths: paths.iter().map(|p| p.to_path_buf()).collect::<BTreeSet<_>>(),
+            rescan,
+        };
+        let at = changed_at(&batch(&[&file], false)).expect("a file's ctime");
+        assert!(at >= start && at <= SystemTime::now() + Duration::from_secs(1), "{at:?}");
+        assert_eq!(changed_at(&batch(&[&file, &dir.path().join("gone")], false)), None);
+        assert_eq!(changed_at(&batch(&[&file], true)), None);
     }
 }
