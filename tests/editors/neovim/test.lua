@@ -229,6 +229,29 @@ function cases.c()
   end)
   check(image_id(image) == new_id, 'clean keeps the image')
 
+  step('statusline in a compose folder: the service whose build context holds the buffer')
+  -- Two services' statuses as the server sends them for one compose folder (unit input: the
+  -- VS Code workspace case runs this with a real compose project).
+  local status = require('docker_rebuilder.status')
+  local compose_root = vim.fn.tempname()
+  local function service_status(service, state)
+    return {
+      project = compose_root, service = service, context = compose_root .. '/' .. service, state = state,
+      image = 'shop_' .. service, errors = state == 'failed' and 1 or 0, warnings = 0, message = '', stage = vim.NIL,
+    }
+  end
+  status.update(-1, service_status('api', 'succeeded'))
+  status.update(-1, service_status('worker', 'failed'))
+  local api_buf = vim.fn.bufadd(compose_root .. '/api/main.c')
+  local worker_buf = vim.fn.bufadd(compose_root .. '/worker/main.go')
+  check(plugin.status(api_buf).service == 'api', 'the api file shows the api: ' .. vim.inspect(plugin.status(api_buf)))
+  check(vim.startswith(plugin.statusline(api_buf), '✓'), 'statusline on the api file: ' .. plugin.statusline(api_buf))
+  check(vim.startswith(plugin.statusline(worker_buf), 'worker: ✗ build failed: 1 error'),
+    'statusline on the worker file: ' .. plugin.statusline(worker_buf))
+  status.forget(-1)
+  local after_forget = plugin.status(api_buf)
+  check(not after_forget or after_forget.project ~= compose_root, 'an exited server\'s statuses are forgotten')
+
   stop(client)
 end
 
