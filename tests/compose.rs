@@ -209,6 +209,40 @@ fn an_edit_reaches_the_running_service_and_compose_keeps_it() {
     p.expect_answer("hello from version 3", "after the fix");
 }
 
+/// The service's containers are stopped beside the commit (the recreate would stop them
+/// first anyway); when compose then refuses the recreate, they are started again: the old
+/// code keeps serving and nothing else is touched.
+#[test]
+fn a_recreate_compose_refuses_leaves_the_old_container_serving() {
+    let p = ComposeProject::new();
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1", "after docker-compose up");
+    let api = p.container("api");
+    // From now on compose refuses every `up`, before it touches a container: the API needs
+    // an external volume that does not exist.
+    let volume = format!("{}_missing", p.name());
+    let text = p.project.read("docker-compose.yml");
+    let text = text.replacen(
+        "    restart: unless-stopped\n",
+        &format!("    restart: unless-stopped\n    volumes:\n      - {volume}:/data\n"),
+        1,
+    );
+    p.project.write("docker-compose.yml", &format!("{text}volumes:\n  {volume}:\n    external: true\n"));
+    assert!(!p.compose(&["up", "-d", "--no-build", "api"]).status.success(), "compose refuses the file");
+
+    let w = watch(&p);
+    w.next(FIRST_BUILD);
+    p.expect_answer("hello from version 1", "after the first cycle");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let cycle = w.expect("succeeded", CYCLE);
+    let update = cycle["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("failed") && update.contains(&volume), "compose's refusal is reported: {cycle}");
+    let running = docker_ok(&["inspect", "--format", "{{.State.Running}} {{.Id}}", &api]);
+    assert_eq!(running, format!("true {api}"), "the old container runs again\n{}", w.log());
+    p.expect_answer("hello from version 1", "the old code keeps serving after compose refused");
+    assert_eq!(p.container("api"), api, "no other container took its place");
+}
+
 #[test]
 fn a_service_with_no_running_container_is_left_alone() {
     let p = ComposeProject::new();

@@ -142,6 +142,20 @@ impl Engine {
             .map_err(|e| engine_error(&format!("start container {id}"), e))
     }
 
+    /// Stops a running container as `docker stop` does: its stop signal, then a kill after
+    /// `grace` (None: the container's own stop timeout, else the engine's 10 s).
+    pub async fn stop_container(&self, id: &str, grace: Option<std::time::Duration>) -> Result<()> {
+        let mut options = bollard::query_parameters::StopContainerOptionsBuilder::default();
+        if let Some(grace) = grace {
+            let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+            options = options.t(i32::try_from(seconds).unwrap_or(i32::MAX));
+        }
+        self.docker
+            .stop_container(id, Some(options.build()))
+            .await
+            .map_err(|e| engine_error(&format!("stop container {id}"), e))
+    }
+
     pub async fn unpause_container(&self, id: &str) -> Result<()> {
         self.docker.unpause_container(id).await.map_err(|e| engine_error(&format!("unpause container {id}"), e))
     }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -28,6 +29,9 @@ pub struct ServiceBinding {
     pub env_file: Option<PathBuf>,
     /// `container_name:`, when the service fixes one.
     pub container_name: Option<String>,
+    /// `stop_grace_period:`, when given and readable: compose's wait before it kills a
+    /// container it stops (the engine's own default, 10 s, otherwise).
+    pub stop_grace_period: Option<Duration>,
     /// Where the service is defined.
     pub file: PathBuf,
     pub line: usize,
@@ -226,6 +230,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         files: workspace.files.clone(),
         env_file: workspace.env_file.clone(),
         container_name: service.container_name.clone(),
+        stop_grace_period: service.stop_grace_period.as_deref().and_then(compose_duration),
         file: service.file.clone(),
         line: service.line,
         build: ServiceBuild {
@@ -307,6 +312,33 @@ impl ServiceBinding {
     }
 }
 
+/// A compose duration (`10s`, `1m30s`, `1.5s`, `500ms`, `2h`; units us, ms, s, m, h, as Go
+/// writes them), or None when it is not one (compose then refuses the file itself).
+fn compose_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += number * seconds;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
 /// The service's `develop.watch` rules, checked: a sync needs a target and a path inside the
 /// build context (the only files docker-rebuilder mirrors). A rebuild or restart path outside
 /// the context is left out: no build reads it.
@@ -357,6 +389,19 @@ fn develop_rules(service: &Service, context: &Path) -> Result<Vec<DevelopRule>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_durations_read_as_compose_reads_them() {
+        assert_eq!(compose_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(compose_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(compose_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(compose_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(compose_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(compose_duration("250us"), Some(Duration::from_micros(250)));
+        for bad in ["", "10", "s", "ten seconds", "1.2.3s", "5d", "-1s"] {
+            assert_eq!(compose_duration(bad), None, "{bad}");
+        }
+    }
 
     /// A compose folder with `compose` as its compose file and an `api/` context whose
     /// Dockerfile copies `src` and builds it.

@@ -21,8 +21,17 @@ impl Rebuilder {
     /// running containers onto the image).
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         self.color.store(options.color, std::sync::atomic::Ordering::SeqCst);
-        let mut report = self.build_image(options, reporter).await?;
+        let mut report = match self.build_image(options, reporter).await {
+            Ok(report) => report,
+            Err(e) => {
+                self.restart_stopped_ahead(reporter).await;
+                return Err(e);
+            }
+        };
         self.update_service(&mut report, reporter).await;
+        // Containers stopped ahead that no recreate took over (the commit failed, or the
+        // update was not one) serve the old code again.
+        self.restart_stopped_ahead(reporter).await;
         self.push_image(&mut report, reporter).await;
         Ok(report)
     }
@@ -310,6 +319,7 @@ impl Rebuilder {
             return Err(Error::new(ErrorKind::Cancelled, "the build was cancelled before its commit", ""));
         }
         let committed = if plan.commit {
+            self.stop_service_ahead();
             phases.start(Phase::Commit, plan.image.clone());
             let committing = Instant::now();
             let previous = self.engine.image(&plan.image).await?.map(|i| i.id);

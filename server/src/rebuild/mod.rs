@@ -21,6 +21,7 @@ mod stages;
 mod standby;
 mod status;
 mod steps;
+mod stop_ahead;
 mod unloaded;
 mod warm_caches;
 
@@ -84,6 +85,8 @@ pub struct Rebuilder {
     compose_standby: std::sync::Mutex<Option<crate::engine::ComposeStandby>>,
     /// The last recreate's compose run: what the standby is started for.
     compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
+    /// A compose service: its containers being stopped beside the commit (`stop_ahead.rs`).
+    stopped_ahead: stop_ahead::StopAhead,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -291,6 +294,7 @@ impl Rebuilder {
             service_seen: Default::default(),
             compose_standby: Default::default(),
             compose_run: Default::default(),
+            stopped_ahead: Default::default(),
         };
         rebuilder.load_hashes();
         rebuilder

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{CycleReport, Outcome, Rebuilder};
-use crate::engine::{ComposeRun, ComposeStandby, Engine, ExecRequest};
+use crate::engine::{ComposeRun, ComposeStandby, Engine, ExecRequest, ServiceContainer};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::compose::{ComposeVersion, WatchAction, Workspace};
 use crate::project::service::{DevelopRule, ServiceBinding};
@@ -106,9 +106,21 @@ impl Rebuilder {
         image_id: &str,
         reporter: &mut dyn Reporter,
     ) -> crate::error::Result<Option<String>> {
-        let containers = self.engine.service_containers(&service.project, &service.name).await?;
-        let stale: Vec<_> = containers.iter().filter(|c| c.running && c.image_id != image_id).collect();
-        let Some(first) = stale.first() else { return Ok(None) };
+        // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose.
+        let ahead = self.take_stopped_ahead().await;
+        let containers = match self.engine.service_containers(&service.project, &service.name).await {
+            Ok(containers) => containers,
+            Err(e) => {
+                self.start_again(&ahead, reporter).await;
+                return Err(e);
+            }
+        };
+        let was_running = |c: &ServiceContainer| c.running || ahead.iter().any(|a| a.id == c.id);
+        let stale: Vec<_> = containers.iter().filter(|c| was_running(c) && c.image_id != image_id).collect();
+        let Some(first) = stale.first() else {
+            self.start_again(&ahead, reporter).await;
+            return Ok(None);
+        };
         let names: Vec<&str> = stale.iter().map(|c| c.name.as_str()).collect();
         reporter.report(Event::PhaseStarted {
             phase: Phase::Service,
@@ -132,7 +144,11 @@ impl Rebuilder {
         let recreated = self.engine.compose_recreate(&run, standby).await;
         // What a long-lived front end starts ahead for the next one (`prepare_compose_standby`).
         *self.compose_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
-        recreated?;
+        if let Err(e) = recreated {
+            // Compose failed before its new containers took over: the old ones serve again.
+            self.start_again(&ahead, reporter).await;
+            return Err(e);
+        }
         // The images the old containers ran: a commit of ours that only they used is pruned
         // now (the commit's own prune found them still in use).
         let old: Vec<String> = stale.iter().map(|c| c.image_id.clone()).collect();

@@ -134,6 +134,7 @@ impl Rebuilder {
             return self.full_build_report(&reason, started, reporter.inner).await;
         }
         let ahead = reporter.ahead.take();
+        self.stop_service_ahead();
         let replayed = self.replay(&record, &tree, &sources, options.cancel.as_ref(), &mut phases, ahead).await;
         phases.finish();
         total.timings.append(&mut phases.timings);
@@ -142,6 +143,8 @@ impl Rebuilder {
         total.total = started.elapsed();
         match replayed {
             Err(e) if e.kind == ErrorKind::FullBuildNeeded => {
+                // The service serves its old code while the full build runs.
+                self.restart_stopped_ahead(reporter.inner).await;
                 let reason = e.cause;
                 self.full_build_report(&reason, started, reporter.inner).await
             }

@@ -100,6 +100,9 @@ pub struct Service {
     pub build: Option<Build>,
     pub image: Option<String>,
     pub container_name: Option<String>,
+    /// `stop_grace_period` as written (`10s`, `1m30s`): how long compose waits for the
+    /// service's containers to stop before killing them.
+    pub stop_grace_period: Option<String>,
     pub profiles: Vec<String>,
     pub develop: Option<Develop>,
     /// Where the service is defined: the file and 1-based line of its key under `services:`

@@ -127,6 +127,7 @@ impl Typing<'_> {
             build,
             image: place.text(map, "image")?,
             container_name: place.text(map, "container_name")?,
+            stop_grace_period: place.text(map, "stop_grace_period")?,
             profiles,
             develop,
             file: place.source.path.clone(),
