@@ -2,6 +2,8 @@
 //! new image, as `docker compose up -d --no-deps SERVICE` would (see `engine/compose.rs` for
 //! why compose does it). A service with no running container is left alone, as are the
 //! services that depend on it; a failed build never gets here, so the old code keeps serving.
+//! Their stop may already have run beside the commit (`stop_ahead.rs`); compose recreates them
+//! as stopped ones, and when it fails they are started again.
 //!
 //! With a `develop.watch` section, its actions decide, as Compose Watch does them: files under
 //! `sync` and `sync+exec` rules are copied into the running containers (which keep running:
