@@ -161,21 +161,10 @@ impl Rebuilder {
         reads_before: usize,
     ) -> Result<CycleReport> {
         let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
-        Ok(CycleReport {
-            outcome,
-            uploaded: 0,
-            deleted: 0,
-            synced: Vec::new(),
-            timings: Vec::new(),
-            stages: Vec::new(),
-            image: self.project.plan.image.clone(),
-            image_id,
-            total: started.elapsed(),
-            files_read: self.hashes.reads() - reads_before,
-            stage: None,
-            service_update: None,
-            push: None,
-        })
+        let mut report = self.report(outcome, started);
+        report.image_id = image_id;
+        report.files_read = self.hashes.reads() - reads_before;
+        Ok(report)
     }
 
     async fn cycle(

@@ -215,7 +215,8 @@ impl Rebuilder {
         plan.builder.and_then(|b| plan.builders.get(b)).map_or_else(|| "final".to_string(), |b| b.stage.label())
     }
 
-    fn report(&self, outcome: Outcome, started: Instant) -> CycleReport {
+    /// A report of `outcome` that ran no cycle of its own (nothing synced, no phases).
+    pub(super) fn report(&self, outcome: Outcome, started: Instant) -> CycleReport {
         CycleReport {
             outcome,
             uploaded: 0,
