@@ -153,12 +153,7 @@ async function scenarioGo(wb) {
 
   step('opening main.go and breaking line 8: fmt.Println(message) → fmt.Println(message, nope)');
   await wb.openFile('main.go');
-  await wb.goTo(8, 1);
-  await wb.page.keyboard.press('End');
-  await wb.page.keyboard.press('ArrowLeft'); // before the closing parenthesis
-  await wb.page.keyboard.type(', nope');
-  await wb.save();
-  await waitFor('main.go saved with the error', CYCLE, () => fs.readFileSync(mainGo, 'utf8').includes('\tfmt.Println(message, nope)\n'));
+  await breakMainGo(wb, mainGo);
 
   step('waiting for the error: squiggle, problem counter, Problems row at line 8, status failed');
   await waitFor('a red squiggle in the editor', CYCLE, async () => (await wb.squiggles()) > 0);
@@ -184,22 +179,7 @@ async function scenarioGo(wb) {
   await wb.unhover();
 
   step('fixing line 8, changing the message to v2 (line 5) and saving');
-  await wb.goTo(8, 1);
-  await wb.page.keyboard.press('End');
-  await wb.page.keyboard.press('ArrowLeft');
-  for (let i = 0; i < ', nope'.length; i++) {
-    await wb.page.keyboard.press('Backspace');
-  }
-  await wb.goTo(5, 1);
-  await wb.page.keyboard.press('End');
-  await wb.page.keyboard.press('ArrowLeft'); // before the closing quote
-  await wb.page.keyboard.press('Backspace');
-  await wb.page.keyboard.type('2');
-  await wb.save();
-  await waitFor('main.go saved with the fix and v2', CYCLE, () => {
-    const text = fs.readFileSync(mainGo, 'utf8');
-    return text.includes('\tfmt.Println(message)\n') && text.includes('const message = "hello from v2"\n');
-  });
+  await fixMainGo(wb, mainGo, 'hello from v2');
 
   step('waiting for the fix: no squiggle, no problems, status succeeded with a new image id');
   const okText = await wb.waitForStatus('rebuilt', /^check .*\b[0-9a-f]{12}$/, CYCLE);
@@ -304,8 +284,9 @@ async function breakMainGo(wb, file) {
   await waitFor(`${file} saved with the error`, CYCLE, () => fs.readFileSync(file, 'utf8').includes('\tfmt.Println(message, nope)\n'));
 }
 
-/** Undoes breakMainGo, turns the message's `v1` into `v2` (line 5) and saves. */
-async function fixMainGo(wb, file) {
+/** Undoes breakMainGo, turns the message's `v1` into `v2` (line 5) and saves; `message`:
+ * the whole new message, when the caller knows it. */
+async function fixMainGo(wb, file, message) {
   await wb.goTo(8, 1);
   await wb.page.keyboard.press('End');
   await wb.page.keyboard.press('ArrowLeft');
@@ -320,7 +301,8 @@ async function fixMainGo(wb, file) {
   await wb.save();
   await waitFor(`${file} saved with the fix and v2`, CYCLE, () => {
     const text = fs.readFileSync(file, 'utf8');
-    return text.includes('\tfmt.Println(message)\n') && /const message = ".* v2"\n/.test(text);
+    const v2 = message ? text.includes(`const message = "${message}"\n`) : /const message = ".* v2"\n/.test(text);
+    return text.includes('\tfmt.Println(message)\n') && v2;
   });
 }
 
