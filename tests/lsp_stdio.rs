@@ -379,3 +379,43 @@ fn cancelling_the_first_docker_build_stops_it_and_tags_nothing() {
     assert!(docker(&["image", "inspect", &p.image]).status.success(), "the image after the rebuild");
     lsp.shutdown();
 }
+
+#[test]
+fn the_clients_late_news_of_a_change_made_before_a_cancel_starts_no_build() {
+    let p = TempProject::fixture("busybox-app");
+    p.write("rebuilder.toml", "rebuild = \"sh build.sh && sleep 300\"\n");
+    let mut lsp = start(&p);
+    let image = p.image_id();
+    p.write("data/a.txt", "changed, then cancelled\n");
+    let mark = lsp.notifications.len();
+    lsp.did_save(&p.path("data/a.txt"));
+    let (_, begun) =
+        lsp.wait_for(mark, CYCLE, |n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin");
+    let token = begun["params"]["token"].clone();
+    wait_reading(&mut lsp, CYCLE, "the slow build to run", || {
+        String::from_utf8_lossy(&p.in_builder(&["ps"]).stdout).contains("sleep 300")
+    });
+    lsp.notify("window/workDoneProgress/cancel", json!({ "token": token }));
+    let (idle, ended) = lsp.wait_for(mark, CYCLE, |n| is_status(n, "idle"));
+    assert!(ended["params"]["message"].as_str().unwrap_or_default().contains("cancelled"), "{ended}");
+
+    // An editor's file watcher may report the write only now (VS Code's often does): the cancel
+    // dropped that change, so its late report must not start the build again.
+    let changes = json!({ "changes": [{ "uri": file_uri(&p.path("data/a.txt")), "type": 2 }] });
+    lsp.notify("workspace/didChangeWatchedFiles", changes);
+    let again = lsp.try_wait_for(idle + 1, Duration::from_secs(5), |n| is_status(n, "building"));
+    assert!(again.is_none(), "a change older than the cancel started a build: {again:?}");
+    assert_eq!(p.image_id(), image, "nothing committed");
+
+    // The next change builds both: nothing was lost.
+    std::fs::remove_file(p.path("rebuilder.toml")).expect("rm rebuilder.toml");
+    p.write("data/b.txt", "changed after the cancel\n");
+    let changes = json!({ "changes": [
+        { "uri": file_uri(&p.path("data/b.txt")), "type": 2 },
+        { "uri": file_uri(&p.path("rebuilder.toml")), "type": 3 },
+    ] });
+    lsp.notify("workspace/didChangeWatchedFiles", changes);
+    lsp.wait_for(idle + 1, CYCLE, |n| is_status(n, "succeeded"));
+    assert_eq!(p.run_image(), "changed, then cancelled\nchanged after the cancel");
+    lsp.shutdown();
+}

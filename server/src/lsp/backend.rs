@@ -1,6 +1,7 @@
 //! LSP handlers. Each one looks up the project and enqueues a job; none awaits Docker or a
 //! request to the client. Commands wait for their job's reply (a worker's, not the client's).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -153,11 +154,22 @@ impl LanguageServer for Backend {
         if self.workspace().manual {
             return;
         }
+        // Per project, one `Changed` with the files' newest change: the client may report
+        // writes late (after a cancel that dropped them), and a session drops watched changes
+        // older than its last cancel, as it does its own watcher's.
+        let mut changed: BTreeMap<ProjectId, Vec<PathBuf>> = BTreeMap::new();
         for change in params.changes {
             if let Some(path) = change.uri.to_file_path() {
                 let path = path.into_owned();
-                self.enqueue_for_path(path.canonicalize().unwrap_or(path));
+                let path = path.canonicalize().unwrap_or(path);
+                for id in self.workspace().projects_of(&path) {
+                    changed.entry(id).or_default().push(path.clone());
+                }
             }
+        }
+        let mut ws = self.workspace();
+        for (id, paths) in changed {
+            ws.project(&id, &self.client).send(Input::files_changed(&paths));
         }
     }
 

@@ -54,6 +54,26 @@ pub enum Input {
     Stop,
 }
 
+impl Input {
+    /// These files changed on disk (seen by a watcher, ours or the editor's): `Changed` with
+    /// their newest ctime, unknown when any is gone (a deletion).
+    pub fn files_changed<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> Input {
+        Input::Changed { changed_at: newest_ctime(paths) }
+    }
+}
+
+fn newest_ctime<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> Option<std::time::SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for path in paths {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        let ctime = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(u64::try_from(meta.ctime()).ok()?, u32::try_from(meta.ctime_nsec()).ok()?);
+        newest = newest.max(ctime);
+    }
+    Some(newest)
+}
+
 /// What a session tells its front end, in order.
 #[derive(Debug)]
 pub enum SessionEvent {

@@ -263,7 +263,7 @@ impl Session {
                     let queue = self.queue.clone();
                     tokio::spawn(async move {
                         while let Some(batch) = batches.recv().await {
-                            if !queue.send(Input::Changed { changed_at: changed_at(&batch) }) {
+                            if !queue.send(batch_changed(&batch)) {
                                 break;
                             }
                         }
@@ -419,21 +419,12 @@ impl Work {
     }
 }
 
-/// The newest ctime of a watcher batch's paths; None when any is gone (a deletion) or the
-/// batch asks for a rescan.
-fn changed_at(batch: &Batch) -> Option<SystemTime> {
-    use std::os::unix::fs::MetadataExt;
+/// A watcher batch as a session input: a rescan's time is unknown.
+fn batch_changed(batch: &Batch) -> Input {
     if batch.rescan {
-        return None;
+        return Input::Changed { changed_at: None };
     }
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for path in &batch.paths {
-        let meta = std::fs::symlink_metadata(path).ok()?;
-        let ctime = SystemTime::UNIX_EPOCH
-            + std::time::Duration::new(u64::try_from(meta.ctime()).ok()?, u32::try_from(meta.ctime_nsec()).ok()?);
-        newest = newest.max(ctime);
-    }
-    Some(newest)
+    Input::files_changed(&batch.paths)
 }
 
 /// Passes the core's events on, and turns the problems found so far into per-file changes.
@@ -492,6 +483,10 @@ mod tests {
         let batch = |paths: &[&std::path::Path], rescan| Batch {
             paths: paths.iter().map(|p| p.to_path_buf()).collect::<BTreeSet<_>>(),
             rescan,
+        };
+        let changed_at = |b: &Batch| match batch_changed(b) {
+            Input::Changed { changed_at } => changed_at,
+            _ => panic!("a batch is a change"),
         };
         let at = changed_at(&batch(&[&file], false)).expect("a file's ctime");
         assert!(at >= start && at <= SystemTime::now() + Duration::from_secs(1), "{at:?}");
