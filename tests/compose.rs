@@ -496,3 +496,25 @@ fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
         docker_ok(&["image", "inspect", &format!("{}_{service}", p.name())]);
     }
 }
+
+#[test]
+fn a_service_from_an_included_compose_file_builds_from_that_files_folder() {
+    // `include:` (compose v2.20+; v1 refuses the key, so only docker-rebuilder reads it here):
+    // the API's compose file lives beside its sources, its context relative to it, its own
+    // .env interpolated into it.
+    let p = with_compose("include:\n  - api/compose.yaml\nservices:\n  cache:\n    image: busybox:local\n");
+    p.project.write("api/compose.yaml", "services:\n  api:\n    build: .\n    image: \"${API_IMAGE}\"\n");
+    let image = format!("{}-included:latest", p.name());
+    p.project.write("api/.env", &format!("API_IMAGE={image}\n"));
+    let run = p.run(&["build", "--json", "api"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(report["service"], "api", "{report}");
+    assert_eq!(report["image"], image.as_str(), "the name the included file's .env gives: {report}");
+    let label = format!("label=dev.docker-rebuilder.project={}#api", p.project.path("api").display());
+    assert_eq!(docker_ok(&["ps", "-aq", "--filter", &label]).lines().count(), 1, "the builder, of context api/");
+    let run = docker(&["run", "--rm", "--entrypoint", "sh", &image, "-c", "ls /src/src/server.c /src/server"]);
+    let listed = String::from_utf8_lossy(&run.stdout);
+    docker(&["rmi", "-f", "--no-prune", &image]);
+    assert!(listed.contains("server.c"), "the image holds what api/ holds: {listed}");
+}

@@ -150,7 +150,13 @@ impl Workspace {
             .is_some_and(|c| c.stamps.iter().all(|(file, stamp)| mtime(file) == *stamp) && !c.stamps.is_empty());
         if !fresh {
             let workspace = compose::load(&options(folder)).ok()?;
-            let files: Vec<PathBuf> = workspace.files.iter().cloned().chain(workspace.env_file.clone()).collect();
+            let files: Vec<PathBuf> = workspace
+                .files
+                .iter()
+                .cloned()
+                .chain(workspace.env_file.clone())
+                .chain(workspace.included.clone())
+                .collect();
             let services = workspace
                 .services
                 .iter()

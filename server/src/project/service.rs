@@ -27,6 +27,8 @@ pub struct ServiceBinding {
     pub workspace_dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub env_file: Option<PathBuf>,
+    /// The files read through the compose files' `include`s.
+    pub included: Vec<PathBuf>,
     /// `container_name:`, when the service fixes one.
     pub container_name: Option<String>,
     /// `stop_grace_period:`, when given and readable: compose's wait before it kills a
@@ -229,6 +231,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         workspace_dir: root,
         files: workspace.files.clone(),
         env_file: workspace.env_file.clone(),
+        included: workspace.included.clone(),
         container_name: service.container_name.clone(),
         stop_grace_period: service.stop_grace_period.as_deref().and_then(compose_duration),
         file: service.file.clone(),
@@ -308,7 +311,7 @@ impl ServiceBinding {
 
     /// The compose files (and .env) whose change reloads the project.
     pub(super) fn recipe_files(&self) -> Vec<PathBuf> {
-        self.files.iter().cloned().chain(self.env_file.clone()).collect()
+        self.files.iter().cloned().chain(self.env_file.clone()).chain(self.included.iter().cloned()).collect()
     }
 }
 

@@ -11,6 +11,7 @@
 mod dotenv;
 mod extends;
 mod files;
+mod include;
 mod interpolate;
 mod locate;
 mod merge;
@@ -81,6 +82,9 @@ pub struct Workspace {
     pub files: Vec<PathBuf>,
     /// The .env file read (the project directory's, else the one in `ComposeOptions::dir`).
     pub env_file: Option<PathBuf>,
+    /// The files read through `include` (compose files and their .env): not given to compose
+    /// (the main files name them), but a change to one changes the project.
+    pub included: Vec<PathBuf>,
     /// The project name before normalisation, and where it came from.
     pub name: String,
     pub name_source: NameSource,
@@ -213,7 +217,7 @@ pub fn load(options: &ComposeOptions) -> Result<Workspace> {
         env.entry(key.clone()).or_insert_with(|| value.clone());
     }
 
-    let mut sources = compose_files.iter().map(|p| SourceFile::read(p)).collect::<Result<Vec<_>>>()?;
+    let sources = compose_files.iter().map(|p| SourceFile::read(p)).collect::<Result<Vec<_>>>()?;
     let documents = sources.iter().map(parse_yaml).collect::<Result<Vec<_>>>()?;
     let name_key = files::name_key(&documents, &sources, &env)?;
     let (name, name_source) =
@@ -223,19 +227,10 @@ pub fn load(options: &ComposeOptions) -> Result<Workspace> {
     env.insert("COMPOSE_PROJECT_NAME".into(), files::normalize_v2(&name));
     let home = env.get("HOME").cloned();
 
-    let mut merged = Value::Mapping(Default::default());
-    let mut extender = extends::Extender::new(&env, home.as_deref());
-    for (id, file_documents) in documents.into_iter().enumerate() {
-        for mut document in file_documents {
-            if document.is_null() {
-                continue;
-            }
-            interpolate::interpolate_tree(&mut document, &env, &sources[id])?;
-            merge::prepare(&mut document, id, &sources[id], &dir, home.as_deref())?;
-            extender.apply(&mut document, id, &mut sources)?;
-            merged = merge::merge(merged, document, &mut Vec::new());
-        }
-    }
+    let mut loader = include::Loader::new(home.as_deref(), sources);
+    let main_files = documents.into_iter().enumerate().collect();
+    let merged = loader.model(main_files, &dir, &env)?;
+    let (sources, included) = (loader.sources, loader.included);
 
     let first = &sources[0];
     let services = match merged.get("services") {
@@ -263,7 +258,17 @@ pub fn load(options: &ComposeOptions) -> Result<Workspace> {
         list.push(service);
     }
     let env_file = dotenv.files.iter().find(|f| f.parent() == Some(dir.as_path())).or(dotenv.files.first()).cloned();
-    Ok(Workspace { dir, files: compose_files, env_file, name, name_source, services: enabled, disabled, folder })
+    Ok(Workspace {
+        dir,
+        files: compose_files,
+        env_file,
+        included,
+        name,
+        name_source,
+        services: enabled,
+        disabled,
+        folder,
+    })
 }
 
 impl Workspace {
