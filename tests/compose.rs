@@ -470,6 +470,8 @@ fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
         (0..2).map(|_| w.next(FIRST_BUILD)["service"].as_str().unwrap_or_default().to_string()).collect();
     services.sort();
     assert_eq!(services, ["api", "worker"], "{}", w.log());
+    // Both services are built from ./api: one watch of it serves both.
+    assert_eq!(w.inotify_instances(), 1, "one file watch for the shared context");
 
     p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
     let mut updated: Vec<String> = (0..2)

@@ -88,6 +88,14 @@ impl Watch {
         }
     }
 
+    /// How many inotify instances the process holds (one per file watch it runs).
+    pub fn inotify_instances(&self) -> usize {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).expect("the process's fds");
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy() == "anon_inode:inotify")
+            .count()
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
         assert!(status.is_ok_and(|s| s.success()), "kill -{name} {}", self.child.id());

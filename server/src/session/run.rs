@@ -17,7 +17,7 @@ use crate::events::{Event, FileDiagnostic, Reporter};
 use crate::project::service::ProjectSource;
 use crate::project::Project;
 use crate::rebuild::{BuildOptions, CycleReport, Rebuilder};
-use crate::sync::watcher::{Batch, Watcher};
+use crate::sync::watcher::{Batch, Subscription};
 
 /// A cycle that follows saves made while the last one ran starts once none came for this
 /// long: a burst (format-on-save, a save storm) becomes one cycle, not one per save. A save
@@ -35,7 +35,7 @@ pub(super) struct Session {
     events: mpsc::UnboundedSender<SessionEvent>,
     /// The watcher (None: it could not start) and the recipe it was set up for (a new
     /// .dockerignore or Dockerfile re-registers its folders). None until the project loads.
-    watcher: Option<(Option<Watcher>, String)>,
+    watcher: Option<(Option<Subscription>, String)>,
     engine: Option<Engine>,
     /// Kept between cycles: it remembers the builder's manifest and the step started ahead.
     rebuilder: Option<Rebuilder>,
@@ -258,7 +258,7 @@ impl Session {
                 }
                 *recipe = project.recipe.clone();
             }
-            None => match Watcher::start(crate::sync::watcher::WatchSpec::of(project)) {
+            None => match Subscription::start(crate::sync::watcher::WatchSpec::of(project)) {
                 Ok((watcher, mut batches)) => {
                     let queue = self.queue.clone();
                     tokio::spawn(async move {

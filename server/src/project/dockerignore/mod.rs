@@ -36,6 +36,14 @@ pub struct DockerIgnore {
     has_exclusions: bool,
 }
 
+/// Rules are the same when they match the same paths: the same patterns in the same order.
+impl PartialEq for DockerIgnore {
+    fn eq(&self, other: &DockerIgnore) -> bool {
+        let rules = |d: &DockerIgnore| d.patterns.iter().map(|p| (p.text.clone(), p.exclusion)).collect::<Vec<_>>();
+        rules(self) == rules(other)
+    }
+}
+
 /// An invalid pattern: `docker build` would refuse it too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError {

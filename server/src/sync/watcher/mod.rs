@@ -24,9 +24,11 @@ use crate::project::Project;
 
 mod batcher;
 mod editor_temp;
+mod shared;
 
 use batcher::Batcher;
 pub use editor_temp::is_editor_temp;
+pub use shared::Subscription;
 
 /// What to watch: the build context (recursively, except what .dockerignore excludes entirely)
 /// and the project's control files, which matter even when ignored or outside the context.
