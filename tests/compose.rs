@@ -520,3 +520,33 @@ fn a_service_from_an_included_compose_file_builds_from_that_files_folder() {
     docker(&["rmi", "-f", "--no-prune", &image]);
     assert!(listed.contains("server.c"), "the image holds what api/ holds: {listed}");
 }
+
+#[test]
+fn the_env_file_given_to_us_is_given_to_the_recreate_too() {
+    let p = ComposeProject::new();
+    // The published port comes only from this file: a recreate that read no env file would
+    // publish the compose file's default port instead, and the answer would not come here.
+    p.project.write("dev.env", &format!("API_PORT={}\n", p.port));
+    let up = Command::new("docker-compose")
+        .args(["--env-file", "dev.env", "up", "-d", "--build"])
+        .current_dir(&p.project.dir)
+        .env_remove("API_PORT")
+        .output()
+        .expect("docker-compose runs");
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    p.expect_answer("hello from version 1 (from compose)", "after docker-compose --env-file dev.env up");
+
+    let cache = p.project.cache_home();
+    let w = Watch::spawn_env(
+        &["watch", "--json", "--env-file", "dev.env"],
+        &p.project.dir,
+        Some(&p.project.dir),
+        &[("XDG_CACHE_HOME", cache.as_os_str())],
+    );
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from the env file's port");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    p.expect_answer("hello from the env file's port", "the recreated container on the env file's port");
+}

@@ -25,6 +25,10 @@ pub struct ComposeFlags {
     /// Compose profile to enable (repeatable), as `docker compose --profile`.
     #[arg(long = "profile", global = true, value_name = "PROFILE")]
     pub profiles: Vec<String>,
+    /// An environment file instead of the project's .env (repeatable, a later one winning), as
+    /// `docker compose --env-file`; the recreate passes it on to compose.
+    #[arg(long = "env-file", global = true, value_name = "PATH")]
+    pub env_files: Vec<PathBuf>,
 }
 
 /// One project a command runs on.
@@ -85,6 +89,8 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
         project_name: flags.project_name.clone(),
         profiles: flags.profiles.clone(),
         env,
+        // Relative to the folder we run in, as compose takes them.
+        env_files: flags.env_files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect(),
     };
     // A Dockerfile folder below the compose folder: a service's context, or a project of its own.
     let nested = docker_dir.filter(|d| d != &compose_dir && d.starts_with(&compose_dir));

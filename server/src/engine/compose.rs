@@ -62,6 +62,8 @@ pub struct ComposeRun {
     /// running containers record, else the workspace's.
     pub working_dir: PathBuf,
     pub files: Vec<PathBuf>,
+    /// `--env-file`s the user gave us, given to compose too (it reads .env otherwise).
+    pub env_files: Vec<PathBuf>,
     /// Compose v1 made the containers: `docker-compose`; else `docker compose`, falling back
     /// to a standalone `docker-compose` v2.
     pub v1: bool,
@@ -217,6 +219,10 @@ impl ComposeRun {
         args.push(self.working_dir.display().to_string());
         for file in &self.files {
             args.push("-f".into());
+            args.push(file.display().to_string());
+        }
+        for file in &self.env_files {
+            args.push("--env-file".into());
             args.push(file.display().to_string());
         }
         args.extend(["up", "-d", "--no-deps", "--no-build"].map(String::from));

@@ -28,6 +28,8 @@ pub struct ServiceBinding {
     pub files: Vec<PathBuf>,
     pub env_file: Option<PathBuf>,
     /// The files read through the compose files' `include`s.
+    /// The `--env-file`s given (passed on to compose's recreate).
+    pub env_files_given: Vec<PathBuf>,
     pub included: Vec<PathBuf>,
     /// `container_name:`, when the service fixes one.
     pub container_name: Option<String>,
@@ -232,6 +234,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         files: workspace.files.clone(),
         env_file: workspace.env_file.clone(),
         included: workspace.included.clone(),
+        env_files_given: workspace.env_files_given.clone(),
         container_name: service.container_name.clone(),
         stop_grace_period: service.stop_grace_period.as_deref().and_then(compose_duration),
         file: service.file.clone(),
@@ -311,7 +314,13 @@ impl ServiceBinding {
 
     /// The compose files (and .env) whose change reloads the project.
     pub(super) fn recipe_files(&self) -> Vec<PathBuf> {
-        self.files.iter().cloned().chain(self.env_file.clone()).chain(self.included.iter().cloned()).collect()
+        self.files
+            .iter()
+            .cloned()
+            .chain(self.env_file.clone())
+            .chain(self.env_files_given.iter().cloned())
+            .chain(self.included.iter().cloned())
+            .collect()
     }
 }
 

@@ -140,6 +140,7 @@ impl Rebuilder {
             service: service.name.clone(),
             working_dir,
             files,
+            env_files: service.env_files_given.clone(),
             v1: first.by_compose_v1(),
         };
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -28,6 +28,37 @@ impl DotEnv {
         if !path.is_file() || self.files.iter().any(|f| f == path) {
             return Ok(());
         }
+        for (key, value) in self.parse(path, shell)? {
+            self.vars.entry(key).or_insert(value);
+        }
+        self.files.push(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Reads the `--env-file`s, in order, a later file's value winning (compose-go's
+    /// `GetEnvFromFile`); one that is not there is an error, as in compose.
+    pub(super) fn read_given(&mut self, paths: &[PathBuf], shell: &BTreeMap<String, String>) -> Result<()> {
+        for path in paths {
+            if !path.is_file() {
+                return Err(Error::new(
+                    ErrorKind::Compose,
+                    format!("couldn't find the env file {}", path.display()),
+                    "give `--env-file` an existing file (relative paths are the current folder's)",
+                ));
+            }
+            // A file's `${VAR}` sees the shell, then the files before it.
+            let mut lookup = shell.clone();
+            for (key, value) in &self.vars {
+                lookup.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            let vars = self.parse(path, &lookup)?;
+            self.vars.extend(vars);
+            self.files.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    fn parse(&self, path: &Path, shell: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
         let source = SourceFile::read(path)?;
         let vars = dotenv::parse(&source.text, shell).map_err(|e| {
             compose_error(
@@ -38,11 +69,7 @@ impl DotEnv {
                  quotes take `\\n` escapes and `${VAR}`)",
             )
         })?;
-        for (key, value) in vars {
-            self.vars.entry(key).or_insert(value);
-        }
-        self.files.push(path.to_path_buf());
-        Ok(())
+        Ok(vars.into_iter().collect())
     }
 }
 

@@ -48,6 +48,8 @@ pub struct ComposeOptions {
     /// The process environment (the caller passes `std::env::vars()`). It wins over the .env
     /// file for interpolation, as in compose.
     pub env: BTreeMap<String, String>,
+    /// `--env-file`s (absolute), read instead of the .env files, a later one winning.
+    pub env_files: Vec<PathBuf>,
 }
 
 /// Where the project name came from, for messages.
@@ -80,8 +82,11 @@ pub struct Workspace {
     pub dir: PathBuf,
     /// The compose files read, absolute, in order.
     pub files: Vec<PathBuf>,
-    /// The .env file read (the project directory's, else the one in `ComposeOptions::dir`).
+    /// The .env file read (the project directory's, else the one in `ComposeOptions::dir`), or
+    /// the first `--env-file`.
     pub env_file: Option<PathBuf>,
+    /// The `--env-file`s, which the recreate passes on to compose.
+    pub env_files_given: Vec<PathBuf>,
     /// The files read through `include` (compose files and their .env): not given to compose
     /// (the main files name them), but a change to one changes the project.
     pub included: Vec<PathBuf>,
@@ -202,14 +207,19 @@ pub fn load(options: &ComposeOptions) -> Result<Workspace> {
     })?;
     let use_env_files = !options.env.get("COMPOSE_DISABLE_ENV_FILE").is_some_and(|v| files::truthy(v));
     let mut dotenv = files::DotEnv::default();
+    // `--env-file`s replace the .env files compose reads by default.
+    let given = !options.env_files.is_empty();
+    if given {
+        dotenv.read_given(&options.env_files, &options.env)?;
+    }
     // Without -f, the .env of the folder compose runs in may say which files (COMPOSE_FILE).
-    if options.files.is_empty() && use_env_files {
+    if options.files.is_empty() && use_env_files && !given {
         dotenv.read(&start.join(".env"), &options.env)?;
     }
     let compose_files =
         files::compose_files(options, &start, &|k| options.env.get(k).or_else(|| dotenv.vars.get(k)).cloned())?;
     let dir = compose_files[0].parent().map(Path::to_path_buf).unwrap_or_else(|| start.clone());
-    if use_env_files {
+    if use_env_files && !given {
         dotenv.read(&dir.join(".env"), &options.env)?;
     }
     let mut env = options.env.clone();
@@ -262,6 +272,7 @@ pub fn load(options: &ComposeOptions) -> Result<Workspace> {
         dir,
         files: compose_files,
         env_file,
+        env_files_given: options.env_files.clone(),
         included,
         name,
         name_source,

@@ -307,3 +307,25 @@ fn a_yaml_error_at_the_end_of_the_text_names_its_last_line() {
     let Err(error) = load(&options) else { panic!("invalid YAML must not load") };
     assert_eq!(error.location.as_ref().map(|(_, line)| *line), Some(3), "{error}");
 }
+
+#[test]
+fn env_files_given_replace_the_env_file_and_a_later_one_wins() {
+    let dir = folder(&[
+        ("compose.yaml", "services:\n  api:\n    image: \"app:${A:-unset}-${B:-unset}-${C:-unset}-${D:-unset}\"\n"),
+        (".env", "A=dotenv\nD=dotenv\n"),
+        ("one.env", "A=one\nB=one\n"),
+        ("two.env", "B=two-after-${A}\nC=two\n"),
+    ]);
+    let root = canonical(dir.path());
+    let options = |files: &[&str]| ComposeOptions {
+        dir: dir.path().to_path_buf(),
+        env: vars(&[("C", "shell")]),
+        env_files: files.iter().map(|f| root.join(f)).collect(),
+        ..Default::default()
+    };
+    let workspace = load(&options(&["one.env", "two.env"])).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(images(&workspace), ["app:one-two-after-one-shell-unset"], ".env is not read; the shell wins");
+    assert_eq!(workspace.env_files_given, [root.join("one.env"), root.join("two.env")]);
+    let (cause, _) = error_in(dir.path(), load(&options(&["missing.env"])));
+    assert_eq!(cause, "couldn't find the env file ROOT/missing.env");
+}
