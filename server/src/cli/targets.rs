@@ -29,6 +29,10 @@ pub struct ComposeFlags {
     /// `docker compose --env-file`; the recreate passes it on to compose.
     #[arg(long = "env-file", global = true, value_name = "PATH")]
     pub env_files: Vec<PathBuf>,
+    /// The compose project's folder, as `docker compose --project-directory`: its compose
+    /// files (without `-f`), .env and relative paths; default: the first compose file's folder.
+    #[arg(long = "project-directory", global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
 }
 
 /// One project a command runs on.
@@ -67,7 +71,21 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
     })?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let compose_asked = !flags.files.is_empty() || env.get("COMPOSE_FILE").is_some_and(|f| !f.is_empty());
-    let compose_dir = if compose_asked { Some(start.clone()) } else { compose::find_dir(&start) };
+    let project_directory = match &flags.project_directory {
+        Some(dir) => Some(dir.canonicalize().map_err(|e| {
+            Error::new(
+                ErrorKind::Compose,
+                format!("cannot open the --project-directory {}: {e}", dir.display()),
+                "give an existing folder",
+            )
+        })?),
+        None => None,
+    };
+    let compose_dir = match &project_directory {
+        Some(dir) if !compose_asked => Some(dir.clone()),
+        _ if compose_asked => Some(start.clone()),
+        _ => compose::find_dir(&start),
+    };
     let docker_dir = Project::find_dir(&start).ok();
     let Some(compose_dir) = compose_dir else {
         if let Some(service) = services.first() {
@@ -91,6 +109,7 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
         env,
         // Relative to the folder we run in, as compose takes them.
         env_files: flags.env_files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect(),
+        project_directory,
     };
     // A Dockerfile folder below the compose folder: a service's context, or a project of its own.
     let nested = docker_dir.filter(|d| d != &compose_dir && d.starts_with(&compose_dir));

@@ -82,6 +82,7 @@ pub(super) fn truthy(value: &str) -> bool {
 pub(super) fn compose_files(
     options: &ComposeOptions,
     dir: &Path,
+    search: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<PathBuf>> {
     let from_variable = || {
@@ -97,7 +98,7 @@ pub(super) fn compose_files(
     } else if let Some(files) = from_variable() {
         (files, "named in COMPOSE_FILE")
     } else {
-        return default_files(dir);
+        return default_files(search);
     };
     given
         .iter()
@@ -249,7 +250,7 @@ mod tests {
     fn chosen(dir: &Path, given: &[&str], env: &[(&str, &str)]) -> Vec<String> {
         let options = ComposeOptions { files: given.iter().map(PathBuf::from).collect(), ..Default::default() };
         let env = vars(env);
-        names(compose_files(&options, dir, &|k| env.get(k).cloned()), dir)
+        names(compose_files(&options, dir, dir, &|k| env.get(k).cloned()), dir)
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct ComposeOptions {
     pub env: BTreeMap<String, String>,
     /// `--env-file`s (absolute), read instead of the .env files, a later one winning.
     pub env_files: Vec<PathBuf>,
+    /// `--project-directory`: where the compose files are looked for (without `-f`), relative
+    /// paths resolve and .env is read; else the first compose file's folder.
+    pub project_directory: Option<PathBuf>,
 }
 
 /// Where the project name came from, for messages.
@@ -202,9 +205,15 @@ pub fn find_dir(start: &Path) -> Option<PathBuf> {
 
 /// Reads the compose project `options` describe, as compose would.
 pub fn load(options: &ComposeOptions) -> Result<Workspace> {
-    let start = options.dir.canonicalize().map_err(|e| {
-        Error::new(ErrorKind::Compose, format!("cannot open {}: {e}", options.dir.display()), "give an existing folder")
-    })?;
+    let open = |dir: &Path| {
+        dir.canonicalize().map_err(|e| {
+            Error::new(ErrorKind::Compose, format!("cannot open {}: {e}", dir.display()), "give an existing folder")
+        })
+    };
+    let start = open(&options.dir)?;
+    let project_directory = options.project_directory.as_deref().map(open).transpose()?;
+    // Without -f, compose looks for its files in the project directory when one is given.
+    let search = project_directory.clone().unwrap_or_else(|| start.clone());
     let use_env_files = !options.env.get("COMPOSE_DISABLE_ENV_FILE").is_some_and(|v| files::truthy(v));
     let mut dotenv = files::DotEnv::default();
     // `--env-file`s replace the .env files compose reads by default.
@@ -214,11 +223,14 @@ pub fn load(options: &ComposeOptions) -> Result<Workspace> {
     }
     // Without -f, the .env of the folder compose runs in may say which files (COMPOSE_FILE).
     if options.files.is_empty() && use_env_files && !given {
-        dotenv.read(&start.join(".env"), &options.env)?;
+        dotenv.read(&search.join(".env"), &options.env)?;
     }
-    let compose_files =
-        files::compose_files(options, &start, &|k| options.env.get(k).or_else(|| dotenv.vars.get(k)).cloned())?;
-    let dir = compose_files[0].parent().map(Path::to_path_buf).unwrap_or_else(|| start.clone());
+    let lookup = |k: &str| options.env.get(k).or_else(|| dotenv.vars.get(k)).cloned();
+    let compose_files = files::compose_files(options, &start, &search, &lookup)?;
+    let dir = match project_directory {
+        Some(dir) => dir,
+        None => compose_files[0].parent().map(Path::to_path_buf).unwrap_or_else(|| start.clone()),
+    };
     if use_env_files && !given {
         dotenv.read(&dir.join(".env"), &options.env)?;
     }

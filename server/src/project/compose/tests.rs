@@ -329,3 +329,32 @@ fn env_files_given_replace_the_env_file_and_a_later_one_wins() {
     let (cause, _) = error_in(dir.path(), load(&options(&["missing.env"])));
     assert_eq!(cause, "couldn't find the env file ROOT/missing.env");
 }
+
+#[test]
+fn a_project_directory_is_where_files_are_found_paths_resolve_and_env_is_read() {
+    let dir = folder(&[
+        ("deploy/compose.yaml", "services:\n  api:\n    build: ./api\n    image: \"api:${TAG}\"\n"),
+        ("deploy/.env", "TAG=deploy\n"),
+        (".env", "TAG=root\n"),
+        ("api/Dockerfile", "FROM scratch\n"),
+        ("compose.yaml", "services:\n  other:\n    image: other\n"),
+    ]);
+    let root = canonical(dir.path());
+    let options = ComposeOptions {
+        dir: dir.path().join("deploy"),
+        files: vec![PathBuf::from("compose.yaml")],
+        project_directory: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let workspace = load(&options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(workspace.files, [root.join("deploy/compose.yaml")], "-f is the running folder's");
+    assert_eq!(workspace.dir, root);
+    assert_eq!(images(&workspace), ["api:root"], "the project directory's .env");
+    match &workspace.service("api").and_then(|s| s.build.as_ref()).expect("build").context {
+        BuildContext::Local(context) => assert_eq!(context, &root.join("api")),
+        other => panic!("{other:?}"),
+    }
+    // Without -f, the project directory's compose file.
+    let options = ComposeOptions { files: Vec::new(), ..options };
+    assert_eq!(load(&options).unwrap_or_else(|e| panic!("{e}")).files, [root.join("compose.yaml")]);
+}
