@@ -30,6 +30,15 @@ export class Workbench {
         row = row.filter({ hasText: folder });
       }
       await row.first().waitFor({ timeout: LONG });
+      // Click only once the list stopped changing (the search's results re-sort it).
+      const rows = this.page.locator('.quick-input-list .monaco-list-row');
+      let seen = '';
+      await waitFor('the Quick Open list to settle', LONG, async () => {
+        const now = (await rows.allInnerTexts()).join('\n');
+        const settled = now === seen;
+        seen = now;
+        return settled;
+      }, 400);
       await row.first().click();
       await this.page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ timeout: LONG });
       // The breadcrumbs name the file's folders (from the workspace folder's name on).
