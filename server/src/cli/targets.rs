@@ -71,20 +71,23 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
     })?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let compose_asked = !flags.files.is_empty() || env.get("COMPOSE_FILE").is_some_and(|f| !f.is_empty());
-    let project_directory = match &flags.project_directory {
-        Some(dir) => Some(dir.canonicalize().map_err(|e| {
-            Error::new(
-                ErrorKind::Compose,
-                format!("cannot open the --project-directory {}: {e}", dir.display()),
-                "give an existing folder",
-            )
-        })?),
-        None => None,
-    };
-    let compose_dir = match &project_directory {
-        Some(dir) if !compose_asked => Some(dir.clone()),
-        _ if compose_asked => Some(start.clone()),
-        _ => compose::find_dir(&start),
+    let project_directory = flags
+        .project_directory
+        .as_ref()
+        .map(|dir| {
+            dir.canonicalize().map_err(|e| {
+                Error::new(
+                    ErrorKind::Compose,
+                    format!("cannot open the --project-directory {}: {e}", dir.display()),
+                    "give an existing folder",
+                )
+            })
+        })
+        .transpose()?;
+    let compose_dir = if compose_asked {
+        Some(start.clone())
+    } else {
+        project_directory.clone().or_else(|| compose::find_dir(&start))
     };
     let docker_dir = Project::find_dir(&start).ok();
     let Some(compose_dir) = compose_dir else {

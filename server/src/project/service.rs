@@ -27,9 +27,9 @@ pub struct ServiceBinding {
     pub workspace_dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub env_file: Option<PathBuf>,
-    /// The files read through the compose files' `include`s.
     /// The `--env-file`s given (passed on to compose's recreate).
     pub env_files_given: Vec<PathBuf>,
+    /// The files read through the compose files' `include`s.
     pub included: Vec<PathBuf>,
     /// `container_name:`, when the service fixes one.
     pub container_name: Option<String>,

@@ -230,7 +230,7 @@ fn without_origins(value: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{canonical, error_in, folder, load_with, loaded};
+    use super::super::tests::{canonical, context, error_in, folder, load_with, loaded};
     use super::super::BuildContext;
 
     #[test]
@@ -250,15 +250,12 @@ mod tests {
         assert_eq!(names, ["web", "api", "worker"]);
         let api = workspace.service("api").expect("api");
         assert_eq!(api.image.as_deref(), Some("api:sub-shell"));
-        let context = |s: &super::super::Service| match &s.build.as_ref().expect("build").context {
-            BuildContext::Local(dir) => dir.clone(),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(context(api), root.join("sub/src"));
+        assert_eq!(context(&workspace, "api"), BuildContext::Local(root.join("sub/src")));
         assert_eq!((api.file.clone(), api.line), (root.join("sub/compose.yaml"), 2));
         let worker = workspace.service("worker").expect("worker");
         assert_eq!(worker.image.as_deref(), Some("w:from-env-file"));
-        assert_eq!(context(worker), root.join("other"), "the first file's folder is the project directory");
+        let other = BuildContext::Local(root.join("other"));
+        assert_eq!(context(&workspace, "worker"), other, "the first file's folder is the project directory");
         assert_eq!(worker.build.as_ref().and_then(|b| b.target.as_deref()), Some("dev"), "the include's files merge");
         assert_eq!(workspace.files, [root.join("compose.yaml")], "compose is given only the main files");
         let mut included = workspace.included.clone();
@@ -277,10 +274,7 @@ mod tests {
             ("deploy/compose.yaml", "services:\n  api:\n    build: ./api\n"),
         ]);
         let workspace = loaded(dir.path(), &[]);
-        match &workspace.service("api").and_then(|s| s.build.as_ref()).expect("api's build").context {
-            BuildContext::Local(context) => assert_eq!(context, &canonical(dir.path()).join("api")),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(context(&workspace, "api"), BuildContext::Local(canonical(dir.path()).join("api")));
     }
 
     #[test]

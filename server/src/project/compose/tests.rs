@@ -44,6 +44,11 @@ pub(super) fn error_in<T: std::fmt::Debug>(dir: &Path, result: Result<T>) -> (St
     }
 }
 
+/// The build context of the service `name`.
+pub(super) fn context(workspace: &Workspace, name: &str) -> BuildContext {
+    workspace.service(name).and_then(|s| s.build.as_ref()).map(|b| b.context.clone()).expect("a service with build:")
+}
+
 fn images(workspace: &Workspace) -> Vec<String> {
     workspace.services.iter().map(|s| s.image.clone().unwrap_or_default()).collect()
 }
@@ -350,10 +355,7 @@ fn a_project_directory_is_where_files_are_found_paths_resolve_and_env_is_read() 
     assert_eq!(workspace.files, [root.join("deploy/compose.yaml")], "-f is the running folder's");
     assert_eq!(workspace.dir, root);
     assert_eq!(images(&workspace), ["api:root"], "the project directory's .env");
-    match &workspace.service("api").and_then(|s| s.build.as_ref()).expect("build").context {
-        BuildContext::Local(context) => assert_eq!(context, &root.join("api")),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(context(&workspace, "api"), BuildContext::Local(root.join("api")));
     // Without -f, the project directory's compose file.
     let options = ComposeOptions { files: Vec::new(), ..options };
     assert_eq!(load(&options).unwrap_or_else(|e| panic!("{e}")).files, [root.join("compose.yaml")]);
