@@ -550,3 +550,80 @@ fn the_env_file_given_to_us_is_given_to_the_recreate_too() {
     assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
     p.expect_answer("hello from the env file's port", "the recreated container on the env file's port");
 }
+
+#[test]
+fn the_editors_compose_settings_are_the_flags_the_user_runs_compose_with() {
+    let p = ComposeProject::new();
+    // As the user runs it: an override file and an env file, neither found by default. The
+    // suffix comes only from the override and the published port only from the env file, so
+    // a recreate without either would not answer here with the override's suffix.
+    p.project
+        .write("stack.dev.yml", "services:\n  api:\n    environment:\n      GREETING_SUFFIX: \" (dev override)\"\n");
+    p.project.write("dev.env", &format!("API_PORT={}\n", p.port));
+    let flags = ["-f", "docker-compose.yml", "-f", "stack.dev.yml", "--env-file", "dev.env"];
+    let up = Command::new("docker-compose")
+        .args(flags)
+        .args(["up", "-d", "--build"])
+        .current_dir(&p.project.dir)
+        .env_remove("API_PORT")
+        .output()
+        .expect("docker-compose runs");
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    p.expect_answer("hello from version 1 (dev override)", "after docker-compose up with the flags");
+
+    let cache = p.project.cache_home();
+    let mut lsp = LspClient::start_with_env(BIN, &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path"))]);
+    let settings = serde_json::json!({ "dockerRebuilder": { "compose": {
+        "files": ["docker-compose.yml", "stack.dev.yml"], "envFiles": ["dev.env"] } } });
+    lsp.initialize_with_settings(&[&p.project.dir], settings);
+    let (seen, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
+    assert!(is_status(&status, "succeeded") && status["params"]["service"] == "api", "{status}");
+    let source = p.project.path("api/src/greeting.c");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from the settings");
+    lsp.did_save(&source);
+    p.expect_answer("hello from the settings (dev override)", "the service recreated with the settings' flags");
+
+    // Settings the server cannot read: said, naming the setting; the service keeps serving.
+    lsp.change_settings(serde_json::json!({ "dockerRebuilder": { "compose": { "files": "stack.dev.yml" } } }));
+    let (_, message) = lsp.wait_for(seen, CYCLE, |m| m["method"] == "window/showMessage");
+    let text = message["params"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("dockerRebuilder.compose.files must be a list of strings"), "{message}");
+    p.expect_answer("hello from the settings (dev override)", "invalid settings change nothing");
+    lsp.shutdown();
+}
+
+#[test]
+fn a_compose_folder_that_does_not_load_in_the_editor_says_where_and_starts_once_fixed() {
+    let p = ComposeProject::new();
+    let good = p.project.read("docker-compose.yml");
+    p.project.write(
+        "docker-compose.yml",
+        "services:\n  api:\n    build: ./api\n    ports: [\"1:2\"\n  cache:\n    image: x\n",
+    );
+    let compose_file = p.project.path("docker-compose.yml");
+    let cache = p.project.cache_home();
+    let mut lsp = LspClient::start_with_env(
+        BIN,
+        &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", p.port.to_string().as_str())],
+    );
+    lsp.initialize(&[&p.project.dir]);
+    // No service can start, so the workspace says it: on the compose file's line, and aloud.
+    let (_, diagnostics) = lsp.wait_for(0, CYCLE, |m| {
+        is_diagnostics_for(m, &compose_file) && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    let first = &diagnostics["params"]["diagnostics"][0];
+    assert!(first["range"]["start"]["line"].as_u64().is_some_and(|l| l >= 3), "{diagnostics}");
+    assert!(first["message"].as_str().is_some_and(|m| m.contains("YAML")), "{diagnostics}");
+    let (seen, message) = lsp.wait_for(0, CYCLE, |m| m["method"] == "window/showMessage");
+    let text = message["params"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("does not load") && text.contains("docker-compose.yml"), "{message}");
+
+    p.project.write("docker-compose.yml", &good);
+    lsp.did_save(&compose_file);
+    lsp.wait_for(seen, CYCLE, |m| {
+        is_diagnostics_for(m, &compose_file) && m["params"]["diagnostics"].as_array().is_some_and(|d| d.is_empty())
+    });
+    let (_, status) = lsp.wait_for(seen, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
+    assert!(is_status(&status, "succeeded") && status["params"]["service"] == "api", "{status}");
+    lsp.shutdown();
+}

@@ -21,6 +21,9 @@ pub struct LspClient {
     next_id: i64,
     /// Every notification received so far, in order.
     pub notifications: Vec<Value>,
+    /// What `workspace/configuration` answers, as Neovim does from its `settings`: each item's
+    /// dotted section looked up in this.
+    pub settings: Arc<Mutex<Value>>,
 }
 
 impl LspClient {
@@ -40,6 +43,8 @@ impl LspClient {
             .expect("server starts");
         let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin")));
         let answers = stdin.clone();
+        let settings = Arc::new(Mutex::new(Value::Null));
+        let answer_settings = settings.clone();
         let stdout = child.stdout.take().expect("stdout");
         let (tx, incoming) = channel();
         std::thread::spawn(move || {
@@ -67,8 +72,16 @@ impl LspClient {
                 match serde_json::from_slice::<Value>(&body) {
                     Ok(v) => {
                         if v.get("method").is_some() && v.get("id").is_some() {
-                            // window/workDoneProgress/create and friends: accept.
-                            let answer = json!({ "jsonrpc": "2.0", "id": v["id"].clone(), "result": null }).to_string();
+                            // workspace/configuration: the settings; window/workDoneProgress/create
+                            // and friends: accept.
+                            let result = if v["method"] == "workspace/configuration" {
+                                let settings = answer_settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                                configuration(&settings, &v["params"])
+                            } else {
+                                Value::Null
+                            };
+                            let answer =
+                                json!({ "jsonrpc": "2.0", "id": v["id"].clone(), "result": result }).to_string();
                             let mut stdin = answers.lock().unwrap_or_else(|e| e.into_inner());
                             let _ = write!(stdin, "Content-Length: {}\r\n\r\n{}", answer.len(), answer);
                             let _ = stdin.flush();
@@ -81,7 +94,23 @@ impl LspClient {
                 }
             }
         });
-        LspClient { child, stdin, incoming, next_id: 1, notifications: Vec::new() }
+        LspClient { child, stdin, incoming, next_id: 1, notifications: Vec::new(), settings }
+    }
+
+    /// Like `initialize`, declaring that this client answers `workspace/configuration` with
+    /// `settings` (see the field), as Neovim and VS Code do.
+    pub fn initialize_with_settings(&mut self, folders: &[&Path], settings: Value) -> Value {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings;
+        self.initialize_with_capabilities(
+            folders,
+            json!({ "window": { "workDoneProgress": true }, "workspace": { "configuration": true } }),
+        )
+    }
+
+    /// New settings, and the notice of it (the server reads them again).
+    pub fn change_settings(&mut self, settings: Value) {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings;
+        self.notify("workspace/didChangeConfiguration", json!({ "settings": null }));
     }
 
     pub fn send_raw(&mut self, body: &str) {
@@ -171,6 +200,10 @@ impl LspClient {
     }
 
     pub fn initialize(&mut self, folders: &[&Path]) -> Value {
+        self.initialize_with_capabilities(folders, json!({ "window": { "workDoneProgress": true } }))
+    }
+
+    fn initialize_with_capabilities(&mut self, folders: &[&Path], capabilities: Value) -> Value {
         let folders: Vec<Value> = folders
             .iter()
             .map(|f| json!({ "uri": file_uri(f), "name": f.file_name().map(|n| n.to_string_lossy().into_owned()) }))
@@ -180,7 +213,7 @@ impl LspClient {
             json!({
                 "processId": std::process::id(),
                 "rootUri": null,
-                "capabilities": { "window": { "workDoneProgress": true } },
+                "capabilities": capabilities,
                 "workspaceFolders": folders,
             }),
             Duration::from_secs(10),
@@ -220,6 +253,24 @@ impl Drop for LspClient {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// The answer to `workspace/configuration`: per item, its dotted section in `settings`, null
+/// when absent.
+fn configuration(settings: &Value, params: &Value) -> Value {
+    let items = params["items"].as_array().cloned().unwrap_or_default();
+    Value::Array(
+        items
+            .iter()
+            .map(|item| {
+                let mut at = settings;
+                for key in item["section"].as_str().unwrap_or_default().split('.').filter(|k| !k.is_empty()) {
+                    at = &at[key];
+                }
+                at.clone()
+            })
+            .collect(),
+    )
 }
 
 pub fn file_uri(path: &Path) -> String {

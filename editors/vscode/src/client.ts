@@ -26,6 +26,9 @@ export function createClient(serverPath: string, log: vscode.LogOutputChannel): 
     revealOutputChannelOn: RevealOutputChannelOn.Never,
     // With rebuildOnSave off the server builds only on request: no save and no file watcher of
     // its own starts a cycle. (A change of the setting restarts the server.)
+    // The server reads `dockerRebuilder.compose` per folder (workspace/configuration); a change
+    // of it is announced so that the server reads it again.
+    synchronize: { configurationSection: 'dockerRebuilder.compose' },
     initializationOptions: () => ({
       rebuildOnSave: vscode.workspace.getConfiguration('dockerRebuilder').get<boolean>('rebuildOnSave', true),
     }),

@@ -67,7 +67,7 @@ pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, 
     while let Some((index, event)) = merged.recv().await {
         let reporter = &mut reporters[index];
         match event {
-            SessionEvent::CycleStarted { cycle } => reporter.begin(cycle),
+            SessionEvent::CycleStarted { cycle, .. } => reporter.begin(cycle),
             SessionEvent::Progress(event) => reporter.report(event),
             SessionEvent::CycleFinished { cycle, result } => match result {
                 Ok(report) => reporter.summary(cycle, &report),

@@ -10,9 +10,11 @@ use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
+use super::convert;
 use super::protocol::{CleanReply, CycleReply, StatusReply, CLEAN, COMMANDS, FULL_BUILD, REBUILD, STATUS};
-use super::workspace::{ProjectId, Workspace};
-use crate::session::{Input, State};
+use super::settings::{ComposeSettings, COMPOSE_SECTION};
+use super::workspace::{ProblemNews, ProjectId, Workspace};
+use crate::session::{error_diagnostic, Input, State};
 
 pub struct Backend {
     client: Client,
@@ -25,15 +27,18 @@ impl Backend {
     }
 
     fn workspace(&self) -> MutexGuard<'_, Workspace> {
-        // A poisoned lock only means a panic elsewhere; the data is still consistent.
-        self.workspace.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.workspace)
     }
 
-    fn enqueue_for_path(&self, path: PathBuf) {
-        let mut ws = self.workspace();
-        for id in ws.projects_of(&path) {
-            ws.project(&id, &self.client).send(Input::Saved);
-        }
+    async fn enqueue_for_path(&self, path: PathBuf) {
+        let news = {
+            let mut ws = self.workspace();
+            for id in ws.projects_of(&path) {
+                ws.project(&id, &self.client).send(Input::Saved);
+            }
+            ws.take_problem_news()
+        };
+        tell_problems(&self.client, news).await;
     }
 
     /// `window/workDoneProgress/cancel`: stop the build that owns this progress token.
@@ -103,6 +108,8 @@ impl LanguageServer for Backend {
         // `{"rebuildOnSave": false}`: build on request only (anything else keeps the default).
         let rebuild_on_save = params.initialization_options.as_ref().and_then(|o| o.get("rebuildOnSave"));
         self.workspace().manual = rebuild_on_save.and_then(|v| v.as_bool()) == Some(false);
+        self.workspace().pull_settings =
+            params.capabilities.workspace.as_ref().and_then(|w| w.configuration) == Some(true);
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
@@ -126,10 +133,28 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        let mut ws = self.workspace();
-        for id in ws.initial_projects() {
-            // Build the image and builder if needed, and sync what changed while closed.
-            ws.project(&id, &self.client).send(Input::Saved);
+        if self.workspace().pull_settings {
+            // The folders' compose flags first: a project started without them would build
+            // another project than the user's compose runs. Not awaited here (a request to
+            // the client).
+            tokio::spawn(pull_settings(self.client.clone(), self.workspace.clone(), true));
+            return;
+        }
+        let news = {
+            let mut ws = self.workspace();
+            for id in ws.initial_projects() {
+                // Build the image and builder if needed, and sync what changed while closed.
+                ws.project(&id, &self.client).send(Input::Saved);
+            }
+            ws.take_problem_news()
+        };
+        tell_problems(&self.client, news).await;
+    }
+
+    async fn did_change_configuration(&self, _: DidChangeConfigurationParams) {
+        // Whatever the notice carries, the folders' settings are read again, scoped to each.
+        if self.workspace().pull_settings {
+            tokio::spawn(pull_settings(self.client.clone(), self.workspace.clone(), false));
         }
     }
 
@@ -146,7 +171,7 @@ impl LanguageServer for Backend {
         }
         if let Some(path) = params.text_document.uri.to_file_path() {
             let path = path.into_owned();
-            self.enqueue_for_path(path.canonicalize().unwrap_or(path));
+            self.enqueue_for_path(path.canonicalize().unwrap_or(path)).await;
         }
     }
 
@@ -167,10 +192,14 @@ impl LanguageServer for Backend {
                 }
             }
         }
-        let mut ws = self.workspace();
-        for (id, paths) in changed {
-            ws.project(&id, &self.client).send(Input::files_changed(&paths));
-        }
+        let news = {
+            let mut ws = self.workspace();
+            for (id, paths) in changed {
+                ws.project(&id, &self.client).send(Input::files_changed(&paths));
+            }
+            ws.take_problem_news()
+        };
+        tell_problems(&self.client, news).await;
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
@@ -195,6 +224,94 @@ impl LanguageServer for Backend {
             }
         };
         reply.map(Some).map_err(|e| RpcError { message: e.to_string().into(), ..RpcError::internal_error() })
+    }
+}
+
+fn lock(workspace: &Mutex<Workspace>) -> MutexGuard<'_, Workspace> {
+    // A poisoned lock only means a panic elsewhere; the data is still consistent.
+    workspace.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads each workspace folder's `dockerRebuilder.compose` settings and applies them: a folder
+/// whose settings changed has its sessions restarted on them (`initial`: every folder's
+/// projects start, once the settings are known). A folder whose settings are invalid keeps
+/// what it had, and is not started until they are corrected.
+async fn pull_settings(client: Client, workspace: Arc<Mutex<Workspace>>, initial: bool) {
+    let folders = lock(&workspace).folders.clone();
+    let items = folders
+        .iter()
+        .map(|f| ConfigurationItem { scope_uri: convert::uri(f), section: Some(COMPOSE_SECTION.to_string()) })
+        .collect();
+    let answers = match client.configuration(items).await {
+        Ok(answers) => answers,
+        Err(e) => {
+            let text =
+                format!("docker-rebuilder: the editor did not give its settings ({e}); compose's defaults apply");
+            client.log_message(MessageType::WARNING, text).await;
+            Vec::new()
+        }
+    };
+    let mut invalid = Vec::new();
+    let news = {
+        let mut ws = lock(&workspace);
+        for (i, folder) in folders.iter().enumerate() {
+            let settings = match ComposeSettings::parse(answers.get(i).unwrap_or(&Value::Null)) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    invalid.push(format!(
+                        "docker-rebuilder: {e} (workspace folder {}). Its projects keep what they had (none \
+                         start) until the setting is corrected.",
+                        folder.display()
+                    ));
+                    continue;
+                }
+            };
+            if ws.set_settings(folder, settings) || initial {
+                for id in ws.initial_projects_of(folder) {
+                    ws.project(&id, &client).send(Input::Saved);
+                }
+            }
+        }
+        ws.take_problem_news()
+    };
+    for text in invalid {
+        client.show_message(MessageType::ERROR, text).await;
+    }
+    tell_problems(&client, news).await;
+}
+
+/// Tells the client which compose folders (with no session to say it) do not load, and
+/// clears what it showed for those that load again: a diagnostic on the compose file's line,
+/// and a message (the only place an error with no line shows).
+async fn tell_problems(client: &Client, news: Vec<ProblemNews>) {
+    for ProblemNews { folder, before, now } in news {
+        let shown = now.as_ref().and_then(error_diagnostic);
+        let old = before.as_ref().and_then(|e| e.location.as_ref()).map(|(path, _)| path.clone());
+        if let Some(old) = old.filter(|p| shown.as_ref().map(|d| &d.path) != Some(p)) {
+            if let Some(uri) = convert::uri(&old) {
+                client.publish_diagnostics(uri, Vec::new(), None).await;
+            }
+        }
+        if let Some(d) = &shown {
+            if let Some(uri) = convert::uri(&d.path) {
+                client.publish_diagnostics(uri, vec![convert::diagnostic(d)], None).await;
+            }
+        }
+        match now {
+            Some(e) => {
+                let text = format!(
+                    "docker-rebuilder: the compose project in {} does not load, so none of its services \
+                     builds: {}",
+                    folder.display(),
+                    e.one_line()
+                );
+                client.show_message(MessageType::ERROR, text).await;
+            }
+            None => {
+                let text = format!("docker-rebuilder: the compose project in {} loads again", folder.display());
+                client.log_message(MessageType::INFO, text).await;
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod backend;
 mod convert;
 mod project;
 pub mod protocol;
+mod settings;
 mod transport;
 mod workspace;
 

@@ -58,10 +58,14 @@ type Progress = tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, t
 async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent>, token_prefix: String) {
     let mut progress: Option<Progress> = None;
     let mut log = Log::default();
+    // Files this session shows diagnostics on: cleared when it stops (its folder's settings
+    // changed; its successor publishes only what changes from nothing).
+    let mut shown = std::collections::BTreeSet::new();
     while let Some(event) = events.recv().await {
         match event {
-            SessionEvent::CycleStarted { cycle } => {
+            SessionEvent::CycleStarted { cycle, trigger } => {
                 log = Log::default();
+                client.log_message(MessageType::INFO, format!("cycle {cycle}: {}", trigger.describe())).await;
                 let token = NumberOrString::String(format!("{token_prefix}{cycle}"));
                 progress = match client.create_work_done_progress(token.clone()).await {
                     Ok(()) => Some(
@@ -101,6 +105,11 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
                 Event::PhaseFinished { .. } | Event::Diagnostics(_) => {}
             },
             SessionEvent::Diagnostics { path, diagnostics } => {
+                if diagnostics.is_empty() {
+                    shown.remove(&path);
+                } else {
+                    shown.insert(path.clone());
+                }
                 if let Some(uri) = convert::uri(&path) {
                     client.publish_diagnostics(uri, diagnostics.iter().map(convert::diagnostic).collect(), None).await;
                 }
@@ -157,7 +166,12 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
                 );
                 client.show_message(MessageType::ERROR, text).await;
             }
-            SessionEvent::Stopped => return,
+            SessionEvent::Stopped => {
+                for uri in shown.iter().filter_map(|path| convert::uri(path)) {
+                    client.publish_diagnostics(uri, Vec::new(), None).await;
+                }
+                return;
+            }
         }
     }
 }

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use tower_lsp_server::Client;
 
 use super::project::{self, ProjectHandle};
-use crate::project::compose::{self, BuildContext, ComposeOptions};
+use super::settings::ComposeSettings;
+use crate::error::Error;
+use crate::project::compose::{self, BuildContext};
 use crate::project::config::CONFIG_FILE;
 use crate::project::service::ProjectSource;
 
@@ -48,51 +50,116 @@ pub struct Workspace {
     /// The client's `rebuildOnSave: false` (initializationOptions): projects build only when
     /// a command asks; no save and no file watcher starts a cycle.
     pub manual: bool,
+    /// The client answers `workspace/configuration`: each folder's compose flags are read
+    /// from its settings before its projects start.
+    pub pull_settings: bool,
     pub projects: BTreeMap<ProjectId, ProjectHandle>,
     compose: BTreeMap<PathBuf, ComposeFolder>,
+    /// Each folder's compose flags from the editor's settings (absent: compose's defaults).
+    settings: BTreeMap<PathBuf, ComposeSettings>,
+    /// Why a compose folder with no service session does not load, as last told to the
+    /// client (a folder with sessions: they tell it).
+    problems: BTreeMap<PathBuf, Error>,
+    /// What the client has not yet been told: a folder's problem now, or None once it loads.
+    problem_news: Vec<ProblemNews>,
+}
+
+/// A compose folder's load error appeared, changed or went away.
+pub struct ProblemNews {
+    pub folder: PathBuf,
+    /// What was shown before (its location's diagnostics are to be cleared).
+    pub before: Option<Error>,
+    pub now: Option<Error>,
 }
 
 pub fn is_project_dir(dir: &Path) -> bool {
     dir.join("Dockerfile").is_file() || dir.join(CONFIG_FILE).is_file()
 }
 
-fn is_compose_dir(dir: &Path) -> bool {
-    compose::COMPOSE_FILES.iter().any(|f| dir.join(f).is_file())
-}
-
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn options(dir: &Path) -> ComposeOptions {
-    ComposeOptions { dir: dir.to_path_buf(), env: std::env::vars().collect(), ..Default::default() }
-}
-
 impl Workspace {
-    /// The projects of the workspace folders: each built service of a compose folder, else
-    /// the folder itself when it is a project.
-    pub fn initial_projects(&mut self) -> Vec<ProjectId> {
-        let mut all = Vec::new();
-        for folder in self.folders.clone() {
-            if is_compose_dir(&folder) {
-                let services = self.compose_folder(&folder).map(|c| c.services.clone()).unwrap_or_default();
-                all.extend(services.into_iter().map(|(s, _)| ProjectId { dir: folder.clone(), service: Some(s) }));
-            } else if is_project_dir(&folder) {
-                all.push(ProjectId::folder(&folder));
+    /// A folder with a compose file of a default name, or whose settings name compose files.
+    fn is_compose_dir(&self, dir: &Path) -> bool {
+        self.settings.get(dir).is_some_and(ComposeSettings::names_files)
+            || compose::COMPOSE_FILES.iter().any(|f| dir.join(f).is_file())
+    }
+
+    /// `folder`'s compose flags are now `settings`. When they changed, the folder's sessions
+    /// are stopped (their project resolves differently now) and its compose project is read
+    /// again; returns whether that happened, so that the caller starts the folder's projects.
+    pub fn set_settings(&mut self, folder: &Path, settings: ComposeSettings) -> bool {
+        if self.settings.get(folder).cloned().unwrap_or_default() == settings {
+            return false;
+        }
+        self.settings.insert(folder.to_path_buf(), settings);
+        self.compose.remove(folder);
+        let stale: Vec<ProjectId> = self.projects.keys().filter(|id| id.dir.starts_with(folder)).cloned().collect();
+        for id in stale {
+            if let Some(handle) = self.projects.remove(&id) {
+                handle.session.stop();
             }
         }
-        all
+        true
+    }
+
+    /// News of compose folders' load errors since the last call.
+    pub fn take_problem_news(&mut self) -> Vec<ProblemNews> {
+        std::mem::take(&mut self.problem_news)
+    }
+
+    /// Records whether `folder`'s compose project loads, as news when that changed.
+    fn note_problem(&mut self, folder: &Path, now: Option<Error>) {
+        let same = |a: &Error, b: &Error| a.cause == b.cause && a.fix == b.fix && a.location == b.location;
+        let before = self.problems.get(folder);
+        match (before, &now) {
+            (None, None) => return,
+            (Some(a), Some(b)) if same(a, b) => return,
+            _ => {}
+        }
+        let before = match &now {
+            Some(error) => self.problems.insert(folder.to_path_buf(), error.clone()),
+            None => self.problems.remove(folder),
+        };
+        self.problem_news.push(ProblemNews { folder: folder.to_path_buf(), before, now });
+    }
+
+    /// Whether a service of `folder`'s compose project has a session (which reports its errors).
+    fn has_service_sessions(&self, folder: &Path) -> bool {
+        self.projects.keys().any(|id| id.dir == folder && id.service.is_some())
+    }
+
+    /// The projects of the workspace folders (see `initial_projects_of`).
+    pub fn initial_projects(&mut self) -> Vec<ProjectId> {
+        self.folders.clone().iter().flat_map(|folder| self.initial_projects_of(folder)).collect()
+    }
+
+    /// The projects of a workspace folder: each built service of a compose folder, else the
+    /// folder itself when it is a project.
+    pub fn initial_projects_of(&mut self, folder: &Path) -> Vec<ProjectId> {
+        if self.is_compose_dir(folder) {
+            let services = self.compose_folder(folder).map(|c| c.services.clone()).unwrap_or_default();
+            return services
+                .into_iter()
+                .map(|(s, _)| ProjectId { dir: folder.to_path_buf(), service: Some(s) })
+                .collect();
+        }
+        if is_project_dir(folder) {
+            return vec![ProjectId::folder(folder)];
+        }
+        Vec::new()
     }
 
     /// The project `id`, its session started on first use.
     pub fn project(&mut self, id: &ProjectId, client: &Client) -> ProjectHandle {
+        let options = self.settings.get(&id.dir).cloned().unwrap_or_default().options(&id.dir);
         self.projects
             .entry(id.clone())
             .or_insert_with(|| {
                 let source = match &id.service {
-                    Some(service) => {
-                        ProjectSource::Service { options: options(&id.dir), service: service.clone(), version: None }
-                    }
+                    Some(service) => ProjectSource::Service { options, service: service.clone(), version: None },
                     None => ProjectSource::Folder(id.dir.clone()),
                 };
                 project::spawn(source, client.clone(), !self.manual)
@@ -109,7 +176,7 @@ impl Workspace {
         else {
             return Vec::new();
         };
-        if is_compose_dir(&folder) {
+        if self.is_compose_dir(&folder) {
             if let Some(compose) = self.compose_folder(&folder) {
                 let concerns_all = compose.files.iter().any(|f| f == path);
                 let services: Vec<ProjectId> = compose
@@ -142,14 +209,28 @@ impl Workspace {
     }
 
     /// The compose project of `folder`, read again when one of its files changed. None when
-    /// it does not load (its services' sessions say why when they next build).
+    /// it does not load: its services' sessions say why when they next build, and when it has
+    /// none, the news of it goes to the client (`take_problem_news`).
     fn compose_folder(&mut self, folder: &Path) -> Option<&ComposeFolder> {
         let fresh = self
             .compose
             .get(folder)
             .is_some_and(|c| c.stamps.iter().all(|(file, stamp)| mtime(file) == *stamp) && !c.stamps.is_empty());
         if !fresh {
-            let workspace = compose::load(&options(folder)).ok()?;
+            let options = self.settings.get(folder).cloned().unwrap_or_default().options(folder);
+            let workspace = match compose::load(&options) {
+                Ok(workspace) => {
+                    self.note_problem(folder, None);
+                    workspace
+                }
+                Err(e) => {
+                    self.compose.remove(folder);
+                    if !self.has_service_sessions(folder) {
+                        self.note_problem(folder, Some(e));
+                    }
+                    return None;
+                }
+            };
             let files: Vec<PathBuf> = workspace
                 .files
                 .iter()

@@ -10,6 +10,7 @@
 //! run one session per project.
 
 mod published;
+pub use published::error_diagnostic;
 mod run;
 mod status;
 mod supervise;
@@ -74,11 +75,33 @@ fn newest_ctime<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> Option<std:
     Some(newest)
 }
 
+/// What started a cycle (the first of the inputs it serves), for logs: "why did it build?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A save, or the session's start.
+    Save,
+    /// Files changed on disk (a watcher's news, ours or the editor's).
+    FilesChanged,
+    /// A command: a cycle, or a full build.
+    Command { full: bool },
+}
+
+impl Trigger {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Trigger::Save => "a save (or the start)",
+            Trigger::FilesChanged => "files changed on disk",
+            Trigger::Command { full: false } => "a rebuild command",
+            Trigger::Command { full: true } => "a full build command",
+        }
+    }
+}
+
 /// What a session tells its front end, in order.
 #[derive(Debug)]
 pub enum SessionEvent {
     /// A cycle starts; `cycle` counts them in this session (see [`SessionHandle::cancel_cycle`]).
-    CycleStarted { cycle: u64 },
+    CycleStarted { cycle: u64, trigger: Trigger },
     /// What the core reports while the cycle runs: phases, output, notes, warnings, and every
     /// problem found so far (`Event::Diagnostics`, for front ends that print them as found).
     Progress(Event),

@@ -12,6 +12,24 @@ use crate::rebuild::{CycleReport, Outcome};
 /// The tool name on diagnostics about docker-rebuilder's own input (config, Dockerfile).
 pub const TOOL_ERROR: &str = "docker-rebuilder";
 
+/// The tool's own error as a diagnostic over its whole line; None when it has no location.
+pub fn error_diagnostic(error: &Error) -> Option<FileDiagnostic> {
+    let (path, line) = error.location.as_ref()?;
+    let line = line.saturating_sub(1) as u32;
+    let content = std::fs::read_to_string(path).ok();
+    let line_text = content.as_deref().and_then(|t| t.lines().nth(line as usize)).unwrap_or_default();
+    let width = line_text.encode_utf16().count() as u32;
+    Some(FileDiagnostic {
+        path: path.clone(),
+        range: Range { start: Position::in_line(line, line_text, 0), end: Position::in_line(line, line_text, width) },
+        severity: Severity::Error,
+        message: error.one_line(),
+        code: None,
+        tool: TOOL_ERROR,
+        related: Vec::new(),
+    })
+}
+
 /// A change to send: the file and everything it shows now.
 pub type Change = (PathBuf, Vec<FileDiagnostic>);
 
@@ -82,24 +100,8 @@ impl Published {
 
     /// The tool's own error, at its file and line when it has one.
     pub fn tool_error(&mut self, error: &Error) -> Vec<Change> {
-        let Some((path, line)) = &error.location else { return Vec::new() };
-        let text = error.one_line();
-        let line = line.saturating_sub(1) as u32;
-        let content = std::fs::read_to_string(path).ok();
-        let line_text = content.as_deref().and_then(|t| t.lines().nth(line as usize)).unwrap_or_default();
-        let width = line_text.encode_utf16().count() as u32;
-        let diagnostic = FileDiagnostic {
-            path: path.clone(),
-            range: Range {
-                start: Position::in_line(line, line_text, 0),
-                end: Position::in_line(line, line_text, width),
-            },
-            severity: Severity::Error,
-            message: text,
-            code: None,
-            tool: TOOL_ERROR,
-            related: Vec::new(),
-        };
+        let Some(diagnostic) = error_diagnostic(error) else { return Vec::new() };
+        let path = &diagnostic.path.clone();
         if self.tool.get(path) == Some(&diagnostic) {
             return Vec::new();
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use super::published::{Change, Published};
-use super::{lock, CleanReply, CycleReply, Input, SessionEvent, Shared, WeakHandle};
+use super::{lock, CleanReply, CycleReply, Input, SessionEvent, Shared, Trigger, WeakHandle};
 use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
@@ -123,7 +123,7 @@ impl Session {
                 self.shared.cycles.store(next, Ordering::SeqCst);
                 panic!("injected by DOCKER_REBUILDER_FAULT at cycle {next}");
             }
-            let result = self.cycle(work.full).await;
+            let result = self.cycle(work.full, work.trigger.unwrap_or(Trigger::Save)).await;
             // Idle until the next save: do not sit on the cycle's peak.
             crate::memory::release_free_memory();
             for reply in work.replies {
@@ -287,14 +287,14 @@ impl Session {
         same
     }
 
-    async fn cycle(&mut self, full: bool) -> Result<CycleReport, Error> {
+    async fn cycle(&mut self, full: bool, trigger: Trigger) -> Result<CycleReport, Error> {
         let cycle = self.shared.cycles.fetch_add(1, Ordering::SeqCst) + 1;
-        self.emit(SessionEvent::CycleStarted { cycle });
-        self.set_status(|s| s.building());
-        // Cancellable from its start: the user sees it building (and may press Cancel) while
-        // the engine is reached and the project loaded.
+        // Cancellable from its start, before anyone is told it runs: the user sees it building
+        // (and may press Cancel) while the engine is reached and the project loaded.
         let cancel = CancelToken::new();
         *lock(&self.shared.running) = Some((cycle, cancel.clone()));
+        self.emit(SessionEvent::CycleStarted { cycle, trigger });
+        self.set_status(|s| s.building());
         let rebuilder = match self.prepare().await {
             Ok(r) => r,
             Err(e) => {
@@ -379,6 +379,8 @@ impl Session {
 /// What a cycle's queued inputs amount to.
 struct Work {
     full: bool,
+    /// What the first input asked for.
+    trigger: Option<Trigger>,
     replies: Vec<CycleReply>,
     /// Only watcher batches: a cycle runs only if the host differs from what was synced.
     only_watched: bool,
@@ -388,12 +390,17 @@ struct Work {
 
 impl Default for Work {
     fn default() -> Self {
-        Work { full: false, replies: Vec::new(), only_watched: true, watched_changed_at: Some(None) }
+        Work { full: false, trigger: None, replies: Vec::new(), only_watched: true, watched_changed_at: Some(None) }
     }
 }
 
 impl Work {
     fn take(&mut self, input: Input) {
+        self.trigger.get_or_insert(match &input {
+            Input::Changed { .. } => Trigger::FilesChanged,
+            Input::Rebuild { full, .. } => Trigger::Command { full: *full },
+            _ => Trigger::Save,
+        });
         self.only_watched &= matches!(input, Input::Changed { .. });
         if let Input::Changed { changed_at } = input {
             // The newest of the batches' times; unknown if any batch's is.

@@ -467,6 +467,20 @@ function grepTree(dir, re) {
   return null;
 }
 
+/** The extension's own log files (its output channel, where the server's stderr goes too). */
+function extensionLogs(dir) {
+  const found = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && !['chromium', 'extensions', 'node_modules'].includes(entry.name)) {
+      found.push(...extensionLogs(full));
+    } else if (entry.isFile() && /Docker Rebuilder.*\.log$/.test(entry.name)) {
+      found.push(full);
+    }
+  }
+  return found;
+}
+
 async function main() {
   const scenario = scenarios[testCase] ?? fail(`unknown CASE ${testCase} (c, go or workspace)`);
   fs.mkdirSync(artifacts, { recursive: true });
@@ -521,6 +535,13 @@ async function main() {
       .then(() => wb.outputText())
       .catch((err) => `(the log could not be read: ${err?.message})`);
     console.error(`[vscode ${testCase}] the extension's log, last lines:\n${String(log).split('\n').slice(-80).join('\n')}`);
+    // The Output panel may show another channel: its files are kept whole, and their ends shown.
+    for (const [i, file] of extensionLogs(runDir).entries()) {
+      const kept = path.join(artifacts, `vscode-${testCase}-extension-${i + 1}.log`);
+      fs.copyFileSync(file, kept);
+      const text = fs.readFileSync(file, 'utf8').split('\n').slice(-60).join('\n');
+      console.error(`[vscode ${testCase}] ${kept} (from ${path.relative(runDir, file)}), last lines:\n${text}`);
+    }
     process.exitCode = 1;
   } finally {
     await context.close().catch(() => undefined);

@@ -6,6 +6,7 @@ local M = {}
 ---@class docker_rebuilder.Opts
 ---@field path string? the docker-rebuilder binary (default: `docker-rebuilder` on PATH)
 ---@field args string[]? extra arguments, placed before `lsp`
+---@field compose table? the compose flags you run compose with: { files, profiles, projectName, envFiles, projectDirectory }
 ---@field lsp vim.lsp.Config? anything else for vim.lsp.config (on_attach, capabilities, ...)
 ---@field enable boolean? call vim.lsp.enable (default true)
 
@@ -18,6 +19,9 @@ function M.setup(opts)
     config.cmd = { opts.path or 'docker-rebuilder' }
     vim.list_extend(config.cmd, opts.args or {})
     table.insert(config.cmd, 'lsp')
+  end
+  if opts.compose then
+    config.settings = vim.tbl_deep_extend('force', config.settings or {}, { dockerRebuilder = { compose = opts.compose } })
   end
   if next(config) then
     vim.lsp.config('docker_rebuilder', config)
