@@ -74,10 +74,10 @@ impl ComposeSettings {
         }
     }
 
-    /// Whether they name compose files, which makes the folder a compose folder even without
-    /// a compose file of a default name.
+    /// Whether they say where the compose files are (files, or a project directory to look in),
+    /// which makes the folder a compose folder even without a compose file of a default name.
     pub fn names_files(&self) -> bool {
-        !self.files.is_empty()
+        !self.files.is_empty() || self.project_directory.is_some()
     }
 
     /// The options compose would run with in `folder` given these flags.

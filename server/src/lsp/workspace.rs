@@ -81,10 +81,11 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 }
 
 impl Workspace {
-    /// A folder with a compose file of a default name, or whose settings name compose files.
+    /// A folder where compose finds a project (a compose file of a default name, COMPOSE_FILE
+    /// set), or whose settings name compose files or a project directory.
     fn is_compose_dir(&self, dir: &Path) -> bool {
         self.settings.get(dir).is_some_and(ComposeSettings::names_files)
-            || compose::COMPOSE_FILES.iter().any(|f| dir.join(f).is_file())
+            || compose::finds_project_in(dir, &std::env::vars().collect())
     }
 
     /// `folder`'s compose flags are now `settings`. When they changed, the folder's sessions

@@ -302,6 +302,20 @@ fn find_dir_looks_upward_for_a_compose_file() {
     assert!(find_dir(&empty.path().join("a")).is_none_or(|d| !d.starts_with(canonical(empty.path()))));
 }
 
+#[test]
+fn a_dotenv_naming_the_compose_files_makes_its_folder_the_project() {
+    // As compose: COMPOSE_FILE in the working folder's .env, no file of a default name.
+    let dir = folder(&[("stack.yml", "services: {}\n"), ("a/.env", "COMPOSE_FILE=../stack.yml\n"), ("b/x", "")]);
+    let a = dir.path().join("a");
+    assert_eq!(find_dir(&a), Some(canonical(&a)));
+    assert!(finds_project_in(&a, &BTreeMap::new()));
+    assert!(!finds_project_in(&dir.path().join("b"), &BTreeMap::new()), "no compose file, no COMPOSE_FILE");
+    let env = BTreeMap::from([("COMPOSE_FILE".to_string(), "stack.yml".to_string())]);
+    assert!(finds_project_in(&dir.path().join("b"), &env), "COMPOSE_FILE in the environment");
+    let workspace = load(&ComposeOptions { dir: a, ..Default::default() }).expect("loads");
+    assert_eq!(workspace.files, [canonical(dir.path()).join("stack.yml")]);
+}
+
 /// Found by the fuzzer: libyaml's error at the end of a text without a final newline is one
 /// line past it; the error names the last line.
 #[test]
