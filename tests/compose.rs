@@ -627,3 +627,29 @@ fn a_compose_folder_that_does_not_load_in_the_editor_says_where_and_starts_once_
     assert!(is_status(&status, "succeeded") && status["params"]["service"] == "api", "{status}");
     lsp.shutdown();
 }
+
+#[test]
+fn the_lsp_server_on_a_services_own_folder_updates_the_running_service() {
+    // The user opened `api/` (the service's build context), not the compose folder above it:
+    // built on its own it would be `api:latest`, an image compose never runs.
+    let p = ComposeProject::new();
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1", "after docker-compose up");
+    let port = p.port.to_string();
+    let cache = p.project.cache_home();
+    let mut lsp = LspClient::start_with_env(
+        BIN,
+        &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", port.as_str())],
+    );
+    lsp.initialize(&[&p.project.path("api")]);
+    let (_, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
+    assert!(is_status(&status, "succeeded"), "{status}");
+    assert_eq!(status["params"]["service"], "api", "the folder's files are the compose service's: {status}");
+    let source = p.project.path("api/src/greeting.c");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from the service's folder");
+    lsp.did_save(&source);
+    p.expect_answer("hello from the service's folder", "after a save in the service's own folder");
+    let own = format!("label=dev.docker-rebuilder.project={}", p.project.path("api").display());
+    assert_eq!(docker_ok(&["images", "-q", "--filter", &own]), "", "no image of the folder's own was made");
+    lsp.shutdown();
+}

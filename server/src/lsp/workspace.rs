@@ -35,6 +35,21 @@ impl ProjectId {
     }
 }
 
+/// Where a workspace folder's files find their compose services (`Workspace::home`).
+enum Home {
+    /// The compose project in this folder (the workspace folder, or one above it).
+    Compose(PathBuf),
+    /// A compose project above that does not load: nothing in the folder builds until it does.
+    Blocked,
+    /// No compose project concerns the folder.
+    Plain,
+}
+
+/// Whether a build context and a workspace folder overlap: one holds the other.
+fn related(context: &Path, folder: &Path) -> bool {
+    context.starts_with(folder) || folder.starts_with(context)
+}
+
 /// A workspace folder's compose project as last read, and the files' mtimes it was read at.
 struct ComposeFolder {
     stamps: Vec<(PathBuf, Option<SystemTime>)>,
@@ -97,7 +112,13 @@ impl Workspace {
         }
         self.settings.insert(folder.to_path_buf(), settings);
         self.compose.remove(folder);
-        let stale: Vec<ProjectId> = self.projects.keys().filter(|id| id.dir.starts_with(folder)).cloned().collect();
+        // Its own projects, and the services of a compose project above it it was using.
+        let stale: Vec<ProjectId> = self
+            .projects
+            .keys()
+            .filter(|id| id.dir.starts_with(folder) || (id.service.is_some() && folder.starts_with(&id.dir)))
+            .cloned()
+            .collect();
         for id in stale {
             if let Some(handle) = self.projects.remove(&id) {
                 handle.session.stop();
@@ -137,20 +158,49 @@ impl Workspace {
         self.folders.clone().iter().flat_map(|folder| self.initial_projects_of(folder)).collect()
     }
 
-    /// The projects of a workspace folder: each built service of a compose folder, else the
-    /// folder itself when it is a project.
+    /// The projects of a workspace folder: the services of its compose project (see `home`),
+    /// else the folder itself when it is a project.
     pub fn initial_projects_of(&mut self, folder: &Path) -> Vec<ProjectId> {
+        match self.home(folder) {
+            Home::Compose(home) => {
+                let services = self.compose_folder(&home).map(|c| c.services.clone()).unwrap_or_default();
+                services
+                    .into_iter()
+                    .filter(|(_, context)| home == folder || related(context, folder))
+                    .map(|(s, _)| ProjectId { dir: home.clone(), service: Some(s) })
+                    .collect()
+            }
+            Home::Blocked => Vec::new(),
+            Home::Plain if is_project_dir(folder) => vec![ProjectId::folder(folder)],
+            Home::Plain => Vec::new(),
+        }
+    }
+
+    /// Which compose project a workspace folder's files belong to: the folder's own, when
+    /// compose finds one there; else, for a folder whose settings name none, the one compose
+    /// run in the folder finds above it, when one of its services builds from inside the
+    /// folder or from a context holding it (a user who opened a service's folder: built on its
+    /// own, its image would not be the one compose runs). One above that does not load blocks
+    /// the folder, as in the CLI, until it is fixed (the client is told why).
+    fn home(&mut self, folder: &Path) -> Home {
         if self.is_compose_dir(folder) {
-            let services = self.compose_folder(folder).map(|c| c.services.clone()).unwrap_or_default();
-            return services
-                .into_iter()
-                .map(|(s, _)| ProjectId { dir: folder.to_path_buf(), service: Some(s) })
-                .collect();
+            return Home::Compose(folder.to_path_buf());
         }
-        if is_project_dir(folder) {
-            return vec![ProjectId::folder(folder)];
+        if self.settings.get(folder).is_some_and(|s| *s != ComposeSettings::default()) {
+            return Home::Plain;
         }
-        Vec::new()
+        // As compose run in the folder looks upward (the folder's own .env was read above).
+        let above = folder
+            .ancestors()
+            .skip(1)
+            .find(|d| compose::COMPOSE_FILES.iter().any(|f| d.join(f).is_file()))
+            .map(Path::to_path_buf);
+        let Some(above) = above else { return Home::Plain };
+        match self.compose_folder(&above) {
+            None => Home::Blocked,
+            Some(c) if c.services.iter().any(|(_, context)| related(context, folder)) => Home::Compose(above),
+            Some(_) => Home::Plain,
+        }
     }
 
     /// The project `id`, its session started on first use.
@@ -177,19 +227,23 @@ impl Workspace {
         else {
             return Vec::new();
         };
-        if self.is_compose_dir(&folder) {
-            if let Some(compose) = self.compose_folder(&folder) {
-                let concerns_all = compose.files.iter().any(|f| f == path);
-                let services: Vec<ProjectId> = compose
-                    .services
-                    .iter()
-                    .filter(|(_, context)| concerns_all || path.starts_with(context))
-                    .map(|(s, _)| ProjectId { dir: folder.clone(), service: Some(s.clone()) })
-                    .collect();
-                if !services.is_empty() {
-                    return services;
+        match self.home(&folder) {
+            Home::Compose(home) => {
+                if let Some(compose) = self.compose_folder(&home) {
+                    let concerns_all = compose.files.iter().any(|f| f == path);
+                    let services: Vec<ProjectId> = compose
+                        .services
+                        .iter()
+                        .filter(|(_, context)| concerns_all || path.starts_with(context))
+                        .map(|(s, _)| ProjectId { dir: home.clone(), service: Some(s.clone()) })
+                        .collect();
+                    if !services.is_empty() {
+                        return services;
+                    }
                 }
             }
+            Home::Blocked => return Vec::new(),
+            Home::Plain => {}
         }
         path.ancestors()
             .take_while(|a| a.starts_with(&folder))
