@@ -18,7 +18,7 @@ use crate::project::glob::has_glob;
 use crate::project::plan::{clean_container_path, CopySource, ReplayOp, Step};
 use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::archive::ArchiveWriter;
-use crate::sync::copy_from::{parse_chmod, rewrite_into, CopyTarget};
+use crate::sync::copy_from::{parse_chmod, rewrite_into, rewrite_stream, CopyTarget};
 use crate::sync::walk::{HostTree, SourceKind};
 use crate::sync::AssemblyRecord;
 
@@ -35,6 +35,16 @@ pub(super) struct Prepared {
 }
 
 pub(super) type Ahead = tokio::task::JoinHandle<Result<Prepared>>;
+
+/// A `COPY --from` source the stage it reads does not have: the build fails there, as
+/// `docker build` would.
+fn missing_source(phases: &mut Phases<'_>, missing: &str, line: usize) -> Outcome {
+    phases.reporter.report(Event::Output {
+        stream: crate::engine::OutputStream::Stderr,
+        text: format!("COPY --from at line {line}: {missing} does not exist in the stage it copies from\n"),
+    });
+    Outcome::BuildFailed { exit_code: 1, step: format!("COPY {missing} (line {line})") }
+}
 
 fn full_build(cause: String) -> Error {
     Error::new(ErrorKind::FullBuildNeeded, cause, "")
@@ -231,6 +241,40 @@ impl Rebuilder {
                         None => None,
                     };
                     let mode = chmod.as_deref().and_then(parse_chmod);
+                    // One file or folder out of a builder, the usual `COPY --from=build`: it
+                    // streams from the builder into the container.
+                    if let (CopySource::Builder(b), [path]) = (source, sources.as_slice()) {
+                        if let Some(from) = self.stages.get(*b).and_then(|s| s.known_builder_id()) {
+                            let path = clean_container_path(path);
+                            // The destination's shape is asked while the copy starts.
+                            let (placed_tx, placed_rx) = std::sync::mpsc::channel::<CopyTarget>();
+                            // Moved in: dropped when the stat fails, so the rewrite stops waiting.
+                            let placing = async move {
+                                let exists = self.engine.path_kind(container, dest).await?;
+                                let _ = placed_tx.send(CopyTarget {
+                                    dest: dest.clone(),
+                                    into_dir: *dest_is_dir || exists == Some(true),
+                                    make_dest: exists.is_none(),
+                                    owner,
+                                    mode,
+                                });
+                                Ok::<(), Error>(())
+                            };
+                            let rewrite = move |archive: &mut dyn std::io::Read, out: &mut dyn std::io::Write| {
+                                let target = placed_rx.recv().map_err(|_| {
+                                    Error::new(ErrorKind::Internal, "the copy's destination was not found out", "")
+                                })?;
+                                rewrite_stream(archive, out, &target)
+                            };
+                            let (placed, copied) =
+                                tokio::join!(placing, self.engine.copy_across(&from, &path, container, rewrite));
+                            placed?;
+                            if copied?.is_none() {
+                                return Ok(Some(missing_source(phases, &path, *line)));
+                            }
+                            continue;
+                        }
+                    }
                     // Both ask the engine for an archive operation (tens of ms each): at once.
                     let (exists, fetched) = tokio::join!(
                         self.engine.path_kind(container, dest),
@@ -239,14 +283,7 @@ impl Rebuilder {
                     let exists = exists?;
                     let archives = match fetched? {
                         Ok(archives) => archives,
-                        Err(missing) => {
-                            phases.reporter.report(Event::Output {
-                                stream: crate::engine::OutputStream::Stderr,
-                                text: format!("COPY --from at line {line}: {missing} does not exist in the stage it copies from\n"),
-                            });
-                            let step = format!("COPY {missing} (line {line})");
-                            return Ok(Some(Outcome::BuildFailed { exit_code: 1, step }));
-                        }
+                        Err(missing) => return Ok(Some(missing_source(phases, &missing, *line))),
                     };
                     let target = CopyTarget {
                         dest: dest.clone(),

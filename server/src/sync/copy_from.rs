@@ -3,7 +3,7 @@
 //! destination (or into it, when it is a folder); owners and modes are the source's unless
 //! `--chown`/`--chmod` say otherwise; links stay links. The result is extracted at `/`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use crate::error::{Error, Result};
 
@@ -34,12 +34,54 @@ pub fn rewrite(archive: &[u8], target: &CopyTarget) -> Result<(Vec<u8>, usize)> 
 
 /// `rewrite`, appending to `out` (several sources of one COPY go up in one archive).
 pub fn rewrite_into(out: &mut tar::Builder<Vec<u8>>, archive: &[u8], target: &CopyTarget) -> Result<usize> {
+    rewrite_entries(out, archive, target, dest_is_made_for_a_folder(archive))
+}
+
+/// `rewrite` as the archive streams in, written out as it goes (the engine's archive of one
+/// source, straight to the upload). The first header is read ahead: whether the source is a
+/// folder decides the destination's shape. An archive that opens with an extension header
+/// (a long name) is read whole first.
+pub fn rewrite_stream(archive: &mut dyn Read, out: &mut dyn Write, target: &CopyTarget) -> Result<()> {
+    let bad = |e: std::io::Error| Error::io("cannot read the archive of a COPY --from source", e);
+    let mut first = [0u8; 512];
+    let mut filled = 0;
+    while filled < first.len() {
+        match archive.read(&mut first[filled..]).map_err(bad)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let header = (filled == first.len()).then(|| tar::Header::from_byte_slice(&first));
+    let kind = header.map(|h| h.entry_type());
+    let mut out = tar::Builder::new(out);
+    let plain = kind.is_some_and(|k| {
+        !(k.is_pax_local_extensions() || k.is_pax_global_extensions() || k.is_gnu_longname() || k.is_gnu_longlink())
+    });
+    if plain {
+        let is_dir = kind.is_some_and(|k| k.is_dir());
+        rewrite_entries(&mut out, std::io::Cursor::new(first).chain(archive), target, is_dir)?;
+    } else {
+        let mut whole = first[..filled].to_vec();
+        archive.read_to_end(&mut whole).map_err(bad)?;
+        rewrite_entries(&mut out, whole.as_slice(), target, dest_is_made_for_a_folder(&whole))?;
+    }
+    out.finish().map_err(|e| Error::io("cannot pack a COPY --from", e))
+}
+
+/// The entries of `archive` as `target` places them, appended to `out`; `first_is_dir`:
+/// whether the archive's first entry is a folder.
+fn rewrite_entries<W: Write>(
+    out: &mut tar::Builder<W>,
+    archive: impl Read,
+    target: &CopyTarget,
+    first_is_dir: bool,
+) -> Result<usize> {
     let bad = |e: std::io::Error| Error::io("cannot read the archive of a COPY --from source", e);
     let dest = target.dest.trim_end_matches('/');
     let mut count = 0;
     let mut reader = tar::Archive::new(archive);
     let mut root: Option<(String, bool)> = None;
-    if target.make_dest && (target.into_dir || dest_is_made_for_a_folder(archive)) {
+    if target.make_dest && (target.into_dir || first_is_dir) {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Directory);
         header.set_mode(0o755);
@@ -83,10 +125,8 @@ pub fn rewrite_into(out: &mut tar::Builder<Vec<u8>>, archive: &[u8], target: &Co
                 out.append_link(&mut header, &path, link.trim_start_matches('/')).map_err(bad)?;
             }
             _ => {
-                let mut content = Vec::new();
-                entry.read_to_end(&mut content).map_err(bad)?;
                 let path = if is_dir { format!("{path}/") } else { path };
-                out.append_data(&mut header, &path, content.as_slice()).map_err(bad)?;
+                out.append_data(&mut header, &path, &mut entry).map_err(bad)?;
             }
         }
         count += 1;
@@ -223,5 +263,58 @@ mod tests {
         );
         assert_eq!(parse_chmod("0755"), Some(0o755));
         assert_eq!(parse_chmod("u+x"), None);
+    }
+
+    /// Reads in pieces of at most 7 bytes, as a network stream may hand them over.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn contents(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut a = tar::Archive::new(tar);
+        let entries = a.entries().expect("entries");
+        entries
+            .map(|e| {
+                let mut e = e.expect("entry");
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).expect("read");
+                (e.path().expect("path").to_string_lossy().into_owned(), data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streamed_the_rewrite_places_the_same_entries_as_whole() {
+        let long = format!("{}/bin", "very-long-folder-name".repeat(6));
+        let sources = [
+            source(&[("app", 'f', 0o750, (1000, 1000), "binary")]),
+            source(&[
+                ("sub", 'd', 0o700, (1, 2), ""),
+                ("sub/f", 'f', 0o644, (1, 2), "x"),
+                ("sub/l", 'l', 0o777, (0, 0), "f"),
+            ]),
+            // A long name: the archive opens with an extension header, read whole first.
+            source(&[(long.as_str(), 'f', 0o755, (0, 0), "long")]),
+        ];
+        let targets = [target("/server", false, true), target("/deep/new", false, true), target("/srv/", true, false)];
+        for tar in &sources {
+            for t in &targets {
+                let (whole, _) = rewrite(tar, t).expect("rewrite");
+                let mut streamed = Vec::new();
+                rewrite_stream(&mut Trickle(tar), &mut streamed, t).expect("rewrite_stream");
+                assert_eq!(listing(&streamed), listing(&whole), "{t:?}");
+                assert_eq!(contents(&streamed), contents(&whole), "{t:?}");
+            }
+        }
+        let mut out = Vec::new();
+        let e = rewrite_stream(&mut Trickle(&sources[0][..700]), &mut out, &targets[0]).expect_err("a cut archive");
+        assert!(e.cause.contains("COPY --from"), "{e}");
     }
 }
