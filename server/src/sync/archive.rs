@@ -50,10 +50,14 @@ impl ArchiveWriter {
         let read = |e: std::io::Error| Error::io(format!("cannot read {}", host.display()), e);
         let mut file = match std::fs::File::open(host) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if super::vanished(&e) => return Ok(None),
             Err(e) => return Err(read(e)),
         };
         let meta = file.metadata().map_err(read)?;
+        // Replaced by a folder since it was scanned: not a file to pack any more.
+        if !meta.is_file() {
+            return Ok(None);
+        }
         let mut content = Vec::with_capacity(meta.len() as usize);
         file.read_to_end(&mut content).map_err(read)?;
         let hash = Sha256::digest(&content).iter().map(|b| format!("{b:02x}")).collect();
@@ -168,6 +172,13 @@ mod tests {
     fn a_vanished_file_is_skipped() {
         let mut w = ArchiveWriter::new();
         assert_eq!(w.add_file("x", Path::new("/nonexistent/x"), 0o644, (0, 0), None).expect("no error"), None);
+        // Replaced by a folder, or its folder by a file, since the scan: not a file any more.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("was-a-file")).expect("mkdir");
+        std::fs::write(dir.path().join("now-a-file"), "x").expect("write");
+        for gone in ["was-a-file", "now-a-file/below"] {
+            assert_eq!(w.add_file(gone, &dir.path().join(gone), 0o644, (0, 0), None).expect("no error"), None);
+        }
         assert!(w.is_empty());
     }
 

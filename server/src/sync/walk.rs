@@ -112,7 +112,7 @@ pub fn walk_context(
     }
     let meta = match fs::symlink_metadata(&root) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if super::vanished(&e) => return Ok(()),
         Err(e) => return Err(Error::io(format!("cannot read {}", root.display()), e)),
     };
     walk_entry(context, ignore, root_rel, &meta, visit, not_utf8)
@@ -135,7 +135,12 @@ fn walk_entry(
     }
     let dir = if rel.is_empty() { context.to_path_buf() } else { context.join(rel) };
     let mut names: Vec<String> = Vec::new();
-    let read = fs::read_dir(&dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+    let read = match fs::read_dir(&dir) {
+        Ok(read) => read,
+        // Replaced by a file, or deleted, while we walked: the next cycle sees what it is.
+        Err(e) if !rel.is_empty() && super::vanished(&e) => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
+    };
     for entry in read {
         let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
         match entry.file_name().into_string() {
@@ -152,8 +157,8 @@ fn walk_entry(
         let path = context.join(&child);
         match fs::symlink_metadata(&path) {
             Ok(m) => walk_entry(context, ignore, &child, &m, visit, not_utf8)?,
-            // Deleted while we walked: it is simply not there.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Deleted (or its folder replaced) while we walked: it is simply not there.
+            Err(e) if super::vanished(&e) => {}
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
         }
     }
@@ -275,7 +280,7 @@ fn source_file(
         let hash = match hashes {
             HashSource::Disk => match hash_file(&host) {
                 Ok(h) => h,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if super::vanished(&e) => return Ok(None),
                 Err(e) => return Err(Error::io(format!("cannot read {}", host.display()), e)),
             },
             HashSource::Recorded(recorded) => match recorded.get(rel) {
@@ -284,7 +289,7 @@ fn source_file(
             },
             HashSource::Cached(cache) => match cache.hash(&host, meta, || hash_file(&host)) {
                 Ok(h) => h,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if super::vanished(&e) => return Ok(None),
                 Err(e) => return Err(Error::io(format!("cannot read {}", host.display()), e)),
             },
         };
@@ -388,6 +393,17 @@ fn join(dir: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_replaced_by_a_folder_after_it_was_listed_is_not_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("f.txt"), "x").expect("write");
+        let meta = fs::symlink_metadata(dir.path().join("f.txt")).expect("meta");
+        std::fs::remove_file(dir.path().join("f.txt")).expect("rm");
+        std::fs::create_dir(dir.path().join("f.txt")).expect("mkdir");
+        let found = source_file(dir.path(), "f.txt", &meta, 0, &HashSource::Disk).expect("not an error");
+        assert!(found.is_none(), "skipped this cycle; the watcher's news of it starts the next");
+    }
 
     #[test]
     fn links_that_climb_out_of_the_context_or_are_absolute_escape() {
