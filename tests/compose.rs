@@ -82,6 +82,17 @@ impl ComposeProject {
         }
     }
 
+    /// `docker-rebuilder lsp` with the test's cache and the API's port in its environment (as
+    /// an editor started where the user runs compose).
+    fn lsp(&self) -> LspClient {
+        let cache = self.project.cache_home();
+        let port = self.port.to_string();
+        LspClient::start_with_env(
+            BIN,
+            &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", port.as_str())],
+        )
+    }
+
     /// The id of the one container compose runs for `service`.
     fn container(&self, service: &str) -> String {
         let filter_project = format!("label=com.docker.compose.project={}", self.name());
@@ -272,12 +283,7 @@ fn the_lsp_server_on_the_compose_folder_updates_the_service_on_save() {
     let p = ComposeProject::new();
     p.compose_ok(&["up", "-d", "--build"]);
     p.expect_answer("hello from version 1", "after docker-compose up");
-    let port = p.port.to_string();
-    let cache = p.project.cache_home();
-    let mut lsp = LspClient::start_with_env(
-        BIN,
-        &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", port.as_str())],
-    );
+    let mut lsp = p.lsp();
     lsp.initialize(&[&p.project.dir]);
     // `initialized` starts the service's session: our build of its image, then the service
     // onto it.
@@ -601,11 +607,7 @@ fn a_compose_folder_that_does_not_load_in_the_editor_says_where_and_starts_once_
         "services:\n  api:\n    build: ./api\n    ports: [\"1:2\"\n  cache:\n    image: x\n",
     );
     let compose_file = p.project.path("docker-compose.yml");
-    let cache = p.project.cache_home();
-    let mut lsp = LspClient::start_with_env(
-        BIN,
-        &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", p.port.to_string().as_str())],
-    );
+    let mut lsp = p.lsp();
     lsp.initialize(&[&p.project.dir]);
     // No service can start, so the workspace says it: on the compose file's line, and aloud.
     let (_, diagnostics) = lsp.wait_for(0, CYCLE, |m| {
@@ -635,12 +637,7 @@ fn the_lsp_server_on_a_services_own_folder_updates_the_running_service() {
     let p = ComposeProject::new();
     p.compose_ok(&["up", "-d", "--build"]);
     p.expect_answer("hello from version 1", "after docker-compose up");
-    let port = p.port.to_string();
-    let cache = p.project.cache_home();
-    let mut lsp = LspClient::start_with_env(
-        BIN,
-        &[("XDG_CACHE_HOME", cache.to_str().expect("utf-8 path")), ("API_PORT", port.as_str())],
-    );
+    let mut lsp = p.lsp();
     lsp.initialize(&[&p.project.path("api")]);
     let (_, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
     assert!(is_status(&status, "succeeded"), "{status}");

@@ -22,7 +22,7 @@ impl Engine {
     /// Copies `path` out of container `from` into container `to` as one stream: the engine's
     /// archive goes through `rewrite` (on a blocking thread: it reads the source archive and
     /// writes the one extracted at `to`'s root) while it downloads, so the upload overlaps the
-    /// download instead of following it (~0.1 s for a 7 MB binary here). None when `path` does
+    /// download instead of following it (~50 ms off ~265 for a 7.7 MB binary here). None when `path` does
     /// not exist in `from` (nothing is uploaded). A failed rewrite aborts the upload.
     pub async fn copy_across<F>(&self, from: &str, path: &str, to: &str, rewrite: F) -> Result<Option<()>>
     where

@@ -31,14 +31,12 @@ impl Backend {
     }
 
     async fn enqueue_for_path(&self, path: PathBuf) {
-        let news = {
-            let mut ws = self.workspace();
+        update(&self.client, &self.workspace, |ws| {
             for id in ws.projects_of(&path) {
                 ws.project(&id, &self.client).send(Input::Saved);
             }
-            ws.take_problem_news()
-        };
-        tell_problems(&self.client, news).await;
+        })
+        .await;
     }
 
     /// `window/workDoneProgress/cancel`: stop the build that owns this progress token.
@@ -140,15 +138,13 @@ impl LanguageServer for Backend {
             tokio::spawn(pull_settings(self.client.clone(), self.workspace.clone(), true));
             return;
         }
-        let news = {
-            let mut ws = self.workspace();
+        update(&self.client, &self.workspace, |ws| {
             for id in ws.initial_projects() {
                 // Build the image and builder if needed, and sync what changed while closed.
                 ws.project(&id, &self.client).send(Input::Saved);
             }
-            ws.take_problem_news()
-        };
-        tell_problems(&self.client, news).await;
+        })
+        .await;
     }
 
     async fn did_change_configuration(&self, _: DidChangeConfigurationParams) {
@@ -192,14 +188,12 @@ impl LanguageServer for Backend {
                 }
             }
         }
-        let news = {
-            let mut ws = self.workspace();
+        update(&self.client, &self.workspace, |ws| {
             for (id, paths) in changed {
                 ws.project(&id, &self.client).send(Input::files_changed(&paths));
             }
-            ws.take_problem_news()
-        };
-        tell_problems(&self.client, news).await;
+        })
+        .await;
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
@@ -252,8 +246,7 @@ async fn pull_settings(client: Client, workspace: Arc<Mutex<Workspace>>, initial
         }
     };
     let mut invalid = Vec::new();
-    let news = {
-        let mut ws = lock(&workspace);
+    update(&client, &workspace, |ws| {
         for (i, folder) in folders.iter().enumerate() {
             let settings = match ComposeSettings::parse(answers.get(i).unwrap_or(&Value::Null)) {
                 Ok(settings) => settings,
@@ -272,12 +265,22 @@ async fn pull_settings(client: Client, workspace: Arc<Mutex<Workspace>>, initial
                 }
             }
         }
-        ws.take_problem_news()
-    };
+    })
+    .await;
     for text in invalid {
         client.show_message(MessageType::ERROR, text).await;
     }
-    tell_problems(&client, news).await;
+}
+
+/// Changes the workspace under its lock, then tells the client what that found about compose
+/// folders that do not load (the lock is not held across the client's notifications).
+async fn update(client: &Client, workspace: &Mutex<Workspace>, change: impl FnOnce(&mut Workspace)) {
+    let news = {
+        let mut ws = lock(workspace);
+        change(&mut ws);
+        ws.take_problem_news()
+    };
+    tell_problems(client, news).await;
 }
 
 /// Tells the client which compose folders (with no session to say it) do not load, and

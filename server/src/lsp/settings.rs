@@ -33,12 +33,17 @@ impl ComposeSettings {
         let Some(object) = value.as_object() else {
             return Err(format!("the setting {COMPOSE_SECTION} must be an object (files, profiles, projectName, envFiles, projectDirectory), not {value}"));
         };
+        // Blank entries are dropped: an editor's list setting often keeps an empty row.
         let list = |key: &str| -> Result<Vec<String>, String> {
             match object.get(key) {
                 None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                    Ok(items.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                }
+                Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()),
                 Some(other) => {
                     Err(format!("the setting {COMPOSE_SECTION}.{key} must be a list of strings, not {other}"))
                 }
@@ -47,31 +52,17 @@ impl ComposeSettings {
         let one = |key: &str| -> Result<Option<String>, String> {
             match object.get(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
                 Some(other) => Err(format!("the setting {COMPOSE_SECTION}.{key} must be a string, not {other}")),
             }
         };
-        let settings = ComposeSettings {
+        Ok(ComposeSettings {
             files: list("files")?,
             profiles: list("profiles")?,
             project_name: one("projectName")?,
             env_files: list("envFiles")?,
             project_directory: one("projectDirectory")?,
-        };
-        Ok(settings.trimmed())
-    }
-
-    /// Empty entries dropped: an editor's list setting often keeps a blank row.
-    fn trimmed(self) -> ComposeSettings {
-        let list = |v: Vec<String>| v.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        let one = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        ComposeSettings {
-            files: list(self.files),
-            profiles: list(self.profiles),
-            project_name: one(self.project_name),
-            env_files: list(self.env_files),
-            project_directory: one(self.project_directory),
-        }
+        })
     }
 
     /// Whether they say where the compose files are (files, or a project directory to look in),

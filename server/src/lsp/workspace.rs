@@ -205,15 +205,18 @@ impl Workspace {
 
     /// The project `id`, its session started on first use.
     pub fn project(&mut self, id: &ProjectId, client: &Client) -> ProjectHandle {
-        let options = self.settings.get(&id.dir).cloned().unwrap_or_default().options(&id.dir);
+        let (settings, manual) = (&self.settings, self.manual);
         self.projects
             .entry(id.clone())
             .or_insert_with(|| {
                 let source = match &id.service {
-                    Some(service) => ProjectSource::Service { options, service: service.clone(), version: None },
+                    Some(service) => {
+                        let options = settings.get(&id.dir).cloned().unwrap_or_default().options(&id.dir);
+                        ProjectSource::Service { options, service: service.clone(), version: None }
+                    }
                     None => ProjectSource::Folder(id.dir.clone()),
                 };
-                project::spawn(source, client.clone(), !self.manual)
+                project::spawn(source, client.clone(), !manual)
             })
             .clone()
     }

@@ -241,35 +241,20 @@ impl Rebuilder {
                         None => None,
                     };
                     let mode = chmod.as_deref().and_then(parse_chmod);
+                    // Where the sources go, once it is known whether the destination exists.
+                    let place = |exists: Option<bool>| CopyTarget {
+                        dest: dest.clone(),
+                        into_dir: *dest_is_dir || exists == Some(true),
+                        make_dest: exists.is_none(),
+                        owner,
+                        mode,
+                    };
                     // One file or folder out of a builder, the usual `COPY --from=build`: it
                     // streams from the builder into the container.
                     if let (CopySource::Builder(b), [path]) = (source, sources.as_slice()) {
                         if let Some(from) = self.stages.get(*b).and_then(|s| s.known_builder_id()) {
                             let path = clean_container_path(path);
-                            // The destination's shape is asked while the copy starts.
-                            let (placed_tx, placed_rx) = std::sync::mpsc::channel::<CopyTarget>();
-                            // Moved in: dropped when the stat fails, so the rewrite stops waiting.
-                            let placing = async move {
-                                let exists = self.engine.path_kind(container, dest).await?;
-                                let _ = placed_tx.send(CopyTarget {
-                                    dest: dest.clone(),
-                                    into_dir: *dest_is_dir || exists == Some(true),
-                                    make_dest: exists.is_none(),
-                                    owner,
-                                    mode,
-                                });
-                                Ok::<(), Error>(())
-                            };
-                            let rewrite = move |archive: &mut dyn std::io::Read, out: &mut dyn std::io::Write| {
-                                let target = placed_rx.recv().map_err(|_| {
-                                    Error::new(ErrorKind::Internal, "the copy's destination was not found out", "")
-                                })?;
-                                rewrite_stream(archive, out, &target)
-                            };
-                            let (placed, copied) =
-                                tokio::join!(placing, self.engine.copy_across(&from, &path, container, rewrite));
-                            placed?;
-                            if copied?.is_none() {
+                            if self.stream_from_builder(&from, &path, container, dest, place).await?.is_none() {
                                 return Ok(Some(missing_source(phases, &path, *line)));
                             }
                             continue;
@@ -280,17 +265,10 @@ impl Rebuilder {
                         self.engine.path_kind(container, dest),
                         self.fetch(source, sources, record, *line)
                     );
-                    let exists = exists?;
+                    let target = place(exists?);
                     let archives = match fetched? {
                         Ok(archives) => archives,
                         Err(missing) => return Ok(Some(missing_source(phases, &missing, *line))),
-                    };
-                    let target = CopyTarget {
-                        dest: dest.clone(),
-                        into_dir: *dest_is_dir || exists == Some(true),
-                        make_dest: exists.is_none(),
-                        owner,
-                        mode,
                     };
                     let mut tar = tar::Builder::new(Vec::new());
                     for archive in &archives {
@@ -334,6 +312,35 @@ impl Rebuilder {
             }
         }
         Ok(None)
+    }
+
+    /// One path out of a builder streamed into `container`; None when the builder lacks it.
+    /// The destination's stat (which `place` turns into where the copy goes) runs while the
+    /// download starts.
+    async fn stream_from_builder(
+        &self,
+        from: &str,
+        path: &str,
+        container: &str,
+        dest: &str,
+        place: impl FnOnce(Option<bool>) -> CopyTarget,
+    ) -> Result<Option<()>> {
+        let (placed_tx, placed_rx) = std::sync::mpsc::channel::<CopyTarget>();
+        // Moved in: dropped when the stat fails, so the rewrite stops waiting.
+        let placing = async move {
+            let exists = self.engine.path_kind(container, dest).await?;
+            let _ = placed_tx.send(place(exists));
+            Ok::<(), Error>(())
+        };
+        let rewrite = move |archive: &mut dyn std::io::Read, out: &mut dyn std::io::Write| {
+            let target = placed_rx
+                .recv()
+                .map_err(|_| Error::new(ErrorKind::Internal, "the copy's destination was not found out", ""))?;
+            rewrite_stream(archive, out, &target)
+        };
+        let (placed, copied) = tokio::join!(placing, self.engine.copy_across(from, path, container, rewrite));
+        placed?;
+        copied
     }
 
     /// The engine's archive of each source of one `COPY --from`, out of the builder (or a

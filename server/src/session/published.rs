@@ -101,12 +101,12 @@ impl Published {
     /// The tool's own error, at its file and line when it has one.
     pub fn tool_error(&mut self, error: &Error) -> Vec<Change> {
         let Some(diagnostic) = error_diagnostic(error) else { return Vec::new() };
-        let path = &diagnostic.path.clone();
-        if self.tool.get(path) == Some(&diagnostic) {
+        let path = diagnostic.path.clone();
+        if self.tool.get(&path) == Some(&diagnostic) {
             return Vec::new();
         }
         self.tool.insert(path.clone(), diagnostic);
-        vec![self.shown(path)]
+        vec![self.shown(&path)]
     }
 
     /// The project loads again: its tool errors are gone, except at `keep` (still failing).

@@ -202,7 +202,7 @@ pub enum WatchAction {
 /// folder, `start` or above, holding one of COMPOSE_FILES.
 pub fn find_dir(start: &Path) -> Option<PathBuf> {
     let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
-    if dotenv_names_files(&start) {
+    if dotenv_names_files(&start, &std::env::vars().collect()) {
         return Some(start);
     }
     start.ancestors().find(|d| COMPOSE_FILES.iter().any(|f| d.join(f).is_file())).map(Path::to_path_buf)
@@ -213,17 +213,17 @@ pub fn find_dir(start: &Path) -> Option<PathBuf> {
 pub fn finds_project_in(dir: &Path, env: &BTreeMap<String, String>) -> bool {
     COMPOSE_FILES.iter().any(|f| dir.join(f).is_file())
         || env.get("COMPOSE_FILE").is_some_and(|f| !f.is_empty())
-        || dotenv_names_files(dir)
+        || dotenv_names_files(dir, env)
 }
 
-/// Whether `dir`/.env sets COMPOSE_FILE (unless COMPOSE_DISABLE_ENV_FILE turns .env off).
-fn dotenv_names_files(dir: &Path) -> bool {
-    let shell: BTreeMap<String, String> = std::env::vars().collect();
+/// Whether `dir`/.env sets COMPOSE_FILE (unless COMPOSE_DISABLE_ENV_FILE in `shell` turns .env
+/// off).
+fn dotenv_names_files(dir: &Path, shell: &BTreeMap<String, String>) -> bool {
     if shell.get("COMPOSE_DISABLE_ENV_FILE").is_some_and(|v| files::truthy(v)) {
         return false;
     }
     let mut dotenv = files::DotEnv::default();
-    dotenv.read(&dir.join(".env"), &shell).is_ok() && dotenv.vars.get("COMPOSE_FILE").is_some_and(|f| !f.is_empty())
+    dotenv.read(&dir.join(".env"), shell).is_ok() && dotenv.vars.get("COMPOSE_FILE").is_some_and(|f| !f.is_empty())
 }
 
 /// Reads the compose project `options` describe, as compose would.
