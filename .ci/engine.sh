@@ -142,4 +142,32 @@ if ! docker image inspect dr-distroless:static >/dev/null 2>&1; then
   rm -rf "$ds"
   ms_took dr-distroless:static "$t0"
 fi
+
+# Compose v2 (tests/compose.rs runs the same scenarios with it): Debian's docker-compose 2.x, from
+# the machine's own mirror (trixie's suite; bookworm has only v1). Its one static binary is put
+# in a folder of ours, not in docker's plugin folders, so that the tests choose which compose a
+# run sees (DOCKER_CONFIG=<dir> with cli-plugins/docker-compose) and the v1 tests stay v1-only.
+compose_v2=${DOCKER_REBUILDER_COMPOSE_V2:-/opt/docker-rebuilder-ci/compose-v2/docker-compose}
+if [ ! -x "$compose_v2" ]; then
+  t0=$(ms_now)
+  python3 - "$(mirror)" "$compose_v2" "$(dpkg --print-architecture)" >"$log_dir/compose-v2.log" 2>&1 <<'PY' || { cat "$log_dir/compose-v2.log"; echo "engine.sh: compose v2 failed"; exit 1; }
+import hashlib, lzma, os, shutil, subprocess, sys, tempfile, urllib.request
+mirror, target, arch = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+index = lzma.decompress(urllib.request.urlopen(f"{mirror}/dists/trixie/main/binary-{arch}/Packages.xz", timeout=120).read())
+fields = next(
+    dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(" "))
+    for block in index.decode().split("\n\n") if block.startswith("Package: docker-compose\n")
+)
+deb = urllib.request.urlopen(f"{mirror}/{fields['Filename']}", timeout=300).read()
+if hashlib.sha256(deb).hexdigest() != fields["SHA256"]:
+    sys.exit(f"{fields['Filename']}: SHA256 differs from the index's")
+with tempfile.TemporaryDirectory() as tmp:
+    open(f"{tmp}/compose.deb", "wb").write(deb)
+    subprocess.run(["dpkg-deb", "-x", f"{tmp}/compose.deb", f"{tmp}/root"], check=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.move(f"{tmp}/root/usr/libexec/docker/cli-plugins/docker-compose", target)
+print(f"docker-compose {fields['Version']}")
+PY
+  ms_took "compose v2 ($("$compose_v2" version --short))" "$t0"
+fi
 echo "engine.sh: base images ready"

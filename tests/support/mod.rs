@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod compose;
 pub mod image;
 pub mod lsp;
 pub mod proxy;

@@ -28,6 +28,8 @@ const LABEL_COMPOSE_VERSION: &str = "com.docker.compose.version";
 const LABEL_COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
 const LABEL_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+/// compose v2's record of the `--env-file`s it ran with (v1 keeps none).
+const LABEL_ENV_FILES: &str = "com.docker.compose.project.environment_file";
 
 /// A container compose made for a service.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct ServiceContainer {
     /// The folder and files compose was run with, as it recorded them.
     pub working_dir: Option<PathBuf>,
     pub config_files: Vec<PathBuf>,
+    /// The `--env-file`s compose was run with, when it recorded them (v2).
+    pub env_files: Vec<PathBuf>,
 }
 
 impl ServiceContainer {
@@ -62,7 +66,8 @@ pub struct ComposeRun {
     /// running containers record, else the workspace's.
     pub working_dir: PathBuf,
     pub files: Vec<PathBuf>,
-    /// `--env-file`s the user gave us, given to compose too (it reads .env otherwise).
+    /// `--env-file`s the user gave us, else those compose recorded on the containers, given
+    /// to compose (it reads .env otherwise).
     pub env_files: Vec<PathBuf>,
     /// Compose v1 made the containers: `docker-compose`; else `docker compose`, falling back
     /// to a standalone `docker-compose` v2.
@@ -107,15 +112,20 @@ impl Engine {
                     return None;
                 }
                 let working_dir = labels.get(LABEL_WORKING_DIR).filter(|d| !d.is_empty()).map(PathBuf::from);
-                let config_files = labels
-                    .get(LABEL_CONFIG_FILES)
-                    .map(|f| f.split(',').filter(|f| !f.is_empty()).map(PathBuf::from).collect())
-                    .unwrap_or_default();
+                let paths = |label: &str| -> Vec<PathBuf> {
+                    labels
+                        .get(label)
+                        .map(|f| f.split(',').filter(|f| !f.is_empty()).map(PathBuf::from).collect())
+                        .unwrap_or_default()
+                };
+                let config_files = paths(LABEL_CONFIG_FILES);
+                let env_files = paths(LABEL_ENV_FILES);
                 Some(ServiceContainer {
                     project: labels.get(LABEL_COMPOSE_PROJECT).cloned().unwrap_or_default(),
                     compose_version: labels.get(LABEL_COMPOSE_VERSION).cloned().unwrap_or_default(),
                     working_dir,
                     config_files,
+                    env_files,
                     id: c.id,
                     name: c.name,
                     running: c.running,
@@ -142,11 +152,7 @@ impl Engine {
                 return Err(failed("docker-compose", &[], &args, &text));
             }
         }
-        let candidates: Vec<(&str, Vec<&str>)> = if run.v1 {
-            vec![("docker-compose", vec![])]
-        } else {
-            vec![("docker", vec!["compose"]), ("docker-compose", vec![])]
-        };
+        let candidates = recreate_programs(run.v1).await;
         let mut tried = Vec::new();
         for (program, prefix) in candidates {
             let mut command = tokio::process::Command::new(program);
@@ -169,7 +175,7 @@ impl Engine {
             let text =
                 format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
             // `docker compose` on a docker without the plugin: docker's own "not a command".
-            if !prefix.is_empty() && !output.status.success() && text.contains("is not a docker command") {
+            if !prefix.is_empty() && !output.status.success() && no_such_docker_command(&text) {
                 tried.push(program_line(program, &prefix));
                 continue;
             }
@@ -181,15 +187,16 @@ impl Engine {
         Err(Error::new(
             ErrorKind::Project,
             format!(
-                "the service {} runs, but no compose to recreate it with was found ({} not on PATH); the image is \
-                 up to date, its container still runs the old one",
+                "the service {} runs, but no compose to recreate it with was found ({} not found); the image is up \
+                 to date, its container still runs the old one",
                 run.service,
                 tried.join(", ")
             ),
             if run.v1 {
                 "install docker-compose (the containers were made by compose v1), or run `docker-compose up -d` yourself"
             } else {
-                "install the docker compose plugin, or run `docker compose up -d` yourself"
+                "install the docker compose plugin (compose v2 made the containers; a docker-compose v1 would make \
+                 others beside them), or run `docker compose up -d` yourself"
             },
         ))
     }
@@ -260,11 +267,7 @@ impl ComposeStandby {
         if !run.v1 {
             return None;
         }
-        let script = std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|dir| dir.join("docker-compose"))
-            .find(|p| p.is_file())?;
+        let script = standalone_compose()?;
         let mut head = [0u8; 256];
         let read = std::io::Read::read(&mut std::fs::File::open(&script).ok()?, &mut head).ok()?;
         let first = String::from_utf8_lossy(&head[..read]).lines().next()?.to_string();
@@ -303,6 +306,33 @@ impl ComposeStandby {
     }
 }
 
+/// What to run compose as, in order: v1's containers only by `docker-compose`; v2's by the
+/// plugin when docker's plugin folders have it, else by a standalone `docker-compose` that is v2
+/// (never a v1 one: it would make containers of v1's names beside v2's), and `docker compose`
+/// last, for a plugin in a folder we do not know of.
+async fn recreate_programs(v1: bool) -> Vec<(&'static str, Vec<&'static str>)> {
+    let plugin = ("docker", vec!["compose"]);
+    let standalone = ("docker-compose", vec![]);
+    if v1 {
+        vec![standalone]
+    } else if compose_plugin_installed() {
+        vec![plugin, standalone]
+    } else if standalone_compose_is_v1().await == Some(false) {
+        vec![standalone, plugin]
+    } else {
+        vec![plugin]
+    }
+}
+
+/// docker's answer to `docker compose -p NAME ...` with no compose plugin, which varies with
+/// its version: "'compose' is not a docker command" (20.10), "unknown command: docker compose",
+/// or, docker 27+ parsing `-p` as its own flag first, "unknown shorthand flag: 'p'".
+fn no_such_docker_command(text: &str) -> bool {
+    text.contains("is not a docker command")
+        || text.contains("unknown command: docker ")
+        || text.contains("unknown shorthand flag: 'p'")
+}
+
 fn program_line(program: &str, prefix: &[&str]) -> String {
     std::iter::once(program).chain(prefix.iter().copied()).collect::<Vec<_>>().join(" ")
 }
@@ -314,16 +344,46 @@ pub async fn installed_compose_is_v1() -> Option<bool> {
     if compose_plugin_installed() {
         return Some(false);
     }
-    let output = tokio::process::Command::new("docker-compose")
-        .args(["version", "--short"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .ok()?;
-    let version = String::from_utf8_lossy(&output.stdout).trim().trim_start_matches('v').to_string();
-    output.status.success().then(|| version.starts_with("1."))
+    standalone_compose_is_v1().await
+}
+
+/// Whether the `docker-compose` on PATH is v1; None when there is none that answers.
+/// Asked once per program file (its path and mtime): a recreate through a standalone v2 would
+/// otherwise start it twice per save.
+async fn standalone_compose_is_v1() -> Option<bool> {
+    type Known = Option<(PathBuf, Option<std::time::SystemTime>, Option<bool>)>;
+    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(None);
+    let path = standalone_compose()?;
+    let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    if let Some((known, when, answer)) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if *known == path && *when == mtime {
+            return *answer;
+        }
+    }
+    let answer = async {
+        let output = tokio::process::Command::new(&path)
+            .args(["version", "--short"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .ok()?;
+        let version = String::from_utf8_lossy(&output.stdout).trim().trim_start_matches('v').to_string();
+        output.status.success().then(|| version.starts_with("1."))
+    }
+    .await;
+    *KNOWN.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, mtime, answer));
+    answer
+}
+
+/// The `docker-compose` first on PATH, when there is one.
+fn standalone_compose() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("docker-compose"))
+        .find(|p| p.is_file())
 }
 
 /// The folders the docker CLI looks for plugins in (docker/cli's `getPluginDirs`).
@@ -344,4 +404,20 @@ fn compose_plugin_installed() -> bool {
         dirs.push(PathBuf::from(d));
     }
     dirs.iter().any(|d| d.join("docker-compose").is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_such_docker_command;
+
+    #[test]
+    fn docker_without_the_compose_plugin_is_told_by_each_versions_words() {
+        // Captured from docker 20.10 and 28.2 with `docker compose -p x up` and no plugin.
+        assert!(no_such_docker_command("docker: 'compose' is not a docker command.\nSee 'docker --help'"));
+        assert!(no_such_docker_command("docker: unknown command: docker compose\n\nRun 'docker --help'"));
+        assert!(no_such_docker_command("unknown shorthand flag: 'p' in -p\n\nUsage:  docker [OPTIONS] COMMAND"));
+        // compose's own failures are compose's.
+        assert!(!no_such_docker_command("service \"api\" refers to undefined volume data: invalid compose project"));
+        assert!(!no_such_docker_command("no such service: web"));
+    }
 }

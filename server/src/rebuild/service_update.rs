@@ -135,12 +135,19 @@ impl Rebuilder {
         } else {
             first.config_files.iter().map(|f| working_dir.join(f)).collect()
         };
+        // The env files: the user's to us, else those compose v2 recorded (still there); without
+        // them compose would read .env, and could publish other ports than the user's run did.
+        let env_files = if service.env_files_given.is_empty() {
+            first.env_files.iter().map(|f| working_dir.join(f)).filter(|f| f.is_file()).collect()
+        } else {
+            service.env_files_given.clone()
+        };
         let run = ComposeRun {
             project: service.project.clone(),
             service: service.name.clone(),
             working_dir,
             files,
-            env_files: service.env_files_given.clone(),
+            env_files,
             v1: first.by_compose_v1(),
         };
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
