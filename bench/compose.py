@@ -97,7 +97,9 @@ Usage:
     python3 bench/compose.py --from-json bench/results/compose-DATE.json
 
 Flags: --projects (comma list of go,redis,c-http), --edits, --binary, --out, --skip (comma list
-of ours,lsp,floor,compose), --quick, --workdir, --from-json. Output: bench/results/compose-<date>.md
+of ours,lsp,floor,compose), --quick, --workdir, --from-json, --compose v2 (the user's compose is
+`docker compose`, Debian's plugin from .ci/engine.sh, building with BuildKit as v2 does by
+default: the project is brought up, recreated by docker-rebuilder and rebuilt by it). Output: bench/results/compose-<date>.md
 and .json beside it (every sample). Needs a running engine, docker-compose and /usr/bin/docker,
 and per project: c-http debian:bookworm-slim and busybox:local (.ci/engine.sh makes them), go
 dr-golang:1.19, dr-distroless:static and busybox:local, redis debian:bookworm-slim and
@@ -131,6 +133,10 @@ from compare import (  # noqa: E402
     DOCKER, LABEL_PROJECT, LABEL_ROLE, BenchError, docker, fmt_ms, fmt_x, log, median, ratio, run, stage_keys)
 
 COMPOSE = shutil.which("docker-compose") or "docker-compose"
+# compose v2 (--compose v2): Debian's plugin where .ci/engine.sh puts it, given to each run through
+# a DOCKER_CONFIG of the run's own (its cli-plugins/), so that no other compose is involved.
+COMPOSE_V2_PLUGIN = os.environ.get("DOCKER_REBUILDER_COMPOSE_V2", "/opt/docker-rebuilder-ci/compose-v2/docker-compose")
+CLI = {"v1": "docker-compose", "v2": "docker compose"}
 ALTERNATIVES = ("ours", "lsp", "floor", "compose")
 ORDER = ALTERNATIVES  # the blocks, in this order (the floor needs our builder, the watch stopped)
 OURS = ("ours", "lsp")  # docker-rebuilder's front ends, each against the goals
@@ -474,7 +480,8 @@ class ComposeBench:
         self.name = compose_name(self.dir)
         self.ctx_dir = os.path.realpath(os.path.join(self.dir, project.context))  # real: as docker-rebuilder labels it
         self.label = "%s#%s" % (self.ctx_dir, self.service)
-        self.image = "%s_%s" % (self.name, self.service)
+        self.cli = CLI[args.compose].split()  # the user's compose command
+        self.image = "%s%s%s" % (self.name, "-" if args.compose == "v2" else "_", self.service)
         self.path = os.path.join(self.ctx_dir, project.file)  # the edited file
         self.cache = os.path.join(workroot, "cache-%s" % project.name)
         self.cache_existed = os.path.exists(self.cache)
@@ -529,9 +536,9 @@ class ComposeBench:
         return t0
 
     def compose(self, *a, timeout=900, check=True):
-        p = subprocess.run([COMPOSE, *a], cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run([*self.cli, *a], cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
-            raise BenchError("docker-compose %s exited %d:\n%s" % (" ".join(a), p.returncode,
+            raise BenchError("%s %s exited %d:\n%s" % (" ".join(self.cli), " ".join(a), p.returncode,
                                                                     (p.stderr + p.stdout).strip()[-1500:]))
         return p
 
@@ -599,8 +606,10 @@ class ComposeBench:
         for image in self.p.required_images:
             if docker("image", "inspect", image, check=False).returncode != 0:
                 raise BenchError("no local image %s (bash .ci/engine.sh makes it)" % image)
-        if shutil.which(COMPOSE) is None:
+        if self.args.compose == "v1" and shutil.which(COMPOSE) is None:
             raise BenchError("docker-compose not found (.ci/engine.sh installs it)")
+        if self.args.compose == "v2" and not os.path.isfile(COMPOSE_V2_PLUGIN):
+            raise BenchError("compose v2 not at %s (.ci/engine.sh installs it)" % COMPOSE_V2_PLUGIN)
         self.p.assemble(self.dir)
         os.makedirs(self.logs, exist_ok=True)
         # A `docker` first in PATH that is the client the other benchmarks use (compose's builds).
@@ -610,6 +619,14 @@ class ComposeBench:
         self.port = free_port()
         self.env = dict(os.environ, API_PORT=str(self.port), XDG_CACHE_HOME=self.cache, DOCKER_BUILDKIT="0",
                         PATH=shim + os.pathsep + os.environ.get("PATH", ""))
+        if self.args.compose == "v2":
+            # v2 builds as its users get it: with BuildKit (its build cache records of the run's
+            # edits stay; `docker builder prune` reclaims them). Its plugin, and only it.
+            del self.env["DOCKER_BUILDKIT"]
+            config = os.path.join(self.logs, "docker-config")
+            os.makedirs(os.path.join(config, "cli-plugins"), exist_ok=True)
+            os.symlink(COMPOSE_V2_PLUGIN, os.path.join(config, "cli-plugins", "docker-compose"))
+            self.env["DOCKER_CONFIG"] = config
         self.env.pop("COMPOSE_PROJECT_NAME", None)
         self.env.pop("COMPOSE_FILE", None)
         self.res["port"] = self.port
@@ -622,7 +639,7 @@ class ComposeBench:
         self.build_step()
         s = self.string_for("setup", 0)
         self.write_edit(s)
-        log("setup: docker-compose up -d --build (%s, port %d)" % (self.dir, self.port))
+        log("setup: %s up -d --build (%s, port %d)" % (" ".join(self.cli), self.dir, self.port))
         t = time.monotonic()
         self.compose("up", "-d", "--build", timeout=self.p.setup_s)
         self.res["setup"]["compose_up_ms"] = (time.monotonic() - t) * 1000
@@ -814,7 +831,7 @@ class ComposeBench:
             return "\n".join(line for _, line in lines)[-1500:]
 
         t0 = self.write_edit(s)
-        proc = subprocess.Popen([COMPOSE, "up", "-d", "--build", self.service], cwd=self.dir, env=self.env,
+        proc = subprocess.Popen([*self.cli, "up", "-d", "--build", self.service], cwd=self.dir, env=self.env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 bufsize=1)
 
@@ -832,7 +849,7 @@ class ComposeBench:
             exited[0] = time.monotonic()
             if proc.returncode != 0:
                 reader.join(timeout=5)
-                return False, exited[0], "docker-compose exited %d:\n%s" % (proc.returncode, output())
+                return False, exited[0], "compose exited %d:\n%s" % (proc.returncode, output())
             return True, exited[0], None
 
         try:
@@ -840,12 +857,12 @@ class ComposeBench:
             while proc.poll() is None:  # the answer came first: when compose itself is done
                 time.sleep(POLL_S)
                 if time.monotonic() - t0 > self.p.answer_s["compose"]:
-                    raise BenchError("docker-compose still running %d s after the write" % self.p.answer_s["compose"])
+                    raise BenchError("compose still running %d s after the write" % self.p.answer_s["compose"])
             if exited[0] is None:
                 exited[0] = time.monotonic()
             reader.join(timeout=10)
             if proc.returncode != 0:
-                raise BenchError("docker-compose exited %d after the answer:\n%s" % (proc.returncode, output()))
+                raise BenchError("compose exited %d after the answer:\n%s" % (proc.returncode, output()))
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -861,7 +878,9 @@ class ComposeBench:
 
         # The build's end (classic: `Successfully tagged`; BuildKit: `naming to`), the recreate's start.
         built = first(lambda x: "Successfully tagged" in x or "naming to" in x)
-        recreating = first(lambda x: x.startswith(("Recreating", "Creating")) and self.service in x)
+        # v1: `Recreating NAME ...`; v2: ` Container NAME  Recreate`.
+        recreating = first(lambda x: self.service in x and (x.startswith(("Recreating", "Creating"))
+                                                            or re.search(r"Container \S+\s+Recreate", x)))
         log("  compose %s: %.0f ms to the answer (its build done at %s ms, recreate from %s ms; exited at %.0f ms)"
             % ("warm-up" if i == 0 else "edit %d" % i, ms, "?" if built is None else "%.0f" % built,
                "?" if recreating is None else "%.0f" % recreating, exit_ms))
@@ -872,7 +891,7 @@ class ComposeBench:
 
     def compose_alt(self):
         a = self.alt("compose")
-        log("compose: docker-compose up -d --build %s" % self.service)
+        log("compose: %s up -d --build %s" % (" ".join(self.cli), self.service))
         a["warmup"] = self.compose_edit(0)
         for i in range(1, self.args.edits + 1):
             a["samples"].append(self.compose_edit(i))
@@ -1082,8 +1101,9 @@ def projects_of(results):
 def render(results):
     m, s = results["machine"], results["settings"]
     projects = projects_of(results)
+    cli = CLI[s.get("compose_version", "v1")]
     out = ["# Compose: save → the running service answers the new code, docker-rebuilder vs "
-           "`docker-compose up -d --build` (%s)\n" % m["date"]]
+           "`%s up -d --build` (%s)\n" % (cli, m["date"])]
     w = out.append
     w("Command: `%s`\n" % results["command"])
     w("Machine: %s cores, Docker engine %s (%s), %s, its builds through `%s` %s, kernel %s; load average %s at the "
@@ -1095,9 +1115,10 @@ def render(results):
         w("**Warning: the docker-rebuilder binary changed during the run.**\n")
     w("Each project its own block (folder, compose project, port, `watch`), one after the other. Timer from right "
       "after the write to the first answer with the new code (polled every %d ms). Each alternative: one unmeasured "
-      "warm-up edit, then %d measured; as blocks in this order: %s; skipped: %s. Classic builder everywhere "
-      "(`DOCKER_BUILDKIT=0`).\n" % (s.get("poll_ms", POLL_S * 1000), s["edits"], ", ".join(ORDER),
-                                    ", ".join(s["skip"]) or "none"))
+      "warm-up edit, then %d measured; as blocks in this order: %s; skipped: %s. %s\n"
+      % (s.get("poll_ms", POLL_S * 1000), s["edits"], ", ".join(ORDER), ", ".join(s["skip"]) or "none",
+         "Compose v2 builds with BuildKit, its default; docker-rebuilder's builds are its own (the first, untimed, "
+         "with BuildKit)." if s.get("compose_version") == "v2" else "Classic builder everywhere (`DOCKER_BUILDKIT=0`)."))
 
     w("## Goals\n")
     w("`ours` is `docker-rebuilder watch` (a file-system watcher: its batch waits for the files to go quiet); "
@@ -1141,8 +1162,8 @@ def render_project(w, p, s):
     st = p.get("setup") or {}
     fc = st.get("first_cycle") or {}
     if st:
-        w("Setup (untimed): `docker-compose up -d --build` %s; `watch`'s first cycle %s (%s, its total_ms %s; %s).\n"
-          % (fmt_ms(st.get("compose_up_ms")), fmt_ms(fc.get("wall_ms")), fc.get("outcome", "–"),
+        w("Setup (untimed): `%s up -d --build` %s; `watch`'s first cycle %s (%s, its total_ms %s; %s).\n"
+          % (CLI[s.get("compose_version", "v1")], fmt_ms(st.get("compose_up_ms")), fmt_ms(fc.get("wall_ms")), fc.get("outcome", "–"),
              fc.get("total_ms", "–"), fc.get("service_update") or "no service update"))
 
     ours, floor, comp = med(p, "ours"), med(p, "floor"), med(p, "compose")
@@ -1169,7 +1190,8 @@ def render_project(w, p, s):
              % ("replay, " if name == "go" else "")),
             ("lsp", "**ours, LSP**: `docker-rebuilder lsp`, the same cycle started by `didSave` (no watcher)"),
             ("floor", "floor: `%s` alone in our builder (`docker exec`; no image, no service)" % step),
-            ("compose", "`docker-compose up -d --build %s` (full `docker build`, recreate)" % p.get("service", "api"))]
+            ("compose", "`%s up -d --build %s` (full build, recreate)"
+             % (CLI[s.get("compose_version", "v1")], p.get("service", "api")))]
     w("| alternative | n | median | min–max | ÷ ours | − floor |\n|---|---|---|---|---|---|")
     for alt, label in rows:
         a = p["alternatives"].get(alt)
@@ -1296,7 +1318,17 @@ def head_commit():
         return "git ?"
 
 
-def machine_info(binary):
+def compose_version_line(compose):
+    """The user's compose and its version, as the run sees it."""
+    program, name = (COMPOSE_V2_PLUGIN, "docker compose (plugin)") if compose == "v2" else (COMPOSE, "docker-compose")
+    try:
+        version = run([program, "version", "--short"], check=False, timeout=60).stdout.strip()
+    except BenchError:
+        version = ""
+    return "%s %s" % (name, version or "?")
+
+
+def machine_info(binary, compose):
     def q(cmd):
         try:
             return run(cmd, check=False, timeout=60).stdout.strip()
@@ -1310,7 +1342,7 @@ def machine_info(binary):
         "client": q([DOCKER, "version", "--format", "{{.Client.Version}}"]),
         "docker": DOCKER,
         "driver": q([DOCKER, "info", "--format", "{{.Driver}}"]),
-        "compose": "docker-compose " + (q([COMPOSE, "version", "--short"]) or "?"),
+        "compose": compose_version_line(compose),
         "kernel": os.uname().release,
         "load_start": "%.2f" % os.getloadavg()[0],
         "head": head_commit(),
@@ -1364,6 +1396,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 edits, project c-http unless --projects")
     ap.add_argument("--workdir", default=None, help="where the project folders go (default: a new folder in /tmp)")
     ap.add_argument("--from-json", default=None, help="only re-render the report of an earlier run's JSON")
+    ap.add_argument("--compose", choices=("v1", "v2"), default="v1",
+                    help="the user's compose: v1 `docker-compose` (default) or v2 `docker compose` (Debian's plugin)")
     args = ap.parse_args()
     if args.edits is None:
         args.edits = 2 if args.quick else 5
@@ -1390,9 +1424,9 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
         args.binary = multistage.default_binary()
     results = {"command": "python3 " + shlex.join(["bench/compose.py"] + sys.argv[1:]),
-               "machine": machine_info(args.binary),
+               "machine": machine_info(args.binary, args.compose),
                "settings": {"projects": args.projects, "edits": args.edits, "skip": args.skip, "docker": DOCKER,
-                            "compose": COMPOSE, "poll_ms": POLL_S * 1000, "http_timeout_ms": HTTP_TIMEOUT_S * 1000,
+                            "compose": COMPOSE, "compose_version": args.compose, "poll_ms": POLL_S * 1000, "http_timeout_ms": HTTP_TIMEOUT_S * 1000,
                             "idle_ms": IDLE_S * 1000},
                "projects": []}
     run_id = "%d_%x" % (os.getpid(), int(time.time() * 1000))
