@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::compose::{get_body, Compose, ComposeProject, CYCLE, FIRST_BUILD};
 use support::lsp::{is_diagnostics_for, is_status};
+use support::remote::{free_port, make_certs, proxy};
 use support::{docker, docker_ok};
 
 #[test]
@@ -166,6 +167,61 @@ fn a_service_with_no_running_container(compose: Compose) {
     assert_eq!(status["service"]["compose_project"], p.name().as_str(), "{status}");
     assert_eq!(status["service"]["containers"][0]["running"], true, "{status}");
     assert_eq!(status["service"]["containers"][0]["runs_this_image"], true, "{status}");
+}
+
+/// Our flags name the engine: a TLS proxy of it, its files under names of the user's own (not
+/// the ca.pem, cert.pem, key.pem compose looks for), while DOCKER_HOST names a dead port. The
+/// recreate goes to the engine we built on, as our flags name it, not to compose's environment's.
+#[test]
+fn the_engine_our_flags_name_is_the_one_compose_recreates_on() {
+    the_engine_our_flags_name(Compose::V1);
+}
+
+#[test]
+fn the_engine_our_flags_name_is_the_one_compose_v2_recreates_on() {
+    the_engine_our_flags_name(Compose::V2);
+}
+
+fn the_engine_our_flags_name(compose: Compose) {
+    let p = ComposeProject::with(compose);
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1 (from compose)", "after compose up");
+    let api = p.container("api");
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certs(certs.path());
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    for (from, to) in [("ca.pem", "engine-ca.crt"), ("cert.pem", "me.crt"), ("key.pem", "me.key")] {
+        std::fs::rename(certs.path().join(from), certs.path().join(to)).expect("rename");
+    }
+    let port = free_port();
+    let options = format!(
+        ",cert={},key={},cafile={},verify=1",
+        file("server.pem"),
+        file("server-key.pem"),
+        file("engine-ca.crt")
+    );
+    let _tls = proxy("OPENSSL-LISTEN", &options, port);
+    let host = format!("tcp://127.0.0.1:{port}");
+    let dead = format!("tcp://127.0.0.1:{}", free_port());
+
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let (ca, cert, key) = (file("engine-ca.crt"), file("me.crt"), file("me.key"));
+    let flags = ["-H", &host, "--tlsverify", "--tlscacert", &ca, "--tlscert", &cert, "--tlskey", &key];
+    let mut args = vec!["build", "--json"];
+    args.extend(flags);
+    args.push("api");
+    let run = p.run_env(&args, &[("DOCKER_HOST", &dead)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(report["engine"]["address"], format!("{host} (TLS)"), "{report}");
+    assert!(
+        report["service_update"].as_str().is_some_and(|u| u.contains("recreated")),
+        "compose recreated the service on our engine: {report}"
+    );
+    p.expect_answer("hello from version 2 (from compose)", "after the build through the flags' engine");
+    assert_ne!(p.container("api"), api, "the API's container is a new one");
+    let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.api_image()]);
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &p.container("api")]), image_id);
 }
 
 #[test]

@@ -177,10 +177,16 @@ impl ComposeProject {
 
     /// `docker-rebuilder ARGS` in the compose folder.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// The same with `extra` variables besides the test's.
+    pub fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let out = Command::new(BIN)
             .args(args)
             .current_dir(&self.project.dir)
             .envs(self.tool_env())
+            .envs(extra.iter().copied())
             .output()
             .expect("docker-rebuilder runs");
         Run {

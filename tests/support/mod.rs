@@ -10,6 +10,7 @@ pub mod compose;
 pub mod image;
 pub mod lsp;
 pub mod proxy;
+pub mod remote;
 pub mod tree;
 pub mod watch;
 

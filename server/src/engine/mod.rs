@@ -4,6 +4,7 @@
 mod buildkit;
 mod commit;
 mod compose;
+mod compose_env;
 mod connect;
 mod container;
 mod credentials;
@@ -22,6 +23,7 @@ mod volume;
 pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, StepState};
 pub use commit::CommitConfig;
 pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ServiceContainer};
+pub use compose_env::EnvChange;
 pub use connect::{resolve as resolve_target, use_flags};
 pub use container::{BuilderSpec, ContainerInfo};
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, ShellIo, Stdin};

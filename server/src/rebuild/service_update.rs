@@ -149,6 +149,7 @@ impl Rebuilder {
             files,
             env_files,
             v1: first.by_compose_v1(),
+            engine_env: self.engine.compose_env(),
         };
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
         let recreated = self.engine.compose_recreate(&run, standby).await;
