@@ -60,11 +60,7 @@ fn run_as_second_user(p: &TempProject, args: &[&str], root_runtime: &std::path::
             .env("XDG_RUNTIME_DIR", root_runtime)
             .env_remove("TMPDIR"),
     );
-    support::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    support::Run::from(out)
 }
 
 #[test]

@@ -189,11 +189,7 @@ impl ComposeProject {
             .envs(extra.iter().copied())
             .output()
             .expect("docker-rebuilder runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     /// `docker-rebuilder lsp` with the test's environment (as an editor started where the

@@ -134,12 +134,7 @@ impl TempProject {
         let mut cmd = Command::new(BIN);
         cmd.args(args).arg(&self.dir).env("XDG_CACHE_HOME", self.cache_home());
         cmd.envs(env.iter().copied());
-        let out = cmd.output().expect("docker-rebuilder runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(cmd.output().expect("docker-rebuilder runs"))
     }
 
     /// `build --json`, asserting the process exited with `code`; returns the JSON.
@@ -230,6 +225,16 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 pub fn repo_root() -> PathBuf {

@@ -214,11 +214,7 @@ impl Proxy {
             .env("DOCKER_HOST", self.docker_host())
             .output()
             .expect("docker-rebuilder runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 }
 

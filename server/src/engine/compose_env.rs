@@ -79,9 +79,15 @@ fn links_folder(given: &[(&str, &PathBuf)]) -> std::io::Result<PathBuf> {
     for (name, path) in given {
         let link = folder.join(name);
         let absolute = std::path::absolute(path)?;
-        if std::fs::read_link(&link).ok().as_deref() != Some(absolute.as_path()) {
+        let linked = || std::fs::read_link(&link).ok().as_deref() == Some(absolute.as_path());
+        if !linked() {
             let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&absolute, &link)?;
+            // Another of our processes may have made the same link in between: that is as good.
+            if let Err(e) = std::os::unix::fs::symlink(&absolute, &link) {
+                if !linked() {
+                    return Err(e);
+                }
+            }
         }
     }
     Ok(folder)
