@@ -494,6 +494,7 @@ fn the_env_file_given_to_us_is_given_to_the_recreate_too() {
     // publish the compose file's default port instead, and the answer would not come here.
     p.project.write("dev.env", &format!("API_PORT={}\n", p.port));
     let up = p.compose_command().args(["--env-file", "dev.env", "up", "-d", "--build"]).output().expect("compose runs");
+    p.note_built();
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     p.expect_answer("hello from version 1 (from compose)", "after docker-compose --env-file dev.env up");
 
@@ -516,6 +517,7 @@ fn the_env_file_compose_v2_recorded_is_given_to_the_recreate() {
     // compose file's default port, and nothing would answer here).
     p.project.write("dev.env", &format!("API_PORT={}\n", p.port));
     let up = p.compose_command().args(["--env-file", "dev.env", "up", "-d", "--build"]).output().expect("compose runs");
+    p.note_built();
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     p.expect_answer("hello from version 1 (from compose)", "after docker compose --env-file dev.env up");
     let recorded = docker_ok(&[
@@ -546,6 +548,7 @@ fn the_editors_compose_settings_are_the_flags_the_user_runs_compose_with() {
     p.project.write("dev.env", &format!("API_PORT={}\n", p.port));
     let flags = ["-f", "docker-compose.yml", "-f", "stack.dev.yml", "--env-file", "dev.env"];
     let up = p.compose_command().args(flags).args(["up", "-d", "--build"]).output().expect("compose runs");
+    p.note_built();
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     p.expect_answer("hello from version 1 (dev override)", "after docker-compose up with the flags");
 

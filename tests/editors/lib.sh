@@ -73,14 +73,23 @@ cleanup_project() {
     ( cd "$PROJECT_DIR" && docker-compose -p "$COMPOSE_NAME" down -t 1 --rmi local -v >/dev/null 2>&1 ) || true
   fi
   # A compose service's objects are labelled `<its context>#<service>`.
-  for label in "$PROJECT_DIR" ${SECOND_DIR:+"$SECOND_DIR"} ${COMPOSE_NAME:+"$PROJECT_DIR/api#api" "$PROJECT_DIR/worker#worker"}; do
+  local labels=("$PROJECT_DIR" ${SECOND_DIR:+"$SECOND_DIR"} ${COMPOSE_NAME:+"$PROJECT_DIR/api#api" "$PROJECT_DIR/worker#worker"})
+  for label in "${labels[@]}"; do
     ids=$(docker ps -aq --filter "label=dev.docker-rebuilder.project=$label" 2>/dev/null || true)
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-    # What `clean` keeps of a multi-stage project's builders (their state images).
-    ids=$(docker images -q --filter "label=dev.docker-rebuilder.project=$label" 2>/dev/null || true)
-    [ -z "$ids" ] || docker image rm -f --no-prune $ids >/dev/null 2>&1 || true
   done
   docker image rm -f --no-prune "$PROJECT_IMAGE" ${COMPOSE_NAME:+"${COMPOSE_NAME}_api" "${COMPOSE_NAME}_worker"} >/dev/null 2>&1 || true
+  # Then the images labelled ours (what `clean` keeps, a replay's base), with `-a` and in passes:
+  # an untagged image with a child is listed only with `-a`, and goes only once its child has.
+  local pass
+  for pass in 1 2 3 4; do
+    ids=""
+    for label in "${labels[@]}"; do
+      ids+=" $(docker images -aq --filter "label=dev.docker-rebuilder.project=$label" 2>/dev/null || true)"
+    done
+    [ -n "${ids// /}" ] || break
+    docker image rm -f --no-prune $ids >/dev/null 2>&1 || true
+  done
   rm -rf "$PROJECT_ROOT"
 }
 

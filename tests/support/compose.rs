@@ -10,11 +10,12 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::lsp::LspClient;
 use super::watch::Watch;
-use super::{docker, docker_ok, require_images, Run, TempProject, BIN};
+use super::{docker, docker_ok, remove_labelled, require_images, Run, TempProject, BIN};
 
 /// A first build: Debian's gcc into the image (cached after the first test that builds it).
 pub const FIRST_BUILD: Duration = Duration::from_secs(600);
@@ -53,6 +54,9 @@ pub struct ComposeProject {
     docker_config: Option<PathBuf>,
     /// The standalone v2's PATH: a folder holding it as `docker-compose`, then the PATH.
     path: Option<OsString>,
+    /// The images compose built for the services: docker-rebuilder retags the services'
+    /// images, which leaves these untagged, for the test to remove.
+    built: Mutex<Vec<String>>,
 }
 
 impl ComposeProject {
@@ -85,7 +89,7 @@ impl ComposeProject {
             let rest = std::env::var_os("PATH").unwrap_or_default();
             std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&rest))).expect("PATH")
         });
-        ComposeProject { project, port, compose, docker_config, path }
+        ComposeProject { project, port, compose, docker_config, path, built: Mutex::default() }
     }
 
     /// compose's project name: the folder's name, lowercase, `[-_a-z0-9]` kept (v1 and v2
@@ -150,11 +154,29 @@ impl ComposeProject {
     }
 
     pub fn compose(&self, args: &[&str]) -> Output {
-        self.compose_command()
+        let out = self
+            .compose_command()
             .args(args)
             .env("API_PORT", self.port.to_string())
             .output()
-            .expect("compose runs (.ci/engine.sh installs it)")
+            .expect("compose runs (.ci/engine.sh installs it)");
+        // `up` builds an image it does not find, `--build` and `build` always do.
+        if !args.contains(&"down") {
+            self.note_built();
+        }
+        out
+    }
+
+    /// Notes the images compose runs the services from now, for `drop` to remove once
+    /// docker-rebuilder has retagged them (call after compose built through `compose_command`).
+    pub fn note_built(&self) {
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        for image in [self.api_image(), self.image_of("worker")] {
+            let id = docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
+            if id.status.success() {
+                built.push(String::from_utf8_lossy(&id.stdout).trim().to_string());
+            }
+        }
     }
 
     pub fn compose_ok(&self, args: &[&str]) -> String {
@@ -273,18 +295,35 @@ impl Drop for ComposeProject {
         // docker-rebuilder's objects for the services: labelled `<context>#<service>`.
         // (And, should a run have taken a service's folder for a project of its own, its objects.)
         let api = self.project.path("api").display().to_string();
-        for value in [format!("{api}#api"), format!("{api}#worker"), api] {
-            let label = format!("label=dev.docker-rebuilder.project={value}");
-            let ids = docker(&["ps", "-aq", "--filter", &label]);
-            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                docker(&["rm", "-f", id]);
-            }
-            let images = docker(&["images", "-q", "--filter", &label]);
-            for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
-                docker(&["rmi", "-f", "--no-prune", id]);
-            }
+        let tags = [self.api_image(), self.image_of("worker")];
+        remove_labelled(&format!("{api}#api"), &[&tags[0], &tags[1]]);
+        remove_labelled(&format!("{api}#worker"), &[]);
+        remove_labelled(&api, &[]);
+        let mut built = std::mem::take(&mut *self.built.lock().unwrap_or_else(|e| e.into_inner()));
+        // Compose v2 labels the images it builds with the project.
+        let label = format!("label=com.docker.compose.project={}", self.name());
+        let labelled = docker(&["images", "-aq", "--no-trunc", "--filter", &label]);
+        built.extend(String::from_utf8_lossy(&labelled.stdout).split_whitespace().map(str::to_string));
+        built.sort();
+        built.dedup();
+        for id in built {
+            remove_own_build(&id);
         }
-        docker(&["rmi", "-f", "--no-prune", &self.api_image()]);
-        docker(&["rmi", "-f", "--no-prune", &self.image_of("worker")]);
+    }
+}
+
+/// Removes an image compose built from the fixture and the step images under it that hold the
+/// test's own sources (the classic builder's; BuildKit leaves none): the steps from `COPY src`
+/// on. The steps below are every test's cache, and stay.
+fn remove_own_build(id: &str) {
+    let history = docker(&["history", "--no-trunc", "--format", "{{.ID}}\t{{.CreatedBy}}", id]);
+    for line in String::from_utf8_lossy(&history.stdout).lines() {
+        let (image, created_by) = line.split_once('\t').unwrap_or((line, ""));
+        if image == "<missing>" || !docker(&["rmi", "--no-prune", image]).status.success() {
+            return;
+        }
+        if created_by.contains("./src") {
+            return;
+        }
     }
 }

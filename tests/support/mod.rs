@@ -201,18 +201,36 @@ impl TempProject {
     }
 }
 
+/// Removes the containers labelled as docker-rebuilder's for project `label`, then `tags`, then
+/// the images so labelled. Images in passes, with `-a`: an untagged image with a child (a replay's base under the
+/// committed image) is listed by `docker images` only with `-a`, and removed only once the
+/// child is gone. `--no-prune`: an untagged parent it did not label may be another test's cache.
+pub fn remove_labelled(label: &str, tags: &[&str]) {
+    let filter = format!("label=dev.docker-rebuilder.project={label}");
+    let ids = docker(&["ps", "-aq", "--filter", &filter]);
+    for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+        docker(&["rm", "-f", id]);
+    }
+    for tag in tags {
+        docker(&["rmi", "-f", "--no-prune", tag]);
+    }
+    for _pass in 0..8 {
+        let images = docker(&["images", "-aq", "--filter", &filter]);
+        let listed = String::from_utf8_lossy(&images.stdout).into_owned();
+        let mut removed = false;
+        for id in listed.split_whitespace() {
+            removed |= docker(&["rmi", "-f", "--no-prune", id]).status.success();
+        }
+        if !removed {
+            break;
+        }
+    }
+}
+
 impl Drop for TempProject {
     fn drop(&mut self) {
         let filter = format!("label=dev.docker-rebuilder.project={}", self.dir.display());
-        let ids = docker(&["ps", "-aq", "--filter", &filter]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            docker(&["rm", "-f", id]);
-        }
-        docker(&["rmi", "-f", "--no-prune", &self.image]);
-        let images = docker(&["images", "-q", "--filter", &filter]);
-        for id in String::from_utf8_lossy(&images.stdout).split_whitespace() {
-            docker(&["rmi", "-f", "--no-prune", id]);
-        }
+        remove_labelled(&self.dir.display().to_string(), &[&self.image]);
         // Cache volumes outlive `clean` (as BuildKit's cache does): the test's go with it.
         let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
         for name in String::from_utf8_lossy(&volumes.stdout).split_whitespace() {
