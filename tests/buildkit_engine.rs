@@ -126,6 +126,8 @@ fn request<'a>(tag: &'a Tag) -> BuildKitRequest<'a> {
         target: None,
         build_args: HashMap::new(),
         labels: HashMap::new(),
+        network: None,
+        extra_hosts: &[],
         secrets: HashMap::new(),
         ssh: false,
     }

@@ -624,3 +624,87 @@ fn the_lsp_server_on_a_services_own_folder_updates_the_running_service() {
     assert_eq!(docker_ok(&["images", "-q", "--filter", &own]), "", "no image of the folder's own was made");
     lsp.shutdown();
 }
+
+#[test]
+fn a_service_s_build_labels_network_and_extra_host_reach_the_build_and_the_builder() {
+    build_settings_reach_the_build_and_the_builder(false);
+}
+
+#[test]
+fn a_service_s_build_labels_network_and_extra_host_reach_a_classic_build_and_the_builder() {
+    build_settings_reach_the_build_and_the_builder(true);
+}
+
+/// `build.labels`, `build.network` and `build.extra_hosts` of a service: the image has the
+/// labels, and the build's RUN step resolves the extra host and runs on the host's network —
+/// in the full build and in a rebuild in the builder (which a builder on the default network
+/// without the host would fail). BuildKit, or the classic builder.
+fn build_settings_reach_the_build_and_the_builder(classic: bool) {
+    support::require_images(&["debian:bookworm-slim"]);
+    let p = support::TempProject::fixture("build-settings");
+    let image = format!("{}-settings:latest", p.image.trim_end_matches(":latest"));
+    p.write(
+        "compose.yaml",
+        &format!(
+            "services:\n  app:\n    image: {image}\n    build:\n      context: .\n      labels:\n        \
+             org.example.team: shop\n      network: host\n      extra_hosts:\n        - builddb.internal:10.9.8.7\n"
+        ),
+    );
+    // The service's objects are labelled `<context>#app`; the guard removes them, pass or fail.
+    let _cleanup = RemovedOnDrop(format!("{}#app", p.dir.display()), image.clone());
+    let env: &[(&str, &std::ffi::OsStr)] = if classic { &[("DOCKER_BUILDKIT", "0".as_ref())] } else { &[] };
+    let build = |code: i32| {
+        let run = p.run_env(&["build", "--json"], env);
+        assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
+        run
+    };
+    let report = |run: &support::Run| -> Value { serde_json::from_str(run.stdout.trim()).expect("JSON") };
+    let in_image = |file: &str| docker_ok(&["run", "--rm", "--entrypoint", "cat", &image, file]);
+    let label = format!("label=dev.docker-rebuilder.project={}#app", p.dir.display());
+    let builder =
+        || docker_ok(&["ps", "-q", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"]);
+    let saw_the_settings = |when: &str| {
+        assert_eq!(in_image("/app/host.txt"), "10.9.8.7", "{when}: the RUN step resolved the extra host");
+        assert!(
+            in_image("/app/nets.txt").lines().any(|n| n == "docker0"),
+            "{when}: the RUN step ran on the host's network"
+        );
+        let team =
+            docker_ok(&["image", "inspect", "--format", "{{index .Config.Labels \"org.example.team\"}}", &image]);
+        assert_eq!(team, "shop", "{when}: the image has the service's build label");
+    };
+
+    let first = build(0);
+    assert_eq!(report(&first)["outcome"], "image_built", "{}", first.stdout);
+    saw_the_settings("the full build");
+    let host_config =
+        docker_ok(&["inspect", "--format", "{{.HostConfig.NetworkMode}} {{json .HostConfig.ExtraHosts}}", &builder()]);
+    assert_eq!(host_config, "host [\"builddb.internal:10.9.8.7\"]", "the builder runs as the full build's steps ran");
+
+    p.write("msg", "message v2\n");
+    let edited = build(0);
+    assert_eq!(report(&edited)["outcome"], "succeeded", "a rebuild in the builder: {}", edited.stdout);
+    assert_eq!(in_image("/app/out.txt"), "message v2");
+    saw_the_settings("the rebuild");
+
+    if classic {
+        // Two extra hosts: the classic builder is given one through the API client; said before
+        // anything is built, and the image stays.
+        let before = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &image]);
+        p.replace("compose.yaml", "      extra_hosts:\n", "      extra_hosts:\n        - other.internal:10.9.8.8\n");
+        let refused = report(&build(2));
+        assert_eq!(refused["outcome"], "error", "{refused}");
+        assert!(refused["error"].as_str().is_some_and(|e| e.contains("2 extra hosts")), "{refused}");
+        assert!(refused["fix"].as_str().is_some_and(|f| f.contains("BuildKit")), "{refused}");
+        assert_eq!(docker_ok(&["image", "inspect", "--format", "{{.Id}}", &image]), before);
+    }
+}
+
+/// Removes a project label's containers and images, and a tag, when dropped.
+struct RemovedOnDrop(String, String);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        support::remove_labelled(&self.0, &[&self.1]);
+    }
+}

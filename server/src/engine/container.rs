@@ -22,6 +22,10 @@ pub struct BuilderSpec<'a> {
     pub keepalive: &'a [&'a str],
     /// Volumes and tmpfs the build's RUN steps mount (`RUN --mount`).
     pub mounts: Vec<super::BuilderMount>,
+    /// The network its steps run on, as the full build's RUN steps did (None: the default).
+    pub network: Option<&'a str>,
+    /// `HOST:IP` lines in its /etc/hosts, as the full build's RUN steps had.
+    pub extra_hosts: &'a [String],
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +111,14 @@ impl Engine {
         let (entrypoint, cmd) =
             if keepalive_in_cmd(spec.image_config) { (None, Some(keepalive)) } else { (Some(keepalive), None) };
         let mounts: Vec<_> = spec.mounts.iter().map(|m| m.to_engine()).collect();
-        let host_config = (!mounts.is_empty()).then(|| HostConfig { mounts: Some(mounts), ..Default::default() });
+        let network_mode = spec.network.filter(|n| *n != "default").map(str::to_string);
+        let extra_hosts = (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.to_vec());
+        let host_config = (!mounts.is_empty() || network_mode.is_some() || extra_hosts.is_some()).then(|| HostConfig {
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            network_mode,
+            extra_hosts,
+            ..Default::default()
+        });
         let body = ContainerCreateBody {
             image: Some(spec.image_id.to_string()),
             host_config,

@@ -17,6 +17,10 @@ pub struct BuildRequest<'a> {
     pub target: Option<&'a str>,
     pub build_args: HashMap<String, String>,
     pub labels: HashMap<String, String>,
+    /// `docker build --network` (None: the engine's default).
+    pub network: Option<&'a str>,
+    /// `docker build --add-host`, `HOST:IP`; the API this builder is called through takes one.
+    pub extra_host: Option<&'a str>,
 }
 
 /// What we need to know of an image.
@@ -50,6 +54,12 @@ impl Engine {
             .labels(&request.labels);
         if let Some(target) = request.target {
             options = options.target(target);
+        }
+        if let Some(network) = request.network {
+            options = options.networkmode(network);
+        }
+        if let Some(host) = request.extra_host {
+            options = options.extrahosts(host);
         }
         let mut stream = self.docker.build_image(options.build(), None, Some(bollard::body_full(context_tar.into())));
         let mut image_id = None;

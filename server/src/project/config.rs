@@ -56,6 +56,17 @@ pub struct Config {
     /// `ID = { env = "VAR" }`.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretEntry>,
+    /// Labels the image gets, as `docker build --label` gives them.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The network the build's RUN steps use (`docker build --network`): `default`, `host`,
+    /// `none` or, with the classic builder, a network's name. The builder runs on it too, so
+    /// a rebuild reaches what the full build reached.
+    pub network: Option<String>,
+    /// `HOST:IP` (or `HOST=IP`) lines the build's RUN steps, and the builder, have in
+    /// /etc/hosts (`docker build --add-host`); IP may be `host-gateway`.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
     /// Context paths whose change needs a full build, and why (a compose service's
     /// `develop.watch` `rebuild` rules; not a rebuilder.toml key).
     #[serde(skip)]
@@ -169,12 +180,28 @@ impl Config {
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
                      build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, commit, push, timeout_secs, \
                      [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]], \
-                     builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}",
+                     builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}, \
+                     labels, network, extra_hosts",
                     path.display()
                 ),
             )
             .at(path, line)
         })?;
+        let mut config = config;
+        for entry in config.extra_hosts.iter_mut() {
+            match extra_host(entry) {
+                Some(host) => *entry = host,
+                None => {
+                    let line = extra_hosts_line(text);
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("{}:{line}: `extra_hosts` entry {entry:?} is not `HOST:IP`", path.display()),
+                        "write each entry as `HOST:IP` (an IPv4 or IPv6 address, or `host-gateway`)",
+                    )
+                    .at(path, line));
+                }
+            }
+        }
         if config.timeout_secs == Some(0) {
             let line = timeout_line(text);
             return Err(Error::new(
@@ -241,6 +268,29 @@ fn line_of(text: &str, byte: usize) -> usize {
     text.as_bytes()[..byte.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// An extra host as the engine takes it (`HOST:IP`), from `HOST:IP`, `HOST=IP` or
+/// `HOST:[IPv6]` (as docker's `--add-host` and compose's `extra_hosts` accept them); None when
+/// it is not one.
+pub fn extra_host(entry: &str) -> Option<String> {
+    let (host, ip) = match entry.split_once('=') {
+        Some(split) => split,
+        None => entry.split_once(':')?,
+    };
+    let (host, ip) = (host.trim(), ip.trim());
+    let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+    let valid = ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok();
+    (valid && !host.is_empty() && !host.contains(char::is_whitespace)).then(|| format!("{host}:{ip}"))
+}
+
+/// The line of the `extra_hosts` key, as the TOML parser saw it.
+fn extra_hosts_line(text: &str) -> usize {
+    #[derive(Deserialize)]
+    struct Hosts {
+        extra_hosts: Option<toml::Spanned<toml::Value>>,
+    }
+    toml::from_str::<Hosts>(text).ok().and_then(|t| t.extra_hosts).map_or(1, |value| line_of(text, value.span().start))
+}
+
 /// The line of the `timeout_secs` value, as the TOML parser saw it: a text search is fooled by a
 /// quoted key (`"timeout_secs" = 0`) or by a multi-line string holding the word.
 fn timeout_line(text: &str) -> usize {
@@ -298,6 +348,22 @@ dest = "/src/src"
         assert_eq!(c.secrets["token"], SecretEntry::Path("secrets/token.txt".into()));
         assert_eq!(c.secrets["npm"], SecretEntry::Env { env: "NPM_TOKEN".into() });
         assert_eq!(c.secrets["aws"], SecretEntry::File { file: "aws.txt".into() });
+    }
+
+    #[test]
+    fn build_labels_network_and_extra_hosts_are_read_as_docker_build_takes_them() {
+        let c = parse(
+            "labels = { \"org.example.team\" = \"shop\" }\nnetwork = \"host\"\n\
+             extra_hosts = [\"db:10.0.0.2\", \"gw=host-gateway\", \"v6:[::1]\", \"v6b:fe80::1\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.labels["org.example.team"], "shop");
+        assert_eq!(c.network.as_deref(), Some("host"));
+        assert_eq!(c.extra_hosts, ["db:10.0.0.2", "gw:host-gateway", "v6:::1", "v6b:fe80::1"]);
+        let err = parse("image = \"x\"\nextra_hosts = [\"db:10.0.0.2\", \"nohost\"]\n").expect_err("bad host");
+        assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 2)), "{}", err.cause);
+        assert!(err.cause.contains("nohost"), "{}", err.cause);
+        assert!(parse("extra_hosts = [\"db:not-an-ip\"]\n").is_err());
     }
 
     #[test]

@@ -51,6 +51,9 @@ struct ServiceBuild {
     target: Option<String>,
     args: BTreeMap<String, String>,
     secrets: BTreeMap<String, SecretEntry>,
+    labels: BTreeMap<String, String>,
+    network: Option<String>,
+    extra_hosts: Vec<String>,
     develop: Vec<DevelopRule>,
 }
 
@@ -245,6 +248,9 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
             target: build.target.clone(),
             args: build.args.clone(),
             secrets,
+            labels: build.labels.clone(),
+            network: build.network.clone(),
+            extra_hosts: build.extra_hosts.clone(),
             develop: develop_rules(service, &context)?,
         },
     };
@@ -269,6 +275,13 @@ impl ServiceBinding {
         }
         for (id, entry) in &self.build.secrets {
             config.secrets.insert(id.clone(), entry.clone());
+        }
+        config.labels.extend(self.build.labels.clone());
+        if self.build.network.is_some() {
+            config.network = self.build.network.clone();
+        }
+        if !self.build.extra_hosts.is_empty() {
+            config.extra_hosts = self.build.extra_hosts.clone();
         }
         // `develop.watch`: its sync rules say what is mirrored where (as compose syncs them
         // into the service), its rebuild rules what needs a full build.

@@ -174,6 +174,8 @@ impl Rebuilder {
                 labels,
                 keepalive: &KEEPALIVE,
                 mounts,
+                network: self.project.config.network.as_deref(),
+                extra_hosts: &self.project.config.extra_hosts,
             })
             .await?;
         self.init_mounts(&id).await?;

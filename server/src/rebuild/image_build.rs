@@ -48,6 +48,7 @@ impl Rebuilder {
             None => ImageBuilder::Classic,
         };
         self.check_constructs(builder, &support, &asked.source)?;
+        self.check_settings(builder, &asked.source)?;
         Ok((builder, support))
     }
 
@@ -61,7 +62,11 @@ impl Rebuilder {
         reporter: &mut dyn Reporter,
     ) -> Result<String> {
         let plan = &self.project.plan;
+        let config = &self.project.config;
         let build_args: HashMap<String, String> = plan.build_args.clone().into_iter().collect();
+        // The user's labels, under ours (namespaced: no key of theirs is lost).
+        let mut labels: HashMap<String, String> = config.labels.clone().into_iter().collect();
+        labels.extend(build.labels);
         match builder {
             ImageBuilder::Classic => {
                 let request = BuildRequest {
@@ -69,7 +74,10 @@ impl Rebuilder {
                     dockerfile: build.dockerfile,
                     target: build.target,
                     build_args,
-                    labels: build.labels,
+                    labels,
+                    network: config.network.as_deref(),
+                    // `check_settings` refused more than one.
+                    extra_host: config.extra_hosts.first().map(String::as_str),
                 };
                 self.engine
                     .build_image(request, context_tar, &mut |line: &str| {
@@ -85,7 +93,9 @@ impl Rebuilder {
                     builder_only: build.builder_only,
                     target: build.target,
                     build_args,
-                    labels: build.labels,
+                    labels,
+                    network: config.network.as_deref(),
+                    extra_hosts: &config.extra_hosts,
                     secrets: self.secret_sources(),
                     ssh: std::env::var_os("SSH_AUTH_SOCK").is_some(),
                 };
@@ -227,6 +237,39 @@ impl Rebuilder {
     /// Refuses, before anything is sent, a Dockerfile construct the chosen builder cannot
     /// build: the message names the construct and its line, the builder and its version, and
     /// what would build it. The Dockerfile itself is never blamed.
+    /// The build settings the chosen builder cannot honour, refused before anything is sent.
+    fn check_settings(&self, builder: ImageBuilder, asked_by: &str) -> Result<()> {
+        let config = &self.project.config;
+        let settings = match &self.project.service {
+            Some(service) => format!("the service `{}`'s `build:`", service.name),
+            None => crate::project::config::CONFIG_FILE.to_string(),
+        };
+        match builder {
+            ImageBuilder::BuildKit => match config.network.as_deref() {
+                None | Some("default" | "host" | "none") => Ok(()),
+                Some(network) => Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{settings} builds on the network `{network}`: BuildKit runs RUN steps only on \
+                         `default`, `host` or `none`"
+                    ),
+                    "use one of those, or build with the classic builder (`builder = \"classic\"` in \
+                     rebuilder.toml, or DOCKER_BUILDKIT=0), which runs them on a named network",
+                )),
+            },
+            ImageBuilder::Classic if config.extra_hosts.len() > 1 => Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{settings} has {} extra hosts, and the classic builder (chosen by {asked_by}) is given one \
+                     through the Engine API client docker-rebuilder uses",
+                    config.extra_hosts.len()
+                ),
+                "build with BuildKit (the engine's default when it has it), or keep one extra host",
+            )),
+            ImageBuilder::Classic => Ok(()),
+        }
+    }
+
     fn check_constructs(&self, builder: ImageBuilder, support: &BuilderSupport, asked_by: &str) -> Result<()> {
         let text = std::fs::read_to_string(&self.project.plan.dockerfile).unwrap_or_default();
         let Ok(parsed) = crate::project::dockerfile::parse(&text) else { return Ok(()) };

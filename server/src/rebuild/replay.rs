@@ -58,6 +58,7 @@ impl Rebuilder {
         let runs = self.project.plan.assembly.as_ref()?.ops.iter().any(|op| matches!(op, ReplayOp::Run(_)));
         let engine = self.engine.clone();
         let labels = self.replay_labels();
+        let (network, extra_hosts) = (self.project.config.network.clone(), self.project.config.extra_hosts.clone());
         Some(tokio::spawn(async move {
             let keepalive: &[&str] = if runs { &KEEPALIVE } else { &NEVER_STARTED };
             let spec = BuilderSpec {
@@ -67,6 +68,8 @@ impl Rebuilder {
                 labels,
                 keepalive,
                 mounts: Vec::new(),
+                network: network.as_deref(),
+                extra_hosts: &extra_hosts,
             };
             let container = engine.create_container(spec).await?;
             let mut started = false;
@@ -147,6 +150,8 @@ impl Rebuilder {
                     labels,
                     keepalive,
                     mounts: Vec::new(),
+                    network: self.project.config.network.as_deref(),
+                    extra_hosts: &self.project.config.extra_hosts,
                 };
                 (self.engine.create_container(spec).await?, false)
             }
@@ -414,6 +419,8 @@ impl Rebuilder {
             labels,
             keepalive: &NEVER_STARTED,
             mounts: Vec::new(),
+            network: None,
+            extra_hosts: &[],
         };
         self.engine.create_container(spec).await
     }

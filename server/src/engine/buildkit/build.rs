@@ -230,6 +230,11 @@ fn build_query(session_id: &str, request: &BuildKitRequest<'_>) -> Result<String
     if let Some(target) = request.target {
         pairs.push(("target", target));
     }
+    if let Some(network) = request.network {
+        pairs.push(("networkmode", network));
+    }
+    // One pair per host: the engine reads the parameter as a list.
+    pairs.extend(request.extra_hosts.iter().map(|h| ("extrahosts", h.as_str())));
     serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())
 }
 
@@ -356,6 +361,8 @@ mod tests {
             target,
             build_args: HashMap::from([("A".to_string(), "x y".to_string())]),
             labels: HashMap::new(),
+            network: None,
+            extra_hosts: &[],
             secrets: HashMap::new(),
             ssh: false,
         }
@@ -374,6 +381,14 @@ mod tests {
         let untagged = BuildKitRequest { tag: "", ..request(Some("build")) };
         let query = build_query("abc", &untagged).expect("query");
         assert!(!query.split('&').any(|pair| pair.starts_with("t=")), "no tag asked for: {query}");
+    }
+
+    #[test]
+    fn the_network_and_each_extra_host_are_query_pairs_as_docker_build_sends_them() {
+        let hosts = ["db:10.0.0.2".to_string(), "gw:host-gateway".to_string()];
+        let request = BuildKitRequest { network: Some("host"), extra_hosts: &hosts, ..request(None) };
+        let query = build_query("abc", &request).expect("query");
+        assert!(query.ends_with("&networkmode=host&extrahosts=db%3A10.0.0.2&extrahosts=gw%3Ahost-gateway"), "{query}");
     }
 
     #[test]

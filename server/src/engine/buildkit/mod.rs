@@ -44,6 +44,10 @@ pub struct BuildKitRequest<'a> {
     pub target: Option<&'a str>,
     pub build_args: HashMap<String, String>,
     pub labels: HashMap<String, String>,
+    /// `docker build --network`: `default`, `host` or `none` (None: the engine's default).
+    pub network: Option<&'a str>,
+    /// `docker build --add-host`, each `HOST:IP`.
+    pub extra_hosts: &'a [String],
     /// `RUN --mount=type=secret,id=ID` reads the secret ID from here.
     pub secrets: HashMap<String, SecretSource>,
     /// Forward the user's SSH agent (`$SSH_AUTH_SOCK`) as the id "default"

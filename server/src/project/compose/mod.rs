@@ -136,6 +136,12 @@ pub struct Build {
     pub secrets: Vec<BuildSecret>,
     /// `build.ssh`: `default`, `id` or `id=path` (a relative path made absolute).
     pub ssh: Vec<String>,
+    /// `build.labels`: the image's labels.
+    pub labels: BTreeMap<String, String>,
+    /// `build.network`: the network of the build's RUN steps.
+    pub network: Option<String>,
+    /// `build.extra_hosts`, as the engine takes them (`HOST:IP`).
+    pub extra_hosts: Vec<String>,
     /// The file and line of the `build:` that last set the build (an override file's, when
     /// one changes it).
     pub file: PathBuf,

@@ -80,6 +80,64 @@ impl Place<'_> {
     }
 }
 
+impl Place<'_> {
+    /// `key`'s `NAME: value` mapping or `- NAME=value` list (compose's form for labels), as
+    /// pairs; a name without a value has the empty one.
+    fn pairs(&self, map: &Mapping, key: &str) -> Result<Vec<(String, String)>> {
+        let wrong = || {
+            self.error(
+                &[key],
+                format!("`{key}` of the service `{}` must be a mapping or a list of strings", self.service),
+                "write `NAME: value` entries or `- NAME=value` items",
+            )
+        };
+        match map.get(key).map(untagged) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Mapping(given)) => given
+                .iter()
+                .map(|(k, v)| match untagged(v) {
+                    Value::Null => Ok((key_string(k), String::new())),
+                    v => scalar_string(v).map(|v| (key_string(k), v)).ok_or_else(wrong),
+                })
+                .collect(),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|i| {
+                    let item = scalar_string(i).ok_or_else(wrong)?;
+                    Ok(match item.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => (item, String::new()),
+                    })
+                })
+                .collect(),
+            Some(_) => Err(wrong()),
+        }
+    }
+
+    /// `build.extra_hosts`: `- HOST:IP` / `- HOST=IP` items or a `HOST: IP` mapping, as the
+    /// engine takes them (`HOST:IP`).
+    fn extra_hosts(&self, map: &Mapping) -> Result<Vec<String>> {
+        let entries: Vec<String> = match map.get("extra_hosts").map(untagged) {
+            Some(Value::Mapping(_)) => {
+                self.pairs(map, "extra_hosts")?.into_iter().map(|(host, ip)| format!("{host}={ip}")).collect()
+            }
+            _ => self.list(map, "extra_hosts")?,
+        };
+        entries
+            .iter()
+            .map(|entry| {
+                crate::project::config::extra_host(entry).ok_or_else(|| {
+                    self.error(
+                        &["extra_hosts"],
+                        format!("`extra_hosts` entry {entry:?} of the service `{}` is not `HOST:IP`", self.service),
+                        "write each entry as `HOST:IP` (an IPv4 or IPv6 address, or `host-gateway`)",
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 impl Typing<'_> {
     fn place(&self, map: &Mapping, below: &[&str], service: &str) -> Place<'_> {
         let (file, line, written_as) = origin_of(map).unwrap_or((0, 1, service.to_string()));
@@ -172,8 +230,19 @@ impl Typing<'_> {
                 ))
             }
         }
+        if map.contains_key("additional_contexts") {
+            return Err(place.error(
+                &["additional_contexts"],
+                format!("`build.additional_contexts` of the service `{name}` is not supported by docker-rebuilder yet"),
+                "build this service with compose itself for now, or copy what the Dockerfile reads from the \
+                 additional context into the build context",
+            ));
+        }
         Ok(Build {
             context,
+            labels: place.pairs(map, "labels")?.into_iter().collect(),
+            network: place.text(map, "network")?,
+            extra_hosts: place.extra_hosts(map)?,
             dockerfile: PathBuf::from(place.text(map, "dockerfile")?.unwrap_or_else(|| "Dockerfile".into())),
             dockerfile_inline: place.text(map, "dockerfile_inline")?,
             target: place.text(map, "target")?,
@@ -397,6 +466,42 @@ mod tests {
         assert_eq!(plain.context, BuildContext::Local(root));
         assert_eq!(plain.dockerfile, PathBuf::from("Dockerfile"));
         assert_eq!(plain.dockerfile_inline.as_deref(), Some("FROM scratch"));
+    }
+
+    #[test]
+    fn build_labels_network_and_extra_hosts_are_read_in_both_of_compose_s_forms() {
+        let dir = folder(&[(
+            "compose.yaml",
+            "services:\n  map:\n    build:\n      context: .\n      labels:\n        org.example.team: shop\n        \
+             empty:\n      network: host\n      extra_hosts:\n        db: 10.0.0.2\n        v6: \"::1\"\n  list:\n    \
+             build:\n      context: .\n      labels: [\"a=1\", \"b\"]\n      extra_hosts: [\"db:10.0.0.2\", \
+             \"gw=host-gateway\"]\n",
+        )]);
+        let map = build_of(dir.path(), &[], "map");
+        assert_eq!(map.labels, super::super::tests::vars(&[("empty", ""), ("org.example.team", "shop")]));
+        assert_eq!(map.network.as_deref(), Some("host"));
+        assert_eq!(map.extra_hosts, ["db:10.0.0.2", "v6:::1"]);
+        let list = build_of(dir.path(), &[], "list");
+        assert_eq!(list.labels, super::super::tests::vars(&[("a", "1"), ("b", "")]));
+        assert_eq!(list.network, None);
+        assert_eq!(list.extra_hosts, ["db:10.0.0.2", "gw:host-gateway"]);
+    }
+
+    #[test]
+    fn a_bad_extra_host_or_additional_contexts_is_an_error_at_its_line() {
+        let error = |build: &str| {
+            let text = format!("services:\n  api:\n    build:\n      context: .\n{build}");
+            let dir = folder(&[("compose.yaml", &text)]);
+            error_in(dir.path(), load_with(dir.path(), &[]))
+        };
+        let (cause, line) = error("      extra_hosts:\n        - nohost\n");
+        assert!(cause.contains("\"nohost\"") && cause.contains("HOST:IP"), "{cause}");
+        assert_eq!(line, Some(5), "{cause}");
+        let (cause, line) = error("      additional_contexts:\n        shared: ../shared\n");
+        assert!(cause.contains("`build.additional_contexts` of the service `api`"), "{cause}");
+        assert_eq!(line, Some(5), "{cause}");
+        let (cause, _) = error("      labels: 3\n");
+        assert!(cause.contains("`labels` of the service `api` must be a mapping or a list"), "{cause}");
     }
 
     #[test]
