@@ -1,0 +1,123 @@
+//! Build settings that are not in the Dockerfile — image labels, the build's network, extra
+//! hosts — from rebuilder.toml or a compose service's `build:`, against the real engine: the
+//! image has the labels, and the build's RUN step resolves the extra host and runs on the host's
+//! network, in the full build and in a rebuild in the builder (which a builder on the default
+//! network without the host would fail). With BuildKit and with the classic builder.
+
+mod support;
+
+use serde_json::Value;
+use support::{docker_ok, require_images, Run, TempProject};
+
+const LABEL: &str = "org.example.team";
+const HOST: &str = "builddb.internal:10.9.8.7";
+
+#[derive(Clone, Copy, PartialEq)]
+enum From {
+    RebuilderToml,
+    ComposeService,
+}
+
+#[test]
+fn rebuilder_toml_s_labels_network_and_extra_host_reach_the_build_and_the_builder() {
+    settings_reach_the_build_and_the_builder(From::RebuilderToml, false);
+}
+
+#[test]
+fn rebuilder_toml_s_labels_network_and_extra_host_reach_a_classic_build_and_the_builder() {
+    settings_reach_the_build_and_the_builder(From::RebuilderToml, true);
+}
+
+#[test]
+fn a_service_s_build_labels_network_and_extra_host_reach_the_build_and_the_builder() {
+    settings_reach_the_build_and_the_builder(From::ComposeService, false);
+}
+
+#[test]
+fn a_service_s_build_labels_network_and_extra_host_reach_a_classic_build_and_the_builder() {
+    settings_reach_the_build_and_the_builder(From::ComposeService, true);
+}
+
+/// Removes a project label's containers and images, and a tag, when dropped (a compose
+/// service's objects are labelled `<context>#<service>`, which `TempProject` does not know).
+struct RemovedOnDrop(String, String);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        support::remove_labelled(&self.0, &[&self.1]);
+    }
+}
+
+fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
+    require_images(&["debian:bookworm-slim"]);
+    let p = TempProject::fixture("build-settings");
+    let (image, label) = match from {
+        From::RebuilderToml => {
+            std::fs::remove_file(p.path("compose.yaml")).expect("no compose file");
+            p.write(
+                "rebuilder.toml",
+                &format!("labels = {{ \"{LABEL}\" = \"shop\" }}\nnetwork = \"host\"\nextra_hosts = [\"{HOST}\"]\n"),
+            );
+            (p.image.clone(), p.dir.display().to_string())
+        }
+        From::ComposeService => {
+            let image = format!("{}-settings:latest", p.image.trim_end_matches(":latest"));
+            p.write(
+                "compose.yaml",
+                &format!(
+                    "services:\n  app:\n    image: {image}\n    build:\n      context: .\n      labels:\n        \
+                     {LABEL}: shop\n      network: host\n      extra_hosts:\n        - {HOST}\n"
+                ),
+            );
+            (image, format!("{}#app", p.dir.display()))
+        }
+    };
+    let _cleanup = RemovedOnDrop(label.clone(), image.clone());
+    let env: &[(&str, &std::ffi::OsStr)] = if classic { &[("DOCKER_BUILDKIT", "0".as_ref())] } else { &[] };
+    let build = |code: i32| -> Value {
+        let run: Run = p.run_env(&["build", "--json"], env);
+        assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
+        serde_json::from_str(run.stdout.trim()).expect("JSON")
+    };
+    let in_image = |file: &str| docker_ok(&["run", "--rm", "--entrypoint", "cat", &image, file]);
+    let image_id = || docker_ok(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    let saw_the_settings = |when: &str| {
+        assert_eq!(in_image("/app/host.txt"), "10.9.8.7", "{when}: the RUN step resolved the extra host");
+        let nets = in_image("/app/nets.txt");
+        assert!(nets.lines().any(|n| n == "docker0"), "{when}: the RUN step ran on the host's network: {nets}");
+        let format = format!("{{{{index .Config.Labels \"{LABEL}\"}}}}");
+        let team = docker_ok(&["image", "inspect", "--format", &format, &image]);
+        assert_eq!(team, "shop", "{when}: the image has the build's label");
+    };
+
+    let first = build(0);
+    assert_eq!(first["outcome"], "image_built", "{first}");
+    saw_the_settings("the full build");
+    let filter = format!("label=dev.docker-rebuilder.project={label}");
+    let builder = docker_ok(&["ps", "-q", "--filter", &filter, "--filter", "label=dev.docker-rebuilder.role=builder"]);
+    let format = "{{.HostConfig.NetworkMode}} {{json .HostConfig.ExtraHosts}}";
+    let host_config = docker_ok(&["inspect", "--format", format, &builder]);
+    assert_eq!(host_config, format!("host [\"{HOST}\"]"), "the builder runs as the full build's steps ran");
+
+    p.write("msg", "message v2\n");
+    let edited = build(0);
+    assert_eq!(edited["outcome"], "succeeded", "a rebuild in the builder: {edited}");
+    assert_eq!(in_image("/app/out.txt"), "message v2");
+    saw_the_settings("the rebuild");
+
+    if classic {
+        // Two extra hosts: the classic builder is given one through the API client; said before
+        // anything is built, and the image stays.
+        let before = image_id();
+        let second = "other.internal:10.9.8.8";
+        match from {
+            From::RebuilderToml => p.replace("rebuilder.toml", &format!("\"{HOST}\""), &format!("\"{HOST}\", \"{second}\"")),
+            From::ComposeService => p.replace("compose.yaml", &format!("- {HOST}\n"), &format!("- {HOST}\n        - {second}\n")),
+        }
+        let refused = build(2);
+        assert_eq!(refused["outcome"], "error", "{refused}");
+        assert!(refused["error"].as_str().is_some_and(|e| e.contains("2 extra hosts")), "{refused}");
+        assert!(refused["fix"].as_str().is_some_and(|f| f.contains("BuildKit")), "{refused}");
+        assert_eq!(image_id(), before);
+    }
+}
