@@ -111,8 +111,12 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
         let before = image_id();
         let second = "other.internal:10.9.8.8";
         match from {
-            From::RebuilderToml => p.replace("rebuilder.toml", &format!("\"{HOST}\""), &format!("\"{HOST}\", \"{second}\"")),
-            From::ComposeService => p.replace("compose.yaml", &format!("- {HOST}\n"), &format!("- {HOST}\n        - {second}\n")),
+            From::RebuilderToml => {
+                p.replace("rebuilder.toml", &format!("\"{HOST}\""), &format!("\"{HOST}\", \"{second}\""))
+            }
+            From::ComposeService => {
+                p.replace("compose.yaml", &format!("- {HOST}\n"), &format!("- {HOST}\n        - {second}\n"))
+            }
         }
         let refused = build(2);
         assert_eq!(refused["outcome"], "error", "{refused}");

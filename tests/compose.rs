@@ -298,6 +298,71 @@ fn bad_compose_files_get_located_errors_and_nothing_is_touched() {
 }
 
 #[test]
+fn a_service_scaled_with_up_scale_keeps_its_count_under_compose() {
+    a_scaled_service_keeps_its_count(Compose::V1);
+}
+
+#[test]
+fn a_service_scaled_with_up_scale_keeps_its_count_under_compose_v2() {
+    a_scaled_service_keeps_its_count(Compose::V2);
+}
+
+/// `up --scale api=2`: the recreate keeps two containers (compose would otherwise bring the
+/// service back to its file's one), both on the new image, both answering the new code.
+fn a_scaled_service_keeps_its_count(compose: Compose) {
+    let p = ComposeProject::with(compose);
+    // Two replicas need host ports of their own: the engine picks them.
+    p.project.replace("docker-compose.yml", "127.0.0.1:${API_PORT:-18080}:8080", "127.0.0.1::8080");
+    p.compose_ok(&["up", "-d", "--build", "--scale", "api=2"]);
+    let (project, service) =
+        (format!("label=com.docker.compose.project={}", p.name()), "label=com.docker.compose.service=api");
+    let containers = || -> Vec<String> {
+        docker_ok(&["ps", "-q", "--no-trunc", "--filter", &project, "--filter", service])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(containers().len(), 2, "compose scaled the API to two");
+    let answers = |container: &str| {
+        let published = docker_ok(&["port", container, "8080"]);
+        let port = published.lines().next().and_then(|l| l.rsplit(':').next()).and_then(|p| p.parse().ok());
+        port.and_then(get_body).unwrap_or_default()
+    };
+
+    for version in ["version 1", "version 2"] {
+        if version == "version 2" {
+            p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+        }
+        let run = p.run(&["build", "--json", "api"]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+        assert!(report["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{report}");
+        let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.api_image()]);
+        let now = containers();
+        assert_eq!(now.len(), 2, "the API keeps the two containers it was scaled to: {report}");
+        for container in &now {
+            assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", container]), image_id, "on the new image");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !answers(container).contains(&format!("hello from {version}")) {
+                assert!(Instant::now() < deadline, "{container} answers {version}: {:?}", answers(container));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    // compose finds them its own: its `up --scale api=2` keeps both (the count is in no config
+    // hash), but for compose v2's own `--no-deps` bug (see `keeps_a_no_deps_recreate`).
+    let before = containers();
+    let up = p.compose_ok(&["up", "-d", "--scale", "api=2"]);
+    if p.keeps_a_no_deps_recreate() {
+        let mut after = containers();
+        let mut expected = before.clone();
+        after.sort();
+        expected.sort();
+        assert_eq!(after, expected, "`compose up -d --scale api=2` keeps the containers:\n{up}");
+    }
+}
+
+#[test]
 fn a_container_of_another_compose_project_is_never_touched() {
     let p = ComposeProject::new();
     // Another project's container for a service of the same name, on the same image name.

@@ -70,6 +70,9 @@ pub struct ComposeRun {
     /// `--env-file`s the user gave us, else those compose recorded on the containers, given
     /// to compose (it reads .env otherwise).
     pub env_files: Vec<PathBuf>,
+    /// How many containers the service has (`--scale`): compose would otherwise bring a service
+    /// the user scaled (`up --scale`) back to its file's count.
+    pub scale: usize,
     /// Compose v1 made the containers: `docker-compose`; else the docker CLI's compose
     /// plugin, falling back to a standalone `docker-compose` v2.
     pub v1: bool,
@@ -139,7 +142,7 @@ impl Engine {
     }
 
     /// Recreates the service's containers on the image its name now points at, as
-    /// `docker compose up -d --no-deps --no-build SERVICE` does: whole config kept, services
+    /// `docker compose up -d --no-deps --no-build --scale SERVICE=N SERVICE` does: whole config kept, services
     /// that depend on it left alone. Returns what compose printed. A `standby` started for the
     /// same run is used when it still waits (compose v1 then skips its ~0.5 s of imports).
     pub async fn compose_recreate(&self, run: &ComposeRun, standby: Option<ComposeStandby>) -> Result<String> {
@@ -241,7 +244,8 @@ impl ComposeRun {
             args.push("--env-file".into());
             args.push(file.display().to_string());
         }
-        args.extend(["up", "-d", "--no-deps", "--no-build"].map(String::from));
+        args.extend(["up", "-d", "--no-deps", "--no-build", "--scale"].map(String::from));
+        args.push(format!("{}={}", self.service, self.scale.max(1)));
         args.push(self.service.clone());
         args
     }

@@ -111,14 +111,16 @@ impl Engine {
         let (entrypoint, cmd) =
             if keepalive_in_cmd(spec.image_config) { (None, Some(keepalive)) } else { (Some(keepalive), None) };
         let mounts: Vec<_> = spec.mounts.iter().map(|m| m.to_engine()).collect();
-        let network_mode = spec.network.filter(|n| *n != "default").map(str::to_string);
+        // The network the user's build asked for (`docker build --network`), only then.
+        let build_network = spec.network.filter(|n| *n != "default").map(str::to_string);
         let extra_hosts = (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.to_vec());
-        let host_config = (!mounts.is_empty() || network_mode.is_some() || extra_hosts.is_some()).then(|| HostConfig {
-            mounts: (!mounts.is_empty()).then_some(mounts),
-            network_mode,
-            extra_hosts,
-            ..Default::default()
-        });
+        let host_config =
+            (!mounts.is_empty() || build_network.is_some() || extra_hosts.is_some()).then(|| HostConfig {
+                mounts: (!mounts.is_empty()).then_some(mounts),
+                network_mode: build_network,
+                extra_hosts,
+                ..Default::default()
+            });
         let body = ContainerCreateBody {
             image: Some(spec.image_id.to_string()),
             host_config,

@@ -148,6 +148,7 @@ impl Rebuilder {
             working_dir,
             files,
             env_files,
+            scale: containers.len(),
             v1: first.by_compose_v1(),
             engine_env: self.engine.compose_env(),
         };
