@@ -362,6 +362,42 @@ fn a_scaled_service_keeps_its_count(compose: Compose) {
     }
 }
 
+/// `docker compose up` ran where API_PORT was one port, docker-rebuilder where it is another:
+/// compose, run by the recreate, publishes the other one. The service runs the new code there,
+/// and the cycle says why its port moved and how to fix it. After an edit of the compose file,
+/// moved ports are what compose gives too: nothing is said.
+#[test]
+fn ports_a_recreate_moved_for_want_of_the_user_s_environment_are_said_with_the_fix() {
+    let p = ComposeProject::new();
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1", "after docker-compose up");
+    let ours = free_port();
+    let build = |port: u16| -> Value {
+        let run = p.run_env(&["build", "--json", "api"], &[("API_PORT", &port.to_string())]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        serde_json::from_str(run.stdout.trim()).expect("JSON")
+    };
+    let moved = build(ours);
+    assert!(moved["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{moved}");
+    let notes = moved["notes"].to_string();
+    let (was, now) = (format!("127.0.0.1:{}->8080/tcp", p.port), format!("127.0.0.1:{ours}->8080/tcp"));
+    assert!(notes.contains(&format!("publish {now} where the old ones published {was}")), "{moved}");
+    assert!(notes.contains(".env file"), "the fix is given: {moved}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_body(ours).is_some_and(|b| b.contains("hello from version 1")) {
+        assert!(Instant::now() < deadline, "the service answers on the port compose gave it now");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The compose file edited since: the next move is the file's doing, and goes unsaid.
+    let text = p.project.read("docker-compose.yml");
+    p.project.write("docker-compose.yml", &format!("{text}# edited\n"));
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let again = build(free_port());
+    assert!(again["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{again}");
+    assert!(!again["notes"].to_string().contains("where the old ones published"), "{again}");
+}
+
 #[test]
 fn a_container_of_another_compose_project_is_never_touched() {
     let p = ComposeProject::new();

@@ -48,6 +48,8 @@ pub struct ServiceContainer {
     pub config_files: Vec<PathBuf>,
     /// The `--env-file`s compose was run with, when it recorded them (v2).
     pub env_files: Vec<PathBuf>,
+    /// When it was created (seconds since the epoch).
+    pub created: i64,
 }
 
 impl ServiceContainer {
@@ -99,6 +101,33 @@ impl Engine {
         self.compose_containers(filters).await
     }
 
+    /// The ports a container publishes, as it was created with them (`HOST_IP:HOST_PORT->PORT`,
+    /// an empty host port for one the engine picks), sorted.
+    pub async fn published_ports(&self, id: &str) -> Result<Vec<String>> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| super::engine_error(&format!("inspect container {id}"), e))?;
+        let bindings = inspect.host_config.and_then(|h| h.port_bindings).unwrap_or_default();
+        let mut ports: Vec<String> = bindings
+            .into_iter()
+            .flat_map(|(port, hosts)| {
+                let hosts = hosts.unwrap_or_default();
+                let shown: Vec<String> = hosts
+                    .iter()
+                    .map(|h| {
+                        let ip = h.host_ip.as_deref().filter(|ip| !ip.is_empty()).unwrap_or("0.0.0.0");
+                        format!("{ip}:{}->{port}", h.host_port.as_deref().unwrap_or_default())
+                    })
+                    .collect();
+                shown
+            })
+            .collect();
+        ports.sort();
+        Ok(ports)
+    }
+
     /// The container named `name`, when it exists (compose's `container_name:`).
     pub async fn named_container_project(&self, name: &str) -> Result<Option<Option<String>>> {
         Ok(self.container(name).await?.map(|c| c.labels.get(LABEL_COMPOSE_PROJECT).cloned()))
@@ -110,8 +139,8 @@ impl Engine {
             self.docker.list_containers(Some(options)).await.map_err(|e| super::engine_error("list containers", e))?;
         Ok(list
             .into_iter()
-            .map(super::ContainerInfo::of)
-            .filter_map(|c| {
+            .map(|c| (c.created.unwrap_or(0), super::ContainerInfo::of(c)))
+            .filter_map(|(created, c)| {
                 let labels = &c.labels;
                 // `docker compose run`'s containers are not the service's.
                 if labels.get(LABEL_COMPOSE_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
@@ -132,6 +161,7 @@ impl Engine {
                     working_dir,
                     config_files,
                     env_files,
+                    created,
                     id: c.id,
                     name: c.name,
                     running: c.running,

@@ -326,7 +326,7 @@ impl ServiceBinding {
     }
 
     /// The compose files (and .env) whose change reloads the project.
-    pub(super) fn recipe_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn recipe_files(&self) -> Vec<PathBuf> {
         self.files
             .iter()
             .cloned()

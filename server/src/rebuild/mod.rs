@@ -15,6 +15,7 @@ mod pack;
 mod phases;
 mod push;
 mod replay;
+mod service_ports;
 mod service_update;
 mod stage_build;
 mod stages;

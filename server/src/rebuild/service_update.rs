@@ -152,6 +152,7 @@ impl Rebuilder {
             v1: first.by_compose_v1(),
             engine_env: self.engine.compose_env(),
         };
+        let ports_before = self.published_ports(stale.iter().map(|c| c.id.as_str())).await;
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
         let recreated = self.engine.compose_recreate(&run, standby).await;
         // What a long-lived front end starts ahead for the next one (`prepare_compose_standby`).
@@ -165,6 +166,10 @@ impl Rebuilder {
         // now (the commit's own prune found them still in use).
         let old: Vec<String> = stale.iter().map(|c| c.image_id.clone()).collect();
         self.prune(old.iter(), reporter).await;
+        let made = stale.iter().map(|c| c.created).min().unwrap_or(0);
+        if let Some(warning) = self.ports_moved(service, ports_before, image_id, made).await {
+            reporter.report(Event::Warning(warning));
+        }
         Ok(Some(format!("service {}: recreated {} on the new image", service.name, names.join(", "))))
     }
 }
