@@ -234,9 +234,6 @@ fn classic_lacks(kind: &ConstructKind) -> bool {
 }
 
 impl Rebuilder {
-    /// Refuses, before anything is sent, a Dockerfile construct the chosen builder cannot
-    /// build: the message names the construct and its line, the builder and its version, and
-    /// what would build it. The Dockerfile itself is never blamed.
     /// The build settings the chosen builder cannot honour, refused before anything is sent.
     fn check_settings(&self, builder: ImageBuilder, asked_by: &str) -> Result<()> {
         let config = &self.project.config;
@@ -270,6 +267,9 @@ impl Rebuilder {
         }
     }
 
+    /// Refuses, before anything is sent, a Dockerfile construct the chosen builder cannot
+    /// build: the message names the construct and its line, the builder and its version, and
+    /// what would build it. The Dockerfile itself is never blamed.
     fn check_constructs(&self, builder: ImageBuilder, support: &BuilderSupport, asked_by: &str) -> Result<()> {
         let text = std::fs::read_to_string(&self.project.plan.dockerfile).unwrap_or_default();
         let Ok(parsed) = crate::project::dockerfile::parse(&text) else { return Ok(()) };
