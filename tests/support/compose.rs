@@ -161,7 +161,7 @@ impl ComposeProject {
             .output()
             .expect("compose runs (.ci/engine.sh installs it)");
         // `up` builds an image it does not find, `--build` and `build` always do.
-        if !args.contains(&"down") {
+        if args.iter().any(|a| ["up", "build"].contains(a)) {
             self.note_built();
         }
         out

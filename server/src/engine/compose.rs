@@ -113,15 +113,10 @@ impl Engine {
         let mut ports: Vec<String> = bindings
             .into_iter()
             .flat_map(|(port, hosts)| {
-                let hosts = hosts.unwrap_or_default();
-                let shown: Vec<String> = hosts
-                    .iter()
-                    .map(|h| {
-                        let ip = h.host_ip.as_deref().filter(|ip| !ip.is_empty()).unwrap_or("0.0.0.0");
-                        format!("{ip}:{}->{port}", h.host_port.as_deref().unwrap_or_default())
-                    })
-                    .collect();
-                shown
+                hosts.unwrap_or_default().into_iter().map(move |h| {
+                    let ip = h.host_ip.as_deref().filter(|ip| !ip.is_empty()).unwrap_or("0.0.0.0");
+                    format!("{ip}:{}->{port}", h.host_port.as_deref().unwrap_or_default())
+                })
             })
             .collect();
         ports.sort();

@@ -192,7 +192,7 @@ impl Config {
             match extra_host(entry) {
                 Some(host) => *entry = host,
                 None => {
-                    let line = extra_hosts_line(text);
+                    let line = key_line(text, "extra_hosts");
                     return Err(Error::new(
                         ErrorKind::Config,
                         format!("{}:{line}: `extra_hosts` entry {entry:?} is not `HOST:IP`", path.display()),
@@ -203,7 +203,7 @@ impl Config {
             }
         }
         if config.timeout_secs == Some(0) {
-            let line = timeout_line(text);
+            let line = key_line(text, "timeout_secs");
             return Err(Error::new(
                 ErrorKind::Config,
                 format!("{}:{line}: `timeout_secs` must be at least 1", path.display()),
@@ -282,26 +282,13 @@ pub fn extra_host(entry: &str) -> Option<String> {
     (valid && !host.is_empty() && !host.contains(char::is_whitespace)).then(|| format!("{host}:{ip}"))
 }
 
-/// The line of the `extra_hosts` key, as the TOML parser saw it.
-fn extra_hosts_line(text: &str) -> usize {
-    #[derive(Deserialize)]
-    struct Hosts {
-        extra_hosts: Option<toml::Spanned<toml::Value>>,
-    }
-    toml::from_str::<Hosts>(text).ok().and_then(|t| t.extra_hosts).map_or(1, |value| line_of(text, value.span().start))
-}
-
-/// The line of the `timeout_secs` value, as the TOML parser saw it: a text search is fooled by a
-/// quoted key (`"timeout_secs" = 0`) or by a multi-line string holding the word.
-fn timeout_line(text: &str) -> usize {
-    #[derive(Deserialize)]
-    struct Timeout {
-        timeout_secs: Option<toml::Spanned<u64>>,
-    }
-    toml::from_str::<Timeout>(text)
+/// The line of `key`'s value, as the TOML parser saw it: a text search is fooled by a quoted
+/// key (`"timeout_secs" = 0`) or by a multi-line string holding the word.
+fn key_line(text: &str, key: &str) -> usize {
+    toml::from_str::<BTreeMap<String, toml::Spanned<toml::Value>>>(text)
         .ok()
-        .and_then(|t| t.timeout_secs)
-        .map_or(1, |value| line_of(text, value.span().start))
+        .and_then(|keys| keys.get(key).map(|value| line_of(text, value.span().start)))
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
