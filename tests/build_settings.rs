@@ -1,6 +1,7 @@
-//! Build settings that are not in the Dockerfile — image labels, the build's network, extra
-//! hosts — from rebuilder.toml or a compose service's `build:`, against the real engine: the
-//! image has the labels, and the build's RUN step resolves the extra host and runs on the host's
+//! Build settings that are not in the Dockerfile — image labels, more tags, the build's network,
+//! extra hosts — from rebuilder.toml or a compose service's `build:`, against the real engine: the
+//! image has the labels, every new image takes the extra tag over (and the one it replaced,
+//! left unnamed, is pruned), and the build's RUN step resolves the extra host and runs on the host's
 //! network, in the full build and in a rebuild in the builder (which a builder on the default
 //! network without the host would fail). With BuildKit and with the classic builder.
 
@@ -38,25 +39,29 @@ fn a_service_s_build_labels_network_and_extra_host_reach_a_classic_build_and_the
     settings_reach_the_build_and_the_builder(From::ComposeService, true);
 }
 
-/// Removes a project label's containers and images, and a tag, when dropped (a compose
+/// Removes a project label's containers and images, and two tags, when dropped (a compose
 /// service's objects are labelled `<context>#<service>`, which `TempProject` does not know).
-struct RemovedOnDrop(String, String);
+struct RemovedOnDrop(String, String, String);
 
 impl Drop for RemovedOnDrop {
     fn drop(&mut self) {
-        support::remove_labelled(&self.0, &[&self.1]);
+        support::remove_labelled(&self.0, &[&self.1, &self.2]);
     }
 }
 
 fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
     require_images(&["debian:bookworm-slim"]);
     let p = TempProject::fixture("build-settings");
+    let extra = format!("{}-extra:dev", p.image.trim_end_matches(":latest"));
     let (image, label) = match from {
         From::RebuilderToml => {
             std::fs::remove_file(p.path("compose.yaml")).expect("no compose file");
             p.write(
                 "rebuilder.toml",
-                &format!("labels = {{ \"{LABEL}\" = \"shop\" }}\nnetwork = \"host\"\nextra_hosts = [\"{HOST}\"]\n"),
+                &format!(
+                    "labels = {{ \"{LABEL}\" = \"shop\" }}\ntags = [\"{extra}\"]\nnetwork = \"host\"\n\
+                     extra_hosts = [\"{HOST}\"]\n"
+                ),
             );
             (p.image.clone(), p.dir.display().to_string())
         }
@@ -66,13 +71,13 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
                 "compose.yaml",
                 &format!(
                     "services:\n  app:\n    image: {image}\n    build:\n      context: .\n      labels:\n        \
-                     {LABEL}: shop\n      network: host\n      extra_hosts:\n        - {HOST}\n"
+                     {LABEL}: shop\n      tags:\n        - {extra}\n      network: host\n      extra_hosts:\n        - {HOST}\n"
                 ),
             );
             (image, format!("{}#app", p.dir.display()))
         }
     };
-    let _cleanup = RemovedOnDrop(label.clone(), image.clone());
+    let _cleanup = RemovedOnDrop(label.clone(), image.clone(), extra.clone());
     let env: &[(&str, &std::ffi::OsStr)] = if classic { &[("DOCKER_BUILDKIT", "0".as_ref())] } else { &[] };
     let build = |code: i32| -> Value {
         let run: Run = p.run_env(&["build", "--json"], env);
@@ -80,7 +85,8 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
         serde_json::from_str(run.stdout.trim()).expect("JSON")
     };
     let in_image = |file: &str| docker_ok(&["run", "--rm", "--entrypoint", "cat", &image, file]);
-    let image_id = || docker_ok(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    let id_of = |name: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", name]);
+    let image_id = || id_of(&image);
     let saw_the_settings = |when: &str| {
         assert_eq!(in_image("/app/host.txt"), "10.9.8.7", "{when}: the RUN step resolved the extra host");
         let nets = in_image("/app/nets.txt");
@@ -88,6 +94,7 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
         let format = format!("{{{{index .Config.Labels \"{LABEL}\"}}}}");
         let team = docker_ok(&["image", "inspect", "--format", &format, &image]);
         assert_eq!(team, "shop", "{when}: the image has the build's label");
+        assert_eq!(id_of(&extra), image_id(), "{when}: the extra tag names the new image");
     };
 
     let first = build(0);
@@ -104,6 +111,14 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
     assert_eq!(edited["outcome"], "succeeded", "a rebuild in the builder: {edited}");
     assert_eq!(in_image("/app/out.txt"), "message v2");
     saw_the_settings("the rebuild");
+    // The next commit supersedes this image: the tags leave it before the prune, which removes it.
+    let rebuilt = image_id();
+    p.write("msg", "message v3\n");
+    assert_eq!(build(0)["outcome"], "succeeded");
+    assert_eq!(in_image("/app/out.txt"), "message v3");
+    saw_the_settings("the second rebuild");
+    let gone = support::docker(&["image", "inspect", &rebuilt]);
+    assert!(!gone.status.success(), "the superseded image, unnamed by the move of both tags, was pruned");
 
     if classic {
         // Two extra hosts: the classic builder is given one through the API client; said before

@@ -206,9 +206,14 @@ fn two_source_stages_rebuild_only_the_one_whose_sources_changed() {
 #[test]
 fn a_run_after_copy_from_in_a_debian_final_stage_sees_the_new_binary() {
     let p = project("c-slim-run");
+    // Another name for the image (`tags`): the full build gives it, the replay's commit moves it.
+    let extra = format!("{}-extra:dev", p.image.trim_end_matches(":latest"));
+    p.write("rebuilder.toml", &format!("tags = [\"{extra}\"]\n"));
+    let id_of = |name: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", name]);
     let first = p.build_json(&[], 0);
     assert_eq!(outcome(&first), "image_built", "{first}");
     assert_eq!(p.run_image(), "hello v1");
+    assert_eq!(id_of(&extra), id_of(&p.image), "the full build named the image by the extra tag");
     let selftest = || docker_ok(&["run", "--rm", &p.image, "cat", "/etc/hello.selftest"]);
     assert_eq!(selftest(), "self-test ok v1");
 
@@ -217,6 +222,7 @@ fn a_run_after_copy_from_in_a_debian_final_stage_sees_the_new_binary() {
     assert_eq!(outcome(&edited), "succeeded", "{edited}");
     assert_eq!(p.run_image(), "hello v2");
     assert_eq!(selftest(), "self-test ok v2", "the final stage's RUN ran again, after the new COPY --from");
+    assert_eq!(id_of(&extra), id_of(&p.image), "the replay's commit moved the extra tag");
 
     assert_like_a_fresh_build(&p);
     let files = image_files(&p.image);

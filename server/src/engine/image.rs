@@ -1,11 +1,12 @@
-//! Images: build from a context archive, inspect, remove.
+//! Images: build from a context archive, inspect, tag, remove.
 
 use std::collections::HashMap;
 
 use bollard::models::ImageConfig;
-use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
+use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
 
+use super::commit::split_tag;
 use super::{engine_error, is_not_found, Engine};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -133,6 +134,13 @@ impl Engine {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(engine_error(&format!("inspect image {name}"), e)),
         }
+    }
+
+    /// Names `image` (an id or a name) `reference` too; the name leaves the image it named.
+    pub async fn tag(&self, image: &str, reference: &str) -> Result<()> {
+        let (repo, tag) = split_tag(reference);
+        let options = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
+        self.docker.tag_image(image, Some(options)).await.map_err(|e| engine_error(&format!("tag {reference}"), e))
     }
 
     /// Removes an image unless something still uses it (a container, a tag, a child image).

@@ -1,7 +1,7 @@
 //! Pushing a committed image to a registry (`push = "REGISTRY/NAME[:TAG]"` in rebuilder.toml):
 //! tagged as that reference, pushed by the engine with the credentials docker would use.
 
-use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::StreamExt as _;
 
 use super::commit::split_tag;
@@ -11,9 +11,8 @@ use crate::error::{Error, ErrorKind, Result};
 impl Engine {
     /// Tags `image` (an id or a name) as `reference` and pushes it; returns the pushed digest.
     pub async fn push(&self, image: &str, reference: &str) -> Result<String> {
+        self.tag(image, reference).await?;
         let (repo, tag) = split_tag(reference);
-        let options = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
-        self.docker.tag_image(image, Some(options)).await.map_err(|e| engine_error(&format!("tag {reference}"), e))?;
         let registry = credentials::registry_of(reference);
         let auth = credentials::for_registry(&super::connect::config_dir(), &registry).map_err(|why| {
             Error::new(

@@ -34,6 +34,10 @@ pub struct Config {
     /// Extra .dockerignore-style patterns never synced.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// More names the image gets, as `docker build -t` given again: each new image takes them
+    /// over from the one before.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Commit the builder to the image after a clean build (default true).
     pub commit: Option<bool>,
     /// Push every image a cycle makes to this reference (`REGISTRY/NAME[:TAG]`), with the
@@ -178,7 +182,7 @@ impl Config {
                 format!("{}:{line}: {message}", path.display()),
                 format!(
                     "correct line {line} of {}; valid keys: image, dockerfile, context, target, \
-                     build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, commit, push, timeout_secs, \
+                     build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, tags, commit, push, timeout_secs, \
                      [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]], \
                      builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}, \
                      labels, network, extra_hosts",
@@ -201,6 +205,15 @@ impl Config {
                     .at(path, line));
                 }
             }
+        }
+        if let Some(problem) = config.tags.iter().find_map(|t| crate::project::plan::reference_problem(t)) {
+            let line = key_line(text, "tags");
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("{}:{line}: `tags`: {problem}", path.display()),
+                "write each tag as docker names images: `name`, `name:tag` or `registry/name:tag`, lowercase",
+            )
+            .at(path, line));
         }
         if config.timeout_secs == Some(0) {
             let line = key_line(text, "timeout_secs");
@@ -351,6 +364,16 @@ dest = "/src/src"
         assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 2)), "{}", err.cause);
         assert!(err.cause.contains("nohost"), "{}", err.cause);
         assert!(parse("extra_hosts = [\"db:not-an-ip\"]\n").is_err());
+    }
+
+    #[test]
+    fn tags_are_image_names_and_a_bad_one_names_its_line() {
+        let c = parse("tags = [\"shop/api:dev\", \"reg.example:5000/api\"]\n").expect("valid");
+        assert_eq!(c.tags, ["shop/api:dev", "reg.example:5000/api"]);
+        let err = parse("image = \"x\"\ntags = [\"ok\", \"Not Ok\"]\n").expect_err("bad tag");
+        assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 2)), "{}", err.cause);
+        assert!(err.cause.contains("`Not Ok`"), "{}", err.cause);
+        assert!(parse("tags = [\"api@sha256:00\"]\n").expect_err("a digest").cause.contains("digest"));
     }
 
     #[test]

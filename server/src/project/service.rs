@@ -47,6 +47,7 @@ pub struct ServiceBinding {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct ServiceBuild {
     image: String,
+    tags: Vec<String>,
     dockerfile: PathBuf,
     target: Option<String>,
     args: BTreeMap<String, String>,
@@ -244,6 +245,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         line: service.line,
         build: ServiceBuild {
             image: workspace.image_name(service, version),
+            tags: build.tags.clone(),
             dockerfile: build.dockerfile.clone(),
             target: build.target.clone(),
             args: build.args.clone(),
@@ -276,6 +278,7 @@ impl ServiceBinding {
         for (id, entry) in &self.build.secrets {
             config.secrets.insert(id.clone(), entry.clone());
         }
+        config.tags.extend(self.build.tags.clone());
         config.labels.extend(self.build.labels.clone());
         if self.build.network.is_some() {
             config.network = self.build.network.clone();

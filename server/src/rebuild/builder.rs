@@ -303,6 +303,7 @@ impl Rebuilder {
         let image_id = self.run_image_build(builder, build, context.tar, &mut |_: &str| {}, reporter).await;
         self.set_built(Some(std::time::SystemTime::now()));
         let image_id = image_id?;
+        self.tag_also(&image_id, reporter).await;
         reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
 
         let started = Instant::now();

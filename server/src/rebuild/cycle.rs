@@ -323,6 +323,7 @@ impl Rebuilder {
                 .commit(&builder.id, &plan.image, CommitConfig { original: &builder.base.config, extra_labels: labels })
                 .await?;
             phases.stage(Stage::Commit, committing.elapsed());
+            self.tag_also(&new_id, phases.reporter).await;
             phases.start(Phase::Prune, "");
             let superseded = previous.filter(|p| *p != new_id && *p != builder.base.id);
             let pruning = Instant::now();

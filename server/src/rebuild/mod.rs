@@ -23,6 +23,7 @@ mod standby;
 mod status;
 mod steps;
 mod stop_ahead;
+mod tags;
 mod unloaded;
 mod warm_caches;
 

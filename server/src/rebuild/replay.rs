@@ -193,6 +193,7 @@ impl Rebuilder {
         let new_id =
             self.engine.commit(container, &plan.image, CommitConfig { original: &record.config, extra_labels }).await?;
         phases.stage(Stage::Commit, committing.elapsed());
+        self.tag_also(&new_id, phases.reporter).await;
         phases.start(Phase::Prune, "");
         let pruning = Instant::now();
         let superseded = previous.filter(|p| *p != new_id);

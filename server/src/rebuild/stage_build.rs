@@ -73,6 +73,7 @@ impl Rebuilder {
             }
         };
 
+        self.tag_also(&image_id, reporter).await;
         let image = self.image_info(&image_id).await?;
         let layout = &plan.stage_keywords;
         let whole = |stage: usize| layout[stage].len();

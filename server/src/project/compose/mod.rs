@@ -136,6 +136,8 @@ pub struct Build {
     pub secrets: Vec<BuildSecret>,
     /// `build.ssh`: `default`, `id` or `id=path` (a relative path made absolute).
     pub ssh: Vec<String>,
+    /// `build.tags`: more names the image gets.
+    pub tags: Vec<String>,
     /// `build.labels`: the image's labels.
     pub labels: BTreeMap<String, String>,
     /// `build.network`: the network of the build's RUN steps.

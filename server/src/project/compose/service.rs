@@ -238,8 +238,17 @@ impl Typing<'_> {
                  additional context into the build context",
             ));
         }
+        let tags = place.list(map, "tags")?;
+        if let Some(problem) = tags.iter().find_map(|t| crate::project::plan::reference_problem(t)) {
+            return Err(place.error(
+                &["tags"],
+                format!("`build.tags` of the service `{name}`: {problem}"),
+                "write each tag as docker names images: `name`, `name:tag` or `registry/name:tag`, lowercase",
+            ));
+        }
         Ok(Build {
             context,
+            tags,
             labels: place.pairs(map, "labels")?.into_iter().collect(),
             network: place.text(map, "network")?,
             extra_hosts: place.extra_hosts(map)?,

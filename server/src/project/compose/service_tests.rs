@@ -43,6 +43,17 @@ fn build_labels_network_and_extra_hosts_are_read_in_both_of_compose_s_forms() {
     assert_eq!(list.labels, super::super::tests::vars(&[("a", "1"), ("b", "")]));
     assert_eq!(list.network, None);
     assert_eq!(list.extra_hosts, ["db:10.0.0.2", "gw:host-gateway"]);
+    assert!(map.tags.is_empty());
+}
+
+#[test]
+fn build_tags_are_read_and_interpolated() {
+    let dir = folder(&[(
+        "compose.yaml",
+        "services:\n  api:\n    build:\n      context: .\n      tags:\n        - \"shop/api:${TAG}\"\n        \
+         - reg.example:5000/shop/api\n",
+    )]);
+    assert_eq!(build_of(dir.path(), &[("TAG", "dev")], "api").tags, ["shop/api:dev", "reg.example:5000/shop/api"]);
 }
 
 #[test]
@@ -57,6 +68,9 @@ fn a_bad_extra_host_or_additional_contexts_is_an_error_at_its_line() {
     assert_eq!(line, Some(5), "{cause}");
     let (cause, line) = error("      additional_contexts:\n        shared: ../shared\n");
     assert!(cause.contains("`build.additional_contexts` of the service `api`"), "{cause}");
+    assert_eq!(line, Some(5), "{cause}");
+    let (cause, line) = error("      tags:\n        - shop/api:dev\n        - Shop/API\n");
+    assert!(cause.contains("`build.tags` of the service `api`") && cause.contains("`Shop`"), "{cause}");
     assert_eq!(line, Some(5), "{cause}");
     let (cause, _) = error("      labels: 3\n");
     assert!(cause.contains("`labels` of the service `api` must be a mapping or a list"), "{cause}");

@@ -19,11 +19,13 @@ use crate::project::glob::{glob_segment_matches, has_glob};
 
 mod explain;
 mod graph;
+mod image_name;
 mod mounts;
 mod prefix;
 mod stages;
 
 pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
+pub use image_name::{image_name, reference_problem, sanitize_name, with_tag};
 pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR, SSH_AGENT};
 pub use prefix::dockerfile_upto;
 use stages::{base_image, stage_chain, stage_label, Inferred};
@@ -44,6 +46,8 @@ pub struct Plan {
     pub sync: Vec<SyncRule>,
     pub steps: Vec<Step>,
     pub commit: bool,
+    /// More names every new image takes (`tags`), each with its tag; never `image` itself.
+    pub tags: Vec<String>,
     /// `push` of rebuilder.toml: where every new image goes.
     pub push: Option<String>,
     pub timeout: Option<Duration>,
@@ -239,6 +243,7 @@ impl Plan {
         let steps = first.as_ref().map(|b| b.steps.clone()).unwrap_or_default();
         let base = first.map(|b| b.base_image).unwrap_or_else(|| base_image(&parsed, &stage_chain, &config.build_args));
 
+        let image = image_name(config.image.as_deref(), project_dir);
         Ok(Plan {
             project_dir: project_dir.to_path_buf(),
             dockerfile,
@@ -246,7 +251,8 @@ impl Plan {
             target: config.target.clone(),
             build_args: config.build_args.clone(),
             base_image: base,
-            image: image_name(config.image.as_deref(), project_dir),
+            image: image.clone(),
+            tags: extra_tags(&config.tags, &image),
             sync,
             steps,
             builders,
@@ -558,32 +564,15 @@ fn full_build_rules(paths: &[FullBuildPath]) -> Vec<SyncRule> {
         .collect()
 }
 
-/// The image name: config's, else the folder name sanitised for Docker; tag `latest` by default.
-pub fn image_name(configured: Option<&str>, project_dir: &Path) -> String {
-    if let Some(image) = configured {
-        let last = image.rsplit('/').next().unwrap_or(image);
-        return if last.contains(':') || last.contains('@') { image.to_string() } else { format!("{image}:latest") };
-    }
-    let folder = project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    format!("{}:latest", sanitize_name(&folder))
-}
-
-/// Lowercase, `[a-z0-9]` separated by single `.`, `_` or `-`, starting with an alphanumeric.
-pub fn sanitize_name(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with(['-', '.', '_']) {
-            out.push(if matches!(c, '.' | '_') { c } else { '-' });
+/// `tags` with their tags, once each, without `image`.
+fn extra_tags(tags: &[String], image: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags.iter().map(|t| with_tag(t)) {
+        if tag != image && !out.contains(&tag) {
+            out.push(tag);
         }
     }
-    let out = out.trim_end_matches(['-', '.', '_']).to_string();
-    if out.is_empty() {
-        "project".to_string()
-    } else {
-        out
-    }
+    out
 }
 
 /// Context-relative path, `/`-separated, without `.`/`..` segments or leading `/`; `""` is the root.
@@ -719,11 +708,9 @@ mod tests {
     }
 
     #[test]
-    fn image_names_are_sanitised_folder_names() {
-        assert_eq!(image_name(None, Path::new("/x/My Project_2")), "my-project_2:latest");
-        assert_eq!(image_name(None, Path::new("/x/--weird--")), "weird:latest");
-        assert_eq!(image_name(Some("reg:5000/team/app"), Path::new("/x")), "reg:5000/team/app:latest");
-        assert_eq!(image_name(Some("app:dev"), Path::new("/x")), "app:dev");
+    fn extra_tags_are_tagged_once_each_and_never_the_image() {
+        let tags = ["a", "a:latest", "img", "b:dev"].map(String::from);
+        assert_eq!(extra_tags(&tags, "img:latest"), ["a:latest", "b:dev"]);
     }
 
     #[test]
