@@ -567,6 +567,67 @@ fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
 }
 
 #[test]
+fn a_service_run_from_the_built_image_runs_the_new_code_too() {
+    a_service_run_from_the_built_image(Compose::V1);
+}
+
+#[test]
+fn a_service_run_from_the_built_image_runs_the_new_code_too_under_compose_v2() {
+    a_service_run_from_the_built_image(Compose::V2);
+}
+
+/// `api` builds the image `image:` names, `worker` runs that image and builds nothing (a web
+/// app and its job runner, say): after an edit both run the new code, recreated by the one
+/// compose call; the third service is untouched, and compose's own `up -d` afterwards keeps
+/// the worker's new container.
+fn a_service_run_from_the_built_image(compose: Compose) {
+    let p = ComposeProject::with(compose);
+    let image = p.named_image();
+    let second = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    p.project.replace("docker-compose.yml", "    build: ./api\n", &format!("    build: ./api\n    image: {image}\n"));
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    image: {image}\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
+             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
+        ),
+    );
+    // Built first: compose v1's `up` would pull the worker's image before building the api's.
+    p.compose_ok(&["build"]);
+    p.compose_ok(&["up", "-d"]);
+    let worker_answers = |wanted: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !get_body(second).is_some_and(|r| r.contains(wanted)) {
+            assert!(Instant::now() < deadline, "the worker answers {wanted:?}: {:?}", get_body(second));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    worker_answers("hello from version 1 (worker)");
+    let cache = p.container("cache");
+    let cache_started = p.started_at(&cache);
+
+    let first = p.run(&["build", "--json", "api"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let run = p.run(&["build", "--json", "api"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    let update = report["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("api") && update.contains("worker"), "both recreated: {report}");
+    p.expect_answer("hello from version 2 (from compose)", "the api service");
+    worker_answers("hello from version 2 (worker)");
+    let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    let worker = p.container("worker");
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &worker]), image_id, "the worker is on the new image");
+    assert_eq!((p.container("cache"), p.started_at(&cache)), (cache.clone(), cache_started), "cache untouched");
+    let up = p.compose_ok(&["up", "-d"]);
+    assert_eq!(p.container("worker"), worker, "compose keeps the worker's new container:\n{up}");
+    worker_answers("hello from version 2 (worker)");
+}
+
+#[test]
 fn a_service_from_an_included_compose_file_builds_from_that_files_folder() {
     // `include:` (compose v2.20+; v1 refuses the key, so only docker-rebuilder reads it here):
     // the API's compose file lives beside its sources, its context relative to it, its own

@@ -117,6 +117,11 @@ impl ComposeProject {
         self.image_of("api")
     }
 
+    /// A name of the test's own for an image that the compose file names (`image:`).
+    pub fn named_image(&self) -> String {
+        format!("{}-named:latest", self.name())
+    }
+
     /// Whether a later `up -d` keeps a container recreated by `up -d --no-deps` of a service
     /// with `depends_on` (the fixture's API): compose v2 hashed `depends_on` into the config
     /// until 2.29.3 (docker/compose d658fecc6), and `--no-deps` leaves it out.
@@ -171,7 +176,7 @@ impl ComposeProject {
     /// docker-rebuilder has retagged them (call after compose built through `compose_command`).
     pub fn note_built(&self) {
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-        for image in [self.api_image(), self.image_of("worker")] {
+        for image in [self.api_image(), self.image_of("worker"), self.named_image()] {
             let id = docker(&["image", "inspect", "--format", "{{.Id}}", &image]);
             if id.status.success() {
                 built.push(String::from_utf8_lossy(&id.stdout).trim().to_string());
@@ -295,8 +300,8 @@ impl Drop for ComposeProject {
         // docker-rebuilder's objects for the services: labelled `<context>#<service>`.
         // (And, should a run have taken a service's folder for a project of its own, its objects.)
         let api = self.project.path("api").display().to_string();
-        let tags = [self.api_image(), self.image_of("worker")];
-        remove_labelled(&format!("{api}#api"), &[&tags[0], &tags[1]]);
+        let tags = [self.api_image(), self.image_of("worker"), self.named_image()];
+        remove_labelled(&format!("{api}#api"), &[&tags[0], &tags[1], &tags[2]]);
         remove_labelled(&format!("{api}#worker"), &[]);
         remove_labelled(&api, &[]);
         let mut built = std::mem::take(&mut *self.built.lock().unwrap_or_else(|e| e.into_inner()));

@@ -64,7 +64,10 @@ impl ServiceContainer {
 pub struct ComposeRun {
     /// The compose project name (`-p`).
     pub project: String,
-    pub service: String,
+    /// The services to recreate, each with how many containers it has (`--scale`: compose
+    /// would otherwise bring a service the user scaled with `up --scale` back to its file's
+    /// count): the one built and those run from its image whose containers are not on it.
+    pub services: Vec<(String, usize)>,
     /// The project directory and compose files (`--project-directory`, `-f`): the ones the
     /// running containers record, else the workspace's.
     pub working_dir: PathBuf,
@@ -72,9 +75,6 @@ pub struct ComposeRun {
     /// `--env-file`s the user gave us, else those compose recorded on the containers, given
     /// to compose (it reads .env otherwise).
     pub env_files: Vec<PathBuf>,
-    /// How many containers the service has (`--scale`): compose would otherwise bring a service
-    /// the user scaled (`up --scale`) back to its file's count.
-    pub scale: usize,
     /// Compose v1 made the containers: `docker-compose`; else the docker CLI's compose
     /// plugin, falling back to a standalone `docker-compose` v2.
     pub v1: bool,
@@ -221,7 +221,7 @@ impl Engine {
             format!(
                 "the service {} runs, but no compose to recreate it with was found ({} not found); the image is up \
                  to date, its container still runs the old one",
-                run.service,
+                run.services.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "),
                 tried.join(", ")
             ),
             if run.v1 {
@@ -269,9 +269,12 @@ impl ComposeRun {
             args.push("--env-file".into());
             args.push(file.display().to_string());
         }
-        args.extend(["up", "-d", "--no-deps", "--no-build", "--scale"].map(String::from));
-        args.push(format!("{}={}", self.service, self.scale.max(1)));
-        args.push(self.service.clone());
+        args.extend(["up", "-d", "--no-deps", "--no-build"].map(String::from));
+        for (service, scale) in &self.services {
+            args.push("--scale".into());
+            args.push(format!("{service}={}", scale.max(&1)));
+        }
+        args.extend(self.services.iter().map(|(service, _)| service.clone()));
         args
     }
 }
@@ -453,7 +456,22 @@ fn compose_plugin() -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::no_such_docker_command;
+    use super::{no_such_docker_command, ComposeRun};
+
+    #[test]
+    fn the_recreate_names_each_service_with_its_count() {
+        let run = ComposeRun {
+            project: "shop".into(),
+            services: vec![("web".into(), 2), ("worker".into(), 0)],
+            working_dir: "/p".into(),
+            files: vec!["/p/compose.yaml".into()],
+            env_files: Vec::new(),
+            v1: false,
+            engine_env: Vec::new(),
+        };
+        let args = run.args().join(" ");
+        assert!(args.ends_with("up -d --no-deps --no-build --scale web=2 --scale worker=1 web worker"), "{args}");
+    }
 
     #[test]
     fn docker_without_the_compose_plugin_is_told_by_each_versions_words() {

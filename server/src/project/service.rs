@@ -31,6 +31,9 @@ pub struct ServiceBinding {
     pub env_files_given: Vec<PathBuf>,
     /// The files read through the compose files' `include`s.
     pub included: Vec<PathBuf>,
+    /// The services run from this service's image without building it (see
+    /// `Workspace::image_users`): recreated with it, so none keeps running the old code.
+    pub image_users: Vec<String>,
     /// `container_name:`, when the service fixes one.
     pub container_name: Option<String>,
     /// `stop_grace_period:`, when given and readable: compose's wait before it kills a
@@ -239,6 +242,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         env_file: workspace.env_file.clone(),
         included: workspace.included.clone(),
         env_files_given: workspace.env_files_given.clone(),
+        image_users: workspace.image_users(&workspace.image_name(service, version), &service.name),
         container_name: service.container_name.clone(),
         stop_grace_period: service.stop_grace_period.as_deref().and_then(compose_duration),
         file: service.file.clone(),

@@ -110,15 +110,21 @@ impl Rebuilder {
     ) -> crate::error::Result<Option<String>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose.
         let ahead = self.take_stopped_ahead().await;
-        let containers = match self.engine.service_containers(&service.project, &service.name).await {
-            Ok(containers) => containers,
-            Err(e) => {
-                self.start_again(&ahead, reporter).await;
-                return Err(e);
+        // The service, then those run from its image: each with its containers.
+        let mut services: Vec<(&str, Vec<ServiceContainer>)> = Vec::new();
+        for name in std::iter::once(&service.name).chain(&service.image_users) {
+            match self.engine.service_containers(&service.project, name).await {
+                Ok(containers) => services.push((name, containers)),
+                Err(e) => {
+                    self.start_again(&ahead, reporter).await;
+                    return Err(e);
+                }
             }
-        };
+        }
         let was_running = |c: &ServiceContainer| c.running || ahead.iter().any(|a| a.id == c.id);
-        let stale: Vec<_> = containers.iter().filter(|c| was_running(c) && c.image_id != image_id).collect();
+        let is_stale = |c: &&ServiceContainer| was_running(c) && c.image_id != image_id;
+        services.retain(|(_, containers)| containers.iter().any(|c| is_stale(&c)));
+        let stale: Vec<&ServiceContainer> = services.iter().flat_map(|(_, cs)| cs.iter().filter(is_stale)).collect();
         let Some(first) = stale.first() else {
             self.start_again(&ahead, reporter).await;
             return Ok(None);
@@ -144,15 +150,22 @@ impl Rebuilder {
         };
         let run = ComposeRun {
             project: service.project.clone(),
-            service: service.name.clone(),
+            services: services.iter().map(|(name, containers)| (name.to_string(), containers.len())).collect(),
             working_dir,
             files,
             env_files,
-            scale: containers.len(),
             v1: first.by_compose_v1(),
             engine_env: self.engine.compose_env(),
         };
-        let ports_before = self.published_ports(stale.iter().map(|c| c.id.as_str())).await;
+        // The built service's ports, to tell when the recreate moved them.
+        let own: Vec<&ServiceContainer> = match services.iter().find(|(name, _)| *name == service.name) {
+            Some((_, containers)) => containers.iter().filter(is_stale).collect(),
+            None => Vec::new(),
+        };
+        let ports_before = match own.is_empty() {
+            true => None,
+            false => self.published_ports(own.iter().map(|c| c.id.as_str())).await,
+        };
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
         let recreated = self.engine.compose_recreate(&run, standby).await;
         // What a long-lived front end starts ahead for the next one (`prepare_compose_standby`).
@@ -166,7 +179,7 @@ impl Rebuilder {
         // now (the commit's own prune found them still in use).
         let old: Vec<String> = stale.iter().map(|c| c.image_id.clone()).collect();
         self.prune(old.iter(), reporter).await;
-        let made = stale.iter().map(|c| c.created).min().unwrap_or(0);
+        let made = own.iter().map(|c| c.created).min().unwrap_or(0);
         if let Some(warning) = self.ports_moved(service, ports_before, image_id, made).await {
             reporter.report(Event::Warning(warning));
         }

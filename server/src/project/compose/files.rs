@@ -209,16 +209,6 @@ pub(super) fn normalize_v2(name: &str) -> String {
     normalize_v1(name).trim_start_matches(['-', '_']).to_string()
 }
 
-/// `image` with the tag `latest` when it has neither a tag nor a digest, as docker reads it.
-pub(super) fn with_default_tag(image: &str) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if image.contains('@') || last.contains(':') {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,15 +302,6 @@ mod tests {
         assert_eq!(normalize_v2("_x"), "x");
         assert_eq!(normalize_v2("-_My Project-"), "myproject-");
         assert_eq!(normalize_v1("Émile"), "mile");
-    }
-
-    #[test]
-    fn images_without_a_tag_get_latest() {
-        assert_eq!(with_default_tag("nginx"), "nginx:latest");
-        assert_eq!(with_default_tag("nginx:1.25"), "nginx:1.25");
-        assert_eq!(with_default_tag("localhost:5000/team/app"), "localhost:5000/team/app:latest");
-        assert_eq!(with_default_tag("localhost:5000/app:v1"), "localhost:5000/app:v1");
-        assert_eq!(with_default_tag("app@sha256:abc"), "app@sha256:abc");
     }
 
     #[test]

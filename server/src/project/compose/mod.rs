@@ -343,7 +343,7 @@ impl Workspace {
     /// `<project>-<service>:latest`.
     pub fn image_name(&self, service: &Service, version: ComposeVersion) -> String {
         if let Some(image) = &service.image {
-            return files::with_default_tag(image);
+            return crate::project::plan::with_tag(image);
         }
         match version {
             ComposeVersion::V1 => {
@@ -352,6 +352,19 @@ impl Workspace {
             }
             ComposeVersion::V2 => format!("{}-{}:latest", self.project_name(version), service.name),
         }
+    }
+
+    /// The services, enabled or not, that compose builds nothing for but runs from `image`
+    /// (another service's build, as `worker: image: app` beside `web: build: .` with
+    /// `image: app`), other than `built`.
+    pub fn image_users(&self, image: &str, built: &str) -> Vec<String> {
+        self.services
+            .iter()
+            .chain(&self.disabled)
+            .filter(|s| s.build.is_none() && s.name != built)
+            .filter(|s| s.image.as_deref().is_some_and(|i| crate::project::plan::with_tag(i) == image))
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// An enabled service.

@@ -182,6 +182,19 @@ fn images_are_named_as_each_compose_version_names_them() {
 }
 
 #[test]
+fn the_services_run_from_a_built_image_are_its_image_users() {
+    let dir = folder(&[(
+        "Shop/compose.yaml",
+        "services:\n  web:\n    build: .\n    image: shop/app\n  worker:\n    image: shop/app:latest\n  \
+         beat:\n    image: shop/app\n    profiles: [cron]\n  other:\n    image: shop/app:v1\n  twin:\n    \
+         build: .\n    image: shop/app\n",
+    )]);
+    let workspace = loaded(&dir.path().join("Shop"), &[]);
+    // A service that builds the image itself is a project of its own; another tag is another image.
+    assert_eq!(workspace.image_users("shop/app:latest", "web"), ["worker", "beat"]);
+}
+
+#[test]
 fn profiles_enable_services_and_a_named_service_is_found_anyway() {
     let dir = folder(&[(
         "compose.yaml",

@@ -6,8 +6,7 @@ use std::path::Path;
 /// The image name: config's, else the folder name sanitised for Docker; tag `latest` by default.
 pub fn image_name(configured: Option<&str>, project_dir: &Path) -> String {
     if let Some(image) = configured {
-        let last = image.rsplit('/').next().unwrap_or(image);
-        return if last.contains(':') || last.contains('@') { image.to_string() } else { format!("{image}:latest") };
+        return with_tag(image);
     }
     let folder = project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     format!("{}:latest", sanitize_name(&folder))
@@ -31,9 +30,14 @@ pub fn sanitize_name(name: &str) -> String {
     }
 }
 
-/// `reference` with the tag `latest` when it names none (as `docker tag` reads it).
-pub fn with_tag(reference: &str) -> String {
-    image_name(Some(reference), Path::new("/"))
+/// `image` with the tag `latest` when it has neither a tag nor a digest, as docker reads it.
+pub fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') || last.contains(':') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
 }
 
 /// Why docker would refuse `reference` as a name to tag an image with (`[HOST[:PORT]/]PATH[:TAG]`,
@@ -116,7 +120,10 @@ mod tests {
         {
             assert!(reference_problem(bad).is_some(), "{bad}");
         }
-        assert_eq!(with_tag("reg:5000/app"), "reg:5000/app:latest");
-        assert_eq!(with_tag("app:dev"), "app:dev");
+        assert_eq!(with_tag("nginx"), "nginx:latest");
+        assert_eq!(with_tag("nginx:1.25"), "nginx:1.25");
+        assert_eq!(with_tag("localhost:5000/team/app"), "localhost:5000/team/app:latest");
+        assert_eq!(with_tag("localhost:5000/app:v1"), "localhost:5000/app:v1");
+        assert_eq!(with_tag("app@sha256:abc"), "app@sha256:abc");
     }
 }
