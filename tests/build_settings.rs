@@ -71,7 +71,8 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
                 "compose.yaml",
                 &format!(
                     "services:\n  app:\n    image: {image}\n    build:\n      context: .\n      labels:\n        \
-                     {LABEL}: shop\n      tags:\n        - {extra}\n      network: host\n      extra_hosts:\n        - {HOST}\n"
+                     {LABEL}: shop\n      tags:\n        - {extra}\n      network: host\n      extra_hosts:\n        - {HOST}\n      \
+                     shm_size: 256m\n"
                 ),
             );
             (image, format!("{}#app", p.dir.display()))
@@ -99,6 +100,14 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
 
     let first = build(0);
     assert_eq!(first["outcome"], "image_built", "{first}");
+    // A build key compose applies and we do not is said, at its line, not dropped silently.
+    let unapplied = first["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find(|n| n.starts_with("warning: ") && n.contains("`build.shm_size` (") && n.contains("compose.yaml:13)"));
+    assert_eq!(unapplied.is_some(), from == From::ComposeService, "{first}");
     saw_the_settings("the full build");
     let filter = format!("label=dev.docker-rebuilder.project={label}");
     let builder = docker_ok(&["ps", "-q", "--filter", &filter, "--filter", "label=dev.docker-rebuilder.role=builder"]);

@@ -51,6 +51,7 @@ pub struct ServiceBinding {
 struct ServiceBuild {
     image: String,
     tags: Vec<String>,
+    unapplied: Vec<String>,
     dockerfile: PathBuf,
     target: Option<String>,
     args: BTreeMap<String, String>,
@@ -250,6 +251,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         build: ServiceBuild {
             image: workspace.image_name(service, version),
             tags: build.tags.clone(),
+            unapplied: build.unapplied.clone(),
             dockerfile: build.dockerfile.clone(),
             target: build.target.clone(),
             args: build.args.clone(),
@@ -313,6 +315,24 @@ impl ServiceBinding {
                 why: format!("a `develop.watch` rule ({}) rebuilds the image on a change there", r.at),
             })
             .collect();
+    }
+
+    /// What a full build is to say of the service's build keys it does not apply, if any.
+    pub fn unapplied_warning(&self) -> Option<String> {
+        let keys = &self.build.unapplied;
+        (!keys.is_empty()).then(|| {
+            format!(
+                "the service `{}`'s {} {} not applied by docker-rebuilder's builds: the full build's RUN steps and \
+                 the rebuilds in the builder run without {} — if a step needs {}, build this service with compose \
+                 (`docker compose up -d --build {}`)",
+                self.name,
+                keys.join(", "),
+                if keys.len() == 1 { "is" } else { "are" },
+                if keys.len() == 1 { "it" } else { "them" },
+                if keys.len() == 1 { "it" } else { "them" },
+                self.name
+            )
+        })
     }
 
     /// The service's `develop.watch` rules (empty without a `develop` section).

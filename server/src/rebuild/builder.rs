@@ -283,7 +283,7 @@ impl Rebuilder {
     pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
         let plan = &self.project.plan;
         let (builder, _) = self.image_builder().await?;
-        reporter.report(Event::Note(format!("full docker build ({builder}): {reason}")));
+        self.announce_full_build(builder, reason, reporter);
         self.set_built(Some(std::time::SystemTime::now()));
         let started = Instant::now();
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });

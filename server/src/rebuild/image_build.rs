@@ -234,6 +234,15 @@ fn classic_lacks(kind: &ConstructKind) -> bool {
 }
 
 impl Rebuilder {
+    /// Says a full build starts, why, and which of the compose service's build keys it leaves
+    /// out.
+    pub(super) fn announce_full_build(&self, builder: ImageBuilder, reason: &str, reporter: &mut dyn Reporter) {
+        reporter.report(Event::Note(format!("full docker build ({builder}): {reason}")));
+        if let Some(warning) = self.project.service.as_ref().and_then(|s| s.unapplied_warning()) {
+            reporter.report(Event::Warning(warning));
+        }
+    }
+
     /// The build settings the chosen builder cannot honour, refused before anything is sent.
     fn check_settings(&self, builder: ImageBuilder, asked_by: &str) -> Result<()> {
         let config = &self.project.config;

@@ -33,7 +33,7 @@ impl Rebuilder {
         let plan = &self.project.plan;
         let Some(assembly) = plan.assembly.as_ref() else { return self.full_build(reason, reporter).await };
         let (builder, _) = self.image_builder().await?;
-        reporter.report(Event::Note(format!("full docker build ({builder}): {reason}")));
+        self.announce_full_build(builder, reason, reporter);
         let started = Instant::now();
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
         let previous = self.engine.image(&plan.image).await?;

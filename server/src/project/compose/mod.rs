@@ -136,6 +136,9 @@ pub struct Build {
     pub secrets: Vec<BuildSecret>,
     /// `build.ssh`: `default`, `id` or `id=path` (a relative path made absolute).
     pub ssh: Vec<String>,
+    /// The build keys compose applies and docker-rebuilder does not (`shm_size`, `ulimits`,
+    /// `privileged`…), each as "`build.KEY` (file:line)": said at each full build.
+    pub unapplied: Vec<String>,
     /// `build.tags`: more names the image gets.
     pub tags: Vec<String>,
     /// `build.labels`: the image's labels.

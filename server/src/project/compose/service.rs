@@ -246,8 +246,21 @@ impl Typing<'_> {
                 "write each tag as docker names images: `name`, `name:tag` or `registry/name:tag`, lowercase",
             ));
         }
+        // Compose's build keys that change what a RUN step gets, which no build of ours applies.
+        let unapplied = ["shm_size", "ulimits", "privileged", "isolation", "entitlements", "platforms"]
+            .into_iter()
+            .filter(|key| match map.get(*key).map(untagged) {
+                None | Some(Value::Null | Value::Bool(false)) => false,
+                Some(_) => true,
+            })
+            .map(|key| {
+                let at = place.line_of(&[Seg::key(key)]);
+                format!("`build.{key}` ({}:{at})", place.source.path.display())
+            })
+            .collect();
         Ok(Build {
             context,
+            unapplied,
             tags,
             labels: place.pairs(map, "labels")?.into_iter().collect(),
             network: place.text(map, "network")?,

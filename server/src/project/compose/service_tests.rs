@@ -47,6 +47,20 @@ fn build_labels_network_and_extra_hosts_are_read_in_both_of_compose_s_forms() {
 }
 
 #[test]
+fn build_keys_no_build_of_ours_applies_are_listed_with_their_lines() {
+    let dir = folder(&[(
+        "compose.yaml",
+        "services:\n  api:\n    build:\n      context: .\n      shm_size: 2gb\n      privileged: false\n      \
+         ulimits:\n        nofile: 1024\n      cache_from: [a]\n",
+    )]);
+    let file = canonical(dir.path()).join("compose.yaml");
+    let unapplied = build_of(dir.path(), &[], "api").unapplied;
+    let at = |key: &str, line: usize| format!("`build.{key}` ({}:{line})", file.display());
+    // `privileged: false` is the default; the cache keys change no step's result.
+    assert_eq!(unapplied, [at("shm_size", 5), at("ulimits", 7)]);
+}
+
+#[test]
 fn build_tags_are_read_and_interpolated() {
     let dir = folder(&[(
         "compose.yaml",
