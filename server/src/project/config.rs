@@ -192,37 +192,33 @@ impl Config {
             .at(path, line)
         })?;
         let mut config = config;
+        // An error at the line of `key`.
+        let at_key = |key: &str, cause: String, fix: &str| {
+            let line = key_line(text, key);
+            Error::new(ErrorKind::Config, format!("{}:{line}: {cause}", path.display()), fix).at(path, line)
+        };
         for entry in config.extra_hosts.iter_mut() {
-            match extra_host(entry) {
-                Some(host) => *entry = host,
-                None => {
-                    let line = key_line(text, "extra_hosts");
-                    return Err(Error::new(
-                        ErrorKind::Config,
-                        format!("{}:{line}: `extra_hosts` entry {entry:?} is not `HOST:IP`", path.display()),
-                        "write each entry as `HOST:IP` (an IPv4 or IPv6 address, or `host-gateway`)",
-                    )
-                    .at(path, line));
-                }
-            }
+            *entry = extra_host(entry).ok_or_else(|| {
+                at_key(
+                    "extra_hosts",
+                    format!("`extra_hosts` entry {entry:?} is not `HOST:IP`"),
+                    "write each entry as `HOST:IP` (an IPv4 or IPv6 address, or `host-gateway`)",
+                )
+            })?;
         }
         if let Some(problem) = config.tags.iter().find_map(|t| crate::project::plan::reference_problem(t)) {
-            let line = key_line(text, "tags");
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("{}:{line}: `tags`: {problem}", path.display()),
+            return Err(at_key(
+                "tags",
+                format!("`tags`: {problem}"),
                 "write each tag as docker names images: `name`, `name:tag` or `registry/name:tag`, lowercase",
-            )
-            .at(path, line));
+            ));
         }
         if config.timeout_secs == Some(0) {
-            let line = key_line(text, "timeout_secs");
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("{}:{line}: `timeout_secs` must be at least 1", path.display()),
+            return Err(at_key(
+                "timeout_secs",
+                "`timeout_secs` must be at least 1".to_string(),
                 "remove the key for no timeout, or give a number of seconds",
-            )
-            .at(path, line));
+            ));
         }
         Ok(config)
     }
