@@ -162,10 +162,8 @@ impl Rebuilder {
             Some((_, containers)) => containers.iter().filter(is_stale).collect(),
             None => Vec::new(),
         };
-        let ports_before = match own.is_empty() {
-            true => None,
-            false => self.published_ports(own.iter().map(|c| c.id.as_str())).await,
-        };
+        let ports_before =
+            if own.is_empty() { None } else { self.published_ports(own.iter().map(|c| c.id.as_str())).await };
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
         let recreated = self.engine.compose_recreate(&run, standby).await;
         // What a long-lived front end starts ahead for the next one (`prepare_compose_standby`).
