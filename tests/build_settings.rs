@@ -149,3 +149,46 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
         assert_eq!(image_id(), before);
     }
 }
+
+/// The platform the image is built for: a service's `platform:`, rebuilder.toml's `platform`,
+/// else DOCKER_DEFAULT_PLATFORM, as compose and the docker CLI take them. The engine's own
+/// platform builds; another one reaches BuildKit, which looks for that platform's base image
+/// (not pullable here), and the failure names the platform and what asked for it.
+#[test]
+fn the_platform_asked_for_is_the_one_the_build_is_for() {
+    require_images(&["debian:bookworm-slim"]);
+    let p = TempProject::fixture("build-settings");
+    let image = format!("{}-platform:latest", p.image.trim_end_matches(":latest"));
+    let label = format!("{}#app", p.dir.display());
+    let _cleanup = RemovedOnDrop(label, image.clone(), p.image.clone());
+    let engine = docker_ok(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]);
+    let build = |env: &[(&str, &std::ffi::OsStr)], code: i32| -> Value {
+        let run: Run = p.run_env(&["build", "--json"], env);
+        assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
+        serde_json::from_str(run.stdout.trim()).expect("JSON")
+    };
+    let refused = |report: &Value, asked_by: &str| {
+        assert_eq!(report["outcome"], "error", "{report}");
+        let cause = report["error"].as_str().unwrap_or_default();
+        assert!(cause.starts_with(&format!("the build is for linux/s390x ({asked_by})")), "{report}");
+        assert!(report["fix"].as_str().is_some_and(|f| f.contains("the Dockerfile itself is fine")), "{report}");
+    };
+
+    let compose = |platform: &str| {
+        format!("services:\n  app:\n    image: {image}\n    platform: {platform}\n    build:\n      context: .\n")
+    };
+    p.write("compose.yaml", &compose("linux/s390x"));
+    refused(&build(&[], 2), "the service `app`'s platform");
+    assert!(!support::docker(&["image", "inspect", &image]).status.success(), "no image made");
+    p.write("compose.yaml", &compose(&engine));
+    assert_eq!(build(&[], 0)["outcome"], "image_built");
+    let arch = docker_ok(&["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", &image]);
+    assert_eq!(arch, engine);
+
+    // A plain folder: DOCKER_DEFAULT_PLATFORM, then rebuilder.toml's `platform` over it.
+    std::fs::remove_file(p.path("compose.yaml")).expect("no compose file");
+    let s390x = [("DOCKER_DEFAULT_PLATFORM", "linux/s390x".as_ref())];
+    refused(&build(&s390x, 2), "DOCKER_DEFAULT_PLATFORM");
+    p.write("rebuilder.toml", &format!("platform = \"{engine}\"\n"));
+    assert_eq!(build(&s390x, 0)["outcome"], "image_built");
+}

@@ -128,6 +128,7 @@ fn request<'a>(tag: &'a Tag) -> BuildKitRequest<'a> {
         labels: HashMap::new(),
         network: None,
         extra_hosts: &[],
+        platform: None,
         secrets: HashMap::new(),
         ssh: false,
     }

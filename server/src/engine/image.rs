@@ -22,6 +22,8 @@ pub struct BuildRequest<'a> {
     pub network: Option<&'a str>,
     /// `docker build --add-host`, `HOST:IP`; the API this builder is called through takes one.
     pub extra_host: Option<&'a str>,
+    /// `docker build --platform` (None: the engine's own).
+    pub platform: Option<&'a str>,
 }
 
 /// What we need to know of an image.
@@ -61,6 +63,9 @@ impl Engine {
         }
         if let Some(host) = request.extra_host {
             options = options.extrahosts(host);
+        }
+        if let Some(platform) = request.platform {
+            options = options.platform(platform);
         }
         let mut stream = self.docker.build_image(options.build(), None, Some(bollard::body_full(context_tar.into())));
         let mut image_id = None;

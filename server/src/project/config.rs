@@ -67,6 +67,9 @@ pub struct Config {
     /// `none` or, with the classic builder, a network's name. The builder runs on it too, so
     /// a rebuild reaches what the full build reached.
     pub network: Option<String>,
+    /// The platform the image is built for (`docker build --platform`, `os/arch[/variant]`);
+    /// default: `DOCKER_DEFAULT_PLATFORM`, else the engine's own.
+    pub platform: Option<String>,
     /// `HOST:IP` (or `HOST=IP`) lines the build's RUN steps, and the builder, have in
     /// /etc/hosts (`docker build --add-host`); IP may be `host-gateway`.
     #[serde(default)]
@@ -185,7 +188,7 @@ impl Config {
                      build_args, rebuild, workdir, [[sync]] src/dest/exclude/include, ignore, tags, commit, push, timeout_secs, \
                      [[matcher]] regex/severity/columns, [stage.NAME] rebuild/workdir/[[stage.NAME.sync]], \
                      builder (auto, buildkit, classic), [secrets] ID = \"path\" or {{ env = \"VAR\" }}, \
-                     labels, network, extra_hosts",
+                     labels, network, extra_hosts, platform",
                     path.display()
                 ),
             )
@@ -211,6 +214,13 @@ impl Config {
                 "tags",
                 format!("`tags`: {problem}"),
                 "write each tag as docker names images: `name`, `name:tag` or `registry/name:tag`, lowercase",
+            ));
+        }
+        if let Some(platform) = config.platform.as_deref().filter(|p| !is_platform(p)) {
+            return Err(at_key(
+                "platform",
+                format!("`platform` {platform:?} is not `os/arch[/variant]`"),
+                "write it as docker build's --platform takes it, e.g. \"linux/amd64\" or \"linux/arm64/v8\"",
             ));
         }
         if config.timeout_secs == Some(0) {
@@ -275,6 +285,16 @@ impl Config {
 
 fn line_of(text: &str, byte: usize) -> usize {
     text.as_bytes()[..byte.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// `os/arch[/variant]`, each part lowercase letters, digits, `_` or `-` (as docker's
+/// `--platform` names one; `linux/amd64`, `linux/arm/v7`).
+pub fn is_platform(platform: &str) -> bool {
+    let parts: Vec<&str> = platform.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+        })
 }
 
 /// An extra host as the engine takes it (`HOST:IP`), from `HOST:IP`, `HOST=IP` or
@@ -370,6 +390,16 @@ dest = "/src/src"
         assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 2)), "{}", err.cause);
         assert!(err.cause.contains("`Not Ok`"), "{}", err.cause);
         assert!(parse("tags = [\"api@sha256:00\"]\n").expect_err("a digest").cause.contains("digest"));
+    }
+
+    #[test]
+    fn the_platform_is_os_slash_arch_and_a_bad_one_names_its_line() {
+        assert_eq!(parse("platform = \"linux/arm/v7\"\n").expect("valid").platform.as_deref(), Some("linux/arm/v7"));
+        let err = parse("image = \"x\"\nplatform = \"arm64\"\n").expect_err("no os");
+        assert_eq!(err.location, Some((PathBuf::from("/p/rebuilder.toml"), 2)), "{}", err.cause);
+        for bad in ["linux/", "Linux/amd64", "linux/arm/v7/x", "linux amd64"] {
+            assert!(!is_platform(bad), "{bad}");
+        }
     }
 
     #[test]

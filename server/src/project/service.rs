@@ -51,6 +51,7 @@ pub struct ServiceBinding {
 struct ServiceBuild {
     image: String,
     tags: Vec<String>,
+    platform: Option<String>,
     unapplied: Vec<String>,
     dockerfile: PathBuf,
     target: Option<String>,
@@ -251,6 +252,11 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         build: ServiceBuild {
             image: workspace.image_name(service, version),
             tags: build.tags.clone(),
+            // As compose: the service's platform, else the build's one platform.
+            platform: service.platform.clone().or_else(|| match build.platforms.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            }),
             unapplied: build.unapplied.clone(),
             dockerfile: build.dockerfile.clone(),
             target: build.target.clone(),
@@ -285,6 +291,9 @@ impl ServiceBinding {
             config.secrets.insert(id.clone(), entry.clone());
         }
         config.tags.extend(self.build.tags.clone());
+        if self.build.platform.is_some() {
+            config.platform = self.build.platform.clone();
+        }
         config.labels.extend(self.build.labels.clone());
         if self.build.network.is_some() {
             config.network = self.build.network.clone();
@@ -496,6 +505,20 @@ mod tests {
         )
         .expect("write");
         assert_ne!(load(dir.path(), ComposeVersion::V1).expect("loads").recipe, project.recipe);
+    }
+
+    #[test]
+    fn the_build_platform_is_the_service_s_else_the_build_s_one_platform() {
+        let platform = |compose: &str| {
+            let dir = folder(compose);
+            load(dir.path(), ComposeVersion::V2).expect("loads").config.platform
+        };
+        let api = "services:\n  api:\n    build:\n      context: ./api\n";
+        assert_eq!(platform(api), None);
+        assert_eq!(platform(&format!("{api}      platforms: [linux/arm64]\n")).as_deref(), Some("linux/arm64"));
+        assert_eq!(platform(&format!("{api}      platforms: [linux/arm64, linux/amd64]\n")), None);
+        let both = format!("{api}      platforms: [linux/arm64, linux/amd64]\n    platform: linux/amd64\n");
+        assert_eq!(platform(&both).as_deref(), Some("linux/amd64"));
     }
 
     #[test]

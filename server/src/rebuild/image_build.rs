@@ -67,6 +67,7 @@ impl Rebuilder {
         // The user's labels, under ours (namespaced: no key of theirs is lost).
         let mut labels: HashMap<String, String> = config.labels.clone().into_iter().collect();
         labels.extend(build.labels);
+        let platform = self.platform();
         match builder {
             ImageBuilder::Classic => {
                 let request = BuildRequest {
@@ -78,6 +79,7 @@ impl Rebuilder {
                     network: config.network.as_deref(),
                     // `check_settings` refused more than one.
                     extra_host: config.extra_hosts.first().map(String::as_str),
+                    platform: platform.as_ref().map(|(p, _)| p.as_str()),
                 };
                 self.engine
                     .build_image(request, context_tar, &mut |line: &str| {
@@ -96,6 +98,7 @@ impl Rebuilder {
                     labels,
                     network: config.network.as_deref(),
                     extra_hosts: &config.extra_hosts,
+                    platform: platform.as_ref().map(|(p, _)| p.as_str()),
                     secrets: self.secret_sources(),
                     ssh: std::env::var_os("SSH_AUTH_SOCK").is_some(),
                 };
@@ -130,7 +133,7 @@ impl Rebuilder {
                     }
                     (built, _) => built,
                 };
-                built.map_err(|e| self.explain_refusal(e))
+                built.map_err(|e| self.explain_refusal(e, platform.as_ref()))
             }
         }
     }
@@ -138,9 +141,24 @@ impl Rebuilder {
     /// BuildKit's refusal of a valid Dockerfile, said as what it is: the frontend image a
     /// `# syntax=` line names could not be pulled, or the engine's frontend does not read a
     /// construct (at the line of its parse error). Any other error is returned as it is.
-    fn explain_refusal(&self, e: Error) -> Error {
+    fn explain_refusal(&self, e: Error, platform: Option<&(String, String)>) -> Error {
         if e.kind != ErrorKind::ImageBuild {
             return e;
+        }
+        // A base image the engine has for its own platform only, and cannot pull for another.
+        if let Some((platform, asked_by)) = platform.filter(|_| e.cause.contains("load metadata for ")) {
+            return Error {
+                cause: format!(
+                    "the build is for {platform} ({asked_by}), and the engine could not get a base image for it: {}",
+                    e.cause
+                ),
+                fix: format!(
+                    "let the engine reach the registry to pull the base images for {platform} (and run its steps \
+                     under emulation), or build for the engine's own platform: remove {asked_by}; the Dockerfile \
+                     itself is fine"
+                ),
+                ..e
+            };
         }
         let df = &self.project.plan.dockerfile;
         let text = std::fs::read_to_string(df).unwrap_or_default();
@@ -178,6 +196,20 @@ impl Rebuilder {
              step without it",
         )
         .at(df, line)
+    }
+
+    /// The platform the image is built for, and what asked for it: the service's `platform:`
+    /// or rebuilder.toml's, else `DOCKER_DEFAULT_PLATFORM`, as the docker CLI and compose read it.
+    fn platform(&self) -> Option<(String, String)> {
+        if let Some(platform) = &self.project.config.platform {
+            let asked_by = match &self.project.service {
+                Some(service) => format!("the service `{}`'s platform", service.name),
+                None => format!("`platform` in {}", crate::project::config::CONFIG_FILE),
+            };
+            return Some((platform.clone(), asked_by));
+        }
+        let default = std::env::var("DOCKER_DEFAULT_PLATFORM").ok().filter(|p| !p.trim().is_empty())?;
+        Some((default, "DOCKER_DEFAULT_PLATFORM".to_string()))
     }
 
     /// The Dockerfile line of the BuildKit step `name`.

@@ -233,6 +233,9 @@ fn build_query(session_id: &str, request: &BuildKitRequest<'_>) -> Result<String
     if let Some(network) = request.network {
         pairs.push(("networkmode", network));
     }
+    if let Some(platform) = request.platform {
+        pairs.push(("platform", platform));
+    }
     // One pair per host: the engine reads the parameter as a list.
     pairs.extend(request.extra_hosts.iter().map(|h| ("extrahosts", h.as_str())));
     serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())
@@ -363,6 +366,7 @@ mod tests {
             labels: HashMap::new(),
             network: None,
             extra_hosts: &[],
+            platform: None,
             secrets: HashMap::new(),
             ssh: false,
         }
@@ -386,9 +390,19 @@ mod tests {
     #[test]
     fn the_network_and_each_extra_host_are_query_pairs_as_docker_build_sends_them() {
         let hosts = ["db:10.0.0.2".to_string(), "gw:host-gateway".to_string()];
-        let request = BuildKitRequest { network: Some("host"), extra_hosts: &hosts, ..request(None) };
+        let request = BuildKitRequest {
+            network: Some("host"),
+            extra_hosts: &hosts,
+            platform: Some("linux/arm64"),
+            ..request(None)
+        };
         let query = build_query("abc", &request).expect("query");
-        assert!(query.ends_with("&networkmode=host&extrahosts=db%3A10.0.0.2&extrahosts=gw%3Ahost-gateway"), "{query}");
+        assert!(
+            query.ends_with(
+                "&networkmode=host&platform=linux%2Farm64&extrahosts=db%3A10.0.0.2&extrahosts=gw%3Ahost-gateway"
+            ),
+            "{query}"
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct BuildKitRequest<'a> {
     pub network: Option<&'a str>,
     /// `docker build --add-host`, each `HOST:IP`.
     pub extra_hosts: &'a [String],
+    /// `docker build --platform` (None: the engine's own).
+    pub platform: Option<&'a str>,
     /// `RUN --mount=type=secret,id=ID` reads the secret ID from here.
     pub secrets: HashMap<String, SecretSource>,
     /// Forward the user's SSH agent (`$SSH_AUTH_SOCK`) as the id "default"

@@ -111,6 +111,8 @@ pub struct Service {
     pub name: String,
     pub build: Option<Build>,
     pub image: Option<String>,
+    /// `platform:`: the platform compose builds and runs the service for.
+    pub platform: Option<String>,
     pub container_name: Option<String>,
     /// `stop_grace_period` as written (`10s`, `1m30s`): how long compose waits for the
     /// service's containers to stop before killing them.
@@ -139,6 +141,8 @@ pub struct Build {
     /// The build keys compose applies and docker-rebuilder does not (`shm_size`, `ulimits`,
     /// `privileged`…), each as "`build.KEY` (file:line)": said at each full build.
     pub unapplied: Vec<String>,
+    /// `build.platforms`: the platforms compose builds the image for.
+    pub platforms: Vec<String>,
     /// `build.tags`: more names the image gets.
     pub tags: Vec<String>,
     /// `build.labels`: the image's labels.

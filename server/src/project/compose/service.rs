@@ -49,6 +49,19 @@ impl Place<'_> {
         compose_error(&self.source.path, self.line_of(&below), cause, fix)
     }
 
+    /// `key`'s text, a platform (`os/arch[/variant]`); `None` when absent or null.
+    fn platform(&self, map: &Mapping, key: &str) -> Result<Option<String>> {
+        let platform = self.text(map, key)?;
+        match platform.as_deref().filter(|p| !crate::project::config::is_platform(p)) {
+            None => Ok(platform),
+            Some(bad) => Err(self.error(
+                &[key],
+                format!("`{key}` {bad:?} of the service `{}` is not `os/arch[/variant]`", self.service),
+                "write it as docker names platforms, e.g. `linux/amd64` or `linux/arm64/v8`",
+            )),
+        }
+    }
+
     /// `key`'s text; `None` when absent or null.
     fn text(&self, map: &Mapping, key: &str) -> Result<Option<String>> {
         match map.get(key).map(untagged) {
@@ -184,6 +197,7 @@ impl Typing<'_> {
             name: name.to_string(),
             build,
             image: place.text(map, "image")?,
+            platform: place.platform(map, "platform")?,
             container_name: place.text(map, "container_name")?,
             stop_grace_period: place.text(map, "stop_grace_period")?,
             profiles,
@@ -251,6 +265,8 @@ impl Typing<'_> {
             .into_iter()
             .filter(|key| match map.get(*key).map(untagged) {
                 None | Some(Value::Null | Value::Bool(false)) => false,
+                // One platform is the build's platform; several make a multi-platform image.
+                Some(Value::Sequence(platforms)) if *key == "platforms" => platforms.len() > 1,
                 Some(_) => true,
             })
             .map(|key| {
@@ -258,9 +274,11 @@ impl Typing<'_> {
                 format!("`build.{key}` ({}:{at})", place.source.path.display())
             })
             .collect();
+        let platforms = place.list(map, "platforms")?;
         Ok(Build {
             context,
             unapplied,
+            platforms,
             tags,
             labels: place.pairs(map, "labels")?.into_iter().collect(),
             network: place.text(map, "network")?,

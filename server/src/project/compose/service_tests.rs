@@ -51,13 +51,16 @@ fn build_keys_no_build_of_ours_applies_are_listed_with_their_lines() {
     let dir = folder(&[(
         "compose.yaml",
         "services:\n  api:\n    build:\n      context: .\n      shm_size: 2gb\n      privileged: false\n      \
-         ulimits:\n        nofile: 1024\n      cache_from: [a]\n",
+         ulimits:\n        nofile: 1024\n      cache_from: [a]\n      platforms: [linux/amd64]\n  multi:\n    build:\n      \
+         context: .\n      platforms: [linux/amd64, linux/arm64]\n",
     )]);
     let file = canonical(dir.path()).join("compose.yaml");
     let unapplied = build_of(dir.path(), &[], "api").unapplied;
     let at = |key: &str, line: usize| format!("`build.{key}` ({}:{line})", file.display());
     // `privileged: false` is the default; the cache keys change no step's result.
     assert_eq!(unapplied, [at("shm_size", 5), at("ulimits", 7)]);
+    // One platform is what the build is for; several, a multi-platform image we do not make.
+    assert_eq!(build_of(dir.path(), &[], "multi").unapplied, [at("platforms", 14)]);
 }
 
 #[test]
@@ -85,6 +88,9 @@ fn a_bad_extra_host_or_additional_contexts_is_an_error_at_its_line() {
     assert_eq!(line, Some(5), "{cause}");
     let (cause, line) = error("      tags:\n        - shop/api:dev\n        - Shop/API\n");
     assert!(cause.contains("`build.tags` of the service `api`") && cause.contains("`Shop`"), "{cause}");
+    assert_eq!(line, Some(5), "{cause}");
+    let (cause, line) = error("    platform: amd64\n");
+    assert!(cause.contains("`platform` \"amd64\" of the service `api` is not `os/arch[/variant]`"), "{cause}");
     assert_eq!(line, Some(5), "{cause}");
     let (cause, _) = error("      labels: 3\n");
     assert!(cause.contains("`labels` of the service `api` must be a mapping or a list"), "{cause}");
