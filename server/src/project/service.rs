@@ -235,6 +235,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
             (s.id.clone(), entry)
         })
         .collect();
+    let image = workspace.image_name(service, version);
     let binding = ServiceBinding {
         name: service.name.clone(),
         project: workspace.project_name(version),
@@ -244,13 +245,13 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         env_file: workspace.env_file.clone(),
         included: workspace.included.clone(),
         env_files_given: workspace.env_files_given.clone(),
-        image_users: workspace.image_users(&workspace.image_name(service, version), &service.name),
+        image_users: workspace.image_users(&image, &service.name),
         container_name: service.container_name.clone(),
         stop_grace_period: service.stop_grace_period.as_deref().and_then(compose_duration),
         file: service.file.clone(),
         line: service.line,
         build: ServiceBuild {
-            image: workspace.image_name(service, version),
+            image,
             tags: build.tags.clone(),
             // As compose: the service's platform, else the build's one platform.
             platform: service.platform.clone().or_else(|| match build.platforms.as_slice() {
@@ -329,19 +330,21 @@ impl ServiceBinding {
     /// What a full build is to say of the service's build keys it does not apply, if any.
     pub fn unapplied_warning(&self) -> Option<String> {
         let keys = &self.build.unapplied;
+        let (is, it) = if keys.len() == 1 { ("is", "it") } else { ("are", "them") };
         (!keys.is_empty()).then(|| {
             format!(
-                "the service `{}`'s {} {} not applied by docker-rebuilder's builds: the full build's RUN steps and \
-                 the rebuilds in the builder run without {} — if a step needs {}, build this service with compose \
-                 (`docker compose up -d --build {}`)",
-                self.name,
+                "the service `{name}`'s {} {is} not applied by docker-rebuilder's builds: the full build's RUN steps \
+                 and the rebuilds in the builder run without {it} — if a step needs {it}, build this service with \
+                 compose (`docker compose up -d --build {name}`)",
                 keys.join(", "),
-                if keys.len() == 1 { "is" } else { "are" },
-                if keys.len() == 1 { "it" } else { "them" },
-                if keys.len() == 1 { "it" } else { "them" },
-                self.name
+                name = self.name,
             )
         })
+    }
+
+    /// The platform the compose file builds the service for, if it names one.
+    pub fn platform(&self) -> Option<&str> {
+        self.build.platform.as_deref()
     }
 
     /// The service's `develop.watch` rules (empty without a `develop` section).

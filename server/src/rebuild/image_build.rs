@@ -202,7 +202,7 @@ impl Rebuilder {
     /// or rebuilder.toml's, else `DOCKER_DEFAULT_PLATFORM`, as the docker CLI and compose read it.
     fn platform(&self) -> Option<(String, String)> {
         if let Some(platform) = &self.project.config.platform {
-            let asked_by = match &self.project.service {
+            let asked_by = match self.project.service.as_ref().filter(|s| s.platform().is_some()) {
                 Some(service) => format!("the service `{}`'s platform", service.name),
                 None => format!("`platform` in {}", crate::project::config::CONFIG_FILE),
             };
