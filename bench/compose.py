@@ -41,8 +41,9 @@ Setup (untimed): `docker-compose up -d --build`, then wait until the service ans
 
 Every edit writes the file with a new string (unique per run, project, alternative and edit); the
 timer starts right after the write and stops when the service answers with the new string
-(polled every 20 ms with a 0.5 s timeout; a refused or empty connection while the container is
-recreated just means poll again). Each alternative runs one unmeasured warm-up edit, then
+(a new connection every 20 ms, each on its own thread with a 0.5 s timeout, so one the engine's
+port proxy holds while the new container comes up does not delay the next; a refused or empty
+connection while the container is recreated just means probe again). Each alternative runs one unmeasured warm-up edit, then
 --edits measured ones, as its own block, in this order:
 
   ours     `docker-rebuilder watch --json DIR`, running for the whole block; its first cycle
@@ -110,6 +111,7 @@ import argparse
 import collections
 import json
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -556,22 +558,38 @@ class ComposeBench:
             self.image_ids.append(p.stdout.strip())
 
     def wait_answer(self, expected, t0, timeout, done=None):
-        """Polls the service every POLL_S until it answers `expected` (the project's reply for it):
-        (ms since t0, polls, {the last other answer, the ms since t0 it came at}). `done()` ->
-        None while the process is at work, else (ok, when, why): after it said it was done, the
-        service must answer within AFTER_DONE_S."""
+        """Probes the service every POLL_S until it answers `expected` (the project's reply for it):
+        (ms since t0 the answer arrived, probes sent, {the last other answer, the ms since t0 it
+        came at}). Each probe is its own connection on its own thread, so one that hangs does not
+        hold back the next: while a container is recreated the engine's port proxy can accept a
+        connection and only then find the new container not yet up; its dial is retried after a
+        second, which hid the service's first new answer for up to HTTP_TIMEOUT_S from a single
+        sequential prober. `done()` -> None while the process is at work, else (ok, when, why):
+        after it said it was done, the service must answer within AFTER_DONE_S."""
         want = self.p.want(expected)
-        polls, last, last_at, done_at = 0, None, None, None
+        answers = queue.Queue()
+
+        def probe():
+            body = self.p.reply(self.port)
+            answers.put((time.monotonic(), body))
+
+        probes, last, last_at, done_at = 0, None, None, None
         nxt = time.monotonic()
         while True:
-            polls += 1
-            body = self.p.reply(self.port)
+            probes += 1
+            threading.Thread(target=probe, daemon=True).start()
+            nxt += POLL_S
+            while True:
+                try:
+                    at, body = answers.get(timeout=max(0.0, nxt - time.monotonic()))
+                except queue.Empty:
+                    break
+                if body == want:
+                    before = {"answer": last, "at_ms": None if last_at is None else (last_at - t0) * 1000}
+                    return (at - t0) * 1000, probes, before
+                if body is not None and (last_at is None or at >= last_at):
+                    last, last_at = body, at
             now = time.monotonic()
-            if body == want:
-                before = {"answer": last, "at_ms": None if last_at is None else (last_at - t0) * 1000}
-                return (now - t0) * 1000, polls, before
-            if body is not None:
-                last, last_at = body, now
             if done is not None and done_at is None:
                 d = done()
                 if d is not None:
@@ -582,12 +600,8 @@ class ComposeBench:
                 raise BenchError("done %.1f s ago, yet the service answers %r, not %r" % (now - done_at, last, want))
             if now - t0 > timeout:
                 raise BenchError("no answer %r within %d s (last answer %r)" % (want, timeout, last))
-            nxt += POLL_S
-            delay = nxt - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                nxt = time.monotonic()
+            if nxt < now:
+                nxt = now
 
     def check(self, alt, expected, what="service"):
         """Untimed: after a settle, the service (still) answers `expected`."""
@@ -1114,7 +1128,8 @@ def render(results):
     if m.get("binary_changed"):
         w("**Warning: the docker-rebuilder binary changed during the run.**\n")
     w("Each project its own block (folder, compose project, port, `watch`), one after the other. Timer from right "
-      "after the write to the first answer with the new code (polled every %d ms). Each alternative: one unmeasured "
+      "after the write to the first answer with the new code (a new connection every %d ms, each on its own, so "
+      "one held by the engine's port proxy does not delay the next). Each alternative: one unmeasured "
       "warm-up edit, then %d measured; as blocks in this order: %s; skipped: %s. %s\n"
       % (s.get("poll_ms", POLL_S * 1000), s["edits"], ", ".join(ORDER), ", ".join(s["skip"]) or "none",
          "Compose v2 builds with BuildKit, its default; docker-rebuilder's builds are its own (the first, untimed, "
