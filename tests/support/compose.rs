@@ -65,6 +65,13 @@ impl ComposeProject {
         ComposeProject::with(Compose::V1)
     }
 
+    /// The fixture with `text` as its docker-compose.yml, for compose v1.
+    pub fn with_file(text: &str) -> ComposeProject {
+        let p = ComposeProject::new();
+        p.project.write("docker-compose.yml", text);
+        p
+    }
+
     pub fn with(compose: Compose) -> ComposeProject {
         require_images(&["debian:bookworm-slim", "busybox:local"]);
         let project = TempProject::fixture("compose-app");

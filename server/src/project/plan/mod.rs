@@ -13,17 +13,19 @@ use std::time::Duration;
 
 use crate::diagnostics::CustomMatcher;
 use crate::error::{Error, ErrorKind, Result};
-use crate::project::config::{Config, FullBuildPath, StageConfig, SyncEntry};
+use crate::project::config::{Config, StageConfig};
 use crate::project::dockerfile;
 use crate::project::glob::{glob_segment_matches, has_glob};
 
 mod explain;
+mod from_config;
 mod graph;
 mod image_name;
 mod mounts;
 mod prefix;
 mod stages;
 
+use from_config::{check_stage_config, config_sync_rules, extra_tags, full_build_rules};
 pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
 pub use image_name::{image_name, reference_problem, sanitize_name, with_tag};
 pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR, SSH_AGENT};
@@ -445,136 +447,6 @@ fn all_mounts(steps: &[Step]) -> Vec<StepMount> {
     mounts
 }
 
-/// `[stage.NAME]` tables name stages that have a builder; with several builders, the
-/// top-level `rebuild`, `workdir` and `[[sync]]` would be ambiguous.
-fn check_stage_config(project_dir: &Path, config: &Config, walked: &graph::Graph) -> Result<()> {
-    let path = project_dir.join(crate::project::config::CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let with_builder: Vec<String> = walked.builders.iter().filter_map(|(s, _)| s.name.clone()).collect();
-    let listed = if with_builder.is_empty() {
-        "none (no builder stage has a name)".to_string()
-    } else {
-        with_builder.join(", ")
-    };
-    for name in config.stages.keys() {
-        if with_builder.contains(name) {
-            continue;
-        }
-        let line = Config::stage_line(&text, name);
-        let known = walked.stages.iter().find(|s| s.stage.name.as_deref() == Some(name.as_str()));
-        let cause = match known {
-            Some(_) => format!(
-                "{}:{line}: stage `{name}` has no builder (it compiles nothing the image needs incrementally)",
-                path.display()
-            ),
-            None => format!("{}:{line}: the image needs no stage named `{name}`", path.display()),
-        };
-        return Err(Error::new(
-            ErrorKind::Config,
-            cause,
-            format!("name a stage with a builder in `[stage.NAME]`: {listed}"),
-        )
-        .at(&path, line));
-    }
-    if walked.builders.len() > 1 {
-        let top = [
-            ("rebuild", config.rebuild.is_some()),
-            ("workdir", config.workdir.is_some()),
-            ("[[sync]]", !config.sync.is_empty()),
-        ];
-        if let Some((key, _)) = top.iter().find(|(_, set)| *set) {
-            let bare = key.trim_matches(['[', ']']);
-            let line = text
-                .lines()
-                .position(|l| l.trim_start().trim_start_matches('[').starts_with(bare))
-                .map_or(1, |i| i + 1);
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "{}:{line}: `{key}` is ambiguous: the image has {} builders ({listed})",
-                    path.display(),
-                    walked.builders.len()
-                ),
-                format!(
-                    "move it under the stage it is for, e.g. `[stage.{}]`",
-                    with_builder.first().map_or("NAME", |n| n.as_str())
-                ),
-            )
-            .at(&path, line));
-        }
-    }
-    Ok(())
-}
-
-fn config_sync_rules(entries: &[SyncEntry], workdir: &str) -> Result<Vec<SyncRule>> {
-    entries
-        .iter()
-        .map(|entry| {
-            let src = clean_relative(&entry.src);
-            if src.starts_with("..") || Path::new(&entry.src).is_absolute() {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("rebuilder.toml: sync src `{}` is outside the build context", entry.src),
-                    "give `src` relative to the build context, inside it",
-                ));
-            }
-            let dest = clean_container_path(&join_container(workdir, &entry.dest));
-            if dest == "/" {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("rebuilder.toml: sync dest `{}` would mirror over the container's root", entry.dest),
-                    "give `dest` a folder of its own, e.g. /app/src",
-                ));
-            }
-            Ok(SyncRule {
-                sources: vec![src],
-                dest,
-                dest_is_dir: entry.dest.ends_with('/'),
-                chown: None,
-                chmod: None,
-                excludes: entry.exclude.clone(),
-                includes: entry.include.clone(),
-                parents: false,
-                line: 0,
-                needs_full_build: false,
-                why: None,
-            })
-        })
-        .collect()
-}
-
-/// Rules that watch `paths` for the first builder: a change under one needs a full build.
-fn full_build_rules(paths: &[FullBuildPath]) -> Vec<SyncRule> {
-    paths
-        .iter()
-        .enumerate()
-        .map(|(i, path)| SyncRule {
-            sources: vec![clean_relative(&path.src)],
-            dest: format!("{ELSEWHERE}/full-build-{i}"),
-            dest_is_dir: true,
-            chown: None,
-            chmod: None,
-            excludes: Vec::new(),
-            includes: Vec::new(),
-            parents: false,
-            line: 0,
-            needs_full_build: true,
-            why: Some(path.why.clone()),
-        })
-        .collect()
-}
-
-/// `tags` with their tags, once each, without `image`.
-fn extra_tags(tags: &[String], image: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for tag in tags.iter().map(|t| with_tag(t)) {
-        if tag != image && !out.contains(&tag) {
-            out.push(tag);
-        }
-    }
-    out
-}
-
 /// Context-relative path, `/`-separated, without `.`/`..` segments or leading `/`; `""` is the root.
 pub fn clean_relative(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -705,12 +577,6 @@ mod tests {
         std::fs::write(&dockerfile, "# syntax=tonistiigi/pack\nname: app\n").expect("write");
         let err = Plan::infer(dir.path(), &Config::default()).expect_err("not a Dockerfile");
         assert!(err.fix.contains("frontend `tonistiigi/pack` (line 1)"), "{err}");
-    }
-
-    #[test]
-    fn extra_tags_are_tagged_once_each_and_never_the_image() {
-        let tags = ["a", "a:latest", "img", "b:dev"].map(String::from);
-        assert_eq!(extra_tags(&tags, "img:latest"), ["a:latest", "b:dev"]);
     }
 
     #[test]
