@@ -109,6 +109,9 @@ fn settings_reach_the_build_and_the_builder(from: From, classic: bool) {
         .find(|n| n.starts_with("warning: ") && n.contains("`build.shm_size` (") && n.contains("compose.yaml:13)"));
     assert_eq!(unapplied.is_some(), from == From::ComposeService, "{first}");
     saw_the_settings("the full build");
+    let status = p.run_env(&["status", "--json"], env);
+    let status: Value = serde_json::from_str(status.stdout.trim()).expect("status JSON");
+    assert_eq!(status["tags"], serde_json::json!([extra]), "`status` names the extra tag: {status}");
     let filter = format!("label=dev.docker-rebuilder.project={label}");
     let builder = docker_ok(&["ps", "-q", "--filter", &filter, "--filter", "label=dev.docker-rebuilder.role=builder"]);
     let format = "{{.HostConfig.NetworkMode}} {{json .HostConfig.ExtraHosts}}";

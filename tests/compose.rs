@@ -619,6 +619,21 @@ fn a_service_run_from_the_built_image(compose: Compose) {
     let worker = p.container("worker");
     assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &worker]), image_id, "the worker is on the new image");
     assert_eq!((p.container("cache"), p.started_at(&cache)), (cache.clone(), cache_started), "cache untouched");
+    // `status` names the worker as running this image too.
+    let run = p.run(&["status", "--json", "api"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    assert_eq!(status["service"]["image_users"], serde_json::json!(["worker"]), "{status}");
+    let containers = status["service"]["containers"].as_array().cloned().unwrap_or_default();
+    let listed = |service: &str| containers.iter().find(|c| c["service"] == service).cloned().unwrap_or_default();
+    for service in ["api", "worker"] {
+        let c = listed(service);
+        assert_eq!(
+            (&c["running"], &c["runs_this_image"]),
+            (&Value::from(true), &Value::from(true)),
+            "{service}: {status}"
+        );
+    }
     let up = p.compose_ok(&["up", "-d"]);
     assert_eq!(p.container("worker"), worker, "compose keeps the worker's new container:\n{up}");
     worker_answers("hello from version 2 (worker)");

@@ -343,8 +343,9 @@ pub fn print_status(
                 "compose_version": if s.version == ComposeVersion::V1 { "v1" } else { "v2" },
                 "defined_at": format!("{}:{}", s.file.display(), s.line),
                 "develop_watch": s.develop().iter().map(|r| json!({ "action": r.action_name(), "path": r.src, "target": r.target })).collect::<Vec<_>>(),
+                "image_users": s.image_users,
                 "containers": status.service_containers.iter().map(|(c, current)| json!({
-                    "name": c.name, "running": c.running, "runs_this_image": current,
+                    "name": c.name, "service": c.service, "running": c.running, "runs_this_image": current,
                 })).collect::<Vec<_>>(),
             })
         });
@@ -353,6 +354,7 @@ pub fn print_status(
             "engine": super::json::engine(engine),
             "service": service,
             "image": status.image,
+            "tags": plan.tags,
             "image_id": status.image_info.as_ref().map(|i| &i.id),
             "builder": status.builder_name,
             "builder_state": status.builder.as_ref().map(state_of),
@@ -383,18 +385,26 @@ pub fn print_status(
             let target = r.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
             out!("develop  {} {}{target}", r.action_name(), if r.src.is_empty() { "." } else { &r.src });
         }
+        if !s.image_users.is_empty() {
+            out!("also run by {} (its image, not built: recreated with {})", s.image_users.join(", "), s.name);
+        }
     }
     match &status.image_info {
         Some(i) => out!("image    {} ({}, {} layers)", status.image, short_id(&i.id), i.layers),
         None => out!("image    {} (not built yet)", status.image),
     }
+    if !plan.tags.is_empty() {
+        out!("tags     {} (moved to each new image)", plan.tags.join(", "));
+    }
+    let built = project.service.as_ref().map(|s| s.name.as_str());
     for (c, current) in &status.service_containers {
         let state = match (c.running, current) {
             (false, _) => "not running",
             (true, true) => "running this image",
             (true, false) => "running an older image (the next clean build recreates it)",
         };
-        out!("container {} ({state})", c.name);
+        let of = if Some(c.service.as_str()) == built { String::new() } else { format!(" of {}", c.service) };
+        out!("container {}{of} ({state})", c.name);
     }
     if plan.assembly.is_some() {
         let chain: Vec<String> = plan

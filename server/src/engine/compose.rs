@@ -41,6 +41,8 @@ pub struct ServiceContainer {
     pub image_id: String,
     /// The compose project it belongs to.
     pub project: String,
+    /// The compose service it runs.
+    pub service: String,
     /// The version of compose that made it (`1.29.2`, `2.24.0`), empty when not labelled.
     pub compose_version: String,
     /// The folder and files compose was run with, as it recorded them.
@@ -152,6 +154,7 @@ impl Engine {
                 let env_files = paths(LABEL_ENV_FILES);
                 Some(ServiceContainer {
                     project: labels.get(LABEL_COMPOSE_PROJECT).cloned().unwrap_or_default(),
+                    service: labels.get(LABEL_COMPOSE_SERVICE).cloned().unwrap_or_default(),
                     compose_version: labels.get(LABEL_COMPOSE_VERSION).cloned().unwrap_or_default(),
                     working_dir,
                     config_files,

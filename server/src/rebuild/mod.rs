@@ -230,7 +230,8 @@ pub struct Status {
     pub last_build_failed: bool,
     /// A replayed image: each builder stage's status (its label, and its builder's state).
     pub stages: Vec<(String, Status)>,
-    /// A compose service: its containers (running or not) and whether each runs the image.
+    /// A compose service: its containers, then those of the services run from its image
+    /// (running or not), and whether each runs the image.
     pub service_containers: Vec<(crate::engine::ServiceContainer, bool)>,
 }
 
