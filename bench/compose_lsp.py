@@ -91,7 +91,7 @@ def edit(bench, lsp, i):
     bench.last = s
     sample = {"edit": i, "string": s, "total_ms": ms, "polls": polls, "answered_before": prev["answer"],
               "old_answer_ms": prev["at_ms"], "down_ms": ms - prev["at_ms"] if prev["at_ms"] is not None else None,
-              "status_ms": (t_status - t0) * 1000, "status": st["params"].get("message"), "stages": timings,
+              "started_ms": bench.started_ms(), "status_ms": (t_status - t0) * 1000, "status": st["params"].get("message"), "stages": timings,
               "build_ms": timings.get("build"),
               "over_build_ms": ms - timings["build"] if timings.get("build") is not None else None,
               "extra_cycles_before": extra_before}
