@@ -97,6 +97,61 @@ fn an_edit_reaches_the_running_service(compose: Compose) {
     p.expect_answer("hello from version 3", "after the fix");
 }
 
+#[test]
+fn a_compose_up_left_running_in_a_terminal_keeps_running_through_the_recreate() {
+    compose_up_left_running(Compose::V1);
+}
+
+#[test]
+fn a_compose_up_left_running_in_a_terminal_keeps_running_through_the_recreate_under_compose_v2() {
+    compose_up_left_running(Compose::V2);
+}
+
+/// The user's `docker compose up` without `-d`, left running in a terminal: the recreate does
+/// not end it (nor stop the project), and the service answers the new code. Compose v2
+/// follows a container compose recreates, so its `up` is given the API alone: it must keep
+/// running with no other container to show (it ended when the old container stopped before
+/// compose made the new one). Compose v1 shows only the containers it started and ends when
+/// none is left (README says so), so its `up` also shows the cache.
+fn compose_up_left_running(compose: Compose) {
+    let p = ComposeProject::with(compose);
+    let services: &[&str] = if compose == Compose::V1 { &[] } else { &["api"] };
+    p.compose_ok(&["build"]);
+    let log = p.project.path("up.log");
+    let out = std::fs::File::create(&log).expect("up.log");
+    let mut up = p
+        .compose_command()
+        .arg("up")
+        .args(services)
+        .env("API_PORT", p.port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("up.log"))
+        .stderr(out)
+        .spawn()
+        .expect("compose up runs");
+    p.expect_answer("hello from version 1", "after the attached up");
+    let cache = (compose == Compose::V1).then(|| p.container("cache"));
+    // The first build is a full one, the next ones are rebuilds in the builder.
+    for (from, to) in [("version 1", "version 1"), ("version 1", "version 2"), ("version 2", "version 3")] {
+        p.project.replace("api/src/greeting.c", &format!("hello from {from}"), &format!("hello from {to}"));
+        let run = p.run(&["build", "--json", "api"]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let report: Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+        let update = report["service_update"].as_str().unwrap_or_default();
+        assert!(update.contains("recreated"), "{report}");
+        p.expect_answer(&format!("hello from {to}"), "after the recreate");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let still = up.try_wait().expect("up's state");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(still.is_none(), "{compose:?}'s attached `up` ended ({still:?}):\n{text}");
+    if let Some(cache) = cache {
+        assert_eq!(p.container("cache"), cache, "the other service's container is untouched");
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+}
+
 /// The service's containers are stopped beside the commit (the recreate would stop them
 /// first anyway); when compose then refuses the recreate, they are started again: the old
 /// code keeps serving and nothing else is touched.

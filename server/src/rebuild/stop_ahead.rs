@@ -11,6 +11,13 @@
 //! that fails, a cancel, a replay that turns into a full build, a recreate that fails —
 //! each starts the containers stopped here again (`restart_stopped_ahead`). Only for a
 //! service without `develop.watch` rules, whose update is always a recreate.
+//!
+//! Only for compose v1, too. A `docker compose up` (v2) left attached in a terminal follows a
+//! container compose recreates: compose makes the new container, labelled as the old one's
+//! replacement, before it stops the old one, and the old one's exit then reads as "recreated".
+//! An old container stopped first, by us, reads as an exit instead; with no other container to
+//! show, that `up` ends (tests/compose.rs, `a_compose_up_left_running…`). v1's attached `up`
+//! never follows a recreated container, whoever stops the old one.
 
 use std::sync::Mutex;
 
@@ -18,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::Rebuilder;
 use crate::engine::ServiceContainer;
+use crate::project::compose::ComposeVersion;
 use crate::events::{Event, Reporter};
 
 /// The stop started ahead: it ends with the containers it stopped.
@@ -28,7 +36,7 @@ impl Rebuilder {
     /// when a clean build's commit or replay is about to start.
     pub(super) fn stop_service_ahead(&self) {
         let Some(service) = &self.project.service else { return };
-        if !service.develop().is_empty() {
+        if !service.develop().is_empty() || service.version != ComposeVersion::V1 {
             return;
         }
         let mut slot = self.stopped_ahead.lock().unwrap_or_else(|e| e.into_inner());
