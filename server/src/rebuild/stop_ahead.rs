@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 
 use super::Rebuilder;
 use crate::engine::ServiceContainer;
-use crate::project::compose::ComposeVersion;
 use crate::events::{Event, Reporter};
+use crate::project::compose::ComposeVersion;
 
 /// The stop started ahead: it ends with the containers it stopped.
 pub(super) type StopAhead = Mutex<Option<JoinHandle<Vec<ServiceContainer>>>>;
