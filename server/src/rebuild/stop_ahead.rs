@@ -12,7 +12,7 @@
 //! each starts the containers stopped here again (`restart_stopped_ahead`). Only for a
 //! service without `develop.watch` rules, whose update is always a recreate.
 //!
-//! Only for compose v1, too. A `docker compose up` (v2) left attached in a terminal follows a
+//! Only for containers compose v1 made, too. A `docker compose up` (v2) left attached in a terminal follows a
 //! container compose recreates: compose makes the new container, labelled as the old one's
 //! replacement, before it stops the old one, and the old one's exit then reads as "recreated".
 //! An old container stopped first, by us, reads as an exit instead; with no other container to
@@ -26,7 +26,6 @@ use tokio::task::JoinHandle;
 use super::Rebuilder;
 use crate::engine::ServiceContainer;
 use crate::events::{Event, Reporter};
-use crate::project::compose::ComposeVersion;
 
 /// The stop started ahead: it ends with the containers it stopped.
 pub(super) type StopAhead = Mutex<Option<JoinHandle<Vec<ServiceContainer>>>>;
@@ -36,7 +35,7 @@ impl Rebuilder {
     /// when a clean build's commit or replay is about to start.
     pub(super) fn stop_service_ahead(&self) {
         let Some(service) = &self.project.service else { return };
-        if !service.develop().is_empty() || service.version != ComposeVersion::V1 {
+        if !service.develop().is_empty() {
             return;
         }
         let mut slot = self.stopped_ahead.lock().unwrap_or_else(|e| e.into_inner());
@@ -47,7 +46,9 @@ impl Rebuilder {
         let (project, name, grace) = (service.project.clone(), service.name.clone(), service.stop_grace_period);
         *slot = Some(tokio::spawn(async move {
             let Ok(containers) = engine.service_containers(&project, &name).await else { return Vec::new() };
-            let stops = containers.into_iter().filter(|c| c.running).map(|c| {
+            // Only those compose v1 made: the compose that made a container is the one that
+            // recreates it (`recreate_if_stale`), whatever version the workspace was loaded with.
+            let stops = containers.into_iter().filter(|c| c.running && c.by_compose_v1()).map(|c| {
                 let engine = engine.clone();
                 async move { engine.stop_container(&c.id, grace).await.is_ok().then_some(c) }
             });
