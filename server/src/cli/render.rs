@@ -401,7 +401,10 @@ pub fn print_status(
         let state = match (c.running, current) {
             (false, _) => "not running",
             (true, true) => "running this image",
-            (true, false) => "running an older image (the next clean build recreates it)",
+            (true, false) => {
+                "running an older image (the next clean build recreates it, unless its bind mounts already show \
+                 all that build changes)"
+            }
         };
         let of = if Some(c.service.as_str()) == built { String::new() } else { format!(" of {}", c.service) };
         out!("container {}{of} ({state})", c.name);

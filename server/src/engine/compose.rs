@@ -52,6 +52,29 @@ pub struct ServiceContainer {
     pub env_files: Vec<PathBuf>,
     /// When it was created (seconds since the epoch).
     pub created: i64,
+    /// Its mounts: bind mounts and volumes, as the engine lists them.
+    pub mounts: Vec<ContainerMount>,
+}
+
+/// A mount of a container (bind or volume; the list leaves tmpfs mounts out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerMount {
+    /// A bind mount (a host path), not a volume.
+    pub bind: bool,
+    /// The host path (a bind) or the volume's folder, as the engine sees it.
+    pub source: PathBuf,
+    /// Where it is in the container.
+    pub destination: String,
+}
+
+impl ContainerMount {
+    fn of(m: bollard::models::MountPoint) -> Option<ContainerMount> {
+        Some(ContainerMount {
+            bind: m.typ.as_deref() == Some("bind"),
+            source: PathBuf::from(m.source?),
+            destination: m.destination?,
+        })
+    }
 }
 
 impl ServiceContainer {
@@ -136,8 +159,11 @@ impl Engine {
             self.docker.list_containers(Some(options)).await.map_err(|e| super::engine_error("list containers", e))?;
         Ok(list
             .into_iter()
-            .map(|c| (c.created.unwrap_or(0), super::ContainerInfo::of(c)))
-            .filter_map(|(created, c)| {
+            .map(|mut c| {
+                let mounts = c.mounts.take().unwrap_or_default().into_iter().filter_map(ContainerMount::of).collect();
+                (c.created.unwrap_or(0), mounts, super::ContainerInfo::of(c))
+            })
+            .filter_map(|(created, mounts, c)| {
                 let labels = &c.labels;
                 // `docker compose run`'s containers are not the service's.
                 if labels.get(LABEL_COMPOSE_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
@@ -160,6 +186,7 @@ impl Engine {
                     config_files,
                     env_files,
                     created,
+                    mounts,
                     id: c.id,
                     name: c.name,
                     running: c.running,

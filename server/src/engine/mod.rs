@@ -22,7 +22,7 @@ mod volume;
 
 pub use buildkit::{BuildEvent, BuildKitRequest, BuilderSupport, SecretSource, StepState};
 pub use commit::CommitConfig;
-pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ServiceContainer};
+pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, ContainerMount, ServiceContainer};
 pub use compose_env::EnvChange;
 pub use connect::{resolve as resolve_target, use_flags};
 pub use container::{BuilderSpec, ContainerInfo};

@@ -118,22 +118,26 @@ impl Rebuilder {
         let floor = self.mtime_floor(lock);
         let result = self.cycle(*builder, floor, options.cancel.as_ref(), &mut phases).await;
         phases.finish();
-        let (outcome, uploaded, deleted, synced) = match result {
-            Err(e) if e.kind == ErrorKind::Cancelled => (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new()),
+        let (outcome, uploaded, deleted, synced, files_only) = match result {
+            Err(e) if e.kind == ErrorKind::Cancelled => {
+                (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None)
+            }
             Err(e) => return Err(e),
             Ok(CycleResult::FullBuild(reason)) if self.stage_of.is_some() => {
                 return Err(Error::new(ErrorKind::FullBuildNeeded, reason, ""));
             }
             Ok(CycleResult::FullBuild(reason)) => {
                 match until_cancelled(options.cancel.as_ref(), self.full_build(&reason, phases.reporter)).await {
-                    Ok(reason) => (Outcome::ImageBuilt { reason }, 0, 0, Vec::new()),
+                    Ok(reason) => (Outcome::ImageBuilt { reason }, 0, 0, Vec::new(), None),
                     Err(e) if e.kind == ErrorKind::Cancelled => {
-                        (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new())
+                        (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None)
                     }
                     Err(e) => return Err(e),
                 }
             }
-            Ok(CycleResult::Done { outcome, uploaded, deleted, synced }) => (outcome, uploaded, deleted, synced),
+            Ok(CycleResult::Done { outcome, uploaded, deleted, synced, files_only }) => {
+                (outcome, uploaded, deleted, synced, files_only)
+            }
         };
         let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
         Ok(CycleReport {
@@ -141,6 +145,7 @@ impl Rebuilder {
             uploaded,
             deleted,
             synced,
+            files_only,
             timings: phases.timings,
             stages: phases.stages,
             image: self.project.plan.image.clone(),
@@ -215,6 +220,7 @@ impl Rebuilder {
                     uploaded: 0,
                     deleted: 0,
                     synced: Vec::new(),
+                    files_only: None,
                 });
             }
             phases.note("no new changes; the last build failed, so building again");
@@ -229,6 +235,15 @@ impl Rebuilder {
             .filter_map(|p| tree.entries.get(p).map(|f| f.host.clone()))
             .chain(changes.delete.iter().filter_map(|p| plan.host_path(p)))
             .collect();
+
+        // With no step to run, the image changes by these files alone (see `bind_view.rs`).
+        let files_only: Option<Vec<(std::path::PathBuf, String)>> =
+            (plan.steps.is_empty() && plan.commit && self.stage_of.is_none()).then(|| {
+                let written =
+                    changes.upload.iter().filter_map(|p| tree.entries.get(p).map(|f| (f.host.clone(), p.clone())));
+                let deleted = changes.delete.iter().filter_map(|p| plan.host_path(p).map(|h| (h, p.clone())));
+                written.chain(deleted).collect()
+            });
 
         let base_user = self.base_user().await?;
         let user_of = |step: &Step| step.user.clone().unwrap_or_else(|| base_user.clone());
@@ -283,6 +298,7 @@ impl Rebuilder {
                             uploaded: changes.upload.len(),
                             deleted: changes.delete.len(),
                             synced,
+                            files_only: None,
                         });
                     }
                     return Err(e);
@@ -298,6 +314,7 @@ impl Rebuilder {
                     uploaded: changes.upload.len(),
                     deleted: changes.delete.len(),
                     synced,
+                    files_only: None,
                 });
             }
         }
@@ -308,7 +325,7 @@ impl Rebuilder {
             return Err(Error::new(ErrorKind::Cancelled, "the build was cancelled before its commit", ""));
         }
         let committed = if plan.commit {
-            self.stop_service_ahead();
+            self.stop_service_ahead(files_only.clone());
             phases.start(Phase::Commit, plan.image.clone());
             let committing = Instant::now();
             let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
@@ -353,13 +370,20 @@ impl Rebuilder {
             uploaded: changes.upload.len(),
             deleted: changes.delete.len(),
             synced,
+            files_only: files_only.filter(|_| committed),
         })
     }
 }
 
 enum CycleResult {
     FullBuild(String),
-    Done { outcome: Outcome, uploaded: usize, deleted: usize, synced: Vec<std::path::PathBuf> },
+    Done {
+        outcome: Outcome,
+        uploaded: usize,
+        deleted: usize,
+        synced: Vec<std::path::PathBuf>,
+        files_only: Option<Vec<(std::path::PathBuf, String)>>,
+    },
 }
 
 /// Writes the hashes a cycle's scan took for the next process, however the cycle ends (a

@@ -3,6 +3,7 @@
 //! one operation at a time on it (the LSP server's per-project task, or one CLI command).
 
 mod bind_from;
+mod bind_view;
 mod builder;
 mod context;
 mod cycle;
@@ -155,6 +156,10 @@ pub struct CycleReport {
     pub deleted: usize,
     /// Host files whose change this cycle mirrored (written or deleted).
     pub synced: Vec<std::path::PathBuf>,
+    /// When the cycle changed the image by these files alone (no step ran, no stage was
+    /// replayed): each host file with its path in the image. A container that shows them all
+    /// through its bind mounts needs no recreate (`bind_view.rs`).
+    pub files_only: Option<Vec<(std::path::PathBuf, String)>>,
     /// Time per phase, in order.
     pub timings: Vec<(Phase, Duration)>,
     /// The finer split of the same time (see `Stage`), in order.

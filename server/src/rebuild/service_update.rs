@@ -15,8 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::bind_view::{bind_showing, shown_live};
 use super::{CycleReport, Outcome, Rebuilder};
-use crate::engine::{ComposeRun, ComposeStandby, Engine, ExecRequest, ServiceContainer};
+use crate::engine::{ComposeRun, ComposeStandby, ContainerMount, Engine, ExecRequest, ServiceContainer};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::compose::{ComposeVersion, WatchAction, Workspace};
 use crate::project::service::{DevelopRule, ServiceBinding};
@@ -40,7 +41,11 @@ impl Rebuilder {
         }
         let first = !self.service_seen.swap(true, std::sync::atomic::Ordering::SeqCst);
         let update = match develop_update(service, &self.project.plan.context, report, first) {
-            Update::Recreate => self.recreate_if_stale(service, &image_id, reporter).await,
+            Update::Recreate => {
+                // Without develop.watch, what the bind mounts already show needs no recreate.
+                let files_only = report.files_only.as_deref().filter(|_| service.develop().is_empty());
+                self.recreate_if_stale(service, &image_id, files_only, reporter).await
+            }
             Update::Copy { files, commands } => self.copy_into_service(service, &files, &commands, reporter).await,
             Update::CopyAll { rules } => match self.initial_files(&rules) {
                 Ok(files) => self.copy_into_service(service, &files, &[], reporter).await,
@@ -100,12 +105,14 @@ impl Rebuilder {
         .at(&service.file, service.line))
     }
 
-    /// Recreates the service's running containers that are not on `image_id`; what it did,
-    /// or None when none needed it.
+    /// Recreates the service's running containers that are not on `image_id`, save those
+    /// whose bind mounts show all of `files_only` (`bind_view.rs`); what it did, or None when
+    /// none needed it.
     async fn recreate_if_stale(
         &self,
         service: &ServiceBinding,
         image_id: &str,
+        files_only: Option<&[(PathBuf, String)]>,
         reporter: &mut dyn Reporter,
     ) -> crate::error::Result<Option<String>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose.
@@ -124,10 +131,29 @@ impl Rebuilder {
         let was_running = |c: &ServiceContainer| c.running || ahead.iter().any(|a| a.id == c.id);
         let is_stale = |c: &&ServiceContainer| was_running(c) && c.image_id != image_id;
         services.retain(|(_, containers)| containers.iter().any(|c| is_stale(&c)));
+        // A service whose stale containers all show the change through their binds keeps them.
+        let mut kept: Vec<String> = Vec::new();
+        let mut recreated = Vec::new();
+        for (name, containers) in services {
+            let mut shown = Vec::new();
+            for c in containers.iter().filter(is_stale) {
+                match shown_live(&self.engine, c, files_only).await {
+                    Some(mounts) => shown.push((c.name.clone(), mounts.into_iter().cloned().collect::<Vec<_>>())),
+                    None => break,
+                }
+            }
+            if shown.len() == containers.iter().filter(is_stale).count() {
+                kept.extend(shown.iter().map(|(c, mounts)| kept_note(c, mounts, &service.workspace_dir)));
+            } else {
+                recreated.push((name, containers));
+            }
+        }
+        let services = recreated;
+        let kept = (!kept.is_empty()).then(|| format!("service {}: {}", service.name, kept.join("; ")));
         let stale: Vec<&ServiceContainer> = services.iter().flat_map(|(_, cs)| cs.iter().filter(is_stale)).collect();
         let Some(first) = stale.first() else {
             self.start_again(&ahead, reporter).await;
-            return Ok(None);
+            return Ok(kept);
         };
         let names: Vec<&str> = stale.iter().map(|c| c.name.as_str()).collect();
         reporter.report(Event::PhaseStarted {
@@ -181,8 +207,56 @@ impl Rebuilder {
         if let Some(warning) = self.ports_moved(service, ports_before, image_id, made).await {
             reporter.report(Event::Warning(warning));
         }
-        Ok(Some(format!("service {}: recreated {} on the new image", service.name, names.join(", "))))
+        let done = format!("service {}: recreated {} on the new image", service.name, names.join(", "));
+        Ok(Some(match kept {
+            Some(kept) => format!("{done}; {kept}"),
+            None => done,
+        }))
     }
+}
+
+/// A tar of `files` that exist (host file, container path) and the paths of those gone from
+/// the host; no tar when none exists.
+fn archive_of(files: &[&(PathBuf, String)]) -> crate::error::Result<(Option<Vec<u8>>, Vec<String>)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut archive = ArchiveWriter::new();
+    let mut gone = Vec::new();
+    let mut added = 0;
+    for (host, path) in files {
+        match std::fs::symlink_metadata(host) {
+            Ok(meta) if meta.is_file() => {
+                if archive.add_file(path, host, meta.permissions().mode() & 0o7777, (0, 0), None)?.is_none() {
+                    gone.push(path.clone());
+                } else {
+                    added += 1;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => gone.push(path.clone()),
+        }
+    }
+    let tar = archive.finish()?;
+    Ok(((added > 0).then_some(tar), gone))
+}
+
+/// What became of a container left running because its bind mounts show the change.
+fn kept_note(container: &str, mounts: &[ContainerMount], workspace: &Path) -> String {
+    let shown: Vec<String> = mounts
+        .iter()
+        .map(|m| {
+            let source = match m.source.strip_prefix(workspace) {
+                Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+                Ok(rel) => format!("./{}", rel.display()),
+                Err(_) => m.source.display().to_string(),
+            };
+            format!("{source} at {}", m.destination)
+        })
+        .collect();
+    format!(
+        "{container} kept running: its bind mount of {} already shows the change, and no build step ran (the next \
+         `up` recreates it on the new image; a develop.watch `restart` rule restarts it on each change)",
+        shown.join(", ")
+    )
 }
 
 /// The compose version that names a workspace's images: the one that made its containers
@@ -312,28 +386,26 @@ impl Rebuilder {
             phase: Phase::Service,
             detail: format!("syncing {} file(s) into {}", files.len(), names.join(", ")),
         });
-        let mut archive = ArchiveWriter::new();
-        let mut gone = Vec::new();
-        for (host, path) in files {
-            match std::fs::symlink_metadata(host) {
-                Ok(meta) if meta.is_file() => {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    if archive.add_file(path, host, meta.permissions().mode() & 0o7777, (0, 0), None)?.is_none() {
-                        gone.push(path.clone());
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => gone.push(path.clone()),
-            }
-        }
-        let tar = archive.finish()?;
+        let shares_files = self.engine.shares_host_files().await;
+        let mut shown = 0;
         for container in &running {
+            // What a bind mount shows is the user's own file: writing it there would write
+            // (as root) over it, and removing it could remove one made again since. Compose
+            // Watch, too, leaves a path alone that a bind mount declares.
+            let shows = |(host, path): &&(PathBuf, String)| {
+                shares_files && bind_showing(&container.mounts, host, path).is_some()
+            };
+            let own: Vec<&(PathBuf, String)> = files.iter().filter(|f| !shows(f)).collect();
+            shown = shown.max(files.len() - own.len());
+            let (tar, gone) = archive_of(&own)?;
             if !gone.is_empty() {
                 let mut argv = vec!["rm".to_string(), "-rf".to_string(), "--".to_string()];
-                argv.extend(gone.iter().cloned());
+                argv.extend(gone);
                 self.run_in_service(&container.id, &argv, "remove deleted files", reporter).await;
             }
-            self.engine.upload(&container.id, tar.clone()).await?;
+            if let Some(tar) = tar {
+                self.engine.upload(&container.id, tar).await?;
+            }
             for command in commands {
                 self.run_in_service(&container.id, command, &command.join(" "), reporter).await;
             }
@@ -346,7 +418,16 @@ impl Rebuilder {
                 commands.iter().map(|c| format!("`{}`", c.join(" "))).collect::<Vec<_>>().join(", ")
             )
         };
-        Ok(Some(format!("service {}: synced {} file(s) into {}{ran}", service.name, files.len(), names.join(", "))))
+        let synced = match shown {
+            0 => format!("synced {} file(s) into {}", files.len(), names.join(", ")),
+            n if n == files.len() => format!("{}: its bind mount already shows the change", names.join(", ")),
+            n => format!(
+                "synced {} file(s) into {} ({n} more shown through a bind mount)",
+                files.len() - n,
+                names.join(", ")
+            ),
+        };
+        Ok(Some(format!("service {}: {synced}{ran}", service.name)))
     }
 
     /// Runs `argv` in a service's container; a failure is a warning with its output.
@@ -412,6 +493,7 @@ mod tests {
             uploaded: synced.len(),
             deleted: 0,
             synced: synced.iter().map(|p| p.to_path_buf()).collect(),
+            files_only: None,
             timings: Vec::new(),
             stages: Vec::new(),
             image: "x:latest".into(),

@@ -134,7 +134,7 @@ impl Rebuilder {
             return self.full_build_report(&reason, started, reporter.inner).await;
         }
         let ahead = reporter.ahead.take();
-        self.stop_service_ahead();
+        self.stop_service_ahead(None);
         let replayed = self.replay(&record, &tree, &sources, options.cancel.as_ref(), &mut phases, ahead).await;
         phases.finish();
         total.timings.append(&mut phases.timings);
@@ -222,6 +222,7 @@ impl Rebuilder {
             uploaded: 0,
             deleted: 0,
             synced: Vec::new(),
+            files_only: None,
             timings: Vec::new(),
             stages: Vec::new(),
             image: self.project.plan.image.clone(),

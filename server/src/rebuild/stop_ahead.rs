@@ -18,11 +18,16 @@
 //! An old container stopped first, by us, reads as an exit instead; with no other container to
 //! show, that `up` ends (tests/compose.rs, `a_compose_up_left_running…`). v1's attached `up`
 //! never follows a recreated container, whoever stops the old one.
+//!
+//! A container whose bind mounts already show the cycle's files is not recreated
+//! (`bind_view.rs`), so it is not stopped either.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use tokio::task::JoinHandle;
 
+use super::bind_view::shown_live;
 use super::Rebuilder;
 use crate::engine::ServiceContainer;
 use crate::events::{Event, Reporter};
@@ -32,8 +37,9 @@ pub(super) type StopAhead = Mutex<Option<JoinHandle<Vec<ServiceContainer>>>>;
 
 impl Rebuilder {
     /// Starts stopping the service's running containers (see the module's comment). Called
-    /// when a clean build's commit or replay is about to start.
-    pub(super) fn stop_service_ahead(&self) {
+    /// when a clean build's commit or replay is about to start; `files_only`: the cycle's
+    /// `CycleReport::files_only`.
+    pub(super) fn stop_service_ahead(&self, files_only: Option<Vec<(PathBuf, String)>>) {
         let Some(service) = &self.project.service else { return };
         if !service.develop().is_empty() {
             return;
@@ -48,7 +54,13 @@ impl Rebuilder {
             let Ok(containers) = engine.service_containers(&project, &name).await else { return Vec::new() };
             // Only those compose v1 made: the compose that made a container is the one that
             // recreates it (`recreate_if_stale`), whatever version the workspace was loaded with.
-            let stops = containers.into_iter().filter(|c| c.running && c.by_compose_v1()).map(|c| {
+            let mut stopping = Vec::new();
+            for c in containers.into_iter().filter(|c| c.running && c.by_compose_v1()) {
+                if shown_live(&engine, &c, files_only.as_deref()).await.is_none() {
+                    stopping.push(c);
+                }
+            }
+            let stops = stopping.into_iter().map(|c| {
                 let engine = engine.clone();
                 async move { engine.stop_container(&c.id, grace).await.is_ok().then_some(c) }
             });

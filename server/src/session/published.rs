@@ -160,6 +160,7 @@ mod tests {
             uploaded: 0,
             deleted: 0,
             synced: synced.iter().map(PathBuf::from).collect(),
+            files_only: None,
             timings: Vec::new(),
             stages: Vec::new(),
             image: "app".to_string(),

@@ -1,0 +1,127 @@
+//! A compose service whose container bind-mounts its sources over the image's copy, as dev
+//! compose files do (issue 15's "everything inferred"): an edit the mount already shows
+//! leaves the container running while the image gets it; an edit it does not show recreates
+//! it; a develop.watch sync never writes through the mount onto the user's file. Real compose
+//! (v1 and v2), the real binary, busybox's httpd serving the bound folder.
+
+mod support;
+
+use std::os::unix::fs::MetadataExt as _;
+
+use support::compose::{Compose, ComposeProject, CYCLE, FIRST_BUILD};
+use support::docker;
+
+/// The API service made a static site: `api/src` copied to /www and served from there by
+/// busybox's httpd (under an init, so a stop is quick), `api/conf` copied to /etc/web.
+/// `service` is the rest of the service's YAML (its volumes, develop…), indented for it.
+fn site(compose: Compose, service: &str) -> ComposeProject {
+    let p = ComposeProject::with(compose);
+    p.project.write(
+        "api/Dockerfile",
+        "FROM busybox:local\nCOPY conf /etc/web\nCOPY src /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+    );
+    p.project.write("api/src/index.html", "page 1\n");
+    p.project.write("api/conf/motd", "motd 1\n");
+    p.project.write(
+        "docker-compose.yml",
+        &format!(
+            "version: \"3.8\"\nservices:\n  api:\n    build: ./api\n    init: true\n    ports:\n      - \
+             \"127.0.0.1:${{API_PORT:-18080}}:8080\"\n{service}"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("page 1", "after compose up");
+    p
+}
+
+/// What the image holds at `path`.
+fn in_image(image: &str, path: &str) -> String {
+    let out = docker(&["run", "--rm", "--entrypoint", "cat", image, path]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_edit_the_containers_bind_mount_shows_keeps_it_running() {
+    an_edit_the_bind_mount_shows_keeps_the_container(Compose::V1);
+}
+
+#[test]
+fn an_edit_the_containers_bind_mount_shows_keeps_it_running_under_compose_v2() {
+    an_edit_the_bind_mount_shows_keeps_the_container(Compose::V2);
+}
+
+fn an_edit_the_bind_mount_shows_keeps_the_container(compose: Compose) {
+    let p = site(compose, "    volumes:\n      - ./api/src:/www\n");
+    let image = format!("{}:latest", p.api_image());
+    let w = p.watch();
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    let before = p.container("api");
+    let started = p.started_at(&before);
+
+    // Shown by the mount, and no step runs: the image gets it, the container keeps running.
+    p.project.write("api/src/index.html", "page 2\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    let update = cycle["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("kept running") && update.contains("./api/src at /www"), "{cycle}\n{}", w.log());
+    assert_eq!(p.container("api"), before, "the same container: {cycle}");
+    assert_eq!(p.started_at(&before), started, "never restarted: {cycle}");
+    assert_eq!(in_image(&image, "/www/index.html"), "page 2", "the image has the edit");
+    p.expect_answer("page 2", "the running container shows the edit through its mount");
+    // A new file and a deleted one, the same.
+    p.project.write("api/src/about.html", "about\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("kept running")), "{cycle}\n{}", w.log());
+    std::fs::remove_file(p.project.path("api/src/about.html")).expect("rm");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("kept running")), "{cycle}\n{}", w.log());
+    assert_eq!(p.container("api"), before, "still the same container");
+
+    // Not shown by any mount: the container is recreated on the new image.
+    p.project.write("api/conf/motd", "motd 2\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    let after = p.container("api");
+    assert_ne!(after, before, "a new container: {cycle}");
+    let motd = docker(&["exec", &after, "cat", "/etc/web/motd"]);
+    assert_eq!(String::from_utf8_lossy(&motd.stdout).trim(), "motd 2");
+    let image_id = String::from_utf8_lossy(&docker(&["image", "inspect", "--format", "{{.Id}}", &image]).stdout)
+        .trim()
+        .to_string();
+    let runs = docker(&["inspect", "--format", "{{.Image}}", &after]);
+    assert_eq!(String::from_utf8_lossy(&runs.stdout).trim(), image_id, "on the committed image");
+    p.expect_answer("page 2", "the recreated container serves the site");
+}
+
+/// A develop.watch `sync` rule over a path the container also bind-mounts: compose's own
+/// watch ignores such a rule; a copy of ours would write the file back through the mount,
+/// as root, onto the user's own file.
+#[test]
+fn a_develop_sync_over_a_bind_mount_leaves_the_users_file_alone() {
+    let p = site(
+        Compose::V2,
+        "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - action: sync\n          path: \
+         ./api/src\n          target: /www\n",
+    );
+    let w = p.watch();
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    let before = p.container("api");
+
+    // The user's file, owned by the user (not root), replaced whole as an editor saves it.
+    let page = p.project.path("api/src/index.html");
+    let saved = p.project.path("api/src/.index.html.new");
+    std::fs::write(&saved, "page 2\n").expect("write");
+    std::os::unix::fs::chown(&saved, Some(4321), Some(4321)).expect("chown");
+    std::fs::rename(&saved, &page).expect("rename");
+    let inode = std::fs::metadata(&page).expect("stat").ino();
+
+    let cycle = w.expect("succeeded", CYCLE);
+    let update = cycle["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("bind mount already shows the change"), "{cycle}\n{}", w.log());
+    let meta = std::fs::metadata(&page).expect("stat");
+    assert_eq!((meta.uid(), meta.gid()), (4321, 4321), "the user's file keeps its owner: {cycle}");
+    assert_eq!(meta.ino(), inode, "and is the same file: {cycle}");
+    assert_eq!(p.container("api"), before, "a sync rule never restarts");
+    p.expect_answer("page 2", "the container shows the edit through its mount");
+}
