@@ -125,3 +125,23 @@ fn a_develop_sync_over_a_bind_mount_leaves_the_users_file_alone() {
     assert_eq!(p.container("api"), before, "a sync rule never restarts");
     p.expect_answer("page 2", "the container shows the edit through its mount");
 }
+
+/// The way out the cycle's message names: a develop.watch `restart` rule (compose's action for
+/// bind-mounted sources) has the container restarted on the new image after such an edit.
+#[test]
+fn a_develop_restart_rule_recreates_the_container_its_bind_mount_would_keep() {
+    let p = site(
+        Compose::V2,
+        "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - action: restart\n          path: \
+         ./api/src\n",
+    );
+    let w = p.watch();
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    let before = p.container("api");
+    p.project.write("api/src/index.html", "page 2\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    assert_ne!(p.container("api"), before, "a new container: {cycle}");
+    p.expect_answer("page 2", "the recreated container");
+}
