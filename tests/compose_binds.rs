@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt as _;
 
 use support::compose::{Compose, ComposeProject, CYCLE, FIRST_BUILD};
 use support::docker;
+use support::watch::Watch;
 
 /// The API service made a static site: `api/src` copied to /www and served from there by
 /// busybox's httpd (under an init, so a stop is quick), `api/conf` copied to /etc/web.
@@ -34,6 +35,16 @@ fn site(compose: Compose, service: &str) -> ComposeProject {
     p
 }
 
+/// `watch` in the compose folder, past its first cycle (our build, the service onto it), and
+/// the API's container then.
+fn watching(p: &ComposeProject) -> (Watch, String) {
+    let w = p.watch();
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    let container = p.container("api");
+    (w, container)
+}
+
 /// What the image holds at `path`.
 fn in_image(image: &str, path: &str) -> String {
     let out = docker(&["run", "--rm", "--entrypoint", "cat", image, path]);
@@ -53,10 +64,7 @@ fn an_edit_the_containers_bind_mount_shows_keeps_it_running_under_compose_v2() {
 fn an_edit_the_bind_mount_shows_keeps_the_container(compose: Compose) {
     let p = site(compose, "    volumes:\n      - ./api/src:/www\n");
     let image = format!("{}:latest", p.api_image());
-    let w = p.watch();
-    let first = w.next(FIRST_BUILD);
-    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
-    let before = p.container("api");
+    let (w, before) = watching(&p);
     let started = p.started_at(&before);
 
     // Shown by the mount, and no step runs: the image gets it, the container keeps running.
@@ -103,10 +111,7 @@ fn a_develop_sync_over_a_bind_mount_leaves_the_users_file_alone() {
         "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - action: sync\n          path: \
          ./api/src\n          target: /www\n",
     );
-    let w = p.watch();
-    let first = w.next(FIRST_BUILD);
-    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
-    let before = p.container("api");
+    let (w, before) = watching(&p);
 
     // The user's file, owned by the user (not root), replaced whole as an editor saves it.
     let page = p.project.path("api/src/index.html");
@@ -135,10 +140,7 @@ fn a_develop_restart_rule_recreates_the_container_its_bind_mount_would_keep() {
         "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - action: restart\n          path: \
          ./api/src\n",
     );
-    let w = p.watch();
-    let first = w.next(FIRST_BUILD);
-    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
-    let before = p.container("api");
+    let (w, before) = watching(&p);
     p.project.write("api/src/index.html", "page 2\n");
     let cycle = w.expect("succeeded", CYCLE);
     assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
