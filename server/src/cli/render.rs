@@ -386,7 +386,11 @@ pub fn print_status(
             out!("develop  {} {}{target}", r.action_name(), if r.src.is_empty() { "." } else { &r.src });
         }
         if !s.image_users.is_empty() {
-            out!("also run by {} (its image, not built: recreated with {})", s.image_users.join(", "), s.name);
+            out!(
+                "also run by {} (this image, no build of their own: recreated with {} after each build)",
+                s.image_users.join(", "),
+                s.name
+            );
         }
     }
     match &status.image_info {

@@ -2,6 +2,7 @@
 //! commit: they run in sequence here, and a Rebuilder runs one operation at a time.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use super::builder::{Builder, Ensured};
@@ -15,6 +16,8 @@ use crate::events::{Event, Phase, Reporter, Stage};
 use crate::project::plan::Step;
 use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::extract::{self, Verdict};
+use crate::sync::manifest::Changes;
+use crate::sync::walk::HostTree;
 
 impl Rebuilder {
     /// Brings the image up to date with the host's sources (and, for a compose service, its
@@ -236,14 +239,7 @@ impl Rebuilder {
             .chain(changes.delete.iter().filter_map(|p| plan.host_path(p)))
             .collect();
 
-        // With no step to run, the image changes by these files alone (see `bind_view.rs`).
-        let files_only: Option<Vec<(std::path::PathBuf, String)>> =
-            (plan.steps.is_empty() && plan.commit && self.stage_of.is_none()).then(|| {
-                let written =
-                    changes.upload.iter().filter_map(|p| tree.entries.get(p).map(|f| (f.host.clone(), p.clone())));
-                let deleted = changes.delete.iter().filter_map(|p| plan.host_path(p).map(|h| (h, p.clone())));
-                written.chain(deleted).collect()
-            });
+        let files_only = self.files_only(&tree, &changes);
 
         let base_user = self.base_user().await?;
         let user_of = |step: &Step| step.user.clone().unwrap_or_else(|| base_user.clone());
@@ -372,6 +368,22 @@ impl Rebuilder {
             synced,
             files_only: files_only.filter(|_| committed),
         })
+    }
+}
+
+impl Rebuilder {
+    /// With no step to run, the image changes by the synced files alone: each host file with
+    /// its path in the image (see `bind_view.rs`). None when a step runs, the image is not this
+    /// builder's commit, or a changed file's host path is not known (it could not be shown to be
+    /// in a bind mount).
+    fn files_only(&self, tree: &HostTree, changes: &Changes) -> Option<Vec<(PathBuf, String)>> {
+        let plan = &self.project.plan;
+        if !plan.steps.is_empty() || !plan.commit || self.stage_of.is_some() {
+            return None;
+        }
+        let written = changes.upload.iter().map(|p| tree.entries.get(p).map(|f| (f.host.clone(), p.clone())));
+        let deleted = changes.delete.iter().map(|p| plan.host_path(p).map(|h| (h, p.clone())));
+        written.chain(deleted).collect()
     }
 }
 
