@@ -8,15 +8,25 @@ mod support;
 
 use std::os::unix::fs::MetadataExt as _;
 
+use serde_json::Value;
 use support::compose::{Compose, ComposeProject, CYCLE, FIRST_BUILD};
 use support::docker;
+use support::lsp::{is_diagnostics_for, is_status};
 use support::watch::Watch;
 
 /// The API service made a static site: `api/src` copied to /www and served from there by
 /// busybox's httpd (under an init, so a stop is quick), `api/conf` copied to /etc/web.
 /// `service` is the rest of the service's YAML (its volumes, develop…), indented for it.
 fn site(compose: Compose, service: &str) -> ComposeProject {
+    site_with(compose, service, &[])
+}
+
+/// The same with more files (another service's folder, say).
+fn site_with(compose: Compose, service: &str, files: &[(&str, &str)]) -> ComposeProject {
     let p = ComposeProject::with(compose);
+    for (file, text) in files {
+        p.project.write(file, text);
+    }
     p.project.write(
         "api/Dockerfile",
         "FROM busybox:local\nCOPY conf /etc/web\nCOPY src /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
@@ -146,4 +156,83 @@ fn a_develop_restart_rule_recreates_the_container_its_bind_mount_would_keep() {
     assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
     assert_ne!(p.container("api"), before, "a new container: {cycle}");
     p.expect_answer("page 2", "the recreated container");
+}
+
+/// The site's API, and a `php` service whose image takes nothing from its folder: its code
+/// comes through a bind mount, as in many PHP (and Node dev) compose files.
+fn site_and_php() -> ComposeProject {
+    let services =
+        "    volumes:\n      - ./api/src:/www\n  php:\n    build: ./php\n    init: true\n    volumes:\n      \
+                    - ./php:/var/www/html\n";
+    let files =
+        [("php/Dockerfile", "FROM busybox:local\nCMD [\"sleep\", \"1000000\"]\n"), ("php/index.php", "<?php\n")];
+    site_with(Compose::V2, services, &files)
+}
+
+/// A service with nothing to rebuild is left out of the workspace's `watch` with a note, not an
+/// error that stops every service; `status` says so without failing; naming it is an error
+/// with the fix.
+#[test]
+fn a_service_whose_image_takes_nothing_from_its_folder_is_left_out_of_watch() {
+    let p = site_and_php();
+    let (w, _) = watching(&p);
+    assert!(w.log().contains("left out: the service `php`"), "{}", w.log());
+    p.project.write("api/src/index.html", "page 2\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert_eq!(cycle["service"], "api", "{cycle}");
+    drop(w);
+
+    let status = p.run(&["status"]);
+    assert_eq!(status.code, 0, "nothing to rebuild is no problem:\n{}\n{}", status.stdout, status.stderr);
+    assert!(status.stdout.contains("service  php"), "{}", status.stdout);
+    assert!(status.stdout.contains("a save has nothing to rebuild"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains(&format!("{}:latest", p.image_of("php"))),
+        "compose's image name: {}",
+        status.stdout
+    );
+
+    let named = p.run(&["build", "php"]);
+    assert_eq!(named.code, 2, "{}\n{}", named.stdout, named.stderr);
+    assert!(named.stderr.contains("the service `php`") && named.stderr.contains("bind mount"), "{}", named.stderr);
+}
+
+/// In the editor: no error on the (valid) Dockerfile, no error message; the service's status
+/// idles with why, said once as information.
+#[test]
+fn in_the_editor_a_service_with_nothing_to_rebuild_idles_without_an_error() {
+    let p = site_and_php();
+    let mut lsp = p.lsp();
+    lsp.initialize(&[&p.project.dir]);
+    let is_php_idle = |m: &Value| {
+        is_status(m, "idle")
+            && m["params"]["service"] == "php"
+            && m["params"]["message"].as_str().is_some_and(|t| t.contains("nothing to mirror"))
+    };
+    let (seen, _) = lsp.wait_for(0, FIRST_BUILD, is_php_idle);
+    lsp.did_save(&p.project.path("php/index.php"));
+    lsp.wait_for(seen + 1, CYCLE, is_php_idle);
+    let (_, api) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
+    assert_eq!(api["params"]["service"], "api", "{api}");
+    let dockerfile = p.project.path("php/Dockerfile");
+    let all = lsp.notifications.clone();
+    let blamed: Vec<&Value> = all
+        .iter()
+        .filter(|m| {
+            is_diagnostics_for(m, &dockerfile) && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .collect();
+    assert!(blamed.is_empty(), "a valid Dockerfile gets no diagnostic: {blamed:?}");
+    let errors: Vec<&Value> =
+        all.iter().filter(|m| m["method"] == "window/showMessage" && m["params"]["type"] == 1).collect();
+    assert!(errors.is_empty(), "no error message: {errors:?}");
+    let told: Vec<&Value> = all
+        .iter()
+        .filter(|m| {
+            m["method"] == "window/showMessage" && m["params"]["message"].as_str().is_some_and(|t| t.contains("`php`"))
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "said once, as information: {told:?}");
+    assert_eq!(told[0]["params"]["type"], 3, "{told:?}");
+    lsp.shutdown();
 }

@@ -17,8 +17,11 @@ pub enum ErrorKind {
     Config,
     /// A compose file that cannot be read or used.
     Compose,
-    /// The Dockerfile cannot be parsed or gives nothing to rebuild.
+    /// The Dockerfile cannot be parsed or used.
     Dockerfile,
+    /// The image takes no file from the build context, so a save has nothing to rebuild in it
+    /// (a valid Dockerfile: a compose service often gets its code through a bind mount).
+    NothingToRebuild,
     /// `docker build` of the image failed.
     ImageBuild,
     /// A file on the host could not be read.

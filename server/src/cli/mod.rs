@@ -255,15 +255,29 @@ pub fn main() -> i32 {
     }
 }
 
-/// The projects the words name, each with its rebuilder.
+/// The projects the words name, each with its rebuilder. Of the services of a compose
+/// project taken whole (none named), one whose image takes nothing from its context (its code
+/// comes through a bind mount, say) is left out with a note; it is an error only when no
+/// other service is left, or when it was named.
 async fn rebuilders(words: &[String], flags: &targets::ComposeFlags) -> Result<Vec<(Target, Rebuilder)>, Error> {
     let engine = Engine::connect().await?;
+    let named = !targets::split(words).1.is_empty();
     let mut all = Vec::new();
+    let mut left_out = None;
     for target in targets::resolve(words, flags, Some(&engine)).await? {
-        let project = target.source.load()?;
-        all.push((target, Rebuilder::new(engine.clone(), project)));
+        match target.source.load() {
+            Ok(project) => all.push((target, Rebuilder::new(engine.clone(), project))),
+            Err(e) if e.kind == crate::error::ErrorKind::NothingToRebuild && !named && target.service.is_some() => {
+                err!("docker-rebuilder: left out: {}", e.cause);
+                left_out.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(all)
+    match left_out {
+        Some(e) if all.is_empty() => Err(e),
+        _ => Ok(all),
+    }
 }
 
 /// The one project a command that takes one (`shell`) runs on.
@@ -417,9 +431,12 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                 let rebuilder = match loaded {
                     Ok(rebuilder) => rebuilder,
                     Err((engine, source, error)) => {
+                        // An image that takes nothing from its context is not a problem to fix.
+                        if error.kind != crate::error::ErrorKind::NothingToRebuild {
+                            code = 2;
+                        }
                         let status = crate::rebuild::status_unloaded(&engine, &source, error).await?;
                         render::print_unloaded_status(mode, &status, engine.target());
-                        code = 2;
                         continue;
                     }
                 };

@@ -247,6 +247,7 @@ pub fn print_error(mode: Mode, error: &Error) {
 /// `status` of a project whose Dockerfile or rebuilder.toml does not load: why, and what
 /// exists of it.
 pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus, engine: &crate::engine::Target) {
+    let nothing_to_rebuild = status.error.kind == crate::error::ErrorKind::NothingToRebuild;
     if mode == Mode::Json {
         let containers: Vec<Value> = status
             .containers
@@ -257,8 +258,10 @@ pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus
             "{}",
             json!({
                 "project": status.dir,
+                "service": status.service,
                 "engine": super::json::engine(engine),
                 "loads": false,
+                "nothing_to_rebuild": nothing_to_rebuild,
                 "error": status.error.cause,
                 "fix": status.error.fix,
                 "image": status.image,
@@ -268,9 +271,16 @@ pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus
         );
         return;
     }
-    out!("project  {}", status.dir.display());
+    match &status.service {
+        Some(service) => out!("service  {service} (compose project in {})", status.dir.display()),
+        None => out!("project  {}", status.dir.display()),
+    }
     out!("engine   {engine}");
-    out!("problem  {}", status.error.one_line());
+    if nothing_to_rebuild {
+        out!("nothing  {}", status.error.one_line());
+    } else {
+        out!("problem  {}", status.error.one_line());
+    }
     match &status.image_info {
         Some(info) => out!("image    {} ({})", status.image, short_id(&info.id)),
         None => out!("image    {} (not built)", status.image),
@@ -281,7 +291,11 @@ pub fn print_unloaded_status(mode: Mode, status: &crate::rebuild::UnloadedStatus
     for c in &status.containers {
         out!("builder  {} ({})", c.name, if c.running { "running" } else { "stopped" });
     }
-    out!("`clean` removes the builders; a build needs the problem fixed first");
+    if nothing_to_rebuild {
+        out!("a save has nothing to rebuild; `clean` removes any builder left from before");
+    } else {
+        out!("`clean` removes the builders; a build needs the problem fixed first");
+    }
 }
 
 pub fn print_status(

@@ -61,6 +61,8 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
     // Files this session shows diagnostics on: cleared when it stops (its folder's settings
     // changed; its successor publishes only what changes from nothing).
     let mut shown = std::collections::BTreeSet::new();
+    // Why a save has nothing to rebuild is said once as a message; after that, in the log.
+    let mut told_nothing_to_rebuild = false;
     while let Some(event) = events.recv().await {
         match event {
             SessionEvent::CycleStarted { cycle, trigger } => {
@@ -132,6 +134,14 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
                             client.show_message(MessageType::WARNING, text).await;
                         }
                         report.message()
+                    }
+                    Err(e) if e.kind == crate::error::ErrorKind::NothingToRebuild => {
+                        let text = format!("docker-rebuilder: {}", e.one_line());
+                        if !std::mem::replace(&mut told_nothing_to_rebuild, true) {
+                            client.show_message(MessageType::INFO, text.clone()).await;
+                        }
+                        client.log_message(MessageType::INFO, text).await;
+                        e.cause.clone()
                     }
                     Err(e) => {
                         show_error(&client, e).await;

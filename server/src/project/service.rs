@@ -142,6 +142,16 @@ impl ProjectSource {
         }
     }
 
+    /// The image compose runs the service from, named without reading its Dockerfile (for
+    /// when that does not load); None for a folder, or when the compose file does not load.
+    pub fn service_image(&self) -> Option<String> {
+        let ProjectSource::Service { options, service, version } = self else { return None };
+        let workspace = super::compose::load(options).ok()?;
+        let service = workspace.named(service).ok()?;
+        let (binding, _) = binding(&workspace, service, version.unwrap_or(ComposeVersion::V2)).ok()?;
+        Some(binding.build.image)
+    }
+
     /// The compose service, if it is one.
     pub fn service(&self) -> Option<&str> {
         match self {
@@ -155,7 +165,18 @@ impl ProjectSource {
 pub fn load_service(workspace: &Workspace, service: &str, version: ComposeVersion) -> Result<Project> {
     let service = workspace.named(service)?;
     let (binding, context) = binding(workspace, service, version)?;
-    Project::load_bound(&context, Some(binding))
+    Project::load_bound(&context, Some(binding)).map_err(|e| match e.kind {
+        // Its `target` is the compose file's, and a bind mount may well bring its code.
+        ErrorKind::NothingToRebuild => Error {
+            cause: format!("the service `{}`: {}", service.name, e.cause),
+            fix: "nothing to do when its code reaches its containers through a bind mount (a save then needs no \
+                  build); to rebuild it on a save, COPY the sources in its Dockerfile, or point `build.target` at \
+                  the stage that does"
+                .to_string(),
+            ..e
+        },
+        _ => e,
+    })
 }
 
 fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) -> Result<(ServiceBinding, PathBuf)> {
@@ -486,6 +507,23 @@ mod tests {
     fn load(dir: &Path, version: ComposeVersion) -> Result<Project> {
         let options = ComposeOptions { dir: dir.to_path_buf(), ..Default::default() };
         ProjectSource::Service { options, service: "api".into(), version: Some(version) }.load()
+    }
+
+    #[test]
+    fn a_service_whose_image_takes_nothing_from_its_context_has_nothing_to_rebuild() {
+        let dir = folder("services:\n  api:\n    build: ./api\n    volumes:\n      - ./api:/var/www/html\n");
+        std::fs::write(dir.path().join("api/Dockerfile"), "FROM php\nRUN docker-php-ext-install pdo\n").expect("write");
+        let err = load(dir.path(), ComposeVersion::V2).expect_err("nothing copied");
+        assert_eq!(err.kind, ErrorKind::NothingToRebuild, "{err}");
+        assert!(err.cause.starts_with("the service `api`: "), "{err}");
+        assert!(err.fix.contains("bind mount") && err.fix.contains("`build.target`"), "{err}");
+        let source = ProjectSource::Service {
+            options: ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() },
+            service: "api".into(),
+            version: Some(ComposeVersion::V2),
+        };
+        let image = source.service_image().expect("named without the Dockerfile");
+        assert!(image.ends_with("-api:latest"), "{image}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::project::{builder_name, config::Config, plan::image_name, LABEL_PROJE
 #[derive(Debug, Clone)]
 pub struct UnloadedStatus {
     pub dir: PathBuf,
+    /// The compose service, when it is one.
+    pub service: Option<String>,
     /// The image the project names (rebuilder.toml's `image`, when that file still parses).
     pub image: String,
     pub image_info: Option<ImageInfo>,
@@ -100,9 +102,10 @@ pub async fn clean_unloaded(
 /// What exists of the project in `dir`, which does not load because of `error`.
 pub async fn status_unloaded(engine: &Engine, source: &ProjectSource, error: Error) -> Result<UnloadedStatus> {
     let dir = source.dir();
-    let image = image_of(dir);
+    let image = source.service_image().unwrap_or_else(|| image_of(dir));
     Ok(UnloadedStatus {
         dir: dir.to_path_buf(),
+        service: source.service().map(str::to_string),
         image_info: engine.image(&image).await?,
         image,
         containers: ours(engine, source).await?,

@@ -217,7 +217,9 @@ impl Session {
             }
         }
         let project = self.source.load();
-        let keep = project.as_ref().err().and_then(|e| e.location.as_ref().map(|(p, _)| p.clone()));
+        // A failure at a file keeps its diagnostic there (one that is not the file's fault shows none).
+        let failing = project.as_ref().err().filter(|e| e.kind != ErrorKind::NothingToRebuild);
+        let keep = failing.and_then(|e| e.location.as_ref().map(|(p, _)| p.clone()));
         let cleared = self.published.clear_tool_errors(keep.as_deref());
         self.emit_changes(cleared);
         let project = project?;
@@ -334,7 +336,12 @@ impl Session {
                 result
             }
             // A Dockerfile or rebuilder.toml that does not load strands no builder.
-            Err(e) if matches!(e.kind, ErrorKind::Dockerfile | ErrorKind::Config | ErrorKind::Project) => {
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Dockerfile | ErrorKind::NothingToRebuild | ErrorKind::Config | ErrorKind::Project
+                ) =>
+            {
                 match self.engine().await {
                     Ok(engine) => crate::rebuild::clean_unloaded(&engine, &self.source, false, &mut notes).await,
                     Err(e) => Err(e),
@@ -369,6 +376,11 @@ impl Session {
     fn tool_failed(&mut self, e: &Error) {
         if e.kind == ErrorKind::EngineUnavailable {
             self.engine = None;
+        }
+        if e.kind == ErrorKind::NothingToRebuild {
+            // Not a fault of the Dockerfile: no diagnostic on it, the status says why it idles.
+            self.set_status(|s| s.idle(e.one_line()));
+            return;
         }
         let changes = self.published.tool_error(e);
         self.emit_changes(changes);

@@ -231,7 +231,7 @@ impl Plan {
             || walked.assembly.as_ref().is_some_and(|a| !a.sync.is_empty());
         if !copies_something {
             return Err(Error::new(
-                ErrorKind::Dockerfile,
+                ErrorKind::NothingToRebuild,
                 format!(
                     "{}: the {} stage copies no files from the build context, so there is nothing to mirror",
                     dockerfile.display(),
@@ -533,6 +533,16 @@ mod tests {
         let config = Config::parse(text, &dir.path().join("rebuilder.toml")).expect("config");
         let err = Plan::infer(dir.path(), &config).expect_err("ambiguous with two builders");
         assert!(err.cause.contains("ambiguous"), "{err}");
+    }
+
+    #[test]
+    fn an_image_that_copies_nothing_from_the_context_has_nothing_to_rebuild() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(&dockerfile, "FROM d\nRUN apt-get install -y php\nCMD [\"php\"]\n").expect("write");
+        let err = Plan::infer(dir.path(), &Config::default()).expect_err("nothing to mirror");
+        assert_eq!(err.kind, ErrorKind::NothingToRebuild, "{err}");
+        assert_eq!(err.location, Some((dockerfile, 1)));
     }
 
     #[test]
