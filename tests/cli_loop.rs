@@ -324,3 +324,19 @@ fn a_reader_that_stops_early_does_not_turn_a_good_build_into_a_crash() {
     let v = p.build_json(&[], 0);
     assert_eq!(outcome(&v), "up_to_date", "the build was done and committed: {v}");
 }
+
+/// `status --change PATH` says what a change to the file would do. (Its option once shared
+/// clap's id with compose's global `-f/--file`, and the file was read as a compose file.)
+#[test]
+fn status_says_what_a_change_to_a_file_would_do() {
+    let p = TempProject::example("hello-c");
+    let source = p.path("src/greet.c");
+    let run = p.run(&["status", "--json", "--change", &source.display().to_string()]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let status: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+    let effects = status["files"][0]["effects"].to_string();
+    assert!(effects.contains("synced to the builder") && effects.contains("`make` runs"), "{status}");
+    let run = p.run(&["status", "--change", &p.path("Dockerfile").display().to_string()]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("a change makes a full docker build"), "{}", run.stdout);
+}

@@ -150,9 +150,10 @@ enum Command {
     Status {
         #[arg(value_name = "DIR|SERVICE")]
         targets: Vec<String>,
-        /// Also say what a change to this file would do (repeatable).
-        #[arg(long = "file", value_name = "PATH")]
-        files: Vec<PathBuf>,
+        /// Also say what a change to this file would do (repeatable). Not `--file` (nor
+        /// a field named `files`, clap's id for it): that is compose's `-f/--file`.
+        #[arg(long = "change", value_name = "PATH")]
+        changes: Vec<PathBuf>,
     },
     /// Open an interactive shell in the builder.
     Shell {
@@ -422,7 +423,7 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
             }
             Ok(0)
         }
-        Command::Status { targets, files } => {
+        Command::Status { targets, changes } => {
             let all = loaded(&targets, flags).await?;
             let several = all.len() > 1;
             let mut code = 0;
@@ -442,14 +443,20 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                 };
                 let status = rebuilder.status().await?;
                 let project = rebuilder.project();
-                let effects: Vec<(String, Vec<String>)> = files
+                let effects: Vec<(String, Vec<String>)> = changes
                     .iter()
                     .map(|f| {
                         let absolute = std::env::current_dir().map(|d| d.join(f)).unwrap_or_else(|_| f.clone());
                         let absolute = absolute.canonicalize().unwrap_or(absolute);
                         let rel =
                             absolute.strip_prefix(&project.plan.context).map(|r| r.to_string_lossy().into_owned());
+                        let recipe =
+                            project.recipe_files().iter().any(|r| r.canonicalize().ok().as_ref() == Some(&absolute));
                         let lines = match &rel {
+                            _ if recipe => {
+                                vec!["part of the image's recipe: a change makes a full docker build and a new builder"
+                                    .to_string()]
+                            }
                             Ok(rel) => project.plan.effects_of(rel, &project.ignore),
                             Err(_) => vec!["outside the build context: no build sees it".to_string()],
                         };

@@ -1,6 +1,6 @@
 //! What a change to one context file does, in words: which builder it is synced to and what
 //! runs there, whether the image's stage replays it, or why it needs a full build. For
-//! `status --file`, so a user can check the map before trusting it.
+//! `status --change`, so a user can check the map before trusting it.
 
 use super::{Plan, SyncRule, ELSEWHERE};
 use crate::project::dockerignore::DockerIgnore;
