@@ -340,3 +340,48 @@ fn status_says_what_a_change_to_a_file_would_do() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("a change makes a full docker build"), "{}", run.stdout);
 }
+
+/// The dependency-cache shape of Python and Node images: the manifest copied, the install
+/// run, then the sources copied after every RUN. A change to the sources runs no step (as
+/// docker's layer cache would not), a change to the manifest runs the install again, and so
+/// does any change after an install that failed.
+#[test]
+fn a_source_copied_after_every_run_runs_no_step_and_the_manifest_runs_the_install() {
+    let p = TempProject::fixture("busybox-app");
+    p.write(
+        "Dockerfile",
+        "FROM busybox:local\nWORKDIR /app\nCOPY deps.txt ./\n\
+         RUN ! grep -q broken deps.txt && cp deps.txt installed.txt && echo run >> runs.txt\n\
+         COPY . ./\nCMD [\"cat\", \"/app/page.txt\"]\n",
+    );
+    p.write("deps.txt", "dep 1\n");
+    p.write("page.txt", "page 1\n");
+    let in_image = |file: &str| docker_ok(&["run", "--rm", &p.image, "cat", &format!("/app/{file}")]);
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    assert_eq!(in_image("runs.txt"), "run");
+
+    p.write("page.txt", "page 2\n");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert!(edited["phases_ms"]["exec"].is_null(), "no step ran: {edited}");
+    assert!(edited["notes"].to_string().contains("not run, as docker's layer cache would not"), "{edited}");
+    assert_eq!(p.run_image(), "page 2");
+    assert_eq!(in_image("runs.txt"), "run", "the install did not run again");
+
+    p.write("deps.txt", "dep 2\n");
+    let edited = p.build_json(&[], 0);
+    assert_eq!(outcome(&edited), "succeeded", "{edited}");
+    assert_eq!(in_image("installed.txt"), "dep 2");
+    assert_eq!(in_image("runs.txt"), "run\nrun", "the manifest's change ran the install");
+
+    // An install that fails is run again by the next change, wherever it is.
+    p.write("deps.txt", "broken\n");
+    assert_eq!(outcome(&p.build_json(&[], 1)), "build_failed");
+    p.write("page.txt", "page 3\n");
+    let after = p.build_json(&[], 1);
+    assert_eq!(outcome(&after), "build_failed", "the failed install runs again: {after}");
+    assert_eq!(p.run_image(), "page 2", "the image keeps the last clean build");
+    p.write("deps.txt", "dep 3\n");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "succeeded");
+    assert_eq!((p.run_image(), in_image("installed.txt")), ("page 3".to_string(), "dep 3".to_string()));
+}

@@ -121,9 +121,9 @@ impl Rebuilder {
         let floor = self.mtime_floor(lock);
         let result = self.cycle(*builder, floor, options.cancel.as_ref(), &mut phases).await;
         phases.finish();
-        let (outcome, uploaded, deleted, synced, files_only) = match result {
+        let (outcome, uploaded, deleted, synced, files_only, steps_skipped) = match result {
             Err(e) if e.kind == ErrorKind::Cancelled => {
-                (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None)
+                (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None, 0)
             }
             Err(e) => return Err(e),
             Ok(CycleResult::FullBuild(reason)) if self.stage_of.is_some() => {
@@ -131,15 +131,15 @@ impl Rebuilder {
             }
             Ok(CycleResult::FullBuild(reason)) => {
                 match until_cancelled(options.cancel.as_ref(), self.full_build(&reason, phases.reporter)).await {
-                    Ok(reason) => (Outcome::ImageBuilt { reason }, 0, 0, Vec::new(), None),
+                    Ok(reason) => (Outcome::ImageBuilt { reason }, 0, 0, Vec::new(), None, 0),
                     Err(e) if e.kind == ErrorKind::Cancelled => {
-                        (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None)
+                        (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None, 0)
                     }
                     Err(e) => return Err(e),
                 }
             }
-            Ok(CycleResult::Done { outcome, uploaded, deleted, synced, files_only }) => {
-                (outcome, uploaded, deleted, synced, files_only)
+            Ok(CycleResult::Done { outcome, uploaded, deleted, synced, files_only, steps_skipped }) => {
+                (outcome, uploaded, deleted, synced, files_only, steps_skipped)
             }
         };
         let image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
@@ -149,6 +149,7 @@ impl Rebuilder {
             deleted,
             synced,
             files_only,
+            steps_skipped,
             timings: phases.timings,
             stages: phases.stages,
             image: self.project.plan.image.clone(),
@@ -224,6 +225,7 @@ impl Rebuilder {
                     deleted: 0,
                     synced: Vec::new(),
                     files_only: None,
+                    steps_skipped: 0,
                 });
             }
             phases.note("no new changes; the last build failed, so building again");
@@ -239,19 +241,30 @@ impl Rebuilder {
             .chain(changes.delete.iter().filter_map(|p| plan.host_path(p)))
             .collect();
 
-        let files_only = self.files_only(&tree, &changes);
+        let first_step = self.first_step(&builder, &tree, &changes).await?;
+        let steps = &plan.steps[first_step..];
+        if first_step > 0 {
+            let skipped: Vec<String> = plan.steps[..first_step].iter().map(|s| format!("`{}`", s.display)).collect();
+            phases.note(format!(
+                "not run, as docker's layer cache would not: {} (what changed is copied after it)",
+                skipped.join(", ")
+            ));
+        }
+        let files_only = self.files_only(&tree, &changes, steps.is_empty());
 
         let base_user = self.base_user().await?;
         let user_of = |step: &Step| step.user.clone().unwrap_or_else(|| base_user.clone());
         // The changes ride on the first step's exec when it can extract them (see
-        // `sync::extract`); otherwise they go through the archive endpoint now.
-        let mut ride = plan.steps.first().is_some_and(|s| extract::is_root(&user_of(s)))
+        // `sync::extract`); otherwise they go through the archive endpoint now. (The exec
+        // started ahead is the first step's: a cycle that starts later sends them first.)
+        let mut ride = first_step == 0
+            && plan.steps.first().is_some_and(|s| extract::is_root(&user_of(s)))
             && self.lock_rides().get(&builder.id) != Some(&false);
         if !ride {
             self.deliver(&builder, &manifest, &archive, phases).await?;
         }
         let mut diagnoser = Diagnoser::new(plan);
-        for step in &plan.steps {
+        for step in steps {
             phases.start(Phase::Exec, step.display.clone());
             diagnoser.start_step(step);
             let user = user_of(step);
@@ -295,6 +308,7 @@ impl Rebuilder {
                             deleted: changes.delete.len(),
                             synced,
                             files_only: None,
+                            steps_skipped: 0,
                         });
                     }
                     return Err(e);
@@ -311,6 +325,7 @@ impl Rebuilder {
                     deleted: changes.delete.len(),
                     synced,
                     files_only: None,
+                    steps_skipped: 0,
                 });
             }
         }
@@ -367,18 +382,35 @@ impl Rebuilder {
             deleted: changes.delete.len(),
             synced,
             files_only: files_only.filter(|_| committed),
+            steps_skipped: first_step,
         })
     }
 }
 
 impl Rebuilder {
+    /// The first rebuild step this cycle runs (`Plan::first_step_for`): the first one when
+    /// the last build did not end clean, as a failed step must run again whatever changed.
+    async fn first_step(&self, builder: &Builder, tree: &HostTree, changes: &Changes) -> Result<usize> {
+        let plan = &self.project.plan;
+        let rel = |host: &std::path::Path| {
+            host.strip_prefix(&plan.context).ok().map(|r| r.to_string_lossy().replace('\\', "/"))
+        };
+        let written = changes.upload.iter().map(|p| tree.entries.get(p).and_then(|f| rel(&f.host)));
+        let deleted = changes.delete.iter().map(|p| plan.host_path(p).and_then(|h| rel(&h)));
+        let first = plan.first_step_for(&written.chain(deleted).collect::<Vec<_>>());
+        if first == 0 || !builder.manifest.pending || self.image_holds(&builder.manifest).await? {
+            return Ok(first);
+        }
+        Ok(0)
+    }
+
     /// With no step to run, the image changes by the synced files alone: each host file with
     /// its path in the image (see `bind_view.rs`). None when a step runs, the image is not this
     /// builder's commit, or a changed file's host path is not known (it could not be shown to be
     /// in a bind mount).
-    fn files_only(&self, tree: &HostTree, changes: &Changes) -> Option<Vec<(PathBuf, String)>> {
+    fn files_only(&self, tree: &HostTree, changes: &Changes, runs_no_step: bool) -> Option<Vec<(PathBuf, String)>> {
         let plan = &self.project.plan;
-        if !plan.steps.is_empty() || !plan.commit || self.stage_of.is_some() {
+        if !runs_no_step || !plan.commit || self.stage_of.is_some() {
             return None;
         }
         let written = changes.upload.iter().map(|p| tree.entries.get(p).map(|f| (f.host.clone(), p.clone())));
@@ -395,6 +427,7 @@ enum CycleResult {
         deleted: usize,
         synced: Vec<std::path::PathBuf>,
         files_only: Option<Vec<(std::path::PathBuf, String)>>,
+        steps_skipped: usize,
     },
 }
 

@@ -160,6 +160,9 @@ pub struct CycleReport {
     /// replayed): each host file with its path in the image. A container that shows them all
     /// through its bind mounts needs no recreate (`bind_view.rs`).
     pub files_only: Option<Vec<(std::path::PathBuf, String)>>,
+    /// How many of the first rebuild steps the cycle did not run, as docker's layer cache
+    /// would not: what changed is copied after them (`Plan::first_step_for`).
+    pub steps_skipped: usize,
     /// Time per phase, in order.
     pub timings: Vec<(Phase, Duration)>,
     /// The finer split of the same time (see `Stage`), in order.

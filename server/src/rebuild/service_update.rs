@@ -494,6 +494,7 @@ mod tests {
             deleted: 0,
             synced: synced.iter().map(|p| p.to_path_buf()).collect(),
             files_only: None,
+            steps_skipped: 0,
             timings: Vec::new(),
             stages: Vec::new(),
             image: "x:latest".into(),

@@ -223,6 +223,7 @@ impl Rebuilder {
             deleted: 0,
             synced: Vec::new(),
             files_only: None,
+            steps_skipped: 0,
             timings: Vec::new(),
             stages: Vec::new(),
             image: self.project.plan.image.clone(),
@@ -257,5 +258,6 @@ impl CycleReport {
         self.timings.extend(stage.timings.iter().copied());
         self.stages.extend(stage.stages.iter().copied());
         self.files_read += stage.files_read;
+        self.steps_skipped += stage.steps_skipped;
     }
 }

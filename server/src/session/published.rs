@@ -68,12 +68,15 @@ impl Published {
     /// The cycle's final word. After a failed build, a file that the build did not report
     /// again and that did not change keeps its problems: `make -j` may have stopped before
     /// compiling it, so it is not known fixed (the step's own failure line is dropped: the
-    /// new failure has one of its own).
+    /// new failure has one of its own). So does one after a clean build that left steps out
+    /// (their inputs did not change), whose warnings still stand.
     pub fn cycle_ended(&mut self, found: &[FileDiagnostic], report: &CycleReport) -> Vec<Change> {
         let keep_stale = match report.outcome {
             Outcome::UpToDate | Outcome::Cancelled { .. } => return Vec::new(),
             Outcome::BuildFailed { .. } | Outcome::TimedOut { .. } => true,
-            Outcome::Succeeded { .. } | Outcome::ImageBuilt { .. } => false,
+            // A step not run (its inputs did not change) still stands by what it said.
+            Outcome::Succeeded { .. } => report.steps_skipped > 0,
+            Outcome::ImageBuilt { .. } => false,
         };
         let mut next = group(found);
         for (path, old) in &self.build {
@@ -161,6 +164,7 @@ mod tests {
             deleted: 0,
             synced: synced.iter().map(PathBuf::from).collect(),
             files_only: None,
+            steps_skipped: 0,
             timings: Vec::new(),
             stages: Vec::new(),
             image: "app".to_string(),
@@ -194,6 +198,21 @@ mod tests {
         let cleared = shown.cycle_ended(&[], &report(Outcome::Succeeded { committed: true }, &[]));
         assert_eq!(paths(&cleared), [("/p/a.c", 0), ("/p/b.c", 0)]);
         assert!(shown.cycle_ended(&[], &report(Outcome::Succeeded { committed: true }, &[])).is_empty());
+    }
+
+    #[test]
+    fn a_clean_build_that_left_steps_out_keeps_their_warnings() {
+        let mut shown = Published::default();
+        let warning = problem("/p/src/a.c", 3, "gcc");
+        shown.cycle_ended(std::slice::from_ref(&warning), &report(Outcome::Succeeded { committed: true }, &[]));
+        // Only a file copied after `make` changed: make did not run, its warning stands.
+        let mut skipped = report(Outcome::Succeeded { committed: true }, &["/p/static/index.html"]);
+        skipped.steps_skipped = 1;
+        assert!(shown.cycle_ended(&[], &skipped).is_empty());
+        assert_eq!(shown.counts(), (1, 0));
+        // make ran again and said nothing: gone.
+        let cleared = shown.cycle_ended(&[], &report(Outcome::Succeeded { committed: true }, &["/p/src/a.c"]));
+        assert_eq!(paths(&cleared), [("/p/src/a.c", 0)]);
     }
 
     #[test]

@@ -22,6 +22,29 @@ pub fn rule_reads(rule: &SyncRule, rel: &str) -> bool {
 }
 
 impl Plan {
+    /// The first of the rebuild steps that a change to the context files `changed` must run
+    /// (an index into `steps`; `steps.len()`: none): as docker's layer cache would, every RUN
+    /// from the first COPY that reads a changed file on, so a file copied after the last RUN
+    /// (the sources after `COPY requirements.txt` / `RUN pip install`) runs none. All of them
+    /// when the order is not known: a file whose path is unknown (None), or a rule or step
+    /// that is not a Dockerfile line (rebuilder.toml's, develop.watch's).
+    pub fn first_step_for(&self, changed: &[Option<String>]) -> usize {
+        if self.steps.iter().any(|s| s.line == 0) {
+            return 0;
+        }
+        let mut first_line = usize::MAX;
+        for rel in changed {
+            let Some(rel) = rel else { return 0 };
+            let reading = self.sync.iter().filter(|r| !r.dest.starts_with(ELSEWHERE) && rule_reads(r, rel));
+            match reading.map(|r| r.line).min() {
+                None | Some(0) => return 0,
+                Some(line) => first_line = first_line.min(line),
+            }
+        }
+        // A RUN's bind mount is a rule at the RUN's own line.
+        self.steps.iter().position(|s| s.line >= first_line).unwrap_or(self.steps.len())
+    }
+
     /// One line per way the image reads `rel` (context-relative); empty: it does not.
     pub fn effects_of(&self, rel: &str, ignore: &DockerIgnore) -> Vec<String> {
         if ignore.is_excluded(rel) {
@@ -47,7 +70,11 @@ impl Plan {
                         rule.dest
                     ));
                 } else {
-                    let steps: Vec<&str> = builder.steps.iter().map(|s| s.display.as_str()).collect();
+                    // The steps from this copy on (all when either is not a Dockerfile line).
+                    let unordered = rule.line == 0 || builder.steps.iter().any(|s| s.line == 0);
+                    let runs_after = |s: &&super::Step| unordered || s.line >= rule.line;
+                    let steps: Vec<&str> =
+                        builder.steps.iter().filter(runs_after).map(|s| s.display.as_str()).collect();
                     let then = if self.assembly.is_some() {
                         ", then the image's stage is replayed"
                     } else {
@@ -94,6 +121,51 @@ mod tests {
             needs_full_build: false,
             why: None,
         }
+    }
+
+    fn plan(dockerfile: &str) -> (tempfile::TempDir, Plan) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write");
+        let plan = Plan::infer(dir.path(), &crate::project::config::Config::default()).expect("plan");
+        (dir, plan)
+    }
+
+    fn changed(rels: &[&str]) -> Vec<Option<String>> {
+        rels.iter().map(|r| Some(r.to_string())).collect()
+    }
+
+    #[test]
+    fn a_file_copied_after_every_run_runs_no_step_and_an_earlier_one_runs_them() {
+        // The dependency-cache shape of Python and Node images.
+        let (_dir, flask) = plan(
+            "FROM p\nWORKDIR /code\nCOPY requirements.txt /code\nRUN pip3 install -r requirements.txt\nCOPY . /code\n\
+             CMD [\"python3\", \"app.py\"]\n",
+        );
+        assert_eq!(flask.steps.len(), 1);
+        assert_eq!(flask.first_step_for(&changed(&["app.py"])), 1, "no step for the sources");
+        assert_eq!(flask.first_step_for(&changed(&["requirements.txt"])), 0, "its install runs again");
+        assert_eq!(flask.first_step_for(&changed(&["app.py", "requirements.txt"])), 0);
+        assert_eq!(flask.first_step_for(&[None]), 0, "a path not known: every step");
+        let ignore = DockerIgnore::parse("").expect("ignore");
+        let effects = flask.effects_of("app.py", &ignore).join("\n");
+        assert!(effects.contains("under /code (Dockerfile line 5); nothing runs"), "{effects}");
+        let effects = flask.effects_of("requirements.txt", &ignore).join("\n");
+        assert!(effects.contains("line 3); `pip3 install -r requirements.txt` runs"), "{effects}");
+
+        // The sources built by a RUN after them: it runs, whatever changed.
+        let (_dir, c) = plan("FROM d\nWORKDIR /src\nCOPY src ./src\nRUN make\nCOPY static /www\n");
+        assert_eq!(c.first_step_for(&changed(&["src/main.c"])), 0);
+        assert_eq!(c.first_step_for(&changed(&["static/index.html"])), 1);
+    }
+
+    #[test]
+    fn steps_or_rules_that_are_not_dockerfile_lines_run_every_step() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Dockerfile"), "FROM d\nCOPY a /a\nRUN make\nCOPY b /b\n").expect("write");
+        let config: crate::project::config::Config =
+            toml::from_str("[[sync]]\nsrc = \"b\"\ndest = \"/b\"\n").expect("config");
+        let plan = Plan::infer(dir.path(), &config).expect("plan");
+        assert_eq!(plan.first_step_for(&changed(&["b/x"])), 0, "{:?}", plan.sync);
     }
 
     #[test]
