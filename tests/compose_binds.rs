@@ -111,16 +111,22 @@ fn an_edit_the_bind_mount_shows_keeps_the_container(compose: Compose) {
     p.expect_answer("page 2", "the recreated container serves the site");
 }
 
+/// The site under compose v2, `api/src` bind-mounted at /www, and one develop.watch rule on
+/// `./api/src`: `action` is the rule's action (and any more keys, indented for them).
+fn bound_with_rule(action: &str) -> ComposeProject {
+    let service = format!(
+        "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - path: ./api/src\n          action: \
+         {action}\n"
+    );
+    site(Compose::V2, &service)
+}
+
 /// A develop.watch `sync` rule over a path the container also bind-mounts: compose's own
 /// watch ignores such a rule; a copy of ours would write the file back through the mount,
 /// as root, onto the user's own file.
 #[test]
 fn a_develop_sync_over_a_bind_mount_leaves_the_users_file_alone() {
-    let p = site(
-        Compose::V2,
-        "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - action: sync\n          path: \
-         ./api/src\n          target: /www\n",
-    );
+    let p = bound_with_rule("sync\n          target: /www");
     let (w, before) = watching(&p);
 
     // The user's file, owned by the user (not root), replaced whole as an editor saves it.
@@ -145,11 +151,7 @@ fn a_develop_sync_over_a_bind_mount_leaves_the_users_file_alone() {
 /// bind-mounted sources) has the container restarted on the new image after such an edit.
 #[test]
 fn a_develop_restart_rule_recreates_the_container_its_bind_mount_would_keep() {
-    let p = site(
-        Compose::V2,
-        "    volumes:\n      - ./api/src:/www\n    develop:\n      watch:\n        - action: restart\n          path: \
-         ./api/src\n",
-    );
+    let p = bound_with_rule("restart");
     let (w, before) = watching(&p);
     p.project.write("api/src/index.html", "page 2\n");
     let cycle = w.expect("succeeded", CYCLE);
