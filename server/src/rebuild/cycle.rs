@@ -16,8 +16,6 @@ use crate::events::{Event, Phase, Reporter, Stage};
 use crate::project::plan::Step;
 use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
 use crate::sync::extract::{self, Verdict};
-use crate::sync::manifest::Changes;
-use crate::sync::walk::HostTree;
 
 impl Rebuilder {
     /// Brings the image up to date with the host's sources (and, for a compose service, its
@@ -234,14 +232,16 @@ impl Rebuilder {
         // A build cut off with the engine's connection may still run: never sync under it.
         self.engine.stop_interrupted_build(&builder.id).await;
         let (mut manifest, archive) = self.pack(&builder, &tree, &host, &changes, floor, phases).await?;
-        let synced: Vec<std::path::PathBuf> = changes
+        // Each changed path in the builder with its host file (None: not known), once.
+        let changed: Vec<(Option<PathBuf>, &String)> = changes
             .upload
             .iter()
-            .filter_map(|p| tree.entries.get(p).map(|f| f.host.clone()))
-            .chain(changes.delete.iter().filter_map(|p| plan.host_path(p)))
+            .map(|p| (tree.entries.get(p).map(|f| f.host.clone()), p))
+            .chain(changes.delete.iter().map(|p| (plan.host_path(p), p)))
             .collect();
+        let synced: Vec<PathBuf> = changed.iter().filter_map(|(host, _)| host.clone()).collect();
 
-        let first_step = self.first_step(&builder, &tree, &changes).await?;
+        let first_step = self.first_step(&builder, &changed).await?;
         let steps = &plan.steps[first_step..];
         if first_step > 0 {
             let skipped: Vec<String> = plan.steps[..first_step].iter().map(|s| format!("`{}`", s.display)).collect();
@@ -250,7 +250,7 @@ impl Rebuilder {
                 skipped.join(", ")
             ));
         }
-        let files_only = self.files_only(&tree, &changes, steps.is_empty());
+        let files_only = self.files_only(&changed, steps.is_empty());
 
         let base_user = self.base_user().await?;
         let user_of = |step: &Step| step.user.clone().unwrap_or_else(|| base_user.clone());
@@ -390,14 +390,11 @@ impl Rebuilder {
 impl Rebuilder {
     /// The first rebuild step this cycle runs (`Plan::first_step_for`): the first one when
     /// the last build did not end clean, as a failed step must run again whatever changed.
-    async fn first_step(&self, builder: &Builder, tree: &HostTree, changes: &Changes) -> Result<usize> {
+    async fn first_step(&self, builder: &Builder, changed: &[(Option<PathBuf>, &String)]) -> Result<usize> {
         let plan = &self.project.plan;
-        let rel = |host: &std::path::Path| {
-            host.strip_prefix(&plan.context).ok().map(|r| r.to_string_lossy().replace('\\', "/"))
-        };
-        let written = changes.upload.iter().map(|p| tree.entries.get(p).and_then(|f| rel(&f.host)));
-        let deleted = changes.delete.iter().map(|p| plan.host_path(p).and_then(|h| rel(&h)));
-        let first = plan.first_step_for(&written.chain(deleted).collect::<Vec<_>>());
+        let rel = |host: &PathBuf| host.strip_prefix(&plan.context).ok().map(|r| r.to_string_lossy().into_owned());
+        let first =
+            plan.first_step_for(&changed.iter().map(|(host, _)| host.as_ref().and_then(rel)).collect::<Vec<_>>());
         if first == 0 || !builder.manifest.pending || self.image_holds(&builder.manifest).await? {
             return Ok(first);
         }
@@ -408,14 +405,12 @@ impl Rebuilder {
     /// its path in the image (see `bind_view.rs`). None when a step runs, the image is not this
     /// builder's commit, or a changed file's host path is not known (it could not be shown to be
     /// in a bind mount).
-    fn files_only(&self, tree: &HostTree, changes: &Changes, runs_no_step: bool) -> Option<Vec<(PathBuf, String)>> {
+    fn files_only(&self, changed: &[(Option<PathBuf>, &String)], runs_no_step: bool) -> Option<Vec<(PathBuf, String)>> {
         let plan = &self.project.plan;
         if !runs_no_step || !plan.commit || self.stage_of.is_some() {
             return None;
         }
-        let written = changes.upload.iter().map(|p| tree.entries.get(p).map(|f| (f.host.clone(), p.clone())));
-        let deleted = changes.delete.iter().map(|p| plan.host_path(p).map(|h| (h, p.clone())));
-        written.chain(deleted).collect()
+        changed.iter().map(|(host, path)| host.clone().map(|h| (h, path.to_string()))).collect()
     }
 }
 
@@ -425,8 +420,8 @@ enum CycleResult {
         outcome: Outcome,
         uploaded: usize,
         deleted: usize,
-        synced: Vec<std::path::PathBuf>,
-        files_only: Option<Vec<(std::path::PathBuf, String)>>,
+        synced: Vec<PathBuf>,
+        files_only: Option<Vec<(PathBuf, String)>>,
         steps_skipped: usize,
     },
 }
