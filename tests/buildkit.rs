@@ -240,6 +240,29 @@ fn a_syntax_frontend_the_engine_cannot_pull_is_explained_at_its_line() {
 }
 
 #[test]
+fn a_heredoc_under_a_syntax_directive_is_left_to_the_frontend_it_names() {
+    // awesome-compose's flask shape: `# syntax=docker/dockerfile:1.4`, and a heredoc in a
+    // stage the build leaves out. With a registry, Docker 20.10 pulls that frontend and builds
+    // it; the build must be tried, not refused for the built-in frontend's sake.
+    let p = project("syntax-app");
+    p.write(
+        "Dockerfile",
+        "# syntax=docker/dockerfile:1.4\nFROM busybox:local AS app\nWORKDIR /app\nCOPY main.txt ./\n\
+         CMD [\"cat\", \"/app/main.txt\"]\n\nFROM app AS dev\nRUN <<EOF\necho dev >> /app/main.txt\nEOF\n",
+    );
+    p.write("rebuilder.toml", "target = \"app\"\n");
+    let run = p.run(&["build"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("full docker build"), "the build was tried: {all}");
+    assert!(all.contains("Dockerfile:1:") && all.contains("# syntax=docker/dockerfile:1.4"), "{all}");
+    assert!(all.contains("could not") && all.contains("the Dockerfile itself is fine"), "{all}");
+    // Removing the directive would not help on this engine: the fix says what would.
+    assert!(all.contains("heredoc") && all.contains("line 8") && all.contains("Docker 23"), "{all}");
+    assert!(!all.contains("remove the `# syntax=` line"), "{all}");
+}
+
+#[test]
 fn a_bind_mount_of_another_stage_is_there_in_the_builder() {
     let p = project("bind-from-stage");
     let status = p.run(&["status"]);

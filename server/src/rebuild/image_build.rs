@@ -9,7 +9,7 @@ use crate::engine::{BuildEvent, BuildKitRequest, BuildRequest, BuilderSupport, S
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{BuildStepState, Event, Reporter};
 use crate::project::config::SecretEntry;
-use crate::project::dockerfile::ConstructKind;
+use crate::project::dockerfile::{Construct, ConstructKind, Dockerfile};
 use crate::project::image_builder::{requested, ImageBuilder};
 
 /// One full build's request, whichever builder runs it.
@@ -165,6 +165,22 @@ impl Rebuilder {
         let Ok(parsed) = crate::project::dockerfile::parse(&text) else { return e };
         let engine = self.engine.builder_support_known().map(|s| engine_of(&s)).unwrap_or_else(|| "the engine".into());
         if let Some(syntax) = parsed.syntax.as_ref().filter(|_| refused_frontend(&e.cause)) {
+            // Whether the engine's own frontend would read the file with the directive gone.
+            let major = self.engine.builder_support_known().map_or(0, |s| engine_major(&s));
+            let builtin_lacks = parsed.constructs().into_iter().find(|c| builtin_frontend_lacks(&c.kind, major));
+            let fix = match builtin_lacks {
+                Some(c) => format!(
+                    "let the engine reach the registry (or a mirror of it), or upgrade the engine to Docker 23 or \
+                     later (its built-in frontend reads Dockerfile 1.5; {engine}'s does not read {} at line {}); the \
+                     Dockerfile itself is fine",
+                    c.kind.name(),
+                    c.line
+                ),
+                None => format!(
+                    "let the engine reach the registry (or a mirror of it), or remove the `# syntax=` line: {engine}'s \
+                     built-in frontend reads everything this Dockerfile uses; the Dockerfile itself is fine"
+                ),
+            };
             return Error::new(
                 ErrorKind::ImageBuild,
                 format!(
@@ -174,9 +190,7 @@ impl Rebuilder {
                     syntax.value,
                     e.cause
                 ),
-                "let the engine reach the registry (or a mirror of it), or remove the `# syntax=` line when the \
-                 engine's built-in frontend reads what the Dockerfile uses (Docker 20.10's reads Dockerfile 1.2: RUN \
-                 --mount, COPY --chmod; Docker 23 and later's, 1.5 and newer); the Dockerfile itself is fine",
+                fix,
             )
             .at(df, syntax.line);
         }
@@ -237,6 +251,11 @@ impl Rebuilder {
 }
 
 /// The engine, for messages: "Docker Engine 20.10.24".
+/// The engine's major version (0 when it says none).
+fn engine_major(support: &BuilderSupport) -> u32 {
+    support.engine_version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
+}
+
 fn engine_of(support: &BuilderSupport) -> String {
     let version = support.engine_version.split(['+', '-']).next().unwrap_or_default();
     format!("{} {version}", support.engine_name)
@@ -263,6 +282,21 @@ fn builtin_frontend_lacks(kind: &ConstructKind, engine_major: u32) -> bool {
 /// What the classic builder cannot build (it ignores `# syntax=` and `# check=` as comments).
 fn classic_lacks(kind: &ConstructKind) -> bool {
     !matches!(kind, ConstructKind::Syntax { .. } | ConstructKind::Check)
+}
+
+/// The first construct of `dockerfile` that `builder` cannot build on an engine of major
+/// version `engine_major`. A `# syntax=` directive hands the file to the frontend it names,
+/// which BuildKit pulls: what that frontend reads is not the engine's to say (a heredoc under
+/// `# syntax=docker/dockerfile:1.4` builds on Docker 20.10 with a registry), and a pull that
+/// fails or a frontend that refuses is explained when the engine says so (`explain_refusal`).
+fn refused_construct(dockerfile: &Dockerfile, builder: ImageBuilder, engine_major: u32) -> Option<Construct> {
+    if builder == ImageBuilder::BuildKit && dockerfile.syntax.is_some() {
+        return None;
+    }
+    dockerfile.constructs().into_iter().find(|c| match builder {
+        ImageBuilder::Classic => classic_lacks(&c.kind),
+        ImageBuilder::BuildKit => builtin_frontend_lacks(&c.kind, engine_major),
+    })
 }
 
 impl Rebuilder {
@@ -314,12 +348,8 @@ impl Rebuilder {
     fn check_constructs(&self, builder: ImageBuilder, support: &BuilderSupport, asked_by: &str) -> Result<()> {
         let text = std::fs::read_to_string(&self.project.plan.dockerfile).unwrap_or_default();
         let Ok(parsed) = crate::project::dockerfile::parse(&text) else { return Ok(()) };
-        let major = support.engine_version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-        let lacking = parsed.constructs().into_iter().find(|c| match builder {
-            ImageBuilder::Classic => classic_lacks(&c.kind),
-            ImageBuilder::BuildKit => builtin_frontend_lacks(&c.kind, major),
-        });
-        let Some(construct) = lacking else { return Ok(()) };
+        let major = engine_major(support);
+        let Some(construct) = refused_construct(&parsed, builder, major) else { return Ok(()) };
         let df = &self.project.plan.dockerfile;
         let (cause, fix) = match builder {
             ImageBuilder::Classic => (
@@ -410,6 +440,24 @@ mod tests {
         assert_eq!(parse_error_line("dockerfile parse error on line 12: unknown instruction: X"), Some(12));
         assert_eq!(parse_error_line("exit code: 2"), None);
         assert!(refused_frontend("failed to solve with frontend gateway.v0: failed to do request: Head \"https://registry-1.docker.io/v2/docker/dockerfile/manifests/1.4\""));
+    }
+
+    #[test]
+    fn a_frontend_named_by_a_syntax_directive_decides_what_buildkit_reads() {
+        // awesome-compose's flask: a heredoc in a stage the target leaves out, under `# syntax=`.
+        let named = "# syntax=docker/dockerfile:1.4\nFROM d AS builder\nRUN --mount=type=cache,target=/c true\n\
+                     FROM builder AS dev\nRUN <<EOF\napk update\nEOF\n";
+        let parsed = crate::project::dockerfile::parse(named).expect("parses");
+        assert_eq!(refused_construct(&parsed, ImageBuilder::BuildKit, 20), None, "the named frontend reads it");
+        let classic = refused_construct(&parsed, ImageBuilder::Classic, 20).expect("the classic builder cannot");
+        assert_eq!(classic.line, 3, "RUN --mount is the first construct the classic builder lacks");
+
+        // Without the directive, the engine's built-in frontend decides: 20.10's lacks heredocs.
+        let builtin = "FROM d\nRUN --mount=type=cache,target=/c true\nRUN <<EOF\napk update\nEOF\n";
+        let parsed = crate::project::dockerfile::parse(builtin).expect("parses");
+        let lacked = refused_construct(&parsed, ImageBuilder::BuildKit, 20).expect("20.10's frontend lacks heredocs");
+        assert_eq!(lacked.line, 3);
+        assert_eq!(refused_construct(&parsed, ImageBuilder::BuildKit, 23), None);
     }
 
     #[test]
