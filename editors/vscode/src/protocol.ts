@@ -10,7 +10,7 @@ export const ServerCommand = {
   status: 'docker-rebuilder.status',
 } as const;
 
-export type BuildState = 'idle' | 'building' | 'succeeded' | 'failed' | 'error';
+export type BuildState = 'idle' | 'building' | 'succeeded' | 'failed' | 'down' | 'error';
 
 /** `docker-rebuilder/status`, sent after every change of a project's state. */
 export interface StatusParams {

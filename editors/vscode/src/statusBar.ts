@@ -76,6 +76,15 @@ export class StatusBar implements vscode.Disposable {
           'statusBarItem.errorBackground',
         );
         break;
+      case 'down':
+        // The image built, but the service's new container exited: the message says how.
+        this.show(
+          `$(error) ${status.service ? `${status.service}: ` : ''}Service down` +
+            (status.errors > 0 ? `: ${plural(status.errors, 'error')}` : ''),
+          tooltip,
+          'statusBarItem.errorBackground',
+        );
+        break;
       case 'error':
         this.show('$(alert) Docker Rebuilder: error', tooltip, 'statusBarItem.errorBackground');
         break;

@@ -18,7 +18,7 @@ use super::style::{paint, Paint};
 use super::targets::Target;
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
-use crate::rebuild::{CycleReport, Outcome, Rebuilder};
+use crate::rebuild::{CycleReport, Outcome, Rebuilder, ServiceExit};
 use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
 
 /// Kept of a cycle's build output, shown when it fails without a recognised problem.
@@ -74,6 +74,7 @@ pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, 
                 // The engine stopped, the builder vanished...: said, and the next change tries again.
                 Err(e) => reporter.error(&e),
             },
+            SessionEvent::ServiceExited(exit) => reporter.service_exited(&exit),
             SessionEvent::WatcherUnavailable(e) => {
                 // Without the watcher there is nothing to watch with.
                 failed = Some(e);
@@ -243,6 +244,34 @@ impl WatchReporter {
         }
         if self.mode == Mode::Human || matches!(report.outcome, Outcome::BuildFailed { .. }) {
             self.line.print(&text);
+        }
+    }
+
+    /// A container the last recreate started failed: said with its output's last lines, its
+    /// problems as clickable lines; a JSON line of its own (`"event": "service_exited"`).
+    fn service_exited(&mut self, exit: &ServiceExit) {
+        self.line.idle();
+        if self.mode == Mode::Json {
+            out!(
+                "{}",
+                json!({
+                    "event": "service_exited",
+                    "service": exit.service,
+                    "container": exit.container,
+                    "exit_code": exit.exit.code,
+                    "oom_killed": exit.exit.oom_killed,
+                    "restarting": exit.exit.restarting,
+                    "after_ms": super::render::millis(exit.after),
+                    "message": exit.message(),
+                    "output": exit.output,
+                    "diagnostics": super::problems::json(&exit.diagnostics),
+                })
+            );
+            return;
+        }
+        self.line.print(&format!("{}{} {}", self.prefix, paint(Paint::Bad, "✗"), exit.message()));
+        for d in &exit.diagnostics {
+            self.line.print(&self.problem_line(d));
         }
     }
 

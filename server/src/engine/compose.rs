@@ -38,6 +38,9 @@ pub struct ServiceContainer {
     pub id: String,
     pub name: String,
     pub running: bool,
+    /// Not running because its app failed (it exited with a code no stop gives, or its restart
+    /// policy is restarting it), not because someone stopped it.
+    pub crashed: bool,
     pub image_id: String,
     /// The compose project it belongs to.
     pub project: String,
@@ -74,6 +77,24 @@ impl ContainerMount {
             source: PathBuf::from(m.source?),
             destination: m.destination?,
         })
+    }
+}
+
+/// Whether a container the engine lists as `state` ("exited", "restarting"...) with `status`
+/// ("Exited (1) 5 seconds ago") ended because its app failed: a stop (`docker stop`, compose's
+/// `stop` or `down`, Ctrl-C) ends it with 0 or a signal's code (SIGINT 130, SIGKILL 137,
+/// SIGTERM 143).
+fn crashed(state: Option<&str>, status: Option<&str>) -> bool {
+    match state {
+        Some("restarting") => true,
+        Some("exited") => {
+            let code = status
+                .and_then(|s| s.split_once('('))
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .and_then(|(code, _)| code.trim().parse::<i64>().ok());
+            code.is_some_and(|code| !matches!(code, 0 | 130 | 137 | 143))
+        }
+        _ => false,
     }
 }
 
@@ -161,9 +182,10 @@ impl Engine {
             .into_iter()
             .map(|mut c| {
                 let mounts = c.mounts.take().unwrap_or_default().into_iter().filter_map(ContainerMount::of).collect();
-                (c.created.unwrap_or(0), mounts, super::ContainerInfo::of(c))
+                let crashed = crashed(c.state.map(|s| s.to_string()).as_deref(), c.status.as_deref());
+                (c.created.unwrap_or(0), mounts, crashed, super::ContainerInfo::of(c))
             })
-            .filter_map(|(created, mounts, c)| {
+            .filter_map(|(created, mounts, crashed, c)| {
                 let labels = &c.labels;
                 // `docker compose run`'s containers are not the service's.
                 if labels.get(LABEL_COMPOSE_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
@@ -190,6 +212,7 @@ impl Engine {
                     id: c.id,
                     name: c.name,
                     running: c.running,
+                    crashed,
                     image_id: c.image_id,
                 })
             })
@@ -486,7 +509,21 @@ fn compose_plugin() -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{no_such_docker_command, ComposeRun};
+    use super::{crashed, no_such_docker_command, ComposeRun};
+
+    #[test]
+    fn a_crash_is_told_from_a_stop_by_the_listed_status() {
+        // As docker 20.10 lists them.
+        assert!(crashed(Some("exited"), Some("Exited (1) 3 seconds ago")));
+        assert!(crashed(Some("exited"), Some("Exited (2) About a minute ago")));
+        assert!(crashed(Some("restarting"), Some("Restarting (1) 1 second ago")));
+        for stopped in ["Exited (0) 2 hours ago", "Exited (137) 5 seconds ago", "Exited (143) 1 second ago"] {
+            assert!(!crashed(Some("exited"), Some(stopped)), "{stopped}");
+        }
+        assert!(!crashed(Some("running"), Some("Up 3 seconds")));
+        assert!(!crashed(Some("created"), Some("Created")));
+        assert!(!crashed(Some("exited"), None), "unknown: not a crash");
+    }
 
     #[test]
     fn the_recreate_names_each_service_with_its_count() {

@@ -7,6 +7,7 @@ mod compose;
 mod compose_env;
 mod connect;
 mod container;
+mod container_exit;
 mod credentials;
 mod endpoint;
 mod exec;
@@ -26,6 +27,7 @@ pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, Container
 pub use compose_env::EnvChange;
 pub use connect::{resolve as resolve_target, use_flags};
 pub use container::{BuilderSpec, ContainerInfo};
+pub use container_exit::ContainerExit;
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, ShellIo, Stdin};
 pub use image::{BuildRequest, ImageInfo};
 pub use target::{ContextNamedBy, EngineFlags, EngineSource, Target};

@@ -152,6 +152,15 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
                     p.finish_with_message(ended).await;
                 }
             }
+            SessionEvent::ServiceExited(exit) => {
+                let output = exit.output.join("\n");
+                client.log_message(MessageType::INFO, format!("{}; its output:\n{output}", exit.message())).await;
+                // Problems at files show where they are (and the status says `down`); without
+                // any, only a message tells the user why the service is down.
+                if exit.diagnostics.is_empty() {
+                    client.show_message(MessageType::ERROR, format!("docker-rebuilder: {}", exit.message())).await;
+                }
+            }
             SessionEvent::Cleaned(result) => match result {
                 Ok(_) => {}
                 Err(e) => show_error(&client, &e).await,

@@ -29,6 +29,7 @@ pub enum BuildState {
     Building,
     Succeeded,
     Failed,
+    Down,
     Error,
 }
 
@@ -39,6 +40,7 @@ impl From<State> for BuildState {
             State::Building => BuildState::Building,
             State::Succeeded => BuildState::Succeeded,
             State::Failed => BuildState::Failed,
+            State::Down => BuildState::Down,
             State::Error => BuildState::Error,
         }
     }

@@ -130,14 +130,14 @@ fn protocol_ts_says_what_the_server_sends() {
 fn protocol_ts_names_the_same_states_and_commands() {
     let states: Vec<String> = [BuildState::Idle, BuildState::Building, BuildState::Succeeded, BuildState::Failed]
         .into_iter()
-        .chain([BuildState::Error])
+        .chain([BuildState::Down, BuildState::Error])
         .map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
         .collect();
     let line =
         PROTOCOL_TS.lines().find(|l| l.starts_with("export type BuildState")).expect("BuildState in protocol.ts");
     let ts_states: Vec<String> = line.split('\'').skip(1).step_by(2).map(str::to_string).collect();
     assert_eq!(states, ts_states);
-    for state in [State::Idle, State::Building, State::Succeeded, State::Failed, State::Error] {
+    for state in [State::Idle, State::Building, State::Succeeded, State::Failed, State::Down, State::Error] {
         assert!(ts_states.contains(&state.name().to_string()), "{}", state.name());
     }
     for command in COMMANDS {

@@ -100,6 +100,7 @@ mod tests {
             id: "c".into(),
             name: "p-web-1".into(),
             running: true,
+            crashed: false,
             image_id: "sha256:old".into(),
             project: "p".into(),
             service: "web".into(),

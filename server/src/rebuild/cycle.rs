@@ -156,6 +156,7 @@ impl Rebuilder {
             files_read: self.hashes.reads() - reads_before,
             stage: None,
             service_update: None,
+            service_started: Vec::new(),
             push: None,
         })
     }

@@ -16,6 +16,7 @@ mod pack;
 mod phases;
 mod push;
 mod replay;
+mod service_exit;
 mod service_ports;
 mod service_update;
 mod stage_build;
@@ -38,6 +39,7 @@ use crate::project::Project;
 use crate::sync::hash_cache::HashCache;
 
 pub use housekeeping::CleanReport;
+pub use service_exit::{ServiceExit, ServiceWatch};
 pub use service_update::compose_version;
 pub use unloaded::{clean_unloaded, status_unloaded, UnloadedStatus};
 
@@ -179,6 +181,9 @@ pub struct CycleReport {
     /// A compose service: what became of its running containers (recreated on the new
     /// image, or why not); None when none ran on an older image.
     pub service_update: Option<String>,
+    /// A compose service: the containers its update recreated on the new image (watched for
+    /// a while after, `service_exit.rs`).
+    pub service_started: Vec<String>,
     /// A project with `push`: the reference and digest pushed, or why not; None when
     /// nothing was pushed (no `push`, nothing new, a failed build).
     pub push: Option<String>,

@@ -1,7 +1,9 @@
 //! After the image of a compose service changed: its running containers are recreated on the
 //! new image, as `docker compose up -d --no-deps SERVICE` would (see `engine/compose.rs` for
-//! why compose does it). A service with no running container is left alone, as are the
-//! services that depend on it; a failed build never gets here, so the old code keeps serving.
+//! why compose does it). A service with no running container is left alone (one whose app
+//! crashed is not: the fix brings it back), as are the services that depend on it; a failed
+//! build never gets here, so the old code keeps serving. The containers it recreates are
+//! watched for a while after (`service_exit.rs`).
 //! Their stop may already have run beside the commit (`stop_ahead.rs`); compose recreates them
 //! as stopped ones, and when it fails they are started again.
 //!
@@ -44,7 +46,14 @@ impl Rebuilder {
             Update::Recreate => {
                 // Without develop.watch, what the bind mounts already show needs no recreate.
                 let files_only = report.files_only.as_deref().filter(|_| service.develop().is_empty());
-                self.recreate_if_stale(service, &image_id, files_only, reporter).await
+                match self.recreate_if_stale(service, &image_id, files_only, reporter).await {
+                    Ok(Some((done, started))) => {
+                        report.service_started = started;
+                        Ok(Some(done))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
             Update::Copy { files, commands } => self.copy_into_service(service, &files, &commands, reporter).await,
             Update::CopyAll { rules } => match self.initial_files(&rules) {
@@ -106,15 +115,15 @@ impl Rebuilder {
     }
 
     /// Recreates the service's running containers that are not on `image_id`, save those
-    /// whose bind mounts show all of `files_only` (`bind_view.rs`); what it did, or None when
-    /// none needed it.
+    /// whose bind mounts show all of `files_only` (`bind_view.rs`); what it did and the
+    /// containers it recreated, or None when none needed it.
     async fn recreate_if_stale(
         &self,
         service: &ServiceBinding,
         image_id: &str,
         files_only: Option<&[(PathBuf, String)]>,
         reporter: &mut dyn Reporter,
-    ) -> crate::error::Result<Option<String>> {
+    ) -> crate::error::Result<Option<(String, Vec<String>)>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose.
         let ahead = self.take_stopped_ahead().await;
         // The service, then those run from its image: each with its containers.
@@ -128,7 +137,9 @@ impl Rebuilder {
                 }
             }
         }
-        let was_running = |c: &ServiceContainer| c.running || ahead.iter().any(|a| a.id == c.id);
+        // A container whose app failed (one this recreate's predecessor started, say) was not
+        // stopped by the user: the fix brings it back, as `compose up -d` would.
+        let was_running = |c: &ServiceContainer| c.running || c.crashed || ahead.iter().any(|a| a.id == c.id);
         let is_stale = |c: &&ServiceContainer| was_running(c) && c.image_id != image_id;
         services.retain(|(_, containers)| containers.iter().any(|c| is_stale(&c)));
         // A service whose stale containers all show the change through their binds keeps them.
@@ -153,7 +164,7 @@ impl Rebuilder {
         let stale: Vec<&ServiceContainer> = services.iter().flat_map(|(_, cs)| cs.iter().filter(is_stale)).collect();
         let Some(first) = stale.first() else {
             self.start_again(&ahead, reporter).await;
-            return Ok(kept);
+            return Ok(kept.map(|kept| (kept, Vec::new())));
         };
         let names: Vec<&str> = stale.iter().map(|c| c.name.as_str()).collect();
         reporter.report(Event::PhaseStarted {
@@ -208,10 +219,14 @@ impl Rebuilder {
             reporter.report(Event::Warning(warning));
         }
         let done = format!("service {}: recreated {} on the new image", service.name, names.join(", "));
-        Ok(Some(match kept {
-            Some(kept) => format!("{done}; {kept}"),
-            None => done,
-        }))
+        let started = names.iter().map(|n| n.to_string()).collect();
+        Ok(Some((
+            match kept {
+                Some(kept) => format!("{done}; {kept}"),
+                None => done,
+            },
+            started,
+        )))
     }
 }
 
@@ -503,6 +518,7 @@ mod tests {
             files_read: 0,
             stage: None,
             service_update: None,
+            service_started: Vec::new(),
             push: None,
         }
     }

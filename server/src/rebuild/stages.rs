@@ -232,6 +232,7 @@ impl Rebuilder {
             files_read: 0,
             stage: None,
             service_update: None,
+            service_started: Vec::new(),
             push: None,
         }
     }

@@ -26,7 +26,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Event, FileDiagnostic};
 use crate::project::service::ProjectSource;
-use crate::rebuild::{CleanReport, CycleReport, Rebuilder};
+use crate::rebuild::{CleanReport, CycleReport, Rebuilder, ServiceExit};
 
 pub use status::{SessionStatus, State};
 
@@ -110,6 +110,9 @@ pub enum SessionEvent {
     Diagnostics { path: PathBuf, diagnostics: Vec<FileDiagnostic> },
     /// The cycle ended: its report, or what kept the tool from doing its job (the loop goes on).
     CycleFinished { cycle: u64, result: Result<CycleReport, Error> },
+    /// A container the last cycle's recreate started failed soon after (a stop is not said);
+    /// its problems come as `Diagnostics`, the status follows.
+    ServiceExited(ServiceExit),
     /// A `Clean` ended.
     Cleaned(Result<CleanReport, Error>),
     /// What status bars show changed.

@@ -39,12 +39,15 @@ pub struct Published {
     build: HashMap<PathBuf, Vec<FileDiagnostic>>,
     /// The tool's own error shown per file.
     tool: HashMap<PathBuf, FileDiagnostic>,
+    /// What the service's new container printed as it died, per file: true of the image until
+    /// a cycle makes a new one.
+    run: HashMap<PathBuf, Vec<FileDiagnostic>>,
 }
 
 impl Published {
     /// Errors and warnings of the build shown now.
     pub fn counts(&self) -> (usize, usize) {
-        self.build.values().flatten().fold((0, 0), |(e, w), d| match d.severity {
+        self.build.values().chain(self.run.values()).flatten().fold((0, 0), |(e, w), d| match d.severity {
             Severity::Error => (e + 1, w),
             Severity::Warning => (e, w + 1),
             _ => (e, w),
@@ -78,6 +81,13 @@ impl Published {
             Outcome::Succeeded { .. } => report.steps_skipped > 0,
             Outcome::ImageBuilt { .. } => false,
         };
+        // A new image: what the old one's container printed as it died no longer stands.
+        let mut changes =
+            if matches!(report.outcome, Outcome::ImageBuilt { .. } | Outcome::Succeeded { committed: true }) {
+                self.service_exited(&[])
+            } else {
+                Vec::new()
+            };
         let mut next = group(found);
         for (path, old) in &self.build {
             if next.contains_key(path) {
@@ -90,15 +100,23 @@ impl Published {
             };
             next.insert(path.clone(), stale);
         }
-        let mut changes = Vec::new();
         for (path, diagnostics) in next {
             if self.build.get(&path).map_or(!diagnostics.is_empty(), |old| *old != diagnostics) {
                 self.build.insert(path.clone(), diagnostics);
+                changes.retain(|(p, _)| *p != path);
                 changes.push(self.shown(&path));
             }
         }
         self.build.retain(|_, d| !d.is_empty());
         changes
+    }
+
+    /// The problems a service's new container printed as it died (empty: none stand now).
+    pub fn service_exited(&mut self, found: &[FileDiagnostic]) -> Vec<Change> {
+        let next = group(found);
+        let paths: std::collections::BTreeSet<PathBuf> = self.run.keys().chain(next.keys()).cloned().collect();
+        let before = std::mem::replace(&mut self.run, next.into_iter().collect());
+        paths.into_iter().filter(|p| before.get(p) != self.run.get(p)).map(|p| self.shown(&p)).collect()
     }
 
     /// The tool's own error, at its file and line when it has one.
@@ -126,6 +144,7 @@ impl Published {
     fn shown(&self, path: &Path) -> Change {
         let mut all: Vec<FileDiagnostic> = self.tool.get(path).cloned().into_iter().collect();
         all.extend(self.build.get(path).into_iter().flatten().cloned());
+        all.extend(self.run.get(path).into_iter().flatten().cloned());
         (path.to_path_buf(), all)
     }
 }
@@ -173,6 +192,7 @@ mod tests {
             files_read: 0,
             stage: None,
             service_update: None,
+            service_started: Vec::new(),
             push: None,
         }
     }
@@ -213,6 +233,25 @@ mod tests {
         // make ran again and said nothing: gone.
         let cleared = shown.cycle_ended(&[], &report(Outcome::Succeeded { committed: true }, &["/p/src/a.c"]));
         assert_eq!(paths(&cleared), [("/p/src/a.c", 0)]);
+    }
+
+    #[test]
+    fn what_a_dead_container_printed_stands_until_a_new_image() {
+        let mut shown = Published::default();
+        let warning = problem("/p/app.py", 2, "mypy");
+        shown.cycle_ended(std::slice::from_ref(&warning), &report(Outcome::Succeeded { committed: true }, &[]));
+        // The new container died of a syntax error in app.py: shown beside the build's own.
+        let crash = problem("/p/app.py", 6, "python");
+        assert_eq!(paths(&shown.service_exited(std::slice::from_ref(&crash))), [("/p/app.py", 2)]);
+        assert_eq!(shown.counts(), (2, 0));
+        // A failed build or nothing new leaves the dead container's word standing.
+        assert!(shown.cycle_ended(std::slice::from_ref(&warning), &report(FAILED, &[])).is_empty());
+        assert!(shown.cycle_ended(&[], &report(Outcome::UpToDate, &[])).is_empty());
+        // A new image (the fix): gone, in one change per file.
+        let changes =
+            shown.cycle_ended(std::slice::from_ref(&warning), &report(Outcome::Succeeded { committed: true }, &[]));
+        assert_eq!(paths(&changes), [("/p/app.py", 1)]);
+        assert_eq!(shown.counts(), (1, 0));
     }
 
     #[test]

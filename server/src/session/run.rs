@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::events::{Event, FileDiagnostic, Reporter};
 use crate::project::service::ProjectSource;
 use crate::project::Project;
-use crate::rebuild::{BuildOptions, CycleReport, Rebuilder};
+use crate::rebuild::{BuildOptions, CycleReport, Rebuilder, ServiceExit, ServiceWatch};
 use crate::sync::watcher::{Batch, Subscription};
 
 /// A cycle that follows saves made while the last one ran starts once none came for this
@@ -42,6 +42,25 @@ pub(super) struct Session {
     published: Published,
     /// When the user last cancelled a cycle.
     cancelled_at: Option<SystemTime>,
+    /// The watch of the containers the last cycle recreated (`Rebuilder::watch_service`),
+    /// polled while idle; a cycle's start drops it.
+    service_watch: Option<WatchTask>,
+}
+
+/// A service watch running on its own task (the loop's future must be `Send` and `Sync`
+/// across awaits, which the engine's wait is not); dropping it ends the watch.
+struct WatchTask(tokio::task::JoinHandle<Option<ServiceExit>>);
+
+impl WatchTask {
+    fn start(watch: ServiceWatch) -> WatchTask {
+        WatchTask(tokio::spawn(watch))
+    }
+}
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Session {
@@ -64,6 +83,7 @@ impl Session {
             rebuilder,
             published: Published::default(),
             cancelled_at: None,
+            service_watch: None,
         }
     }
 
@@ -73,7 +93,20 @@ impl Session {
         let mut burst = false;
         loop {
             if pending.is_empty() {
-                match inputs.recv().await {
+                let input = match self.service_watch.as_mut() {
+                    Some(watch) => tokio::select! {
+                        input = inputs.recv() => input,
+                        exit = &mut watch.0 => {
+                            self.service_watch = None;
+                            if let Ok(Some(exit)) = exit {
+                                self.service_exited(exit);
+                            }
+                            continue;
+                        }
+                    },
+                    None => inputs.recv().await,
+                };
+                match input {
                     Some(input) => pending.push_back(input),
                     None => return,
                 }
@@ -289,7 +322,20 @@ impl Session {
         same
     }
 
+    /// A container the last recreate started failed: its problems shown, the crash said, and
+    /// the status saying the service is down until the next save fixes it.
+    fn service_exited(&mut self, exit: ServiceExit) {
+        let changes = self.published.service_exited(&exit.diagnostics);
+        self.emit_changes(changes);
+        let message = exit.message();
+        let headline = message.lines().next().unwrap_or_default().to_string();
+        self.emit(SessionEvent::ServiceExited(exit));
+        self.set_status(|s| s.service_down(headline));
+    }
+
     async fn cycle(&mut self, full: bool, trigger: Trigger) -> Result<CycleReport, Error> {
+        // What the last recreate started is this cycle's to stop and watch again.
+        self.service_watch = None;
         let cycle = self.shared.cycles.fetch_add(1, Ordering::SeqCst) + 1;
         // Cancellable from its start, before anyone is told it runs: the user sees it building
         // (and may press Cancel) while the engine is reached and the project loaded.
@@ -308,6 +354,9 @@ impl Session {
         let result = rebuilder.build(BuildOptions { full, cancel: Some(cancel), color: false }, &mut reporter).await;
         let found = std::mem::take(&mut reporter.found);
         *lock(&self.shared.running) = None;
+        if let Ok(report) = &result {
+            self.service_watch = rebuilder.watch_service(report).map(WatchTask::start);
+        }
         self.rebuilder = Some(rebuilder);
         match result {
             Ok(report) => {

@@ -17,6 +17,9 @@ pub enum State {
     Succeeded,
     /// The last build failed or timed out: the image holds the last clean build.
     Failed,
+    /// The image built, but the compose service's new container exited (its app does not
+    /// run): the message says how, the diagnostics where.
+    Down,
     /// docker-rebuilder could not do its job (config, engine...): the message says why.
     Error,
 }
@@ -38,6 +41,7 @@ impl State {
             State::Building => "building",
             State::Succeeded => "succeeded",
             State::Failed => "failed",
+            State::Down => "down",
             State::Error => "error",
         }
     }
@@ -117,6 +121,12 @@ impl SessionStatus {
     pub(super) fn failed(&mut self, error: &Error) {
         self.state = State::Error;
         self.message = error.one_line();
+    }
+
+    /// The service's new container died: the image holds code that builds but does not run.
+    pub(super) fn service_down(&mut self, message: String) {
+        self.state = State::Down;
+        self.message = message;
     }
 
     pub(super) fn idle(&mut self, message: String) {

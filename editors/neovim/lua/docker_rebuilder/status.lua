@@ -4,7 +4,7 @@ local M = {}
 
 ---@class docker_rebuilder.Status
 ---@field project string
----@field state 'idle'|'building'|'succeeded'|'failed'|'error'
+---@field state 'idle'|'building'|'succeeded'|'failed'|'down'|'error'
 ---@field image string
 ---@field imageId string?
 ---@field durationMs integer?
@@ -132,6 +132,13 @@ function M.statusline(bufnr)
       line = s.service .. ': ' .. line
     end
     return line
+  elseif s.state == 'down' then
+    -- The image built, but the compose service's new container exited (how: the message).
+    local line = '✗ service down'
+    if s.errors > 0 then
+      line = line .. (': %d error%s'):format(s.errors, s.errors == 1 and '' or 's')
+    end
+    return type(s.service) == 'string' and (s.service .. ': ' .. line) or line
   elseif s.state == 'error' then
     return '⚠ docker-rebuilder: ' .. (s.message or 'error')
   end

@@ -1,0 +1,139 @@
+//! A running container's end, as a service's watcher needs it: waiting until it stops, how it
+//! ended, and the last lines it printed.
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::{LogsOptionsBuilder, WaitContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::{engine_error, Engine};
+use crate::error::{Error, ErrorKind, Result};
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerExit {
+    pub code: i64,
+    /// The kernel's OOM killer ended it.
+    pub oom_killed: bool,
+    /// Its restart policy is starting it again.
+    pub restarting: bool,
+    /// From its start to its exit, as the engine recorded them.
+    pub ran_for: Option<std::time::Duration>,
+}
+
+impl Engine {
+    /// Waits until the container `id` is not running (at once when it already stopped) and
+    /// says how it ended. A container its restart policy restarts counts as stopped at its exit.
+    pub async fn wait_stopped(&self, id: &str) -> Result<ContainerExit> {
+        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        let code = match self.docker.wait_container(id, Some(options)).next().await {
+            Some(Ok(answer)) => answer.status_code,
+            // bollard makes a non-zero exit an error of its own.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(engine_error(&format!("wait for the container {id}"), e)),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Engine,
+                    format!("the engine ended the wait for the container {id} without an answer"),
+                    "",
+                ))
+            }
+        };
+        let state = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c.state.unwrap_or_default(),
+            // Removed as it ended (`--rm`, or compose recreating it): its code is all there is.
+            Err(_) => Default::default(),
+        };
+        let ran_for =
+            match (state.started_at.as_deref().and_then(seconds), state.finished_at.as_deref().and_then(seconds)) {
+                (Some(started), Some(finished)) if finished >= started => {
+                    Some(std::time::Duration::from_secs_f64(finished - started))
+                }
+                _ => None,
+            };
+        Ok(ContainerExit {
+            code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            restarting: state.restarting.unwrap_or(false),
+            ran_for,
+        })
+    }
+
+    /// The last `lines` lines the container printed (stdout and stderr, interleaved as the
+    /// engine logged them), since `since` (seconds since the epoch; 0: all).
+    pub async fn container_output(&self, id: &str, lines: usize, since: i64) -> Result<Vec<u8>> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .since(i32::try_from(since).unwrap_or(0))
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message },
+                ) => out.extend_from_slice(&message),
+                Err(e) => return Err(engine_error(&format!("read the output of the container {id}"), e)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 time as the engine writes them
+/// (`2026-12-05T00:05:01.123456789Z`, or with a `+01:00` offset); None for its zero time.
+fn seconds(time: &str) -> Option<f64> {
+    let (date, rest) = time.split_once('T')?;
+    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    if year <= 1 {
+        return None;
+    }
+    let (clock, offset) = match rest.find(['Z', '+', '-']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let mut hms = clock.split(':');
+    let (hour, minute) = (hms.next()?.parse::<i64>().ok()?, hms.next()?.parse::<i64>().ok()?);
+    let second = hms.next()?.parse::<f64>().ok()?;
+    let offset = match offset.split_at_checked(1) {
+        Some((sign @ ("+" | "-"), zone)) => {
+            let (h, m) = zone.split_once(':')?;
+            let minutes = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+            if sign == "+" {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => 0,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hour * 3_600 + minute * 60 - offset) as f64 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds;
+
+    #[test]
+    fn the_engine_s_times_read_as_seconds_since_the_epoch() {
+        assert_eq!(seconds("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(seconds("2026-12-05T00:05:01Z"), Some(1_796_429_101.0));
+        let started = seconds("2026-12-05T00:05:01.250000000Z").expect("parses");
+        let finished = seconds("2026-12-05T01:05:02.000000000+01:00").expect("parses");
+        assert!((finished - started - 0.75).abs() < 1e-6, "{}", finished - started);
+        assert_eq!(seconds("0001-01-01T00:00:00Z"), None, "the engine's zero time: never");
+        assert_eq!(seconds("yesterday"), None);
+    }
+}

@@ -1,0 +1,165 @@
+//! After a recreate, the service's new containers are watched for a while: an app that builds
+//! but does not run (a Python or JavaScript syntax error, which no build step sees; a missing
+//! setting; a port already taken) ends its container at once, and "recreated on the new image"
+//! alone would leave the user with a service that is down and no word of it. What it printed
+//! is parsed as a build's output is, so its problems land at host files, and the cycle's
+//! front end says it (`session/run.rs`). The watch is a future the front end's loop polls
+//! between cycles; the next cycle drops it (its own recreate is watched afresh).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_util::future::select_all;
+
+use super::diagnose::Diagnoser;
+use super::{CycleReport, Rebuilder};
+use crate::engine::ContainerExit;
+use crate::events::FileDiagnostic;
+use crate::project::plan::Plan;
+
+/// How long new containers are watched: an app that does not start ends well within it (a JVM
+/// app's startup included); a crash later is its runtime's, not this save's.
+pub const WATCH_FOR: Duration = Duration::from_secs(30);
+/// How much of the container's output is read, and shown.
+const OUTPUT_LINES: usize = 60;
+const SHOWN_LINES: usize = 8;
+
+/// A new container of the service that stopped while watched.
+#[derive(Debug, Clone)]
+pub struct ServiceExit {
+    pub service: String,
+    pub container: String,
+    pub exit: ContainerExit,
+    /// From the recreate's end to the exit.
+    pub after: Duration,
+    /// Its last lines of output.
+    pub output: Vec<String>,
+    /// The problems its output names, at host files.
+    pub diagnostics: Vec<FileDiagnostic>,
+}
+
+/// The watch of one recreate: resolves when a new container fails (None: each ran on for
+/// `WATCH_FOR` or was stopped, or the engine could not say). A stop is no news: the user's
+/// `compose stop`, or compose recreating the container itself.
+pub type ServiceWatch = Pin<Box<dyn Future<Output = Option<ServiceExit>> + Send>>;
+
+impl ServiceExit {
+    /// It failed, rather than being stopped: a non-zero code that is not a stop's signal
+    /// (SIGINT 130, SIGKILL 137, SIGTERM 143: `docker stop`, `compose stop`), or the OOM killer.
+    pub fn failed(&self) -> bool {
+        self.exit.oom_killed || !matches!(self.exit.code, 0 | 130 | 137 | 143)
+    }
+
+    /// One paragraph: what ended, how, and its last output.
+    pub fn message(&self) -> String {
+        let how = if self.exit.oom_killed {
+            "was killed for lack of memory (the OOM killer)".to_string()
+        } else {
+            match self.exit.code {
+                0 => "ended (exit code 0)".to_string(),
+                130 | 137 | 143 => format!("was stopped (exit code {})", self.exit.code),
+                code => format!("exited with code {code}"),
+            }
+        };
+        let restarting = if self.exit.restarting { "; its restart policy is starting it again" } else { "" };
+        let ran = self.exit.ran_for.unwrap_or(self.after);
+        let when = if ran < Duration::from_millis(100) {
+            "as it started".to_string()
+        } else {
+            format!("after running {:.1} s", ran.as_secs_f64())
+        };
+        let mut message =
+            format!("service {}: its new container {} {how} {when}{restarting}", self.service, self.container);
+        if self.failed() {
+            message.push_str(" — the image built, but the app does not run");
+        }
+        let shown: Vec<&String> = self.output.iter().rev().take(SHOWN_LINES).rev().collect();
+        if !shown.is_empty() {
+            message.push_str(":\n");
+            message.push_str(&shown.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
+        }
+        message
+    }
+}
+
+impl Rebuilder {
+    /// The watch of the containers the cycle of `report` recreated; None when it recreated none.
+    pub fn watch_service(&self, report: &CycleReport) -> Option<ServiceWatch> {
+        let service = self.project.service.as_ref()?;
+        if report.service_started.is_empty() {
+            return None;
+        }
+        let image_id = report.image_id.clone()?;
+        let engine = self.engine.clone();
+        let names = report.service_started.clone();
+        let project = service.project.clone();
+        let services: Vec<String> = std::iter::once(&service.name).chain(&service.image_users).cloned().collect();
+        // Where its output's paths are: the image's own files, then each builder stage's.
+        let plans: Vec<Plan> = std::iter::once(self.project.plan.clone())
+            .chain(self.stages.iter().map(|s| s.project.plan.clone()))
+            .collect();
+        let label = service.name.clone();
+        Some(Box::pin(async move {
+            let began = Instant::now();
+            let mut watched = Vec::new();
+            for name in &services {
+                let containers = engine.service_containers(&project, name).await.ok()?;
+                watched.extend(
+                    containers
+                        .into_iter()
+                        .filter(|c| c.image_id == image_id && names.contains(&c.name))
+                        .map(|c| (c.id, c.name, c.created)),
+                );
+            }
+            if watched.is_empty() {
+                return None;
+            }
+            let deadline = tokio::time::Instant::now() + WATCH_FOR;
+            let wait = |id: String| {
+                let engine = engine.clone();
+                Box::pin(async move { engine.wait_stopped(&id).await })
+            };
+            let mut waits: Vec<_> = watched.iter().map(|(id, _, _)| wait(id.clone())).collect();
+            while !waits.is_empty() {
+                let (ended, index, rest) = tokio::time::timeout_at(deadline, select_all(waits)).await.ok()?;
+                // `select_all` leaves the rest as `swap_remove` does: so does `watched`.
+                waits = rest;
+                let (id, container, created) = watched.swap_remove(index);
+                let Ok(exit) = ended else { continue };
+                let mut exited = ServiceExit {
+                    service: label.clone(),
+                    container,
+                    exit,
+                    after: began.elapsed(),
+                    output: Vec::new(),
+                    diagnostics: Vec::new(),
+                };
+                if !exited.failed() {
+                    continue;
+                }
+                let output = engine.container_output(&id, OUTPUT_LINES, created).await.unwrap_or_default();
+                exited.diagnostics = diagnose(&plans, &output);
+                exited.output = String::from_utf8_lossy(&output).lines().map(|l| l.trim_end().to_string()).collect();
+                return Some(exited);
+            }
+            None
+        }))
+    }
+}
+
+/// The problems `output` names at files of the image (or of a builder stage), each once.
+fn diagnose(plans: &[Plan], output: &[u8]) -> Vec<FileDiagnostic> {
+    let mut found: Vec<FileDiagnostic> = Vec::new();
+    for plan in plans {
+        let mut diagnoser = Diagnoser::new(plan);
+        diagnoser.feed(output);
+        diagnoser.finish_step();
+        for d in diagnoser.diagnostics() {
+            if !found.contains(d) {
+                found.push(d.clone());
+            }
+        }
+    }
+    found
+}

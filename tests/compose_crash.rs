@@ -1,0 +1,115 @@
+//! A service whose app builds but does not run: the recreate succeeds, then its new container
+//! dies at start. docker-rebuilder says so (its output, its problems at the host file, the
+//! status), and the save that fixes it brings the service back, though its container was no
+//! longer running. Real compose v1, the real binary (`watch` and the LSP server), busybox.
+
+mod support;
+
+use serde_json::Value;
+use support::compose::{ComposeProject, CYCLE, FIRST_BUILD};
+use support::lsp::{is_diagnostics_for, is_status};
+
+/// The API as a static site whose start script checks its config first and, as many apps do,
+/// names what is wrong at the config's file and line before it exits.
+fn checked_site() -> ComposeProject {
+    let p = ComposeProject::new();
+    p.project.write(
+        "api/Dockerfile",
+        "FROM busybox:local\nCOPY start.sh /start.sh\nCOPY conf /etc/web\nCOPY src /www\nCMD [\"sh\", \"/start.sh\"]\n",
+    );
+    p.project.write(
+        "api/start.sh",
+        "line=$(grep -n '^port' /etc/web/site.conf | grep -v '= 8080' | cut -d: -f1)\n\
+         if [ -n \"$line\" ]; then\n  echo 'starting the site' >&2\n  \
+         echo \"/etc/web/site.conf:$line:1: error: the site listens on port 8080\" >&2\n  exit 2\nfi\n\
+         exec httpd -f -p 8080 -h /www\n",
+    );
+    p.project.write("api/conf/site.conf", "name = site\nport = 8080\n");
+    p.project.write("api/src/index.html", "page 1\n");
+    p.project.write(
+        "docker-compose.yml",
+        "version: \"3.8\"\nservices:\n  api:\n    build: ./api\n    init: true\n    ports:\n      - \
+         \"127.0.0.1:${API_PORT:-18080}:8080\"\n",
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("page 1", "after compose up");
+    p
+}
+
+#[test]
+fn a_container_that_dies_after_the_recreate_is_said_and_the_fix_brings_it_back() {
+    let p = checked_site();
+    let w = p.watch();
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    p.expect_answer("page 1", "after the first cycle");
+
+    // The config the app refuses: the image builds, the new container exits at once.
+    p.project.write("api/conf/site.conf", "name = site\nport = 9090\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    let exited = w.next(CYCLE);
+    assert_eq!(exited["event"], "service_exited", "{exited}\n{}", w.log());
+    assert_eq!(exited["exit_code"], 2, "{exited}");
+    let message = exited["message"].as_str().unwrap_or_default();
+    assert!(message.contains("exited with code 2") && message.contains("starting the site"), "{message}");
+    let problems = exited["diagnostics"].as_array().cloned().unwrap_or_default();
+    let conf = p.project.path("api/conf/site.conf");
+    assert_eq!(problems.len(), 1, "{exited}");
+    assert_eq!(problems[0]["file"], conf.to_string_lossy().as_ref(), "at the host file: {exited}");
+    assert_eq!(problems[0]["line"], 2, "{exited}");
+    assert!(p.get().is_none(), "the service is down");
+
+    // The fix: its container is not running, yet it was not stopped by anyone: recreated.
+    p.project.write("api/conf/site.conf", "name = site\nport = 8080\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    p.expect_answer("page 1", "the fix brought the service back");
+    w.expect_silence(std::time::Duration::from_secs(3), "the fixed container runs on");
+
+    // A container the user stopped is no news, and stays stopped: the next edit leaves the
+    // service alone.
+    p.compose_ok(&["stop", "api"]);
+    w.expect_silence(std::time::Duration::from_secs(2), "a stop is not a failure");
+    p.project.write("api/src/index.html", "page 2\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].is_null(), "a stopped service is left alone: {cycle}\n{}", w.log());
+    w.expect_silence(std::time::Duration::from_secs(2), "nothing recreated, nothing watched");
+}
+
+#[test]
+fn in_the_editor_a_dead_container_shows_its_problem_until_the_fix() {
+    let p = checked_site();
+    let mut lsp = p.lsp();
+    lsp.initialize(&[&p.project.dir]);
+    let (seen, _) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded"));
+    let conf = p.project.path("api/conf/site.conf");
+
+    p.project.write("api/conf/site.conf", "name = site\nport = 9090\n");
+    lsp.did_save(&conf);
+    let has_problems = |m: &Value| {
+        is_diagnostics_for(m, &conf) && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    };
+    let (at, shown) = lsp.wait_for(seen, CYCLE, has_problems);
+    let diagnostic = &shown["params"]["diagnostics"][0];
+    assert_eq!(diagnostic["range"]["start"]["line"], 1, "{shown}");
+    assert!(diagnostic["message"].as_str().is_some_and(|m| m.contains("port 8080")), "{shown}");
+    let (_, down) = lsp.wait_for(seen, CYCLE, |m| is_status(m, "down"));
+    assert!(down["params"]["message"].as_str().is_some_and(|m| m.contains("exited with code 2")), "{down}");
+    let said = |method: &str| {
+        lsp.notifications.iter().any(|m| {
+            m["method"] == method && m["params"]["message"].as_str().is_some_and(|t| t.contains("does not run"))
+        })
+    };
+    assert!(said("window/logMessage"), "the crash and its output are in the log: {:?}", lsp.notifications);
+    assert!(!said("window/showMessage"), "no pop-up when the problem shows at its file");
+
+    p.project.write("api/conf/site.conf", "name = site\nport = 8080\n");
+    lsp.did_save(&conf);
+    let cleared =
+        |m: &Value| is_diagnostics_for(m, &conf) && m["params"]["diagnostics"].as_array().is_some_and(|d| d.is_empty());
+    lsp.wait_for(at + 1, CYCLE, cleared);
+    lsp.wait_for(at + 1, CYCLE, |m| is_status(m, "succeeded"));
+    p.expect_answer("page 1", "the fix brought the service back");
+    lsp.shutdown();
+}
