@@ -14,6 +14,7 @@ mod go;
 mod javac;
 mod make;
 mod maven;
+mod node;
 mod pipeline;
 mod position;
 mod python;
@@ -32,6 +33,7 @@ pub use go::GoMatcher;
 pub use javac::JavacMatcher;
 pub use make::{DirectoryStack, MakeMatcher};
 pub use maven::MavenMatcher;
+pub use node::NodeMatcher;
 pub use pipeline::Pipeline;
 pub use position::utf16_column;
 pub use python::{MypyMatcher, TracebackMatcher};
@@ -98,7 +100,7 @@ pub struct Diagnostic {
     pub message: String,
     /// e.g. "E0308", "TS2322", "-Wunused-variable"
     pub code: Option<String>,
-    /// "gcc", "rustc", "javac", "go", "tsc", "python", "mypy", "maven", "make", "custom"
+    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "custom"
     pub tool: &'static str,
     /// Notes attached to this diagnostic (gcc notes, rustc children with spans, "In file included from" chain...).
     pub related: Vec<(Location, String)>,

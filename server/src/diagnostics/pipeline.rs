@@ -15,6 +15,7 @@ use super::go::GoMatcher;
 use super::javac::JavacMatcher;
 use super::make::MakeMatcher;
 use super::maven::MavenMatcher;
+use super::node::NodeMatcher;
 use super::python::{MypyMatcher, TracebackMatcher};
 use super::rustc::RustcMatcher;
 use super::tsc::TscMatcher;
@@ -28,12 +29,22 @@ enum Family {
     Maven,
     Go,
     Tsc,
+    Node,
     Mypy,
     Python,
 }
 
-const DEFAULT_ORDER: [Family; 8] =
-    [Family::Gcc, Family::Rust, Family::Javac, Family::Maven, Family::Go, Family::Tsc, Family::Mypy, Family::Python];
+const DEFAULT_ORDER: [Family; 9] = [
+    Family::Gcc,
+    Family::Rust,
+    Family::Javac,
+    Family::Maven,
+    Family::Go,
+    Family::Tsc,
+    Family::Node,
+    Family::Mypy,
+    Family::Python,
+];
 
 /// The tool family a command word runs (`/usr/bin/make` and `./mvnw` count as `make` and `mvnw`).
 fn family_of(word: &str) -> Option<Family> {
@@ -48,6 +59,7 @@ fn family_of(word: &str) -> Option<Family> {
         "mvn" | "mvnw" => Family::Maven,
         "go" => Family::Go,
         "tsc" | "npx" | "npm" | "yarn" | "pnpm" => Family::Tsc,
+        "node" | "nodejs" | "nodemon" => Family::Node,
         "mypy" => Family::Mypy,
         _ if name.starts_with("python") || name == "pytest" => Family::Python,
         _ => return None,
@@ -127,6 +139,7 @@ impl Pipeline {
                 Family::Maven => Box::<MavenMatcher>::default(),
                 Family::Go => Box::new(GoMatcher::new(vet)),
                 Family::Tsc => Box::<TscMatcher>::default(),
+                Family::Node => Box::<NodeMatcher>::default(),
                 Family::Mypy => Box::<MypyMatcher>::default(),
                 Family::Python => Box::<TracebackMatcher>::default(),
             });

@@ -74,13 +74,31 @@ impl ServiceExit {
         if self.failed() {
             message.push_str(" — the image built, but the app does not run");
         }
-        let shown: Vec<&String> = self.output.iter().rev().take(SHOWN_LINES).rev().collect();
+        let shown = shown_lines(&self.output);
         if !shown.is_empty() {
             message.push_str(":\n");
             message.push_str(&shown.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
         }
         message
     }
+}
+
+/// The last lines of the output worth showing: a stack's frames (`    at f (/app/a.js:3:9)`,
+/// JavaScript's and Java's) and blank lines left out, as they would push the error itself off
+/// (node prints it above its stack), each line cut to a readable width.
+fn shown_lines(output: &[String]) -> Vec<String> {
+    const WIDTH: usize = 240;
+    let kept: Vec<&String> =
+        output.iter().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("at ")).collect();
+    kept.iter()
+        .rev()
+        .take(SHOWN_LINES)
+        .rev()
+        .map(|l| match l.char_indices().nth(WIDTH) {
+            Some((cut, _)) => format!("{}…", &l[..cut]),
+            None => l.to_string(),
+        })
+        .collect()
 }
 
 impl Rebuilder {
@@ -162,4 +180,52 @@ fn diagnose(plans: &[Plan], output: &[u8]) -> Vec<FileDiagnostic> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(code: i64, output: &str) -> ServiceExit {
+        ServiceExit {
+            service: "web".into(),
+            container: "p-web-1".into(),
+            exit: ContainerExit {
+                code,
+                oom_killed: false,
+                restarting: false,
+                ran_for: Some(Duration::from_millis(40)),
+            },
+            after: Duration::from_millis(300),
+            output: output.lines().map(str::to_string).collect(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_crash_shows_the_error_above_its_stack_not_the_stack() {
+        let node = include_str!("../diagnostics/fixtures/node18-npm-start.txt");
+        let crashed = exit(1, node);
+        assert!(crashed.failed());
+        let message = crashed.message();
+        assert!(
+            message.starts_with("service web: its new container p-web-1 exited with code 1 as it started"),
+            "{message}"
+        );
+        assert!(message.contains("SyntaxError: missing ) after argument list"), "{message}");
+        assert!(message.contains("/usr/src/app/server.js:16"), "{message}");
+        assert!(!message.contains("at Module"), "no stack frames: {message}");
+    }
+
+    #[test]
+    fn a_stop_is_no_failure() {
+        for code in [0, 130, 137, 143] {
+            assert!(!exit(code, "").failed(), "{code}");
+        }
+        let mut oom = exit(137, "");
+        oom.exit.oom_killed = true;
+        assert!(oom.failed());
+        assert!(oom.message().contains("lack of memory"), "{}", oom.message());
+        assert!(exit(2, "").failed());
+    }
 }
