@@ -11,6 +11,7 @@ mod accumulator;
 mod custom;
 mod gcc;
 mod go;
+mod go_panic;
 mod javac;
 mod make;
 mod maven;
@@ -30,6 +31,7 @@ pub use custom::CustomMatcher;
 // `fuzz/` drive them one by one.
 pub use gcc::GccMatcher;
 pub use go::GoMatcher;
+pub use go_panic::GoPanicMatcher;
 pub use javac::JavacMatcher;
 pub use make::{DirectoryStack, MakeMatcher};
 pub use maven::MavenMatcher;

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 
 use super::gcc::GccMatcher;
 use super::go::GoMatcher;
+use super::go_panic::GoPanicMatcher;
 use super::javac::JavacMatcher;
 use super::make::MakeMatcher;
 use super::maven::MavenMatcher;
@@ -28,18 +29,20 @@ enum Family {
     Javac,
     Maven,
     Go,
+    GoPanic,
     Tsc,
     Node,
     Mypy,
     Python,
 }
 
-const DEFAULT_ORDER: [Family; 9] = [
+const DEFAULT_ORDER: [Family; 10] = [
     Family::Gcc,
     Family::Rust,
     Family::Javac,
     Family::Maven,
     Family::Go,
+    Family::GoPanic,
     Family::Tsc,
     Family::Node,
     Family::Mypy,
@@ -138,6 +141,7 @@ impl Pipeline {
                 Family::Javac => Box::<JavacMatcher>::default(),
                 Family::Maven => Box::<MavenMatcher>::default(),
                 Family::Go => Box::new(GoMatcher::new(vet)),
+                Family::GoPanic => Box::<GoPanicMatcher>::default(),
                 Family::Tsc => Box::<TscMatcher>::default(),
                 Family::Node => Box::<NodeMatcher>::default(),
                 Family::Mypy => Box::<MypyMatcher>::default(),
