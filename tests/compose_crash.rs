@@ -1,18 +1,18 @@
 //! A service whose app builds but does not run: the recreate succeeds, then its new container
 //! dies at start. docker-rebuilder says so (its output, its problems at the host file, the
 //! status), and the save that fixes it brings the service back, though its container was no
-//! longer running. Real compose v1, the real binary (`watch` and the LSP server), busybox.
+//! longer running. Real compose (v1 and v2), the real binary (`watch` and the LSP server), busybox.
 
 mod support;
 
 use serde_json::Value;
-use support::compose::{ComposeProject, CYCLE, FIRST_BUILD};
+use support::compose::{Compose, ComposeProject, CYCLE, FIRST_BUILD};
 use support::lsp::{is_diagnostics_for, is_status};
 
 /// The API as a static site whose start script checks its config first and, as many apps do,
 /// names what is wrong at the config's file and line before it exits.
-fn checked_site() -> ComposeProject {
-    let p = ComposeProject::new();
+fn checked_site(compose: Compose) -> ComposeProject {
+    let p = ComposeProject::with(compose);
     p.project.write(
         "api/Dockerfile",
         "FROM busybox:local\nCOPY start.sh /start.sh\nCOPY conf /etc/web\nCOPY src /www\nCMD [\"sh\", \"/start.sh\"]\n",
@@ -38,7 +38,16 @@ fn checked_site() -> ComposeProject {
 
 #[test]
 fn a_container_that_dies_after_the_recreate_is_said_and_the_fix_brings_it_back() {
-    let p = checked_site();
+    dies_and_comes_back(Compose::V1);
+}
+
+#[test]
+fn a_container_that_dies_after_the_recreate_is_said_and_the_fix_brings_it_back_under_compose_v2() {
+    dies_and_comes_back(Compose::V2);
+}
+
+fn dies_and_comes_back(compose: Compose) {
+    let p = checked_site(compose);
     let w = p.watch();
     let first = w.next(FIRST_BUILD);
     assert_eq!(first["service"], "api", "{first}\n{}", w.log());
@@ -79,7 +88,7 @@ fn a_container_that_dies_after_the_recreate_is_said_and_the_fix_brings_it_back()
 
 #[test]
 fn in_the_editor_a_dead_container_shows_its_problem_until_the_fix() {
-    let p = checked_site();
+    let p = checked_site(Compose::V1);
     let mut lsp = p.lsp();
     lsp.initialize(&[&p.project.dir]);
     let (seen, _) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded"));
