@@ -248,6 +248,12 @@ function cases.c()
   check(vim.startswith(plugin.statusline(api_buf), '✓'), 'statusline on the api file: ' .. plugin.statusline(api_buf))
   check(vim.startswith(plugin.statusline(worker_buf), 'worker: ✗ build failed: 1 error'),
     'statusline on the worker file: ' .. plugin.statusline(worker_buf))
+  -- The image built, but the service's new container exited: `down`, not a failed build.
+  local down = service_status('worker', 'down')
+  down.errors = 1
+  status.update(-1, down)
+  check(plugin.statusline(worker_buf) == 'worker: ✗ service down: 1 error',
+    'statusline on a service whose container died: ' .. plugin.statusline(worker_buf))
   status.forget(-1)
   local after_forget = plugin.status(api_buf)
   check(not after_forget or after_forget.project ~= compose_root, 'an exited server\'s statuses are forgotten')
