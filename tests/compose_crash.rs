@@ -122,3 +122,25 @@ fn in_the_editor_a_dead_container_shows_its_problem_until_the_fix() {
     p.expect_answer("page 1", "the fix brought the service back");
     lsp.shutdown();
 }
+
+#[test]
+fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
+    let p = checked_site(Compose::V1);
+    let first = p.run(&["build"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+
+    p.project.write("api/conf/site.conf", "name = site\nport = 9090\n");
+    let broken = p.run(&["--json", "build"]);
+    assert_eq!(broken.code, 1, "the image is made, the service is down: {}\n{}", broken.stdout, broken.stderr);
+    let v: Value = serde_json::from_str(broken.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["outcome"], "succeeded", "{v}");
+    let exited = &v["service_exited"];
+    assert_eq!(exited["exit_code"], 2, "{v}");
+    assert_eq!(exited["diagnostics"][0]["line"], 2, "{v}");
+
+    p.project.write("api/conf/site.conf", "name = site\nport = 8080\n");
+    let fixed = p.run(&["build"]);
+    assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert!(fixed.stderr.contains("recreated"), "the crashed container is brought back: {}", fixed.stderr);
+    p.expect_answer("page 1", "after the fix");
+}

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::render::millis;
 use crate::events::{FileDiagnostic, Severity};
-use crate::rebuild::{CycleReport, Outcome};
+use crate::rebuild::{CycleReport, Outcome, ServiceExit};
 
 /// `cycle` counts cycles in this run (1 for `build`); `found` are the cycle's problems,
 /// `notes` what it said (warnings prefixed `warning: `), `output` the kept tail of the
@@ -49,6 +49,22 @@ pub fn cycle(report: &CycleReport, cycle: u64, found: &[FileDiagnostic], notes: 
         "total_ms": millis(report.total),
         "notes": notes,
         "output": output,
+    })
+}
+
+/// A container a recreate started that died as it started: `watch --json`'s line of its own
+/// (with `"event": "service_exited"`), `build --json`'s `service_exited`.
+pub fn service_exit(exit: &ServiceExit) -> Value {
+    json!({
+        "service": exit.service,
+        "container": exit.container,
+        "exit_code": exit.exit.code,
+        "oom_killed": exit.exit.oom_killed,
+        "restarting": exit.exit.restarting,
+        "after_ms": millis(exit.after),
+        "message": exit.message(),
+        "output": exit.output,
+        "diagnostics": super::problems::json(&exit.diagnostics),
     })
 }
 

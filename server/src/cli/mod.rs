@@ -39,7 +39,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::events::Reporter as _;
 use crate::project::service::ProjectSource;
-use crate::rebuild::{BuildOptions, CancelToken, Outcome, Rebuilder};
+use crate::rebuild::{BuildOptions, CancelToken, Outcome, Rebuilder, BUILD_WATCH_FOR};
 use render::{Mode, TerminalReporter};
 use targets::Target;
 
@@ -386,13 +386,19 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                         &mut reporter,
                     )
                     .await?;
-                reporter.summary(&report);
+                // A recreated container that dies as it starts: said, and the exit code says so.
+                let exited = match rebuilder.watch_service(&report, BUILD_WATCH_FOR) {
+                    Some(watch) => watch.await,
+                    None => None,
+                };
+                reporter.summary(&report, exited.as_ref());
                 // What was left to do after the image was made (a replay container's removal).
                 rebuilder.settle().await;
                 code = code.max(match report.outcome {
                     Outcome::BuildFailed { .. } => 1,
                     Outcome::Cancelled { .. } => 130,
                     Outcome::TimedOut { .. } => 1,
+                    _ if exited.is_some() => 1,
                     _ => 0,
                 });
                 if code == 130 {

@@ -13,7 +13,7 @@ use crate::events::{Event, FileDiagnostic, OutputStream, Phase, Reporter};
 use crate::project::compose::ComposeVersion;
 use crate::project::plan::{mounts_label, CopySource, ReplayOp, StageRole, StepMount, SyncRule, ELSEWHERE};
 use crate::project::Project;
-use crate::rebuild::{CleanReport, CycleReport, Outcome, Status};
+use crate::rebuild::{CleanReport, CycleReport, Outcome, ServiceExit, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -76,11 +76,13 @@ impl TerminalReporter {
         }
     }
 
-    pub fn summary(&mut self, report: &CycleReport) {
+    /// The cycle's end; `exited`: a container its recreate started that died as it started.
+    pub fn summary(&mut self, report: &CycleReport, exited: Option<&ServiceExit>) {
         let image_id = report.image_id.as_deref().map(short_id).unwrap_or("-");
         match self.mode {
             Mode::Json => {
                 let mut json = super::json::cycle(report, 1, &self.found, &self.notes, &self.kept_output);
+                json["service_exited"] = exited.map_or(Value::Null, super::json::service_exit);
                 if let Some(service) = &self.service {
                     json["service"] = json!(service);
                 }
@@ -97,6 +99,9 @@ impl TerminalReporter {
                         in_stage(report),
                         report.image
                     );
+                }
+                if let Some(exited) = exited {
+                    err!("{}", exited.message());
                 }
             }
             Mode::Human => {
@@ -152,6 +157,13 @@ impl TerminalReporter {
                 }
                 if let Some(push) = &report.push {
                     err!("  {push}");
+                }
+                if let Some(exited) = exited {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    err!("{bad} {}", exited.message());
+                    for d in &exited.diagnostics {
+                        err!("{}", super::problems::line(d, &cwd));
+                    }
                 }
             }
         }

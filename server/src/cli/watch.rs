@@ -252,21 +252,9 @@ impl WatchReporter {
     fn service_exited(&mut self, exit: &ServiceExit) {
         self.line.idle();
         if self.mode == Mode::Json {
-            out!(
-                "{}",
-                json!({
-                    "event": "service_exited",
-                    "service": exit.service,
-                    "container": exit.container,
-                    "exit_code": exit.exit.code,
-                    "oom_killed": exit.exit.oom_killed,
-                    "restarting": exit.exit.restarting,
-                    "after_ms": super::render::millis(exit.after),
-                    "message": exit.message(),
-                    "output": exit.output,
-                    "diagnostics": super::problems::json(&exit.diagnostics),
-                })
-            );
+            let mut json = super::json::service_exit(exit);
+            json["event"] = json!("service_exited");
+            out!("{json}");
             return;
         }
         self.line.print(&format!("{}{} {}", self.prefix, paint(Paint::Bad, "✗"), exit.message()));

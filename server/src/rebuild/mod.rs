@@ -39,7 +39,7 @@ use crate::project::Project;
 use crate::sync::hash_cache::HashCache;
 
 pub use housekeeping::CleanReport;
-pub use service_exit::{ServiceExit, ServiceWatch};
+pub use service_exit::{ServiceExit, ServiceWatch, BUILD_WATCH_FOR, WATCH_FOR};
 pub use service_update::compose_version;
 pub use unloaded::{clean_unloaded, status_unloaded, UnloadedStatus};
 

@@ -18,9 +18,12 @@ use crate::engine::ContainerExit;
 use crate::events::FileDiagnostic;
 use crate::project::plan::Plan;
 
-/// How long new containers are watched: an app that does not start ends well within it (a JVM
-/// app's startup included); a crash later is its runtime's, not this save's.
+/// How long a long-lived front end watches new containers: an app that does not start ends
+/// well within it (a JVM app's startup included); a crash later is its runtime's, not this save's.
 pub const WATCH_FOR: Duration = Duration::from_secs(30);
+/// How long `build` waits for them before it exits: a Python, Node or Go app that does not
+/// start has ended by then; the wait is only paid after a recreate.
+pub const BUILD_WATCH_FOR: Duration = Duration::from_secs(2);
 /// How much of the container's output is read, and shown.
 const OUTPUT_LINES: usize = 60;
 const SHOWN_LINES: usize = 8;
@@ -102,8 +105,9 @@ fn shown_lines(output: &[String]) -> Vec<String> {
 }
 
 impl Rebuilder {
-    /// The watch of the containers the cycle of `report` recreated; None when it recreated none.
-    pub fn watch_service(&self, report: &CycleReport) -> Option<ServiceWatch> {
+    /// The watch, for `within`, of the containers the cycle of `report` recreated; None when it
+    /// recreated none.
+    pub fn watch_service(&self, report: &CycleReport, within: Duration) -> Option<ServiceWatch> {
         let service = self.project.service.as_ref()?;
         if report.service_started.is_empty() {
             return None;
@@ -133,7 +137,7 @@ impl Rebuilder {
             if watched.is_empty() {
                 return None;
             }
-            let deadline = tokio::time::Instant::now() + WATCH_FOR;
+            let deadline = tokio::time::Instant::now() + within;
             let wait = |id: String| {
                 let engine = engine.clone();
                 Box::pin(async move { engine.wait_stopped(&id).await })

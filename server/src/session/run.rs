@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::events::{Event, FileDiagnostic, Reporter};
 use crate::project::service::ProjectSource;
 use crate::project::Project;
-use crate::rebuild::{BuildOptions, CycleReport, Rebuilder, ServiceExit, ServiceWatch};
+use crate::rebuild::{BuildOptions, CycleReport, Rebuilder, ServiceExit, ServiceWatch, WATCH_FOR};
 use crate::sync::watcher::{Batch, Subscription};
 
 /// A cycle that follows saves made while the last one ran starts once none came for this
@@ -355,7 +355,7 @@ impl Session {
         let found = std::mem::take(&mut reporter.found);
         *lock(&self.shared.running) = None;
         if let Ok(report) = &result {
-            self.service_watch = rebuilder.watch_service(report).map(WatchTask::start);
+            self.service_watch = rebuilder.watch_service(report, WATCH_FOR).map(WatchTask::start);
         }
         self.rebuilder = Some(rebuilder);
         match result {
