@@ -387,11 +387,21 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                     )
                     .await?;
                 // A recreated container that dies as it starts: said, and the exit code says so.
-                let exited = match rebuilder.watch_service(&report, BUILD_WATCH_FOR) {
+                // A terminal shows the cycle's end at once; the JSON waits to hold what was seen.
+                let watch = rebuilder.watch_service(&report, BUILD_WATCH_FOR);
+                if mode != Mode::Json {
+                    reporter.summary(&report);
+                }
+                let exited = match watch {
                     Some(watch) => watch.await,
                     None => None,
                 };
-                reporter.summary(&report, exited.as_ref());
+                if let Some(exited) = &exited {
+                    reporter.service_exited(exited);
+                }
+                if mode == Mode::Json {
+                    reporter.summary(&report);
+                }
                 // What was left to do after the image was made (a replay container's removal).
                 rebuilder.settle().await;
                 code = code.max(match report.outcome {

@@ -36,6 +36,8 @@ pub struct TerminalReporter {
     engine: Option<Value>,
     /// The live view on a terminal (Human mode), else None: plain lines.
     progress: Option<super::progress::Progress>,
+    /// What `service_exited` said, for the JSON's `service_exited`.
+    exited: Option<Value>,
 }
 
 impl TerminalReporter {
@@ -60,6 +62,7 @@ impl TerminalReporter {
             service: None,
             engine: None,
             progress: if mode == Mode::Human { super::progress::Progress::start() } else { None },
+            exited: None,
         }
     }
 
@@ -76,13 +79,28 @@ impl TerminalReporter {
         }
     }
 
-    /// The cycle's end; `exited`: a container its recreate started that died as it started.
-    pub fn summary(&mut self, report: &CycleReport, exited: Option<&ServiceExit>) {
+    /// A container the cycle's recreate started died as it started: said at once on a
+    /// terminal (after the cycle's summary), in the JSON's `service_exited` (printed after it).
+    pub fn service_exited(&mut self, exited: &ServiceExit) {
+        match self.mode {
+            Mode::Json => self.exited = Some(super::json::service_exit(exited)),
+            Mode::Quiet => err!("{}", exited.message()),
+            Mode::Human => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                err!("{} {}", paint(Paint::Bad, "✗"), exited.message());
+                for d in &exited.diagnostics {
+                    err!("{}", super::problems::line(d, &cwd));
+                }
+            }
+        }
+    }
+
+    pub fn summary(&mut self, report: &CycleReport) {
         let image_id = report.image_id.as_deref().map(short_id).unwrap_or("-");
         match self.mode {
             Mode::Json => {
                 let mut json = super::json::cycle(report, 1, &self.found, &self.notes, &self.kept_output);
-                json["service_exited"] = exited.map_or(Value::Null, super::json::service_exit);
+                json["service_exited"] = self.exited.take().unwrap_or(Value::Null);
                 if let Some(service) = &self.service {
                     json["service"] = json!(service);
                 }
@@ -99,9 +117,6 @@ impl TerminalReporter {
                         in_stage(report),
                         report.image
                     );
-                }
-                if let Some(exited) = exited {
-                    err!("{}", exited.message());
                 }
             }
             Mode::Human => {
@@ -157,13 +172,6 @@ impl TerminalReporter {
                 }
                 if let Some(push) = &report.push {
                     err!("  {push}");
-                }
-                if let Some(exited) = exited {
-                    let cwd = std::env::current_dir().unwrap_or_default();
-                    err!("{bad} {}", exited.message());
-                    for d in &exited.diagnostics {
-                        err!("{}", super::problems::line(d, &cwd));
-                    }
                 }
             }
         }
