@@ -121,7 +121,6 @@ impl Rebuilder {
         let plans: Vec<Plan> = std::iter::once(self.project.plan.clone())
             .chain(self.stages.iter().map(|s| s.project.plan.clone()))
             .collect();
-        let label = service.name.clone();
         Some(Box::pin(async move {
             let began = Instant::now();
             let mut watched = Vec::new();
@@ -131,7 +130,7 @@ impl Rebuilder {
                     containers
                         .into_iter()
                         .filter(|c| c.image_id == image_id && names.contains(&c.name))
-                        .map(|c| (c.id, c.name, c.created)),
+                        .map(|c| (c.id, c.name, c.created, c.service)),
                 );
             }
             if watched.is_empty() {
@@ -142,15 +141,16 @@ impl Rebuilder {
                 let engine = engine.clone();
                 Box::pin(async move { engine.wait_stopped(&id).await })
             };
-            let mut waits: Vec<_> = watched.iter().map(|(id, _, _)| wait(id.clone())).collect();
+            let mut waits: Vec<_> = watched.iter().map(|(id, ..)| wait(id.clone())).collect();
             while !waits.is_empty() {
                 let (ended, index, rest) = tokio::time::timeout_at(deadline, select_all(waits)).await.ok()?;
                 // `select_all` leaves the rest as `swap_remove` does: so does `watched`.
                 waits = rest;
-                let (id, container, created) = watched.swap_remove(index);
+                let (id, container, created, service) = watched.swap_remove(index);
                 let Ok(exit) = ended else { continue };
+                // A service run from the built image names itself.
                 let mut exited = ServiceExit {
-                    service: label.clone(),
+                    service,
                     container,
                     exit,
                     after: began.elapsed(),
