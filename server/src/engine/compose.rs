@@ -81,9 +81,8 @@ impl ContainerMount {
 }
 
 /// Whether a container the engine lists as `state` ("exited", "restarting"...) with `status`
-/// ("Exited (1) 5 seconds ago") ended because its app failed: a stop (`docker stop`, compose's
-/// `stop` or `down`, Ctrl-C) ends it with 0 or a signal's code (SIGINT 130, SIGKILL 137,
-/// SIGTERM 143).
+/// ("Exited (1) 5 seconds ago") ended because its app failed, not because it was stopped
+/// (`is_stop_code`).
 fn crashed(state: Option<&str>, status: Option<&str>) -> bool {
     match state {
         Some("restarting") => true,
@@ -92,7 +91,7 @@ fn crashed(state: Option<&str>, status: Option<&str>) -> bool {
                 .and_then(|s| s.split_once('('))
                 .and_then(|(_, rest)| rest.split_once(')'))
                 .and_then(|(code, _)| code.trim().parse::<i64>().ok());
-            code.is_some_and(|code| !matches!(code, 0 | 130 | 137 | 143))
+            code.is_some_and(|code| !super::is_stop_code(code))
         }
         _ => false,
     }

@@ -20,6 +20,13 @@ pub struct ContainerExit {
     pub ran_for: Option<std::time::Duration>,
 }
 
+/// Whether a container's exit `code` is what a stop gives it (`docker stop`, compose's `stop`,
+/// `down` or its own recreate, Ctrl-C): 0, or a stop signal's 128 + n (SIGINT 130, SIGKILL 137,
+/// SIGTERM 143). Any other code is the app's own failure.
+pub fn is_stop_code(code: i64) -> bool {
+    matches!(code, 0 | 130 | 137 | 143)
+}
+
 impl Engine {
     /// Waits until the container `id` is not running (at once when it already stopped) and
     /// says how it ended. A container its restart policy restarts counts as stopped at its exit.

@@ -27,7 +27,7 @@ pub use compose::{installed_compose_is_v1, ComposeRun, ComposeStandby, Container
 pub use compose_env::EnvChange;
 pub use connect::{resolve as resolve_target, use_flags};
 pub use container::{BuilderSpec, ContainerInfo};
-pub use container_exit::ContainerExit;
+pub use container_exit::{is_stop_code, ContainerExit};
 pub use exec::{Attached, ExecExit, ExecRequest, OutputStream, ShellIo, Stdin};
 pub use image::{BuildRequest, ImageInfo};
 pub use target::{ContextNamedBy, EngineFlags, EngineSource, Target};

@@ -14,7 +14,7 @@ use futures_util::future::select_all;
 
 use super::diagnose::Diagnoser;
 use super::{CycleReport, Rebuilder};
-use crate::engine::ContainerExit;
+use crate::engine::{is_stop_code, ContainerExit};
 use crate::events::FileDiagnostic;
 use crate::project::plan::Plan;
 
@@ -48,22 +48,19 @@ pub struct ServiceExit {
 pub type ServiceWatch = Pin<Box<dyn Future<Output = Option<ServiceExit>> + Send>>;
 
 impl ServiceExit {
-    /// It failed, rather than being stopped: a non-zero code that is not a stop's signal
-    /// (SIGINT 130, SIGKILL 137, SIGTERM 143: `docker stop`, `compose stop`), or the OOM killer.
+    /// It failed, rather than being stopped: a code no stop gives (`is_stop_code`), or the OOM
+    /// killer.
     pub fn failed(&self) -> bool {
-        self.exit.oom_killed || !matches!(self.exit.code, 0 | 130 | 137 | 143)
+        self.exit.oom_killed || !is_stop_code(self.exit.code)
     }
 
     /// One paragraph: what ended, how, and its last output.
     pub fn message(&self) -> String {
+        // Only failures are said (the watch passes over a stop).
         let how = if self.exit.oom_killed {
             "was killed for lack of memory (the OOM killer)".to_string()
         } else {
-            match self.exit.code {
-                0 => "ended (exit code 0)".to_string(),
-                130 | 137 | 143 => format!("was stopped (exit code {})", self.exit.code),
-                code => format!("exited with code {code}"),
-            }
+            format!("exited with code {}", self.exit.code)
         };
         let restarting = if self.exit.restarting { "; its restart policy is starting it again" } else { "" };
         let ran = self.exit.ran_for.unwrap_or(self.after);
@@ -72,11 +69,10 @@ impl ServiceExit {
         } else {
             format!("after running {:.1} s", ran.as_secs_f64())
         };
-        let mut message =
-            format!("service {}: its new container {} {how} {when}{restarting}", self.service, self.container);
-        if self.failed() {
-            message.push_str(" — the image built, but the app does not run");
-        }
+        let mut message = format!(
+            "service {}: its new container {} {how} {when}{restarting} — the image built, but the app does not run",
+            self.service, self.container
+        );
         let shown = shown_lines(&self.output);
         if !shown.is_empty() {
             message.push_str(":\n");

@@ -354,10 +354,6 @@ impl Session {
         let result = rebuilder.build(BuildOptions { full, cancel: Some(cancel), color: false }, &mut reporter).await;
         let found = std::mem::take(&mut reporter.found);
         *lock(&self.shared.running) = None;
-        if let Ok(report) = &result {
-            self.service_watch = rebuilder.watch_service(report, WATCH_FOR).map(WatchTask::start);
-        }
-        self.rebuilder = Some(rebuilder);
         match result {
             Ok(report) => {
                 let changes = self.published.cycle_ended(&found, &report);
@@ -365,9 +361,15 @@ impl Session {
                 // The cycle's end (its timings, in the log) before the status that follows it.
                 self.emit(SessionEvent::CycleFinished { cycle, result: Ok(report.clone()) });
                 self.set_status(|s| s.finished(&report));
+                // Armed once the cycle's end is out: nothing of it delays the diagnostics.
+                self.service_watch = rebuilder.watch_service(&report, WATCH_FOR).map(WatchTask::start);
+                self.rebuilder = Some(rebuilder);
                 Ok(report)
             }
-            Err(e) => Err(self.tool_error(cycle, e)),
+            Err(e) => {
+                self.rebuilder = Some(rebuilder);
+                Err(self.tool_error(cycle, e))
+            }
         }
     }
 
