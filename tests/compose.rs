@@ -530,6 +530,12 @@ fn develop_watch_rules(compose: Compose) {
     } else {
         let develop = DEVELOP.split_once("  api:\n").expect("the API's rules").1;
         p.project.replace("docker-compose.yml", "    build: ./api\n", &format!("    build: ./api\n{develop}"));
+        // A worker built alike, rules and all: the API's build serves it, and its syncs reach it.
+        p.project.replace(
+            "docker-compose.yml",
+            "  cache:\n",
+            &format!("  worker:\n    build: ./api\n{develop}  cache:\n"),
+        );
         p.compose_ok(&["up", "-d", "--build"]);
         p.expect_answer("hello from version 1", "after compose up");
         p.watch()
@@ -537,6 +543,7 @@ fn develop_watch_rules(compose: Compose) {
     let first = w.next(FIRST_BUILD);
     assert!(matches!(first["outcome"].as_str(), Some("image_built" | "up_to_date")), "{first}\n{}", w.log());
 
+    let worker = (compose == Compose::V2).then(|| p.container("worker"));
     // sync+restart: synced to its target, built, and the service restarted on the new code.
     let before = p.container("api");
     p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
@@ -544,6 +551,9 @@ fn develop_watch_rules(compose: Compose) {
     assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}");
     p.expect_answer("hello from version 2", "after a sync+restart change");
     assert_ne!(p.container("api"), before, "sync+restart restarts the service");
+    if let Some(worker) = &worker {
+        assert_ne!(&p.container("worker"), worker, "and its twin: {cycle}");
+    }
 
     // An ignored file, and a file no rule names: nothing happens.
     p.project.write("api/src/notes.tmp", "scratch");
@@ -559,6 +569,10 @@ fn develop_watch_rules(compose: Compose) {
     assert_eq!(p.container("api"), running, "sync+exec does not restart the service");
     let seen = docker_ok(&["exec", &running, "cat", "/tmp/motd-seen"]);
     assert_eq!(seen.trim(), "second", "the command ran after the file was there");
+    if worker.is_some() {
+        let seen = docker_ok(&["exec", &p.container("worker"), "cat", "/tmp/motd-seen"]);
+        assert_eq!(seen.trim(), "second", "synced into the twin too: {cycle}");
+    }
 
     // rebuild: a full build, with the rule named, and the service on the new image.
     p.project.replace("api/Makefile", "-O1", "-O2");
@@ -568,6 +582,9 @@ fn develop_watch_rules(compose: Compose) {
     p.expect_answer("hello from version 2", "after the rebuild");
     let image_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.api_image()]);
     assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &p.container("api")]), image_id);
+    if worker.is_some() {
+        assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &p.container("worker")]), image_id);
+    }
 }
 
 #[test]
@@ -584,38 +601,47 @@ fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
     );
     p.compose_ok(&["up", "-d", "--build"]);
     let w = p.watch();
-    // One first cycle per service.
-    let mut services: Vec<String> =
-        (0..2).map(|_| w.next(FIRST_BUILD)["service"].as_str().unwrap_or_default().to_string()).collect();
-    services.sort();
-    assert_eq!(services, ["api", "worker"], "{}", w.log());
+    // Built alike (only their run settings differ): one build serves both, named for both.
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
     // Both services are built from ./api: one watch of it serves both.
     assert_eq!(w.inotify_instances(), 1, "one file watch for the shared context");
 
     p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
-    let mut updated: Vec<String> = (0..2)
-        .map(|_| {
-            let cycle = w.expect("succeeded", CYCLE);
-            assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}");
-            cycle["service"].as_str().unwrap_or_default().to_string()
-        })
-        .collect();
-    updated.sort();
-    assert_eq!(updated, ["api", "worker"], "one save rebuilt both services");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert_eq!(cycle["service"], "api", "{cycle}");
+    let update = cycle["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("recreated") && update.contains("worker"), "both recreated in one go: {cycle}");
+    w.expect_silence(Duration::from_secs(3), "one save is one build for both services");
     p.expect_answer("hello from version 2 (from compose)", "the api service");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !get_body(second).is_some_and(|r| r.contains("hello from version 2 (worker)")) {
         assert!(Instant::now() < deadline, "the worker service answers the new code: {:?}", get_body(second));
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Each service has a builder of its own, and both images are compose's names.
-    for service in ["api", "worker"] {
+    // One builder, and compose's two image names on the one new image.
+    let builders = |service: &str| {
         let label = format!("label=dev.docker-rebuilder.project={}#{service}", p.project.path("api").display());
-        let builders =
-            docker_ok(&["ps", "-q", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"]);
-        assert_eq!(builders.lines().count(), 1, "{service}'s builder");
-        docker_ok(&["image", "inspect", &p.image_of(service)]);
-    }
+        docker_ok(&["ps", "-aq", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"])
+            .lines()
+            .count()
+    };
+    assert_eq!((builders("api"), builders("worker")), (1, 0), "the api's builder serves the worker");
+    let id = |service: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.image_of(service)]);
+    assert_eq!(id("api"), id("worker"), "both names are the new image");
+    // Compose sees both containers as its own and up to date: its `up -d` keeps them.
+    let (api, worker) = (p.container("api"), p.container("worker"));
+    p.compose_ok(&["up", "-d"]);
+    assert_eq!((p.container("api"), p.container("worker")), (api, worker), "compose's up -d kept both");
+    assert!(get_body(second).is_some_and(|r| r.contains("hello from version 2 (worker)")));
+    drop(w);
+    // Named alone, the worker is built apart; `clean` of the project removes its builder too.
+    let alone = p.run(&["build", "--json", "worker"]);
+    assert_eq!(alone.code, 0, "{}\n{}", alone.stdout, alone.stderr);
+    assert_eq!(builders("worker"), 1, "{}", alone.stdout);
+    let clean = p.run(&["clean", "--json"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!((builders("api"), builders("worker")), (0, 0), "{}", clean.stdout);
 }
 
 #[test]

@@ -316,8 +316,12 @@ async fn loaded(words: &[String], flags: &targets::ComposeFlags) -> Result<Vec<(
             return Ok(services
                 .into_iter()
                 .map(|service| {
-                    let source =
-                        ProjectSource::Service { options: options.clone(), service: service.clone(), version: None };
+                    let source = ProjectSource::Service {
+                        options: options.clone(),
+                        service: service.clone(),
+                        twins: Vec::new(),
+                        version: None,
+                    };
                     (Some(service), Err((engine.clone(), source, e.clone())))
                 })
                 .collect());

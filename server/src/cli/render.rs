@@ -378,6 +378,7 @@ pub fn print_status(
                 "defined_at": format!("{}:{}", s.file.display(), s.line),
                 "develop_watch": s.develop().iter().map(|r| json!({ "action": r.action_name(), "path": r.src, "target": r.target })).collect::<Vec<_>>(),
                 "image_users": s.image_users,
+                "twins": s.twins.iter().map(|t| json!({ "name": t.name, "images": t.images, "image_users": t.image_users })).collect::<Vec<_>>(),
                 "containers": status.service_containers.iter().map(|(c, current)| json!({
                     "name": c.name, "service": c.service, "running": c.running, "runs_this_image": current,
                 })).collect::<Vec<_>>(),
@@ -418,6 +419,23 @@ pub fn print_status(
         for r in s.develop() {
             let target = r.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
             out!("develop  {} {}{target}", r.action_name(), if r.src.is_empty() { "." } else { &r.src });
+        }
+        if !s.twins.is_empty() {
+            let names: Vec<&str> = s.twins.iter().map(|t| t.name.as_str()).collect();
+            out!(
+                "twins    {} (built as {} is: this build serves them, its image is named for them too, and they are \
+                 recreated with it)",
+                names.join(", "),
+                s.name
+            );
+        }
+        let users: Vec<&String> = s.twins.iter().flat_map(|t| &t.image_users).collect();
+        if !users.is_empty() {
+            out!(
+                "also run by {} (a twin's image, no build of their own: recreated with {} after each build)",
+                users.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", "),
+                s.name
+            );
         }
         if !s.image_users.is_empty() {
             out!(

@@ -155,12 +155,14 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
         Some(engine) => crate::rebuild::compose_version(engine, &workspace).await,
         None => compose::ComposeVersion::V2,
     };
-    Ok(chosen
+    // Services built alike are one build (`project/twins.rs`).
+    Ok(crate::project::twins::group(&workspace, &chosen)
         .into_iter()
-        .map(|service| Target {
+        .map(|(service, twins)| Target {
             source: ProjectSource::Service {
                 options: options.clone(),
                 service: service.clone(),
+                twins,
                 version: Some(version),
             },
             service: Some(service),

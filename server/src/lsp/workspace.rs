@@ -53,8 +53,11 @@ fn related(context: &Path, folder: &Path) -> bool {
 /// A workspace folder's compose project as last read, and the files' mtimes it was read at.
 struct ComposeFolder {
     stamps: Vec<(PathBuf, Option<SystemTime>)>,
-    /// Each service compose builds from a local context, and that context.
+    /// Each service compose builds from a local context, and that context; of services built
+    /// alike, the first only (`project/twins.rs`): its session builds for the others.
     services: Vec<(String, PathBuf)>,
+    /// Each of `services`' twins.
+    twins: BTreeMap<String, Vec<String>>,
     /// The compose project's files (and .env): a change to one concerns every service.
     files: Vec<PathBuf>,
 }
@@ -69,6 +72,8 @@ pub struct Workspace {
     /// from its settings before its projects start.
     pub pull_settings: bool,
     pub projects: BTreeMap<ProjectId, ProjectHandle>,
+    /// The twins each service session was started with (its group, when it started).
+    started_twins: BTreeMap<ProjectId, Vec<String>>,
     compose: BTreeMap<PathBuf, ComposeFolder>,
     /// Each folder's compose flags from the editor's settings (absent: compose's defaults).
     settings: BTreeMap<PathBuf, ComposeSettings>,
@@ -120,6 +125,7 @@ impl Workspace {
             .cloned()
             .collect();
         for id in stale {
+            self.started_twins.remove(&id);
             if let Some(handle) = self.projects.remove(&id) {
                 handle.session.stop();
             }
@@ -205,20 +211,56 @@ impl Workspace {
 
     /// The project `id`, its session started on first use.
     pub fn project(&mut self, id: &ProjectId, client: &Client) -> ProjectHandle {
+        let twins = self.twins_of(id);
         let (settings, manual) = (&self.settings, self.manual);
+        let started_twins = &mut self.started_twins;
         self.projects
             .entry(id.clone())
             .or_insert_with(|| {
                 let source = match &id.service {
                     Some(service) => {
                         let options = settings.get(&id.dir).cloned().unwrap_or_default().options(&id.dir);
-                        ProjectSource::Service { options, service: service.clone(), version: None }
+                        started_twins.insert(id.clone(), twins.clone());
+                        ProjectSource::Service { options, service: service.clone(), twins, version: None }
                     }
                     None => ProjectSource::Folder(id.dir.clone()),
                 };
                 project::spawn(source, client.clone(), !manual)
             })
             .clone()
+    }
+
+    /// The twins of the service `id` as its compose folder was last read.
+    fn twins_of(&self, id: &ProjectId) -> Vec<String> {
+        let service = id.service.as_ref();
+        let compose = self.compose.get(&id.dir);
+        service.and_then(|s| compose?.twins.get(s)).cloned().unwrap_or_default()
+    }
+
+    /// After `folder`'s compose project was read again: the sessions of its services whose
+    /// group changed (a twin now, or other twins) stop, so that the next use starts them with
+    /// the group as it is; a service no longer built keeps its session, which says why.
+    fn regroup(&mut self, folder: &Path) {
+        let Some(compose) = self.compose.get(folder) else { return };
+        let twin_now = |s: &String| compose.twins.values().any(|twins| twins.contains(s));
+        let stale: Vec<ProjectId> = self
+            .started_twins
+            .iter()
+            .filter(|(id, started)| {
+                id.dir == folder
+                    && id
+                        .service
+                        .as_ref()
+                        .is_some_and(|s| twin_now(s) || compose.twins.get(s).is_some_and(|now| now != *started))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.started_twins.remove(&id);
+            if let Some(handle) = self.projects.remove(&id) {
+                handle.session.stop();
+            }
+        }
     }
 
     /// The projects `path` belongs to: in a compose workspace folder, every service whose
@@ -296,7 +338,7 @@ impl Workspace {
                 .chain(workspace.env_file.clone())
                 .chain(workspace.included.clone())
                 .collect();
-            let services = workspace
+            let built: Vec<(String, PathBuf)> = workspace
                 .services
                 .iter()
                 .filter_map(|s| match &s.build.as_ref()?.context {
@@ -306,9 +348,48 @@ impl Workspace {
                     BuildContext::Remote(_) => None,
                 })
                 .collect();
+            let names: Vec<String> = built.iter().map(|(s, _)| s.clone()).collect();
+            let twins: BTreeMap<String, Vec<String>> =
+                crate::project::twins::group(&workspace, &names).into_iter().collect();
+            let services = built.into_iter().filter(|(s, _)| twins.contains_key(s)).collect();
             let stamps = files.iter().map(|f| (f.clone(), mtime(f))).collect();
-            self.compose.insert(folder.to_path_buf(), ComposeFolder { stamps, services, files });
+            self.compose.insert(folder.to_path_buf(), ComposeFolder { stamps, services, twins, files });
+            self.regroup(folder);
         }
         self.compose.get(folder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    #[test]
+    fn a_file_of_services_built_alike_belongs_to_the_first_one_until_their_builds_part() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        write(&root.join("api/Dockerfile"), "FROM debian:bookworm-slim\nCOPY src /src\nRUN make -C /src\n");
+        write(&root.join("api/src/main.c"), "int main(void) { return 0; }\n");
+        let compose = root.join("compose.yaml");
+        write(&compose, "services:\n  web:\n    build: ./api\n  worker:\n    build: ./api\n    command: work\n");
+        let mut ws = Workspace { folders: vec![root.clone()], ..Default::default() };
+        let id = |service: &str| ProjectId { dir: root.clone(), service: Some(service.to_string()) };
+        assert_eq!(ws.initial_projects(), [id("web")]);
+        assert_eq!(ws.projects_of(&root.join("api/src/main.c")), [id("web")]);
+        assert_eq!(ws.twins_of(&id("web")), ["worker"]);
+
+        // Another target for the worker: two builds, two projects.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(
+            &compose,
+            "services:\n  web:\n    build: ./api\n  worker:\n    build:\n      context: ./api\n      target: job\n",
+        );
+        assert_eq!(ws.projects_of(&root.join("api/src/main.c")), [id("web"), id("worker")]);
+        assert!(ws.twins_of(&id("web")).is_empty());
     }
 }

@@ -9,6 +9,7 @@ pub mod glob;
 pub mod image_builder;
 pub mod plan;
 pub mod service;
+pub mod twins;
 
 use std::path::{Path, PathBuf};
 

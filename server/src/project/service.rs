@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::compose::{BuildContext, ComposeOptions, ComposeVersion, SecretSource, Service, WatchAction, Workspace};
 use super::config::{Config, FullBuildPath, SecretEntry, SyncEntry};
+pub use super::twins::Twin;
 use super::Project;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -34,6 +35,9 @@ pub struct ServiceBinding {
     /// The services run from this service's image without building it (see
     /// `Workspace::image_users`): recreated with it, so none keeps running the old code.
     pub image_users: Vec<String>,
+    /// The services built exactly as this one, their images' names aside (`twins.rs`): one
+    /// build serves them all, their images are its extra names, and they are recreated with it.
+    pub twins: Vec<Twin>,
     /// `container_name:`, when the service fixes one.
     pub container_name: Option<String>,
     /// `stop_grace_period:`, when given and readable: compose's wait before it kills a
@@ -115,9 +119,11 @@ pub enum ProjectSource {
     Folder(PathBuf),
     /// `version`: which compose names the image; None until a session asks the engine (see
     /// `rebuild::compose_version`), v2's names meanwhile.
+    /// `twins`: services to build with it when they build as it does (see `twins.rs`).
     Service {
         options: ComposeOptions,
         service: String,
+        twins: Vec<String>,
         version: Option<ComposeVersion>,
     },
 }
@@ -127,9 +133,9 @@ impl ProjectSource {
     pub fn load(&self) -> Result<Project> {
         match self {
             ProjectSource::Folder(dir) => Project::load(dir),
-            ProjectSource::Service { options, service, version } => {
+            ProjectSource::Service { options, service, twins, version } => {
                 let workspace = super::compose::load(options)?;
-                load_service(&workspace, service, version.unwrap_or(ComposeVersion::V2))
+                load_service(&workspace, service, twins, version.unwrap_or(ComposeVersion::V2))
             }
         }
     }
@@ -145,7 +151,7 @@ impl ProjectSource {
     /// The image compose runs the service from, named without reading its Dockerfile (for
     /// when that does not load); None for a folder, or when the compose file does not load.
     pub fn service_image(&self) -> Option<String> {
-        let ProjectSource::Service { options, service, version } = self else { return None };
+        let ProjectSource::Service { options, service, version, .. } = self else { return None };
         let workspace = super::compose::load(options).ok()?;
         let service = workspace.named(service).ok()?;
         let (binding, _) = binding(&workspace, service, version.unwrap_or(ComposeVersion::V2)).ok()?;
@@ -161,10 +167,17 @@ impl ProjectSource {
     }
 }
 
-/// The project of `service` in `workspace`, its image named as compose `version` names it.
-pub fn load_service(workspace: &Workspace, service: &str, version: ComposeVersion) -> Result<Project> {
+/// The project of `service` in `workspace`, its image named as compose `version` names it,
+/// built for those of `twins` that still build as it does.
+pub fn load_service(
+    workspace: &Workspace,
+    service: &str,
+    twins: &[String],
+    version: ComposeVersion,
+) -> Result<Project> {
     let service = workspace.named(service)?;
-    let (binding, context) = binding(workspace, service, version)?;
+    let (mut binding, context) = binding(workspace, service, version)?;
+    binding.twins = super::twins::of(workspace, &binding, &context, twins, version);
     Project::load_bound(&context, Some(binding)).map_err(|e| match e.kind {
         // Its `target` is the compose file's, and a bind mount may well bring its code.
         ErrorKind::NothingToRebuild => Error {
@@ -179,7 +192,11 @@ pub fn load_service(workspace: &Workspace, service: &str, version: ComposeVersio
     })
 }
 
-fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) -> Result<(ServiceBinding, PathBuf)> {
+pub(super) fn binding(
+    workspace: &Workspace,
+    service: &Service,
+    version: ComposeVersion,
+) -> Result<(ServiceBinding, PathBuf)> {
     let located = |cause: String, fix: &str| {
         Error::new(ErrorKind::Compose, format!("{}:{}: {cause}", service.file.display(), service.line), fix)
             .at(&service.file, service.line)
@@ -267,6 +284,7 @@ fn binding(workspace: &Workspace, service: &Service, version: ComposeVersion) ->
         included: workspace.included.clone(),
         env_files_given: workspace.env_files_given.clone(),
         image_users: workspace.image_users(&image, &service.name),
+        twins: Vec::new(),
         container_name: service.container_name.clone(),
         stop_grace_period: service.stop_grace_period.as_deref().and_then(compose_duration),
         file: service.file.clone(),
@@ -313,6 +331,9 @@ impl ServiceBinding {
             config.secrets.insert(id.clone(), entry.clone());
         }
         config.tags.extend(self.build.tags.clone());
+        for twin in &self.twins {
+            config.tags.extend(twin.images.iter().filter(|i| **i != self.build.image).cloned());
+        }
         if self.build.platform.is_some() {
             config.platform = self.build.platform.clone();
         }
@@ -375,14 +396,54 @@ impl ServiceBinding {
 
     /// The recipe hash's part for the compose file: this service's build settings only.
     pub(super) fn recipe_part(&self) -> String {
-        let text = format!("{:?}", self.build);
+        // The twins' images are names each new image takes: a new twin is a new recipe.
+        let text = format!("{:?}{:?}", self.build, self.twins);
         Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     /// The value of the project label for the service built from `context`: unique per
-    /// service, so two services sharing a context have builders of their own.
+    /// service, so two services sharing a context have builders of their own (unless they
+    /// build alike: then the first one's serves them, see `twins.rs`).
     pub(super) fn label(&self, context: &Path) -> String {
         format!("{}#{}", context.to_string_lossy(), self.name)
+    }
+
+    /// The project labels of the twins as services of their own: what a builder of theirs
+    /// from a run that built them apart carries (`clean` removes those too).
+    pub fn twin_labels(&self, context: &Path) -> Vec<String> {
+        self.twins.iter().map(|t| format!("{}#{}", context.to_string_lossy(), t.name)).collect()
+    }
+
+    /// The service, then its twins, then the services run from their images: every service
+    /// whose containers run this build's image.
+    pub fn running_services(&self) -> Vec<String> {
+        let twins = self.twins.iter().map(|t| &t.name);
+        let users = self.image_users.iter().chain(self.twins.iter().flat_map(|t| &t.image_users));
+        let mut all: Vec<String> = Vec::new();
+        for name in std::iter::once(&self.name).chain(twins).chain(users) {
+            if !all.contains(name) {
+                all.push(name.clone());
+            }
+        }
+        all
+    }
+
+    /// Whether `other` is built exactly as this service is, the names of their images aside:
+    /// the same Dockerfile, target, args, secrets, labels, platform and `develop.watch` rules
+    /// (the contexts are compared by the caller).
+    pub(super) fn builds_like(&self, other: &ServiceBinding) -> bool {
+        let anonymous = |b: &ServiceBuild| ServiceBuild {
+            image: String::new(),
+            tags: Vec::new(),
+            develop: b.develop.iter().map(|r| DevelopRule { at: String::new(), ..r.clone() }).collect(),
+            ..b.clone()
+        };
+        anonymous(&self.build) == anonymous(&other.build)
+    }
+
+    /// The names compose runs this service's image by: `image:` or its own, and `build.tags`.
+    pub(super) fn images(&self) -> Vec<String> {
+        std::iter::once(self.build.image.clone()).chain(self.build.tags.iter().cloned()).collect()
     }
 
     /// The compose files (and .env) whose change reloads the project.
@@ -506,7 +567,7 @@ mod tests {
 
     fn load(dir: &Path, version: ComposeVersion) -> Result<Project> {
         let options = ComposeOptions { dir: dir.to_path_buf(), ..Default::default() };
-        ProjectSource::Service { options, service: "api".into(), version: Some(version) }.load()
+        ProjectSource::Service { options, service: "api".into(), twins: Vec::new(), version: Some(version) }.load()
     }
 
     #[test]
@@ -520,6 +581,7 @@ mod tests {
         let source = ProjectSource::Service {
             options: ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() },
             service: "api".into(),
+            twins: Vec::new(),
             version: Some(ComposeVersion::V2),
         };
         let image = source.service_image().expect("named without the Dockerfile");

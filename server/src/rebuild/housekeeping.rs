@@ -90,8 +90,30 @@ impl Rebuilder {
         let mut report = self.clean_builders(reporter).await?;
         if self.stage_of.is_none() {
             report.volumes_removed = remove_volumes(&self.engine, &self.project.label(), caches, reporter).await;
+            self.clean_twins_own(caches, &mut report, reporter).await?;
         }
         Ok(report)
+    }
+
+    /// What a run that built the service's twins apart made for them (`project/twins.rs`):
+    /// their builders and volumes; this project's builder serves them now.
+    async fn clean_twins_own(&self, caches: bool, report: &mut CleanReport, reporter: &mut dyn Reporter) -> Result<()> {
+        let Some(service) = &self.project.service else { return Ok(()) };
+        let mut removed = Vec::new();
+        for label in service.twin_labels(&self.project.dir) {
+            for c in self.engine.containers_with_label(LABEL_PROJECT, &label).await? {
+                if matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay")) {
+                    self.engine.remove_container(&c.id).await?;
+                    removed.push(c.name);
+                }
+            }
+            report.volumes_removed.extend(remove_volumes(&self.engine, &label, caches, reporter).await);
+        }
+        if !removed.is_empty() {
+            let all = report.builder_removed.iter().cloned().chain(removed).collect::<Vec<_>>();
+            report.builder_removed = Some(all.join(", "));
+        }
+        Ok(())
     }
 
     async fn clean_builders(&self, reporter: &mut dyn Reporter) -> Result<CleanReport> {

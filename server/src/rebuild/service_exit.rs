@@ -112,7 +112,7 @@ impl Rebuilder {
         let engine = self.engine.clone();
         let names = report.service_started.clone();
         let project = service.project.clone();
-        let services: Vec<String> = std::iter::once(&service.name).chain(&service.image_users).cloned().collect();
+        let services = service.running_services();
         // Where its output's paths are: the image's own files, then each builder stage's.
         let plans: Vec<Plan> = std::iter::once(self.project.plan.clone())
             .chain(self.stages.iter().map(|s| s.project.plan.clone()))

@@ -126,10 +126,15 @@ impl Rebuilder {
     ) -> crate::error::Result<Option<(String, Vec<String>)>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose.
         let ahead = self.take_stopped_ahead().await;
-        // The service, then those run from its image: each with its containers.
-        let mut services: Vec<(&str, Vec<ServiceContainer>)> = Vec::new();
-        for name in std::iter::once(&service.name).chain(&service.image_users) {
-            match self.engine.service_containers(&service.project, name).await {
+        // Its twins' images must be this one before compose recreates them from those names.
+        if let Err(e) = self.name_twins(service, image_id).await {
+            self.start_again(&ahead, reporter).await;
+            return Err(e);
+        }
+        // The service, its twins, then those run from their image: each with its containers.
+        let mut services: Vec<(String, Vec<ServiceContainer>)> = Vec::new();
+        for name in service.running_services() {
+            match self.engine.service_containers(&service.project, &name).await {
                 Ok(containers) => services.push((name, containers)),
                 Err(e) => {
                     self.start_again(&ahead, reporter).await;
@@ -382,8 +387,9 @@ impl Rebuilder {
             .collect())
     }
 
-    /// Copies `files` into the service's running containers (a file gone from the host is
-    /// removed there), then runs `commands` in each. The containers keep running.
+    /// Copies `files` into the running containers of the service and its twins (they have
+    /// its `develop.watch` rules: a file gone from the host is removed there), then runs
+    /// `commands` in each. The containers keep running.
     async fn copy_into_service(
         &self,
         service: &ServiceBinding,
@@ -391,7 +397,10 @@ impl Rebuilder {
         commands: &[Vec<String>],
         reporter: &mut dyn Reporter,
     ) -> crate::error::Result<Option<String>> {
-        let containers = self.engine.service_containers(&service.project, &service.name).await?;
+        let mut containers = Vec::new();
+        for name in std::iter::once(&service.name).chain(service.twins.iter().map(|t| &t.name)) {
+            containers.extend(self.engine.service_containers(&service.project, name).await?);
+        }
         let running: Vec<_> = containers.iter().filter(|c| c.running).collect();
         if running.is_empty() || files.is_empty() {
             return Ok(None);
@@ -497,7 +506,12 @@ mod tests {
         std::fs::write(dir.path().join("compose.yaml"), format!("services:\n  api:\n    build: ./api\n{develop}"))
             .expect("write");
         let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
-        let source = ProjectSource::Service { options, service: "api".into(), version: Some(ComposeVersion::V2) };
+        let source = ProjectSource::Service {
+            options,
+            service: "api".into(),
+            twins: Vec::new(),
+            version: Some(ComposeVersion::V2),
+        };
         let project = source.load().expect("loads");
         (dir, project)
     }

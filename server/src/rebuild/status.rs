@@ -58,8 +58,8 @@ impl Rebuilder {
         };
         if let Some(service) = &self.project.service {
             let image_id = status.image_info.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-            for name in std::iter::once(&service.name).chain(&service.image_users) {
-                for c in self.engine.service_containers(&service.project, name).await? {
+            for name in service.running_services() {
+                for c in self.engine.service_containers(&service.project, &name).await? {
                     let current = c.image_id == image_id;
                     status.service_containers.push((c, current));
                 }

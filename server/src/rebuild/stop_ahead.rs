@@ -24,6 +24,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
@@ -49,18 +50,27 @@ impl Rebuilder {
             return;
         }
         let engine = self.engine.clone();
-        let (project, name, grace) = (service.project.clone(), service.name.clone(), service.stop_grace_period);
+        let project = service.project.clone();
+        // The service and its twins (`project/twins.rs`), each with its own grace period.
+        let services: Vec<(String, Option<Duration>)> =
+            std::iter::once((service.name.clone(), service.stop_grace_period))
+                .chain(service.twins.iter().map(|t| (t.name.clone(), t.stop_grace_period)))
+                .collect();
         *slot = Some(tokio::spawn(async move {
-            let Ok(containers) = engine.service_containers(&project, &name).await else { return Vec::new() };
+            let mut containers = Vec::new();
+            for (name, grace) in &services {
+                let Ok(theirs) = engine.service_containers(&project, name).await else { return Vec::new() };
+                containers.extend(theirs.into_iter().map(|c| (c, *grace)));
+            }
             // Only those compose v1 made: the compose that made a container is the one that
             // recreates it (`recreate_if_stale`), whatever version the workspace was loaded with.
             let mut stopping = Vec::new();
-            for c in containers.into_iter().filter(|c| c.running && c.by_compose_v1()) {
+            for (c, grace) in containers.into_iter().filter(|(c, _)| c.running && c.by_compose_v1()) {
                 if shown_live(&engine, &c, files_only.as_deref()).await.is_none() {
-                    stopping.push(c);
+                    stopping.push((c, grace));
                 }
             }
-            let stops = stopping.into_iter().map(|c| {
+            let stops = stopping.into_iter().map(|(c, grace)| {
                 let engine = engine.clone();
                 async move { engine.stop_container(&c.id, grace).await.is_ok().then_some(c) }
             });

@@ -18,4 +18,22 @@ impl Rebuilder {
             }
         }
     }
+
+    /// Names `image_id` by the images of the service's twins (`project/twins.rs`) that are
+    /// another image now: a cycle that made no image (up to date) has not named it so, and
+    /// compose's own build may have named them since. compose recreates a service from its
+    /// image's name, so this comes first.
+    pub(super) async fn name_twins(
+        &self,
+        service: &crate::project::service::ServiceBinding,
+        image_id: &str,
+    ) -> crate::error::Result<()> {
+        for reference in service.twins.iter().flat_map(|t| &t.images) {
+            let current = self.engine.image(reference).await?;
+            if current.is_none_or(|i| i.id != image_id) {
+                self.engine.tag(image_id, reference).await?;
+            }
+        }
+        Ok(())
+    }
 }
