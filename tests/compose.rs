@@ -2,7 +2,7 @@
 //! by `.ci/engine.sh`) brings a two-service project up, the real binary rebuilds the API
 //! service, and the running service is checked over HTTP on its published loopback port.
 //! How the project is found and read (include, env files, the editor's settings) is in
-//! `compose_files.rs`.
+//! `compose_files.rs`; services sharing a build context in `compose_contexts.rs`.
 
 mod support;
 
@@ -585,63 +585,6 @@ fn develop_watch_rules(compose: Compose) {
     if worker.is_some() {
         assert_eq!(docker_ok(&["inspect", "--format", "{{.Image}}", &p.container("worker")]), image_id);
     }
-}
-
-#[test]
-fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
-    let p = ComposeProject::new();
-    let second = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    p.project.replace(
-        "docker-compose.yml",
-        "  cache:\n",
-        &format!(
-            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
-             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
-        ),
-    );
-    p.compose_ok(&["up", "-d", "--build"]);
-    let w = p.watch();
-    // Built alike (only their run settings differ): one build serves both, named for both.
-    let first = w.next(FIRST_BUILD);
-    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
-    // Both services are built from ./api: one watch of it serves both.
-    assert_eq!(w.inotify_instances(), 1, "one file watch for the shared context");
-
-    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
-    let cycle = w.expect("succeeded", CYCLE);
-    assert_eq!(cycle["service"], "api", "{cycle}");
-    let update = cycle["service_update"].as_str().unwrap_or_default();
-    assert!(update.contains("recreated") && update.contains("worker"), "both recreated in one go: {cycle}");
-    w.expect_silence(Duration::from_secs(3), "one save is one build for both services");
-    p.expect_answer("hello from version 2 (from compose)", "the api service");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !get_body(second).is_some_and(|r| r.contains("hello from version 2 (worker)")) {
-        assert!(Instant::now() < deadline, "the worker service answers the new code: {:?}", get_body(second));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // One builder, and compose's two image names on the one new image.
-    let builders = |service: &str| {
-        let label = format!("label=dev.docker-rebuilder.project={}#{service}", p.project.path("api").display());
-        docker_ok(&["ps", "-aq", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"])
-            .lines()
-            .count()
-    };
-    assert_eq!((builders("api"), builders("worker")), (1, 0), "the api's builder serves the worker");
-    let id = |service: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.image_of(service)]);
-    assert_eq!(id("api"), id("worker"), "both names are the new image");
-    // Compose sees both containers as its own and up to date: its `up -d` keeps them.
-    let (api, worker) = (p.container("api"), p.container("worker"));
-    p.compose_ok(&["up", "-d"]);
-    assert_eq!((p.container("api"), p.container("worker")), (api, worker), "compose's up -d kept both");
-    assert!(get_body(second).is_some_and(|r| r.contains("hello from version 2 (worker)")));
-    drop(w);
-    // Named alone, the worker is built apart; `clean` of the project removes its builder too.
-    let alone = p.run(&["build", "--json", "worker"]);
-    assert_eq!(alone.code, 0, "{}\n{}", alone.stdout, alone.stderr);
-    assert_eq!(builders("worker"), 1, "{}", alone.stdout);
-    let clean = p.run(&["clean", "--json"]);
-    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
-    assert_eq!((builders("api"), builders("worker")), (0, 0), "{}", clean.stdout);
 }
 
 #[test]

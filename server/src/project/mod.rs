@@ -121,7 +121,9 @@ impl Project {
     pub fn builder_name(&self) -> String {
         match (&self.plan.assembly, self.plan.builder.and_then(|b| self.plan.builders.get(b))) {
             // A builder stage of a replayed image: one container per stage.
-            (Some(_), Some(b)) => format!("{}-{}", builder_name(&self.dir), plan::sanitize_name(&b.stage.label())),
+            // Named after the project's base name: two compose services built from one
+            // context (other targets, other args) must not reach for one stage builder.
+            (Some(_), Some(b)) => format!("{}-{}", self.base_name(), plan::sanitize_name(&b.stage.label())),
             _ => self.base_name(),
         }
     }
@@ -238,5 +240,37 @@ mod tests {
         );
         // A manifest written by an older version (one combined hash).
         assert!(recipe_change("abc", "a-b-c").contains("the Dockerfile, .dockerignore or rebuilder.toml"));
+    }
+
+    /// Two services built from one multi-stage Dockerfile (other targets, as a monorepo's
+    /// `api` and `worker`): each replayed from builder stages of its own.
+    #[test]
+    fn services_sharing_a_context_have_their_own_stage_builders() {
+        use super::compose::{ComposeOptions, ComposeVersion};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        };
+        write("app/src/main.c", "int main(void) { return 0; }\n");
+        write(
+            "app/Dockerfile",
+            "FROM debian:bookworm-slim AS build\nWORKDIR /src\nCOPY src ./src\nRUN cc -o /out/app src/main.c\n\
+             FROM debian:bookworm-slim AS api\nCOPY --from=build /out/app /app\nCMD [\"/app\"]\n\
+             FROM debian:bookworm-slim AS worker\nCOPY --from=build /out/app /app\nCMD [\"/app\", \"work\"]\n",
+        );
+        write(
+            "compose.yaml",
+            "services:\n  api:\n    build:\n      context: ./app\n      target: api\n  worker:\n    build:\n      \
+             context: ./app\n      target: worker\n",
+        );
+        let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
+        let workspace = super::compose::load(&options).expect("loads");
+        let load = |name: &str| super::service::load_service(&workspace, name, &[], ComposeVersion::V2).expect("loads");
+        let (api, worker) = (load("api"), load("worker"));
+        assert!(api.plan.assembly.is_some(), "replayed from a builder stage");
+        let (a, w) = (api.builder_names(), worker.builder_names());
+        assert!(!a.is_empty() && a.iter().all(|n| !w.contains(n)), "{a:?} {w:?}");
     }
 }

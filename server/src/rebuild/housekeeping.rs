@@ -90,24 +90,28 @@ impl Rebuilder {
         let mut report = self.clean_builders(reporter).await?;
         if self.stage_of.is_none() {
             report.volumes_removed = remove_volumes(&self.engine, &self.project.label(), caches, reporter).await;
-            self.clean_twins_own(caches, &mut report, reporter).await?;
+            self.clean_leftovers(caches, &mut report, reporter).await?;
         }
         Ok(report)
     }
 
-    /// What a run that built the service's twins apart made for them (`project/twins.rs`):
-    /// their builders and volumes; this project's builder serves them now.
-    async fn clean_twins_own(&self, caches: bool, report: &mut CleanReport, reporter: &mut dyn Reporter) -> Result<()> {
-        let Some(service) = &self.project.service else { return Ok(()) };
+    /// Builders of ours the names above did not find: this project's under a name an older
+    /// version gave them (a compose service's stage builders were named by the context alone),
+    /// and what a run that built the service's twins apart made for them (`project/twins.rs`:
+    /// this project's builder serves them now; their volumes go too).
+    async fn clean_leftovers(&self, caches: bool, report: &mut CleanReport, reporter: &mut dyn Reporter) -> Result<()> {
+        let twins = self.project.service.as_ref().map(|s| s.twin_labels(&self.project.dir)).unwrap_or_default();
         let mut removed = Vec::new();
-        for label in service.twin_labels(&self.project.dir) {
+        for label in std::iter::once(self.project.label()).chain(twins.iter().cloned()) {
             for c in self.engine.containers_with_label(LABEL_PROJECT, &label).await? {
                 if matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay")) {
                     self.engine.remove_container(&c.id).await?;
                     removed.push(c.name);
                 }
             }
-            report.volumes_removed.extend(remove_volumes(&self.engine, &label, caches, reporter).await);
+        }
+        for label in &twins {
+            report.volumes_removed.extend(remove_volumes(&self.engine, label, caches, reporter).await);
         }
         if !removed.is_empty() {
             let all = report.builder_removed.iter().cloned().chain(removed).collect::<Vec<_>>();

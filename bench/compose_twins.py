@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Compose services built alike (`project/twins.rs`): save -> both services answer the new code.
+
+bench/go-service as a compose project with two services built from the same context alike, `api`
+and `worker` (their run settings apart: each its own published loopback port and environment),
+as a web app and its worker, or two replicas behind a balancer, are written. Alternatives, each a
+block of its own in one run on one machine (one unmeasured warm-up edit, then --edits measured):
+
+  twins     `docker-rebuilder watch` of --binary: one build serves both services, one compose
+            call recreates both.
+  apart     `docker-rebuilder watch` of --apart-binary (a build from before twins, e.g. 5e276a7):
+            a builder and a build per service, each recreating its own.
+  compose   `docker-compose up -d --build api worker` (Compose Watch's `rebuild` for the edit).
+
+Timer: from right after the write to the moment both services answer `GET /healthz` with the
+new `version` (each polled every 20 ms on a new connection). Edit: `const Version` in
+internal/version/version.go. The run's folder has a unique name (compose v1's project name);
+cleanup: the watch stopped, `clean` by each binary, `docker-compose down -t 1 --rmi local -v`
+(only the images compose built for this project), our images of the project by label.
+
+Usage: python3 bench/compose_twins.py --binary target/release/docker-rebuilder \
+           --apart-binary /tmp/old/docker-rebuilder [--edits 5] [--out FILE.md]
+Needs a running engine, docker-compose (v1), dr-golang:1.19, dr-distroless:static, busybox:local.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
+from compare import BenchError, docker, log, median  # noqa: E402
+from compose import COMPOSE, GoService, Watch, free_port, http_get  # noqa: E402
+
+COMPOSE_FILE = """services:
+  api:
+    build: .
+    ports: ["127.0.0.1:${API_PORT}:8080"]
+    environment: &env
+      INVENTORY_SHUTDOWN_TIMEOUT: "1s"
+      INVENTORY_RATE_LIMIT: "0"
+      INVENTORY_LOG_REQUESTS: "false"
+    stop_grace_period: 1s
+  worker:
+    build: .
+    ports: ["127.0.0.1:${WORKER_PORT}:8080"]
+    environment: *env
+    stop_grace_period: 1s
+"""
+POLL_S = 0.020
+ANSWER_S = 300
+
+
+def version_of(port):
+    body = http_get(port, "/healthz")
+    try:
+        return json.loads(body).get("version") if body else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def both_answer(ports, want, timeout):
+    """Seconds until every port answers `want` (each polled on its own thread)."""
+    start = time.monotonic()
+    done = {}
+
+    def poll(port):
+        while time.monotonic() - start < timeout:
+            if version_of(port) == want:
+                done[port] = time.monotonic() - start
+                return
+            time.sleep(POLL_S)
+
+    threads = [threading.Thread(target=poll, args=(p,), daemon=True) for p in ports]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if len(done) != len(ports):
+        raise BenchError("not every service answered %r within %d s: %s" % (want, timeout, done))
+    return max(done.values())
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.run_id = "tw%d" % (time.time() % 100000)
+        self.dir = os.path.join(tempfile.mkdtemp(prefix="twins-"), "twinsbench_%s" % self.run_id)
+        shutil.copytree(GoService.source, self.dir, ignore=shutil.ignore_patterns("*.md"))
+        with open(os.path.join(self.dir, "docker-compose.yml"), "w") as f:
+            f.write(COMPOSE_FILE)
+        self.ports = (free_port(), free_port())
+        self.env = dict(os.environ, API_PORT=str(self.ports[0]), WORKER_PORT=str(self.ports[1]),
+                        XDG_CACHE_HOME=os.path.join(self.dir, ".cache"))
+        self.file = os.path.join(self.dir, GoService.file)
+        with open(self.file) as f:
+            self.template = f.read()
+        self.go = GoService()
+        self.edit_no = 0
+        self.results = {}
+
+    def compose(self, *words, timeout=1800):
+        p = subprocess.run([COMPOSE, *words], cwd=self.dir, env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if p.returncode != 0:
+            raise BenchError("docker-compose %s: %s" % (" ".join(words), p.stderr[-2000:]))
+        return p
+
+    def edit(self, alt):
+        """Writes a new version; the string it is."""
+        self.edit_no += 1
+        s = "%s-%s-%d" % (self.run_id, alt, self.edit_no)
+        with open(self.file, "w") as f:
+            f.write(self.go.edited(self.template, s))
+        return s
+
+    def measure(self, alt, act):
+        """One warm-up, then --edits measured edits; `act()` runs after each write (None for a
+        watch, which sees the write itself)."""
+        times = []
+        for i in range(self.args.edits + 1):
+            time.sleep(1.0)
+            s = self.edit(alt)
+            start = time.monotonic()
+            if act:
+                act()
+            took = time.monotonic() - start + both_answer(self.ports, s, ANSWER_S)
+            log("  %s edit %d: %.0f ms%s" % (alt, i, took * 1000, " (warm-up)" if i == 0 else ""))
+            if i:
+                times.append(took * 1000)
+        self.results[alt] = times
+
+    def watch_block(self, alt, binary):
+        w = Watch(binary, self.dir, self.env, os.path.join(self.dir, "..", "watch-%s.log" % alt))
+        try:
+            w.wait_line(0, 1800)  # the first cycle (untimed): a full build when the recipe is new
+            try:
+                w.wait_line(1, 600)  # a second service's first cycle, when each builds apart
+            except BenchError:
+                pass
+            time.sleep(2)
+            n = len(w.lines)
+            log("  %s: %d first cycle(s)" % (alt, n))
+            self.results[alt + "_first_cycles"] = n
+            self.measure(alt, None)
+        finally:
+            w.stop()
+
+    def run(self):
+        log("== setup: docker-compose up -d --build (%s)" % self.dir)
+        self.compose("up", "-d", "--build")
+        deadline = time.monotonic() + 120
+        while not all(version_of(p) for p in self.ports):
+            if time.monotonic() > deadline:
+                raise BenchError("the services do not answer after compose up")
+            time.sleep(0.2)
+        for alt in self.args.order.split(","):
+            log("== %s" % alt)
+            if alt == "twins":
+                self.watch_block(alt, self.args.binary)
+            elif alt == "apart":
+                self.watch_block(alt, self.args.apart_binary)
+            elif alt == "compose":
+                self.measure(alt, lambda: self.compose("up", "-d", "--build", "api", "worker"))
+
+    def cleanup(self):
+        for binary in (self.args.binary, self.args.apart_binary):
+            subprocess.run([binary, "clean", self.dir], cwd=self.dir, env=self.env, capture_output=True)
+        subprocess.run([COMPOSE, "down", "-t", "1", "--rmi", "local", "-v"], cwd=self.dir, env=self.env,
+                       capture_output=True)
+        ids = docker("images", "-q", "--filter", "dangling=true", check=False).stdout.split()
+        for i in set(ids):
+            labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", i, check=False).stdout
+            if os.path.realpath(self.dir) in labels:
+                docker("rmi", "--no-prune", i, check=False)
+        shutil.rmtree(os.path.dirname(self.dir), ignore_errors=True)
+
+    def report(self):
+        lines = ["# Compose services built alike: save -> both answer the new code (%s)" %
+                 time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "",
+                 "Command: `python3 bench/compose_twins.py %s`" % " ".join(sys.argv[1:]), "",
+                 "Project: bench/go-service, services `api` and `worker` built alike (`build: .`), each its "
+                 "own port; edit: `const Version`; answer: both `GET /healthz` report it. One warm-up edit, "
+                 "then %d measured, per alternative, blocks in the order %s." % (self.args.edits, self.args.order),
+                 "", "| alternative | n | median | min–max | ÷ twins |", "|---|---|---|---|---|"]
+        base = median(self.results.get("twins") or [0]) or None
+        for alt in self.args.order.split(","):
+            t = self.results.get(alt) or []
+            if not t:
+                continue
+            m = median(t)
+            x = "%.2f×" % (m / base) if base else ""
+            lines.append("| %s | %d | %.0f ms | %.0f–%.0f ms | %s |" % (alt, len(t), m, min(t), max(t), x))
+        lines += ["", "First cycles when the watch starts: twins %s, apart %s." %
+                  (self.results.get("twins_first_cycles"), self.results.get("apart_first_cycles")), "",
+                  "Per edit (ms): " + json.dumps({k: [round(v) for v in vs] for k, vs in self.results.items()
+                                                  if isinstance(vs, list)})]
+        return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--apart-binary", required=True)
+    ap.add_argument("--edits", type=int, default=5)
+    ap.add_argument("--order", default="twins,apart,compose")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    bench = Bench(args)
+    try:
+        bench.run()
+    finally:
+        bench.cleanup()
+    text = bench.report()
+    sys.stdout.write(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+//! Compose services sharing a build context, end to end with the real `docker-compose` and
+//! the real binary: built alike (one build, one builder, both recreated in one compose call;
+//! `project/twins.rs`), and built otherwise (other targets of one multi-stage Dockerfile: each
+//! its own build and builders, both running the new code).
+
+mod support;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use support::compose::{get_body, ComposeProject, CYCLE, FIRST_BUILD};
+use support::docker_ok;
+
+/// A second loopback port for a second service.
+fn second_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port()
+}
+
+/// Waits up to 30 s for `port` to answer with a body containing `wanted`.
+fn expect_answer_on(port: u16, wanted: &str, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_body(port).is_some_and(|r| r.contains(wanted)) {
+        assert!(Instant::now() < deadline, "{why} answers {wanted:?}: {:?}", get_body(port));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The builder containers of ours labelled for `service` built from `p`'s `api/`.
+fn builders(p: &ComposeProject, service: &str) -> usize {
+    let label = format!("label=dev.docker-rebuilder.project={}#{service}", p.project.path("api").display());
+    docker_ok(&["ps", "-aq", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"]).lines().count()
+}
+
+#[test]
+fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
+    let p = ComposeProject::new();
+    let second = second_port();
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
+             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    let w = p.watch();
+    // Built alike (only their run settings differ): one build serves both, named for both.
+    let first = w.next(FIRST_BUILD);
+    assert_eq!(first["service"], "api", "{first}\n{}", w.log());
+    // Both services are built from ./api: one watch of it serves both.
+    assert_eq!(w.inotify_instances(), 1, "one file watch for the shared context");
+
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    let cycle = w.expect("succeeded", CYCLE);
+    assert_eq!(cycle["service"], "api", "{cycle}");
+    let update = cycle["service_update"].as_str().unwrap_or_default();
+    assert!(update.contains("recreated") && update.contains("worker"), "both recreated in one go: {cycle}");
+    w.expect_silence(Duration::from_secs(3), "one save is one build for both services");
+    p.expect_answer("hello from version 2 (from compose)", "the api service");
+    expect_answer_on(second, "hello from version 2 (worker)", "the worker service");
+    // One builder, and compose's two image names on the one new image.
+    let builders = |service: &str| builders(&p, service);
+    assert_eq!((builders("api"), builders("worker")), (1, 0), "the api's builder serves the worker");
+    let id = |service: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", &p.image_of(service)]);
+    assert_eq!(id("api"), id("worker"), "both names are the new image");
+    // Compose sees both containers as its own and up to date: its `up -d` keeps them.
+    let (api, worker) = (p.container("api"), p.container("worker"));
+    p.compose_ok(&["up", "-d"]);
+    assert_eq!((p.container("api"), p.container("worker")), (api, worker), "compose's up -d kept both");
+    assert!(get_body(second).is_some_and(|r| r.contains("hello from version 2 (worker)")));
+    drop(w);
+    // Named alone, the worker is built apart; `clean` of the project removes its builder too.
+    let alone = p.run(&["build", "--json", "worker"]);
+    assert_eq!(alone.code, 0, "{}\n{}", alone.stdout, alone.stderr);
+    assert_eq!(builders("worker"), 1, "{}", alone.stdout);
+    let clean = p.run(&["clean", "--json"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!((builders("api"), builders("worker")), (0, 0), "{}", clean.stdout);
+}
+
+/// One multi-stage Dockerfile, a final stage per service (`target: api`, `target: worker`, as a
+/// monorepo builds its binaries): two builds, each replayed from builder stages of its own
+/// (before, both services reached for one stage builder, and the second was refused).
+#[test]
+fn services_built_from_other_targets_of_one_context_each_run_the_new_code() {
+    let p = ComposeProject::new();
+    let second = second_port();
+    p.project.write(
+        "api/Dockerfile",
+        "FROM debian:bookworm-slim AS build\nRUN apt-get update && apt-get install -y --no-install-recommends gcc make \
+         libc6-dev && rm -rf /var/lib/apt/lists/*\nWORKDIR /src\nCOPY Makefile ./\nCOPY src ./src\nRUN make\n\n\
+         FROM debian:bookworm-slim AS api\nCOPY --from=build /src/server /usr/local/bin/server\nEXPOSE 8080\n\
+         CMD [\"server\"]\n\nFROM debian:bookworm-slim AS worker\nCOPY --from=build /src/server /usr/local/bin/server\n\
+         ENV GREETING_SUFFIX=\" (worker)\"\nCMD [\"server\"]\n",
+    );
+    p.project.replace(
+        "docker-compose.yml",
+        "    build: ./api\n",
+        "    build:\n      context: ./api\n      target: api\n",
+    );
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    build:\n      context: ./api\n      target: worker\n    ports:\n      - \
+             \"127.0.0.1:{second}:8080\"\n  cache:\n"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("hello from version 1 (from compose)", "the api service");
+    expect_answer_on(second, "hello from version 1 (worker)", "the worker service");
+
+    let w = p.watch();
+    let mut first: Vec<String> =
+        (0..2).map(|_| w.next(FIRST_BUILD)["service"].as_str().unwrap_or_default().to_string()).collect();
+    first.sort();
+    assert_eq!(first, ["api", "worker"], "{}", w.log());
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    for _ in 0..2 {
+        let cycle = w.expect("succeeded", CYCLE);
+        assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    }
+    p.expect_answer("hello from version 2 (from compose)", "the api service");
+    expect_answer_on(second, "hello from version 2 (worker)", "the worker service");
+    assert!(builders(&p, "api") >= 1 && builders(&p, "worker") >= 1, "stage builders of each");
+    drop(w);
+    // A stage builder under the name an older version gave it (by the context alone): `clean`
+    // finds it by its label.
+    let label = format!("dev.docker-rebuilder.project={}#api", p.project.path("api").display());
+    let leftover = format!("{}-older-build", p.name());
+    docker_ok(&[
+        "create",
+        "--name",
+        &leftover,
+        "--label",
+        &label,
+        "--label",
+        "dev.docker-rebuilder.role=builder",
+        "busybox:local",
+        "true",
+    ]);
+    let clean = p.run(&["clean", "--json"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!((builders(&p, "api"), builders(&p, "worker")), (0, 0), "{}", clean.stdout);
+}
