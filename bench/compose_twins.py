@@ -8,22 +8,25 @@ block of its own in one run on one machine (one unmeasured warm-up edit, then --
 
   twins     `docker-rebuilder watch` of --binary: one build serves both services, one compose
             call recreates both.
-  apart     `docker-rebuilder watch` of --apart-binary (a build from before twins, e.g. 5e276a7):
-            a builder and a build per service, each recreating its own.
+  apart     the same binary as two processes, `watch DIR api` and `watch DIR worker` (a service
+            named alone is built alone): a builder and a build per service, each recreating its
+            own, as every version before twins did for a compose folder (one process, a session
+            per service; those could not build this multi-stage project at all: both services'
+            sessions reached for one stage builder).
   compose   `docker-compose up -d --build api worker` (Compose Watch's `rebuild` for the edit).
 
 Timer: from right after the write to the moment both services answer `GET /healthz` with the
 new `version` (each polled every 20 ms on a new connection). Edit: `const Version` in
 internal/version/version.go. The run's folder has a unique name (compose v1's project name);
-cleanup: the watch stopped, `clean` by each binary, `docker-compose down -t 1 --rmi local -v`
-(only the images compose built for this project), our images of the project by label.
+cleanup: the watch stopped, `clean`, `docker-compose down -t 1 --rmi local -v` (only the images
+compose built for this project), our untagged images of the project by label.
 
-Usage: python3 bench/compose_twins.py --binary target/release/docker-rebuilder \
-           --apart-binary /tmp/old/docker-rebuilder [--edits 5] [--out FILE.md]
+Usage: python3 bench/compose_twins.py --binary target/release/docker-rebuilder [--edits 5] [--out FILE.md]
 Needs a running engine, docker-compose (v1), dr-golang:1.19, dr-distroless:static, busybox:local.
 """
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -88,6 +91,22 @@ def both_answer(ports, want, timeout):
     return max(done.values())
 
 
+class NamedWatch(Watch):
+    """`docker-rebuilder watch --json DIR SERVICE`: one service, built alone."""
+
+    def __init__(self, binary, d, service, env, log_path):  # noqa: super() would start the whole folder's
+        self.cmd = [binary, "watch", "--json", d, service]
+        self.lines = []
+        self.other = collections.deque(maxlen=200)
+        self.log = open(log_path, "a")
+        self.proc = subprocess.Popen(self.cmd, cwd=d, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.threads = [threading.Thread(target=self.read, args=(self.proc.stdout, True), daemon=True),
+                        threading.Thread(target=self.read, args=(self.proc.stderr, False), daemon=True)]
+        for t in self.threads:
+            t.start()
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -137,21 +156,24 @@ class Bench:
                 times.append(took * 1000)
         self.results[alt] = times
 
-    def watch_block(self, alt, binary):
-        w = Watch(binary, self.dir, self.env, os.path.join(self.dir, "..", "watch-%s.log" % alt))
+    def watch_block(self, alt, services):
+        """`watch` of the whole folder (services None), or one process per service named."""
+        watches = []
         try:
-            w.wait_line(0, 1800)  # the first cycle (untimed): a full build when the recipe is new
-            try:
-                w.wait_line(1, 600)  # a second service's first cycle, when each builds apart
-            except BenchError:
-                pass
+            for service in services or [None]:
+                log_path = os.path.join(self.dir, "..", "watch-%s-%s.log" % (alt, service or "all"))
+                if service:
+                    watches.append(NamedWatch(self.args.binary, self.dir, service, self.env, log_path))
+                else:
+                    watches.append(Watch(self.args.binary, self.dir, self.env, log_path))
+            for w in watches:
+                w.wait_line(0, 1800)  # the first cycle (untimed): a full build when the recipe is new
             time.sleep(2)
-            n = len(w.lines)
-            log("  %s: %d first cycle(s)" % (alt, n))
-            self.results[alt + "_first_cycles"] = n
+            log("  %s: %d process(es), first cycles %s" % (alt, len(watches), [len(w.lines) for w in watches]))
             self.measure(alt, None)
         finally:
-            w.stop()
+            for w in watches:
+                w.stop()
 
     def run(self):
         log("== setup: docker-compose up -d --build (%s)" % self.dir)
@@ -164,15 +186,17 @@ class Bench:
         for alt in self.args.order.split(","):
             log("== %s" % alt)
             if alt == "twins":
-                self.watch_block(alt, self.args.binary)
+                self.watch_block(alt, None)
             elif alt == "apart":
-                self.watch_block(alt, self.args.apart_binary)
+                self.watch_block(alt, ["api", "worker"])
             elif alt == "compose":
                 self.measure(alt, lambda: self.compose("up", "-d", "--build", "api", "worker"))
 
     def cleanup(self):
-        for binary in (self.args.binary, self.args.apart_binary):
-            subprocess.run([binary, "clean", self.dir], cwd=self.dir, env=self.env, capture_output=True)
+        try:
+            subprocess.run([self.args.binary, "clean", self.dir], cwd=self.dir, env=self.env, capture_output=True)
+        except OSError as e:
+            log("clean: %s" % e)
         subprocess.run([COMPOSE, "down", "-t", "1", "--rmi", "local", "-v"], cwd=self.dir, env=self.env,
                        capture_output=True)
         ids = docker("images", "-q", "--filter", "dangling=true", check=False).stdout.split()
@@ -198,9 +222,7 @@ class Bench:
             m = median(t)
             x = "%.2f×" % (m / base) if base else ""
             lines.append("| %s | %d | %.0f ms | %.0f–%.0f ms | %s |" % (alt, len(t), m, min(t), max(t), x))
-        lines += ["", "First cycles when the watch starts: twins %s, apart %s." %
-                  (self.results.get("twins_first_cycles"), self.results.get("apart_first_cycles")), "",
-                  "Per edit (ms): " + json.dumps({k: [round(v) for v in vs] for k, vs in self.results.items()
+        lines += ["", "Per edit (ms): " + json.dumps({k: [round(v) for v in vs] for k, vs in self.results.items()
                                                   if isinstance(vs, list)})]
         return "\n".join(lines) + "\n"
 
@@ -208,11 +230,11 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", required=True)
-    ap.add_argument("--apart-binary", required=True)
     ap.add_argument("--edits", type=int, default=5)
     ap.add_argument("--order", default="twins,apart,compose")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    args.binary = os.path.abspath(args.binary)
     bench = Bench(args)
     try:
         bench.run()

@@ -8,7 +8,7 @@ mod support;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::compose::{get_body, ComposeProject, CYCLE, FIRST_BUILD};
+use support::compose::{get_body, Compose, ComposeProject, CYCLE, FIRST_BUILD};
 use support::docker_ok;
 
 /// A second loopback port for a second service.
@@ -84,7 +84,9 @@ fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
 /// (before, both services reached for one stage builder, and the second was refused).
 #[test]
 fn services_built_from_other_targets_of_one_context_each_run_the_new_code() {
-    let p = ComposeProject::new();
+    // Compose v2: its BuildKit build leaves no untagged image of the `build` stage behind (the
+    // classic builder's would outlive the test).
+    let p = ComposeProject::with(Compose::V2);
     let second = second_port();
     p.project.write(
         "api/Dockerfile",
