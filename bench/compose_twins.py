@@ -1,28 +1,30 @@
 #!/usr/bin/env python3
 """Compose services built alike (`project/twins.rs`): save -> both services answer the new code.
 
-bench/go-service as a compose project with two services built from the same context alike, `api`
-and `worker` (their run settings apart: each its own published loopback port and environment),
-as a web app and its worker, or two replicas behind a balancer, are written. Alternatives, each a
-block of its own in one run on one machine (one unmeasured warm-up edit, then --edits measured):
+A project (--project go: bench/go-service, multi-stage; redis: Redis 7, `make -j2`) as a compose
+project with two services built from the same context alike, `api` and `worker`, their run
+settings apart (each its own published loopback port), as a web app and its worker, or two
+replicas behind a balancer, are written. Alternatives, each a block of its own in one run on one
+machine (one unmeasured warm-up edit, then --edits measured):
 
   twins     `docker-rebuilder watch` of --binary: one build serves both services, one compose
             call recreates both.
   apart     the same binary as two processes, `watch DIR api` and `watch DIR worker` (a service
             named alone is built alone): a builder and a build per service, each recreating its
             own, as every version before twins did for a compose folder (one process, a session
-            per service; those could not build this multi-stage project at all: both services'
-            sessions reached for one stage builder).
+            per service; for the multi-stage go project those could not build at all: both
+            services' sessions reached for one stage builder).
   compose   `docker-compose up -d --build api worker` (Compose Watch's `rebuild` for the edit).
 
-Timer: from right after the write to the moment both services answer `GET /healthz` with the
-new `version` (each polled every 20 ms on a new connection). Edit: `const Version` in
-internal/version/version.go. The run's folder has a unique name (compose v1's project name);
-cleanup: the watch stopped, `clean`, `docker-compose down -t 1 --rmi local -v` (only the images
-compose built for this project), our untagged images of the project by label.
+Timer: from right after the write to the moment both services answer with the new code (each
+polled every 20 ms on a new connection; the edit and the answer are bench/compose.py's for the
+project). The run's folder has a unique name (compose v1's project name); cleanup: the watch
+stopped, `clean`, `docker-compose down -t 1 --rmi local -v` (only the images compose built for
+this project), our untagged images of the project by label.
 
-Usage: python3 bench/compose_twins.py --binary target/release/docker-rebuilder [--edits 5] [--out FILE.md]
-Needs a running engine, docker-compose (v1), dr-golang:1.19, dr-distroless:static, busybox:local.
+Usage: python3 bench/compose_twins.py --binary target/release/docker-rebuilder [--project go|redis]
+           [--edits 5] [--order twins,apart,compose] [--out FILE.md]
+Needs a running engine, docker-compose (v1), and the project's images (bench/compose.py's list).
 """
 
 import argparse
@@ -40,9 +42,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 from compare import BenchError, docker, log, median  # noqa: E402
-from compose import COMPOSE, GoService, Watch, free_port, http_get  # noqa: E402
+from compose import COMPOSE, PROJECTS, Watch, free_port  # noqa: E402
 
-COMPOSE_FILE = """services:
+# Per project (--project): its compose file, two services built alike, each its own port.
+COMPOSE_FILES = {
+    "go": """services:
   api:
     build: .
     ports: ["127.0.0.1:${API_PORT}:8080"]
@@ -56,27 +60,30 @@ COMPOSE_FILE = """services:
     ports: ["127.0.0.1:${WORKER_PORT}:8080"]
     environment: *env
     stop_grace_period: 1s
-"""
+""",
+    "redis": """services:
+  api:
+    build: .
+    ports: ["127.0.0.1:${API_PORT}:6379"]
+    stop_grace_period: 1s
+  worker:
+    build: .
+    ports: ["127.0.0.1:${WORKER_PORT}:6379"]
+    stop_grace_period: 1s
+""",
+}
 POLL_S = 0.020
 ANSWER_S = 300
 
 
-def version_of(port):
-    body = http_get(port, "/healthz")
-    try:
-        return json.loads(body).get("version") if body else None
-    except (ValueError, AttributeError):
-        return None
-
-
-def both_answer(ports, want, timeout):
+def both_answer(project, ports, want, timeout):
     """Seconds until every port answers `want` (each polled on its own thread)."""
     start = time.monotonic()
     done = {}
 
     def poll(port):
         while time.monotonic() - start < timeout:
-            if version_of(port) == want:
+            if project.reply(port) == want:
                 done[port] = time.monotonic() - start
                 return
             time.sleep(POLL_S)
@@ -112,16 +119,16 @@ class Bench:
         self.args = args
         self.run_id = "tw%d" % (time.time() % 100000)
         self.dir = os.path.join(tempfile.mkdtemp(prefix="twins-"), "twinsbench_%s" % self.run_id)
-        shutil.copytree(GoService.source, self.dir, ignore=shutil.ignore_patterns("*.md"))
+        self.project = PROJECTS[args.project]()
+        self.project.assemble(self.dir)
         with open(os.path.join(self.dir, "docker-compose.yml"), "w") as f:
-            f.write(COMPOSE_FILE)
+            f.write(COMPOSE_FILES[args.project])
         self.ports = (free_port(), free_port())
         self.env = dict(os.environ, API_PORT=str(self.ports[0]), WORKER_PORT=str(self.ports[1]),
-                        XDG_CACHE_HOME=os.path.join(self.dir, ".cache"))
-        self.file = os.path.join(self.dir, GoService.file)
+                        XDG_CACHE_HOME=os.path.join(os.path.dirname(self.dir), "cache"))
+        self.file = os.path.join(self.dir, self.project.context, self.project.file)
         with open(self.file) as f:
             self.template = f.read()
-        self.go = GoService()
         self.edit_no = 0
         self.results = {}
 
@@ -137,8 +144,8 @@ class Bench:
         self.edit_no += 1
         s = "%s-%s-%d" % (self.run_id, alt, self.edit_no)
         with open(self.file, "w") as f:
-            f.write(self.go.edited(self.template, s))
-        return s
+            f.write(self.project.edited(self.template, s))
+        return self.project.want(s)
 
     def measure(self, alt, act):
         """One warm-up, then --edits measured edits; `act()` runs after each write (None for a
@@ -150,7 +157,7 @@ class Bench:
             start = time.monotonic()
             if act:
                 act()
-            took = time.monotonic() - start + both_answer(self.ports, s, ANSWER_S)
+            took = time.monotonic() - start + both_answer(self.project, self.ports, s, ANSWER_S)
             log("  %s edit %d: %.0f ms%s" % (alt, i, took * 1000, " (warm-up)" if i == 0 else ""))
             if i:
                 times.append(took * 1000)
@@ -179,7 +186,7 @@ class Bench:
         log("== setup: docker-compose up -d --build (%s)" % self.dir)
         self.compose("up", "-d", "--build")
         deadline = time.monotonic() + 120
-        while not all(version_of(p) for p in self.ports):
+        while not all(self.project.reply(p) for p in self.ports):
             if time.monotonic() > deadline:
                 raise BenchError("the services do not answer after compose up")
             time.sleep(0.2)
@@ -204,15 +211,16 @@ class Bench:
             labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", i, check=False).stdout
             if os.path.realpath(self.dir) in labels:
                 docker("rmi", "--no-prune", i, check=False)
-        shutil.rmtree(os.path.dirname(self.dir), ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)  # the watch logs beside it stay
 
     def report(self):
         lines = ["# Compose services built alike: save -> both answer the new code (%s)" %
                  time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "",
                  "Command: `python3 bench/compose_twins.py %s`" % " ".join(sys.argv[1:]), "",
-                 "Project: bench/go-service, services `api` and `worker` built alike (`build: .`), each its "
-                 "own port; edit: `const Version`; answer: both `GET /healthz` report it. One warm-up edit, "
-                 "then %d measured, per alternative, blocks in the order %s." % (self.args.edits, self.args.order),
+                 "Project: %s, services `api` and `worker` built alike (`build: .`), each its own port; "
+                 "edit: %s; answer: both services' %s. One warm-up edit, then %d measured, per alternative, "
+                 "blocks in the order %s." % (self.project.title, self.project.edit_what, self.project.answer_what,
+                                              self.args.edits, self.args.order),
                  "", "| alternative | n | median | min–max | ÷ twins |", "|---|---|---|---|---|"]
         base = median(self.results.get("twins") or [0]) or None
         for alt in self.args.order.split(","):
@@ -231,6 +239,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", required=True)
     ap.add_argument("--edits", type=int, default=5)
+    ap.add_argument("--project", choices=sorted(COMPOSE_FILES), default="go")
     ap.add_argument("--order", default="twins,apart,compose")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -240,6 +249,7 @@ def main():
         bench.run()
     finally:
         bench.cleanup()
+        log("watch logs: %s" % os.path.dirname(bench.dir))
     text = bench.report()
     sys.stdout.write(text)
     if args.out:

@@ -40,6 +40,10 @@ pub struct WatchSpec {
     pub control_files: Vec<PathBuf>,
     /// `is_excluded(rel)` / `may_descend(rel_dir)` with '/'-separated context-relative paths.
     pub ignore: DockerIgnore,
+    /// Our own cache folder (`$XDG_CACHE_HOME/docker-rebuilder`), canonical, never watched: we
+    /// write to it after cycles, so were it inside the context (a cache folder kept in the
+    /// project), its changes would start the next cycle, and that one the next, forever.
+    pub own_cache: Option<PathBuf>,
 }
 
 impl WatchSpec {
@@ -49,6 +53,9 @@ impl WatchSpec {
             context: project.plan.context.clone(),
             control_files: project.recipe_files(),
             ignore: project.ignore.clone(),
+            own_cache: crate::project::hash_cache_dir()
+                .and_then(|hashes| hashes.parent().map(Path::to_path_buf))
+                .map(|dir| dir.canonicalize().unwrap_or(dir)),
         }
     }
 }
@@ -239,7 +246,14 @@ impl State {
     /// A directory inside the context, not in `.git`, that .dockerignore does not exclude entirely.
     fn wants_dir(&self, dir: &Path) -> bool {
         let Some(rel) = self.relative(dir) else { return false };
+        if self.is_own_cache(dir) {
+            return false;
+        }
         rel.is_empty() || !self.spec.ignore.is_excluded(&rel) || self.spec.ignore.may_descend(&rel)
+    }
+
+    fn is_own_cache(&self, path: &Path) -> bool {
+        self.spec.own_cache.as_ref().is_some_and(|cache| path.starts_with(cache))
     }
 
     /// The context-relative, '/'-separated form of `path`; None outside the context or in `.git`.
@@ -262,7 +276,7 @@ impl State {
         }
         let rel = self.relative(path)?;
         let name = path.file_name()?.to_string_lossy();
-        if rel.is_empty() || is_editor_temp(&name) {
+        if rel.is_empty() || is_editor_temp(&name) || self.is_own_cache(path) {
             return None;
         }
         // An excluded directory that is watched may hold included files: its removal matters.
@@ -382,6 +396,7 @@ mod tests {
                 context: self.ctx.clone(),
                 control_files: vec![self.ctx.join("Dockerfile"), self.ctx.join(".dockerignore")],
                 ignore: DockerIgnore::parse(ignore).expect("valid .dockerignore"),
+                own_cache: None,
             }
         }
 
@@ -569,6 +584,7 @@ mod tests {
             context: project.ctx.clone(),
             control_files: vec![dockerfile.clone(), project.ctx.join(".dockerignore")],
             ignore: DockerIgnore::parse(".dockerignore\n").expect("valid"),
+            own_cache: None,
         };
         let (_watcher, mut rx) = Watcher::start(spec).expect("start");
 
@@ -578,6 +594,19 @@ mod tests {
 
         project.write(".dockerignore", "x\n");
         assert_eq!(next(&mut rx).await.paths, project.paths(&[".dockerignore"]));
+    }
+
+    /// Our own cache inside the context (XDG_CACHE_HOME in the project): what we write there
+    /// after a cycle must not start the next one.
+    #[tokio::test]
+    async fn our_own_cache_in_the_context_starts_no_cycle() {
+        let project = Project::new(&["src/a.c", ".cache/docker-rebuilder/hashes/old"]);
+        let spec = WatchSpec { own_cache: Some(project.ctx.join(".cache/docker-rebuilder")), ..project.spec("") };
+        let (_watcher, mut rx) = Watcher::start(spec).expect("start");
+        project.write(".cache/docker-rebuilder/hashes/old", "new hashes");
+        project.write(".cache/docker-rebuilder/hashes/another", "more");
+        project.write("src/a.c", "int x;");
+        assert_eq!(next(&mut rx).await.paths, project.paths(&["src/a.c"]));
     }
 
     #[tokio::test]

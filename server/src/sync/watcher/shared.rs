@@ -171,6 +171,7 @@ mod tests {
             context: ctx.to_path_buf(),
             control_files: controls.to_vec(),
             ignore: DockerIgnore::parse(ignore).expect("valid .dockerignore"),
+            own_cache: None,
         }
     }
 
