@@ -76,6 +76,26 @@ POLL_S = 0.020
 ANSWER_S = 300
 
 
+def builders_cpu_ms(folder):
+    """CPU time so far of our builder containers for the project in `folder` (cgroup v1's
+    cpuacct, where the engine's cgroupfs driver puts them; exec'd builds count in their
+    container), ms; None when the engine keeps them elsewhere."""
+    ids = docker("ps", "-q", "--no-trunc", "--filter", "label=dev.docker-rebuilder.role=builder",
+                 check=False).stdout.split()
+    total = 0
+    for i in ids:
+        label = docker("inspect", "--format", '{{index .Config.Labels "dev.docker-rebuilder.project"}}', i,
+                       check=False).stdout.strip()
+        if not label.startswith(os.path.realpath(folder)):
+            continue
+        try:
+            with open("/sys/fs/cgroup/cpuacct/docker/%s/cpuacct.usage" % i) as f:
+                total += int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+    return total / 1e6
+
+
 def both_answer(project, ports, want, timeout):
     """Seconds until every port answers `want` (each polled on its own thread)."""
     start = time.monotonic()
@@ -131,6 +151,8 @@ class Bench:
             self.template = f.read()
         self.edit_no = 0
         self.results = {}
+        # Every image there before the run (all layers): the cleanup never touches one of them.
+        self.images_before = set(docker("images", "-aq", check=False).stdout.split())
 
     def compose(self, *words, timeout=1800):
         p = subprocess.run([COMPOSE, *words], cwd=self.dir, env=self.env, capture_output=True, text=True,
@@ -150,18 +172,28 @@ class Bench:
     def measure(self, alt, act):
         """One warm-up, then --edits measured edits; `act()` runs after each write (None for a
         watch, which sees the write itself)."""
-        times = []
+        times, cpu = [], []
         for i in range(self.args.edits + 1):
             time.sleep(1.0)
+            cpu_before = builders_cpu_ms(self.dir) if act is None else None
             s = self.edit(alt)
             start = time.monotonic()
             if act:
                 act()
             took = time.monotonic() - start + both_answer(self.project, self.ports, s, ANSWER_S)
-            log("  %s edit %d: %.0f ms%s" % (alt, i, took * 1000, " (warm-up)" if i == 0 else ""))
+            used = None
+            if cpu_before is not None:
+                time.sleep(0.5)  # a second build (apart) may end after the first answer
+                after = builders_cpu_ms(self.dir)
+                used = after - cpu_before if after is not None else None
+            log("  %s edit %d: %.0f ms, builders' CPU %s ms%s" % (
+                alt, i, took * 1000, "%.0f" % used if used is not None else "-", " (warm-up)" if i == 0 else ""))
             if i:
                 times.append(took * 1000)
+                cpu.append(used)
         self.results[alt] = times
+        if any(c is not None for c in cpu):
+            self.results[alt + "_cpu"] = cpu
 
     def watch_block(self, alt, services):
         """`watch` of the whole folder (services None), or one process per service named."""
@@ -206,11 +238,21 @@ class Bench:
             log("clean: %s" % e)
         subprocess.run([COMPOSE, "down", "-t", "1", "--rmi", "local", "-v"], cwd=self.dir, env=self.env,
                        capture_output=True)
-        ids = docker("images", "-q", "--filter", "dangling=true", check=False).stdout.split()
-        for i in set(ids):
-            labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", i, check=False).stdout
-            if os.path.realpath(self.dir) in labels:
-                docker("rmi", "--no-prune", i, check=False)
+        # What the run's builds left untagged: compose's earlier builds (and the classic builder's
+        # stage images), our superseded images. Those that appeared since the run started, either
+        # unlabelled or labelled with this run's folder, one layer at a time (a removed image's
+        # parent is dangling next, and removed when the run made it too; one there before the run
+        # stays). Run it on an otherwise idle engine: an unlabelled image another process made
+        # meanwhile would be taken for the run's.
+        for _ in range(50):
+            left = set(docker("images", "-q", "--filter", "dangling=true", check=False).stdout.split())
+            removed = 0
+            for i in left - self.images_before:
+                labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", i, check=False).stdout
+                if labels.strip() in ("null", "{}") or os.path.realpath(self.dir) in labels:
+                    removed += docker("rmi", "--no-prune", i, check=False).returncode == 0
+            if not removed:
+                break
         shutil.rmtree(self.dir, ignore_errors=True)  # the watch logs beside it stay
 
     def report(self):
@@ -221,7 +263,8 @@ class Bench:
                  "edit: %s; answer: both services' %s. One warm-up edit, then %d measured, per alternative, "
                  "blocks in the order %s." % (self.project.title, self.project.edit_what, self.project.answer_what,
                                               self.args.edits, self.args.order),
-                 "", "| alternative | n | median | min–max | ÷ twins |", "|---|---|---|---|---|"]
+                 "", "| alternative | n | median | min–max | ÷ twins | builders' CPU per save (median) |",
+                 "|---|---|---|---|---|---|"]
         base = median(self.results.get("twins") or [0]) or None
         for alt in self.args.order.split(","):
             t = self.results.get(alt) or []
@@ -229,7 +272,9 @@ class Bench:
                 continue
             m = median(t)
             x = "%.2f×" % (m / base) if base else ""
-            lines.append("| %s | %d | %.0f ms | %.0f–%.0f ms | %s |" % (alt, len(t), m, min(t), max(t), x))
+            c = median(self.results.get(alt + "_cpu") or [])
+            lines.append("| %s | %d | %.0f ms | %.0f–%.0f ms | %s | %s |" % (
+                alt, len(t), m, min(t), max(t), x, "%.0f ms" % c if c is not None else "—"))
         lines += ["", "Per edit (ms): " + json.dumps({k: [round(v) for v in vs] for k, vs in self.results.items()
                                                   if isinstance(vs, list)})]
         return "\n".join(lines) + "\n"
