@@ -401,11 +401,11 @@ def compose_name(folder):
 
 
 class Watch:
-    """`docker-rebuilder watch --json DIR`: its stdout's JSON lines, each with its arrival time
+    """`docker-rebuilder watch --json DIR [SERVICE...]`: its stdout's JSON lines, each with its arrival time
     (time.monotonic()), collected by a thread; stderr's tail kept for error messages."""
 
-    def __init__(self, binary, d, env, log_path):
-        self.cmd = [binary, "watch", "--json", d]
+    def __init__(self, binary, d, env, log_path, services=()):
+        self.cmd = [binary, "watch", "--json", d, *services]
         self.lines = []  # (arrival, parsed JSON)
         self.other = collections.deque(maxlen=200)  # non-JSON stdout and stderr
         self.log = open(log_path, "a")

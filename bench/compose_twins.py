@@ -28,7 +28,6 @@ Needs a running engine, docker-compose (v1), and the project's images (bench/com
 """
 
 import argparse
-import collections
 import json
 import os
 import shutil
@@ -118,22 +117,6 @@ def both_answer(project, ports, want, timeout):
     return max(done.values())
 
 
-class NamedWatch(Watch):
-    """`docker-rebuilder watch --json DIR SERVICE`: one service, built alone."""
-
-    def __init__(self, binary, d, service, env, log_path):  # noqa: super() would start the whole folder's
-        self.cmd = [binary, "watch", "--json", d, service]
-        self.lines = []
-        self.other = collections.deque(maxlen=200)
-        self.log = open(log_path, "a")
-        self.proc = subprocess.Popen(self.cmd, cwd=d, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1)
-        self.threads = [threading.Thread(target=self.read, args=(self.proc.stdout, True), daemon=True),
-                        threading.Thread(target=self.read, args=(self.proc.stderr, False), daemon=True)]
-        for t in self.threads:
-            t.start()
-
-
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -201,10 +184,7 @@ class Bench:
         try:
             for service in services or [None]:
                 log_path = os.path.join(self.dir, "..", "watch-%s-%s.log" % (alt, service or "all"))
-                if service:
-                    watches.append(NamedWatch(self.args.binary, self.dir, service, self.env, log_path))
-                else:
-                    watches.append(Watch(self.args.binary, self.dir, self.env, log_path))
+                watches.append(Watch(self.args.binary, self.dir, self.env, log_path, [service] if service else []))
             for w in watches:
                 w.wait_line(0, 1800)  # the first cycle (untimed): a full build when the recipe is new
             time.sleep(2)
