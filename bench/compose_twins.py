@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compose services built alike (`project/twins.rs`): save -> both services answer the new code.
 
-A project (--project go: bench/go-service, multi-stage; redis: Redis 7, `make -j2`) as a compose
+A project (--project go: bench/go-service, multi-stage; redis: Redis 7, `make -j2`; c-http: the
+tests' small C server, a smoke run that says nothing of real projects) as a compose
 project with two services built from the same context alike, `api` and `worker`, their run
 settings apart (each its own published loopback port), as a web app and its worker, or two
 replicas behind a balancer, are written. Alternatives, each a block of its own in one run on one
@@ -59,6 +60,17 @@ COMPOSE_FILES = {
     ports: ["127.0.0.1:${WORKER_PORT}:8080"]
     environment: *env
     stop_grace_period: 1s
+""",
+    "c-http": """services:
+  api:
+    build: ./api
+    ports: ["127.0.0.1:${API_PORT}:8080"]
+    environment: &env
+      GREETING_SUFFIX: " (from compose)"
+  worker:
+    build: ./api
+    ports: ["127.0.0.1:${WORKER_PORT}:8080"]
+    environment: *env
 """,
     "redis": """services:
   api:
@@ -239,7 +251,7 @@ class Bench:
         lines = ["# Compose services built alike: save -> both answer the new code (%s)" %
                  time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "",
                  "Command: `python3 bench/compose_twins.py %s`" % " ".join(sys.argv[1:]), "",
-                 "Project: %s, services `api` and `worker` built alike (`build: .`), each its own port; "
+                 "Project: %s, services `api` and `worker` built alike from one context, each its own port; "
                  "edit: %s; answer: both services' %s. One warm-up edit, then %d measured, per alternative, "
                  "blocks in the order %s." % (self.project.title, self.project.edit_what, self.project.answer_what,
                                               self.args.edits, self.args.order),
@@ -278,6 +290,7 @@ def main():
     text = bench.report()
     sys.stdout.write(text)
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text)
 
