@@ -124,8 +124,13 @@ impl Rebuilder {
         files_only: Option<&[(PathBuf, String)]>,
         reporter: &mut dyn Reporter,
     ) -> crate::error::Result<Option<(String, Vec<String>)>> {
-        // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose.
-        let ahead = self.take_stopped_ahead().await;
+        // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose. No
+        // other service of the project is updated meanwhile (its lock, held to the end).
+        let (ahead, lock) = self.take_stopped_ahead().await;
+        let _lock = match lock {
+            Some(lock) => Some(lock),
+            None => super::stop_ahead::wait_for_recreates(&service.project).await,
+        };
         // Its twins' images must be this one before compose recreates them from those names.
         if let Err(e) = self.name_twins(service, image_id).await {
             self.start_again(&ahead, reporter).await;

@@ -21,11 +21,20 @@
 //!
 //! A container whose bind mounts already show the cycle's files is not recreated
 //! (`bind_view.rs`), so it is not stopped either.
+//!
+//! One compose project's services update one at a time (`recreate_lock`): the stop ahead takes
+//! the project's lock and the recreate releases it. Otherwise a service that starts while
+//! another one's containers are stopped or being replaced cannot reach them (nginx in front of
+//! two web services exits with "host not found in upstream", as seen on awesome-compose's
+//! nginx-nodejs-redis when both were built at once), and two compose v1 runs recreating in one
+//! project at once lose containers under each other ("No such container").
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 
 use super::bind_view::shown_live;
@@ -33,8 +42,26 @@ use super::Rebuilder;
 use crate::engine::ServiceContainer;
 use crate::events::{Event, Reporter};
 
-/// The stop started ahead: it ends with the containers it stopped.
-pub(super) type StopAhead = Mutex<Option<JoinHandle<Vec<ServiceContainer>>>>;
+/// The stop started ahead: it ends with the containers it stopped, and holds the compose
+/// project's recreate lock until the recreate (or the restart of those containers) is done.
+pub(super) type StopAhead = Mutex<Option<(JoinHandle<Vec<ServiceContainer>>, OwnedMutexGuard<()>)>>;
+
+/// How long a service's update waits for another one of its compose project to finish: past
+/// it, it goes ahead (a cycle that never released the lock must not stop every other one).
+const RECREATE_WAIT: Duration = Duration::from_secs(60);
+
+/// The recreate lock of the compose project `project`: one per project in the process.
+fn recreate_lock(project: &str) -> Arc<AsyncMutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    locks.entry(project.to_string()).or_default().clone()
+}
+
+/// The compose project's recreate lock, once no other service of it is being updated (or
+/// after RECREATE_WAIT: then None, and the update goes ahead).
+pub(super) async fn wait_for_recreates(project: &str) -> Option<OwnedMutexGuard<()>> {
+    tokio::time::timeout(RECREATE_WAIT, recreate_lock(project).lock_owned()).await.ok()
+}
 
 impl Rebuilder {
     /// Starts stopping the service's running containers (see the module's comment). Called
@@ -49,6 +76,8 @@ impl Rebuilder {
         if slot.is_some() {
             return;
         }
+        // Another service of the project is being updated: no stop ahead (the recreate waits).
+        let Ok(guard) = recreate_lock(&service.project).try_lock_owned() else { return };
         let engine = self.engine.clone();
         let project = service.project.clone();
         // The service and its twins (`project/twins.rs`), each with its own grace period.
@@ -56,7 +85,7 @@ impl Rebuilder {
             std::iter::once((service.name.clone(), service.stop_grace_period))
                 .chain(service.twins.iter().map(|t| (t.name.clone(), t.stop_grace_period)))
                 .collect();
-        *slot = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut containers = Vec::new();
             for (name, grace) in &services {
                 let Ok(theirs) = engine.service_containers(&project, name).await else { return Vec::new() };
@@ -75,22 +104,25 @@ impl Rebuilder {
                 async move { engine.stop_container(&c.id, grace).await.is_ok().then_some(c) }
             });
             futures_util::future::join_all(stops).await.into_iter().flatten().collect()
-        }));
+        });
+        *slot = Some((task, guard));
     }
 
-    /// The containers the stop ahead stopped (once it is done); empty when none was started.
-    pub(super) async fn take_stopped_ahead(&self) -> Vec<ServiceContainer> {
-        let task = self.stopped_ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match task {
-            Some(task) => task.await.unwrap_or_default(),
-            None => Vec::new(),
+    /// The containers the stop ahead stopped (once it is done), and the project's recreate lock
+    /// it holds; nothing when none was started.
+    pub(super) async fn take_stopped_ahead(&self) -> (Vec<ServiceContainer>, Option<OwnedMutexGuard<()>>) {
+        let taken = self.stopped_ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some((task, guard)) => (task.await.unwrap_or_default(), Some(guard)),
+            None => (Vec::new(), None),
         }
     }
 
     /// No new container takes over: the containers stopped ahead are started again, so the
-    /// old code keeps serving. A no-op when none were.
+    /// old code keeps serving (then the project's other services may update). A no-op when
+    /// none were.
     pub(super) async fn restart_stopped_ahead(&self, reporter: &mut dyn Reporter) {
-        let stopped = self.take_stopped_ahead().await;
+        let (stopped, _lock) = self.take_stopped_ahead().await;
         self.start_again(&stopped, reporter).await;
     }
 
@@ -119,5 +151,26 @@ impl Rebuilder {
                 ))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service's update waits while another service of its compose project holds the
+    /// lock (its stop ahead, through its recreate), and goes on once that is done; services of
+    /// other projects do not wait.
+    #[tokio::test]
+    async fn one_compose_project_updates_one_service_at_a_time() {
+        let held = recreate_lock("shop").try_lock_owned().expect("free");
+        let waiting = tokio::spawn(wait_for_recreates("shop"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "waits while the other service's update holds the lock");
+        assert!(wait_for_recreates("another-shop").await.is_some(), "another project does not wait");
+        drop(held);
+        let lock = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("goes on").expect("joined");
+        assert!(lock.is_some(), "and holds the lock itself");
+        assert!(recreate_lock("shop").try_lock_owned().is_err());
     }
 }
