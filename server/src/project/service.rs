@@ -396,8 +396,13 @@ impl ServiceBinding {
 
     /// The recipe hash's part for the compose file: this service's build settings only.
     pub(super) fn recipe_part(&self) -> String {
-        // The twins' images are names each new image takes: a new twin is a new recipe.
-        let text = format!("{:?}{:?}", self.build, self.twins);
+        let mut text = format!("{:?}", self.build);
+        // The twins' images are names each new image takes: a new twin is a new recipe (only
+        // their names: their run settings are not the build's; none, the recipe as before).
+        if !self.twins.is_empty() {
+            let names: Vec<&String> = self.twins.iter().flat_map(|t| &t.images).collect();
+            text.push_str(&format!("{names:?}"));
+        }
         Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
@@ -406,26 +411,6 @@ impl ServiceBinding {
     /// build alike: then the first one's serves them, see `twins.rs`).
     pub(super) fn label(&self, context: &Path) -> String {
         format!("{}#{}", context.to_string_lossy(), self.name)
-    }
-
-    /// The project labels of the twins as services of their own: what a builder of theirs
-    /// from a run that built them apart carries (`clean` removes those too).
-    pub fn twin_labels(&self, context: &Path) -> Vec<String> {
-        self.twins.iter().map(|t| format!("{}#{}", context.to_string_lossy(), t.name)).collect()
-    }
-
-    /// The service, then its twins, then the services run from their images: every service
-    /// whose containers run this build's image.
-    pub fn running_services(&self) -> Vec<String> {
-        let twins = self.twins.iter().map(|t| &t.name);
-        let users = self.image_users.iter().chain(self.twins.iter().flat_map(|t| &t.image_users));
-        let mut all: Vec<String> = Vec::new();
-        for name in std::iter::once(&self.name).chain(twins).chain(users) {
-            if !all.contains(name) {
-                all.push(name.clone());
-            }
-        }
-        all
     }
 
     /// Whether `other` is built exactly as this service is, the names of their images aside:
@@ -608,6 +593,21 @@ mod tests {
         )
         .expect("write");
         assert_ne!(load(dir.path(), ComposeVersion::V1).expect("loads").recipe, project.recipe);
+    }
+
+    /// Upgrading must not rebuild every compose service: with no twins, the recipe's part is
+    /// what versions before twins computed.
+    #[test]
+    fn a_service_without_twins_keeps_its_recipe() {
+        let dir = folder("services:\n  api:\n    build: ./api\n");
+        let project = load(dir.path(), ComposeVersion::V2).expect("loads");
+        let service = project.service.as_ref().expect("a service");
+        let before: String = Sha256::digest(format!("{:?}", service.build).as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(service.recipe_part(), before);
     }
 
     #[test]

@@ -23,6 +23,28 @@ pub struct Twin {
     pub stop_grace_period: Option<std::time::Duration>,
 }
 
+impl ServiceBinding {
+    /// The project labels of the twins as services of their own: what a builder of theirs
+    /// from a run that built them apart carries (`clean` removes those too).
+    pub fn twin_labels(&self, context: &Path) -> Vec<String> {
+        self.twins.iter().map(|t| format!("{}#{}", context.to_string_lossy(), t.name)).collect()
+    }
+
+    /// The service, then its twins, then the services run from their images: every service
+    /// whose containers run this build's image.
+    pub fn running_services(&self) -> Vec<String> {
+        let twins = self.twins.iter().map(|t| &t.name);
+        let users = self.image_users.iter().chain(self.twins.iter().flat_map(|t| &t.image_users));
+        let mut all: Vec<String> = Vec::new();
+        for name in std::iter::once(&self.name).chain(twins).chain(users) {
+            if !all.contains(name) {
+                all.push(name.clone());
+            }
+        }
+        all
+    }
+}
+
 /// `names` (services compose builds, in the order given) grouped by their build: each
 /// service that builds as an earlier one goes with it. Each group: the one built, and its
 /// twins. A service whose build does not resolve stays alone (its own load says why).
@@ -169,6 +191,15 @@ mod tests {
         assert_ne!(project.recipe, alone.recipe, "a new twin is a name each new image must take");
         assert_eq!(project.label(), alone.label(), "the same builder");
         assert!(service.twin_labels(&project.dir)[0].ends_with("/api#worker"));
+        // How a twin runs is not the build's: the recipe stays.
+        let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).expect("read");
+        let graced = compose.replace(
+            "    image: shop/worker:dev\n  beat",
+            "    image: shop/worker:dev\n    stop_grace_period: 3s\n  beat",
+        );
+        assert_ne!(graced, compose);
+        std::fs::write(dir.path().join("compose.yaml"), &graced).expect("write");
+        assert_eq!(load(&["worker"]).recipe, project.recipe);
 
         // A twin whose build changed is built apart again.
         let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).expect("read");
