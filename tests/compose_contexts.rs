@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::compose::{get_body, Compose, ComposeProject, CYCLE, FIRST_BUILD};
 use support::docker_ok;
+use support::lsp::is_status;
 
 /// A second loopback port for a second service.
 fn second_port() -> u16 {
@@ -145,4 +146,40 @@ fn services_built_from_other_targets_of_one_context_each_run_the_new_code() {
     let clean = p.run(&["clean", "--json"]);
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     assert_eq!((builders(&p, "api"), builders(&p, "worker")), (0, 0), "{}", clean.stdout);
+}
+
+/// In the editor, services built alike are one project too: one session, its save built
+/// once, both services on the new code, and no status ever for the twin.
+#[test]
+fn in_the_editor_services_built_alike_are_one_project() {
+    let p = ComposeProject::new();
+    let second = second_port();
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
+             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    let mut lsp = p.lsp();
+    lsp.initialize(&[&p.project.dir]);
+    let (seen, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
+    assert_eq!(status["params"]["service"], "api", "{status}");
+    assert!(is_status(&status, "succeeded"), "{status}");
+    let source = p.project.path("api/src/greeting.c");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from the editor");
+    lsp.did_save(&source);
+    lsp.wait_for(seen + 1, CYCLE, |m| is_status(m, "succeeded"));
+    p.expect_answer("hello from the editor (from compose)", "the api service");
+    expect_answer_on(second, "hello from the editor (worker)", "the worker service");
+    let worker_status =
+        |m: &serde_json::Value| m["method"] == "docker-rebuilder/status" && m["params"]["service"] == "worker";
+    assert!(
+        lsp.try_wait_for(0, Duration::from_secs(2), worker_status).is_none(),
+        "the worker has no session of its own"
+    );
+    assert_eq!((builders(&p, "api"), builders(&p, "worker")), (1, 0));
+    lsp.shutdown();
 }
