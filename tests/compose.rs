@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::compose::{get_body, Compose, ComposeProject, CYCLE, FIRST_BUILD};
-use support::lsp::{is_diagnostics_for, is_status};
+use support::lsp::is_diagnostics_for;
 use support::remote::{free_port, make_certs, proxy};
 use support::{docker, docker_ok};
 
@@ -295,13 +295,7 @@ fn the_lsp_server_on_the_compose_folder(compose: Compose) {
     let p = ComposeProject::with(compose);
     p.compose_ok(&["up", "-d", "--build"]);
     p.expect_answer("hello from version 1", "after docker-compose up");
-    let mut lsp = p.lsp();
-    lsp.initialize(&[&p.project.dir]);
-    // `initialized` starts the service's session: our build of its image, then the service
-    // onto it.
-    let (seen, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
-    assert_eq!(status["params"]["service"], "api", "{status}");
-    assert!(is_status(&status, "succeeded"), "{status}");
+    let (mut lsp, seen) = p.lsp_built("api");
     let source = p.project.path("api/src/greeting.c");
     p.project.replace("api/src/greeting.c", "hello from version 1", "hello from LSP");
     lsp.did_save(&source);

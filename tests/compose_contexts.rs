@@ -26,6 +26,18 @@ fn expect_answer_on(port: u16, wanted: &str, why: &str) {
     }
 }
 
+/// A `worker` service built as the API is (`build: ./api`), on its own port and suffix.
+fn add_worker_built_alike(p: &ComposeProject, port: u16) {
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{port}:8080\"\n    environment:\n      \
+             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
+        ),
+    );
+}
+
 /// The builder containers of ours labelled for `service` built from `p`'s `api/`.
 fn builders(p: &ComposeProject, service: &str) -> usize {
     let label = format!("label=dev.docker-rebuilder.project={}#{service}", p.project.path("api").display());
@@ -36,14 +48,7 @@ fn builders(p: &ComposeProject, service: &str) -> usize {
 fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
     let p = ComposeProject::new();
     let second = second_port();
-    p.project.replace(
-        "docker-compose.yml",
-        "  cache:\n",
-        &format!(
-            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
-             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
-        ),
-    );
+    add_worker_built_alike(&p, second);
     p.compose_ok(&["up", "-d", "--build"]);
     let w = p.watch();
     // Built alike (only their run settings differ): one build serves both, named for both.
@@ -154,20 +159,9 @@ fn services_built_from_other_targets_of_one_context_each_run_the_new_code() {
 fn in_the_editor_services_built_alike_are_one_project() {
     let p = ComposeProject::new();
     let second = second_port();
-    p.project.replace(
-        "docker-compose.yml",
-        "  cache:\n",
-        &format!(
-            "  worker:\n    build: ./api\n    ports:\n      - \"127.0.0.1:{second}:8080\"\n    environment:\n      \
-             GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
-        ),
-    );
+    add_worker_built_alike(&p, second);
     p.compose_ok(&["up", "-d", "--build"]);
-    let mut lsp = p.lsp();
-    lsp.initialize(&[&p.project.dir]);
-    let (seen, status) = lsp.wait_for(0, FIRST_BUILD, |m| is_status(m, "succeeded") || is_status(m, "failed"));
-    assert_eq!(status["params"]["service"], "api", "{status}");
-    assert!(is_status(&status, "succeeded"), "{status}");
+    let (mut lsp, seen) = p.lsp_built("api");
     let source = p.project.path("api/src/greeting.c");
     p.project.replace("api/src/greeting.c", "hello from version 1", "hello from the editor");
     lsp.did_save(&source);

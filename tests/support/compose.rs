@@ -232,6 +232,19 @@ impl ComposeProject {
         self.lsp_without(&[])
     }
 
+    /// The LSP server on the compose folder once its first cycle, for `service`, succeeded
+    /// (`initialized` starts the service's session: our build of its image, then the service
+    /// onto it); with the index of that status.
+    pub fn lsp_built(&self, service: &str) -> (LspClient, usize) {
+        let mut lsp = self.lsp();
+        lsp.initialize(&[&self.project.dir]);
+        let done = |m: &serde_json::Value| super::lsp::is_status(m, "succeeded") || super::lsp::is_status(m, "failed");
+        let (seen, status) = lsp.wait_for(0, FIRST_BUILD, done);
+        assert_eq!(status["params"]["service"], service, "{status}");
+        assert!(super::lsp::is_status(&status, "succeeded"), "{status}");
+        (lsp, seen)
+    }
+
     /// The same without the variables named (e.g. API_PORT, when an env file gives it).
     pub fn lsp_without(&self, unset: &[&str]) -> LspClient {
         let env: Vec<(&str, String)> = self
