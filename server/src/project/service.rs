@@ -410,7 +410,7 @@ impl ServiceBinding {
     /// service, so two services sharing a context have builders of their own (unless they
     /// build alike: then the first one's serves them, see `twins.rs`).
     pub(super) fn label(&self, context: &Path) -> String {
-        format!("{}#{}", context.to_string_lossy(), self.name)
+        service_label(context, &self.name)
     }
 
     /// Whether `other` is built exactly as this service is, the names of their images aside:
@@ -441,6 +441,11 @@ impl ServiceBinding {
             .chain(self.included.iter().cloned())
             .collect()
     }
+}
+
+/// The project label of the compose service `name` built from `context`.
+pub(super) fn service_label(context: &Path, name: &str) -> String {
+    format!("{}#{}", context.to_string_lossy(), name)
 }
 
 /// A compose duration (`10s`, `1m30s`, `1.5s`, `500ms`, `2h`; units us, ms, s, m, h, as Go

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use super::compose::{ComposeVersion, Workspace};
-use super::service::{binding, ServiceBinding};
+use super::service::{binding, service_label, ServiceBinding};
 
 /// A service built as another one is (see the module's comment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl ServiceBinding {
     /// The project labels of the twins as services of their own: what a builder of theirs
     /// from a run that built them apart carries (`clean` removes those too).
     pub fn twin_labels(&self, context: &Path) -> Vec<String> {
-        self.twins.iter().map(|t| format!("{}#{}", context.to_string_lossy(), t.name)).collect()
+        self.twins.iter().map(|t| service_label(context, &t.name)).collect()
     }
 
     /// The service, then its twins, then the services run from their images: every service

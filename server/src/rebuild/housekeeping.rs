@@ -103,11 +103,9 @@ impl Rebuilder {
         let twins = self.project.service.as_ref().map(|s| s.twin_labels(&self.project.dir)).unwrap_or_default();
         let mut removed = Vec::new();
         for label in std::iter::once(self.project.label()).chain(twins.iter().cloned()) {
-            for c in self.engine.containers_with_label(LABEL_PROJECT, &label).await? {
-                if matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay")) {
-                    self.engine.remove_container(&c.id).await?;
-                    removed.push(c.name);
-                }
+            for c in super::unloaded::builders_labelled(&self.engine, &label).await? {
+                self.engine.remove_container(&c.id).await?;
+                removed.push(c.name);
             }
         }
         for label in &twins {

@@ -55,13 +55,18 @@ fn image_of(dir: &Path) -> String {
 async fn ours(engine: &Engine, source: &ProjectSource) -> Result<Vec<ContainerInfo>> {
     let mut found = Vec::new();
     for label in labels(engine, source).await? {
-        let all = engine.containers_with_label(LABEL_PROJECT, &label).await?;
-        found.extend(
-            all.into_iter()
-                .filter(|c| matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay"))),
-        );
+        found.extend(builders_labelled(engine, &label).await?);
     }
     Ok(found)
+}
+
+/// Our builders and replay containers labelled with the project label `label`.
+pub(super) async fn builders_labelled(engine: &Engine, label: &str) -> Result<Vec<ContainerInfo>> {
+    let all = engine.containers_with_label(LABEL_PROJECT, label).await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| matches!(c.labels.get(LABEL_ROLE).map(String::as_str), Some("builder" | "replay")))
+        .collect())
 }
 
 /// Removes every builder of the project in `dir` and the volumes that mirror its context
