@@ -1,7 +1,9 @@
 //! A service whose app builds but does not run: the recreate succeeds, then its new container
 //! dies at start. docker-rebuilder says so (its output, its problems at the host file, the
 //! status), and the save that fixes it brings the service back, though its container was no
-//! longer running. Real compose (v1 and v2), the real binary (`watch` and the LSP server), busybox.
+//! longer running. And a service that does not stop on its stop signal, which makes every update
+//! wait out its grace period, is told so with the fix. Real compose (v1 and v2), the real binary
+//! (`watch` and the LSP server), busybox.
 
 mod support;
 
@@ -143,4 +145,77 @@ fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
     assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
     assert!(fixed.stderr.contains("recreated"), "the crashed container is brought back: {}", fixed.stderr);
     p.expect_answer("page 1", "after the fix");
+}
+
+/// A service whose main process has no SIGTERM handler (busybox httpd, from a start script):
+/// as PID 1 it ignores the signal, so every stop of it lasts its grace period, then the engine
+/// kills it. docker-rebuilder says so, with the fix, once as a warning and then as a note; with
+/// `init: true`, the next update says nothing of it.
+#[test]
+fn a_service_that_ignores_its_stop_signal_is_told_with_the_fix() {
+    ignores_its_stop_signal(Compose::V1);
+}
+
+#[test]
+fn a_service_that_ignores_its_stop_signal_is_told_with_the_fix_under_compose_v2() {
+    ignores_its_stop_signal(Compose::V2);
+}
+
+fn ignores_its_stop_signal(compose: Compose) {
+    let p = ComposeProject::with(compose);
+    p.project.write(
+        "api/Dockerfile",
+        "FROM busybox:local\nCOPY start.sh /start.sh\nCOPY src /www\nCMD [\"sh\", \"/start.sh\"]\n",
+    );
+    p.project.write("api/start.sh", "httpd -f -p 8080 -h /www\n");
+    p.project.write("api/src/index.html", "page 1\n");
+    p.project.write(
+        "docker-compose.yml",
+        "version: \"3.8\"\nservices:\n  api:\n    build: ./api\n    stop_grace_period: 1s\n    ports:\n      - \
+         \"127.0.0.1:${API_PORT:-18080}:8080\"\n",
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("page 1", "after compose up");
+    let container = format!("{}{sep}api{sep}1", p.name(), sep = p.sep());
+    let told = |cycle: &Value| -> Vec<String> {
+        let notes = cycle["notes"].as_array().cloned().unwrap_or_default();
+        let notes = notes.iter().filter_map(|n| n.as_str().map(str::to_string));
+        notes.filter(|n| n.contains("did not exit on the stop signal")).collect()
+    };
+    // The first cycle's image is docker-rebuilder's own (labelled with its sources): the
+    // container compose made is replaced, and its stop is the first one killed.
+    let w = p.watch();
+    let first = w.next(FIRST_BUILD);
+    let said = told(&first);
+    assert_eq!(said.len(), 1, "{first}\n{}", w.log());
+    assert!(said[0].starts_with("warning: "), "the first time, a warning: {said:?}");
+    for words in [container.as_str(), "`stop_grace_period` (1.0 s)", "PID 1", "init: true"] {
+        assert!(said[0].contains(words), "names {words}: {said:?}");
+    }
+
+    p.project.write("api/src/index.html", "page 2\n");
+    let cycle = w.expect("succeeded", CYCLE);
+    p.expect_answer("page 2", "the new code serves");
+    let said = told(&cycle);
+    assert!(said.len() == 1 && !said[0].starts_with("warning: "), "then a note: {said:?}\n{}", w.log());
+
+    // The fix, a run setting: compose recreates the container with an init, which passes the
+    // stop signal on; the next update stops it at once.
+    p.project.write(
+        "docker-compose.yml",
+        "version: \"3.8\"\nservices:\n  api:\n    build: ./api\n    init: true\n    stop_grace_period: 1s\n    \
+         ports:\n      - \"127.0.0.1:${API_PORT:-18080}:8080\"\n",
+    );
+    p.compose_ok(&["up", "-d"]);
+    p.expect_answer("page 2", "compose kept the image");
+    p.project.write("api/src/index.html", "page 3\n");
+    let cycle = loop {
+        let cycle = w.next(CYCLE);
+        if cycle["outcome"] != "up_to_date" {
+            break cycle;
+        }
+    };
+    assert_eq!(cycle["outcome"], "succeeded", "{cycle}\n{}", w.log());
+    p.expect_answer("page 3", "after the fix");
+    assert!(told(&cycle).is_empty(), "a stop that ends the app is no news: {cycle}\n{}", w.log());
 }

@@ -301,7 +301,7 @@ impl Reporter for WatchReporter {
             }
             Event::Warning(text) => match self.mode {
                 Mode::Json => self.notes.push(format!("warning: {text}")),
-                _ => self.line.print(&format!("warning: {text}")),
+                _ => self.line.print(&format!("{}warning: {text}", self.prefix)),
             },
             Event::PhaseFinished { .. } | Event::ImageBuildLine(_) | Event::ImageBuildStep { .. } => {}
         }

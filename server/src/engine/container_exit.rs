@@ -1,8 +1,11 @@
 //! A running container's end, as a service's watcher needs it: waiting until it stops, how it
-//! ended, and the last lines it printed.
+//! ended, and the last lines it printed; and whether a stop had to kill it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bollard::container::LogOutput;
-use bollard::query_parameters::{LogsOptionsBuilder, WaitContainerOptionsBuilder};
+use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, WaitContainerOptionsBuilder};
 use futures_util::StreamExt;
 
 use super::{engine_error, Engine};
@@ -88,6 +91,60 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+/// The engine's SIGKILLs of some containers, heard while a stop of them runs: a stop that
+/// ends in one means the container did not exit on its stop signal within its grace period,
+/// and every stop of it takes that long. Heard live (from before the stop), so it needs
+/// neither the engine's clock nor its event buffer.
+pub struct KillWatch {
+    task: tokio::task::JoinHandle<()>,
+    killed: Arc<Mutex<Vec<String>>>,
+}
+
+impl KillWatch {
+    /// The containers killed with SIGKILL so far; the watch ends.
+    pub fn killed(self) -> Vec<String> {
+        self.task.abort();
+        let killed = self.killed.lock().unwrap_or_else(|e| e.into_inner());
+        killed.clone()
+    }
+}
+
+impl Drop for KillWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether the engine's `kill` event's `signal` attribute is SIGKILL (Docker writes the number).
+fn is_sigkill(signal: &str) -> bool {
+    matches!(signal, "9" | "KILL" | "SIGKILL")
+}
+
+impl Engine {
+    /// Starts hearing the engine's SIGKILLs of the containers `ids` (see `KillWatch`).
+    pub fn watch_kills(&self, ids: &[String]) -> KillWatch {
+        let killed = Arc::new(Mutex::new(Vec::new()));
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["kill".to_string()]),
+            ("container".to_string(), ids.to_vec()),
+        ]);
+        let mut events = self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        let heard = killed.clone();
+        let task = tokio::spawn(async move {
+            // An engine that cannot stream events: no news, as with no kill.
+            while let Some(Ok(event)) = events.next().await {
+                let Some(actor) = event.actor else { continue };
+                let signal = actor.attributes.as_ref().and_then(|a| a.get("signal"));
+                if let (Some(id), Some(true)) = (actor.id, signal.map(|s| is_sigkill(s))) {
+                    heard.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+                }
+            }
+        });
+        KillWatch { task, killed }
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Rebuilder {
     compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
     /// A compose service: its containers being stopped beside the commit (`stop_ahead.rs`).
     stopped_ahead: stop_ahead::StopAhead,
+    /// Whether a stop that had to kill the service's containers was already warned about.
+    told_killed_by_stop: std::sync::atomic::AtomicBool,
 }
 
 /// A warm exec of a builder's first rebuild step, for the recipe it was started under.
@@ -311,6 +313,7 @@ impl Rebuilder {
             compose_standby: Default::default(),
             compose_run: Default::default(),
             stopped_ahead: Default::default(),
+            told_killed_by_stop: Default::default(),
         };
         rebuilder.load_hashes();
         rebuilder

@@ -126,7 +126,8 @@ impl Rebuilder {
     ) -> crate::error::Result<Option<(String, Vec<String>)>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose. No
         // other service of the project is updated meanwhile (its lock, held to the end).
-        let (ahead, lock) = self.take_stopped_ahead().await;
+        let (stopped, lock) = self.take_stopped_ahead().await;
+        let ahead = stopped.containers;
         let _lock = match lock {
             Some(lock) => Some(lock),
             None => super::stop_ahead::wait_for_recreates(&service.project).await,
@@ -211,8 +212,13 @@ impl Rebuilder {
         };
         let ports_before =
             if own.is_empty() { None } else { self.published_ports(own.iter().map(|c| c.id.as_str())).await };
+        // Those still running are stopped by compose: heard, to say when a stop kills them.
+        let running: Vec<String> = stale.iter().filter(|c| c.running).map(|c| c.id.clone()).collect();
+        let kills = (!running.is_empty()).then(|| self.engine.watch_kills(&running));
         let standby = self.compose_standby.lock().unwrap_or_else(|e| e.into_inner()).take();
         let recreated = self.engine.compose_recreate(&run, standby).await;
+        let killed: Vec<String> =
+            stopped.killed.into_iter().chain(kills.map(|k| k.killed()).unwrap_or_default()).collect();
         // What a long-lived front end starts ahead for the next one (`prepare_compose_standby`).
         *self.compose_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
         if let Err(e) = recreated {
@@ -228,6 +234,7 @@ impl Rebuilder {
         if let Some(warning) = self.ports_moved(service, ports_before, image_id, made).await {
             reporter.report(Event::Warning(warning));
         }
+        self.say_killed_by_stop(service, &stale, &killed, reporter);
         let done = format!("service {}: recreated {} on the new image", service.name, names.join(", "));
         let started = names.iter().map(|n| n.to_string()).collect();
         Ok(Some((

@@ -41,10 +41,19 @@ use super::bind_view::shown_live;
 use super::Rebuilder;
 use crate::engine::ServiceContainer;
 use crate::events::{Event, Reporter};
+use crate::project::service::ServiceBinding;
 
 /// The stop started ahead: it ends with the containers it stopped, and holds the compose
 /// project's recreate lock until the recreate (or the restart of those containers) is done.
-pub(super) type StopAhead = Mutex<Option<(JoinHandle<Vec<ServiceContainer>>, OwnedMutexGuard<()>)>>;
+pub(super) type StopAhead = Mutex<Option<(JoinHandle<Stopped>, OwnedMutexGuard<()>)>>;
+
+/// Containers a stop ahead stopped, and the ids of those the engine had to kill (they did not
+/// exit on their stop signal within their grace period).
+#[derive(Default)]
+pub(super) struct Stopped {
+    pub containers: Vec<ServiceContainer>,
+    pub killed: Vec<String>,
+}
 
 /// How long a service's update waits for another one of its compose project to finish: past
 /// it, it goes ahead (a cycle that never released the lock must not stop every other one).
@@ -88,7 +97,7 @@ impl Rebuilder {
         let task = tokio::spawn(async move {
             let mut containers = Vec::new();
             for (name, grace) in &services {
-                let Ok(theirs) = engine.service_containers(&project, name).await else { return Vec::new() };
+                let Ok(theirs) = engine.service_containers(&project, name).await else { return Stopped::default() };
                 containers.extend(theirs.into_iter().map(|c| (c, *grace)));
             }
             // Only those compose v1 made: the compose that made a container is the one that
@@ -99,22 +108,25 @@ impl Rebuilder {
                     stopping.push((c, grace));
                 }
             }
+            let ids: Vec<String> = stopping.iter().map(|(c, _)| c.id.clone()).collect();
+            let kills = engine.watch_kills(&ids);
             let stops = stopping.into_iter().map(|(c, grace)| {
                 let engine = engine.clone();
                 async move { engine.stop_container(&c.id, grace).await.is_ok().then_some(c) }
             });
-            futures_util::future::join_all(stops).await.into_iter().flatten().collect()
+            let containers = futures_util::future::join_all(stops).await.into_iter().flatten().collect();
+            Stopped { containers, killed: kills.killed() }
         });
         *slot = Some((task, guard));
     }
 
     /// The containers the stop ahead stopped (once it is done), and the project's recreate lock
     /// it holds; nothing when none was started.
-    pub(super) async fn take_stopped_ahead(&self) -> (Vec<ServiceContainer>, Option<OwnedMutexGuard<()>>) {
+    pub(super) async fn take_stopped_ahead(&self) -> (Stopped, Option<OwnedMutexGuard<()>>) {
         let taken = self.stopped_ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
         match taken {
             Some((task, guard)) => (task.await.unwrap_or_default(), Some(guard)),
-            None => (Vec::new(), None),
+            None => (Stopped::default(), None),
         }
     }
 
@@ -123,7 +135,30 @@ impl Rebuilder {
     /// none were.
     pub(super) async fn restart_stopped_ahead(&self, reporter: &mut dyn Reporter) {
         let (stopped, _lock) = self.take_stopped_ahead().await;
-        self.start_again(&stopped, reporter).await;
+        self.start_again(&stopped.containers, reporter).await;
+    }
+
+    /// Says that the containers `killed` (of `stale`) had to be killed by their stop: every
+    /// update of the service waits out their grace period. A warning the first time, then a note.
+    pub(super) fn say_killed_by_stop(
+        &self,
+        service: &ServiceBinding,
+        stale: &[&ServiceContainer],
+        killed: &[String],
+        reporter: &mut dyn Reporter,
+    ) {
+        let names: Vec<&str> = stale.iter().filter(|c| killed.contains(&c.id)).map(|c| c.name.as_str()).collect();
+        let Some(first) = stale.iter().find(|c| killed.contains(&c.id)) else { return };
+        let grace = std::iter::once((service.name.as_str(), service.stop_grace_period))
+            .chain(service.twins.iter().map(|t| (t.name.as_str(), t.stop_grace_period)))
+            .find(|(name, _)| *name == first.service)
+            .and_then(|(_, grace)| grace);
+        let text = killed_by_stop(&names, &first.service, grace);
+        if self.told_killed_by_stop.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            reporter.report(Event::Note(text));
+        } else {
+            reporter.report(Event::Warning(text));
+        }
     }
 
     /// Starts `stopped` again (those still there and stopped), saying so.
@@ -152,6 +187,23 @@ impl Rebuilder {
             }
         }
     }
+}
+
+/// The words for containers of `service` a stop had to kill after `grace` (None: compose's
+/// 10 s default), with the fixes that make its app stop at once.
+fn killed_by_stop(names: &[&str], service: &str, grace: Option<Duration>) -> String {
+    let grace = match grace {
+        Some(grace) => format!("its `stop_grace_period` ({:.1} s)", grace.as_secs_f64()),
+        None => "the 10 s grace period (compose's default)".to_string(),
+    };
+    format!(
+        "{} did not exit on the stop signal: the engine killed {} when {grace} ran out, and every update of the \
+         service `{service}` waits that long. Its main process is PID 1, which ignores every signal it has no \
+         handler for (and a start script passes none on): set `init: true` on the service (an init runs as PID 1 \
+         and passes the signal on), or make the app handle SIGTERM, or set a shorter `stop_grace_period`",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" },
+    )
 }
 
 #[cfg(test)]
