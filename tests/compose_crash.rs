@@ -106,7 +106,10 @@ fn in_the_editor_a_dead_container_shows_its_problem_until_the_fix() {
     assert_eq!(diagnostic["range"]["start"]["line"], 1, "{shown}");
     assert!(diagnostic["message"].as_str().is_some_and(|m| m.contains("port 8080")), "{shown}");
     let (_, down) = lsp.wait_for(seen, CYCLE, |m| is_status(m, "down"));
-    assert!(down["params"]["message"].as_str().is_some_and(|m| m.contains("exited with code 2")), "{down}");
+    // One line, ending with the line of the output that says why.
+    let said_down = down["params"]["message"].as_str().unwrap_or_default();
+    assert!(said_down.contains("exited with code 2") && !said_down.contains('\n'), "{down}");
+    assert!(said_down.ends_with("error: the site listens on port 8080"), "{down}");
     let said = |method: &str| {
         lsp.notifications.iter().any(|m| {
             m["method"] == method && m["params"]["message"].as_str().is_some_and(|t| t.contains("does not run"))

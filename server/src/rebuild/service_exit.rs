@@ -54,6 +54,22 @@ impl ServiceExit {
         self.exit.oom_killed || !is_stop_code(self.exit.code)
     }
 
+    /// One line, for a status: what ended, how, and the line of its output most likely to say
+    /// why (the last that names an error, else its last).
+    pub fn headline(&self) -> String {
+        let message = self.message();
+        let what = message.lines().next().unwrap_or_default().trim_end_matches(':');
+        let shown = shown_lines(&self.output);
+        let names_an_error = |line: &&String| {
+            let line = line.to_lowercase();
+            ["error", "exception", "panic", "fatal", "failed"].iter().any(|word| line.contains(word))
+        };
+        match shown.iter().rev().find(names_an_error).or(shown.last()) {
+            Some(why) => format!("{what}: {}", why.trim()),
+            None => what.to_string(),
+        }
+    }
+
     /// One paragraph: what ended, how, and its last output.
     pub fn message(&self) -> String {
         // Only failures are said (the watch passes over a stop).
@@ -215,6 +231,21 @@ mod tests {
         assert!(message.contains("SyntaxError: missing ) after argument list"), "{message}");
         assert!(message.contains("/usr/src/app/server.js:16"), "{message}");
         assert!(!message.contains("at Module"), "no stack frames: {message}");
+    }
+
+    #[test]
+    fn a_status_line_ends_with_the_output_line_that_says_why() {
+        let node = exit(1, include_str!("../diagnostics/fixtures/node18-npm-start.txt")).headline();
+        assert!(node.starts_with("service web: its new container p-web-1 exited with code 1 as it started"), "{node}");
+        assert!(node.ends_with("does not run: SyntaxError: missing ) after argument list"), "{node}");
+        let perror = exit(1, "listen on 8080: Address in use\nlisten on 8080: Success\n").headline();
+        assert!(
+            perror.ends_with("does not run: listen on 8080: Success"),
+            "the last line when none names an error: {perror}"
+        );
+        let silent = exit(3, "").headline();
+        assert!(silent.ends_with("the app does not run"), "{silent}");
+        assert_eq!(node.lines().count(), 1);
     }
 
     #[test]

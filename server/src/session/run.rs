@@ -327,8 +327,7 @@ impl Session {
     fn service_exited(&mut self, exit: ServiceExit) {
         let changes = self.published.service_exited(&exit.diagnostics);
         self.emit_changes(changes);
-        let message = exit.message();
-        let headline = message.lines().next().unwrap_or_default().to_string();
+        let headline = exit.headline();
         self.emit(SessionEvent::ServiceExited(exit));
         self.set_status(|s| s.service_down(headline));
     }

@@ -284,6 +284,21 @@ async function breakMainGo(wb, file) {
   await waitFor(`${file} saved with the error`, CYCLE, () => fs.readFileSync(file, 'utf8').includes('\tfmt.Println(message, nope)\n'));
 }
 
+/** Turns the open server.c's check after listen() (line 28, `… listen(server, 16) != 0) {`)
+ * from `from` to `to` and saves: with `==` the server gives up at once ("listen on 8080"). */
+async function flipListenCheck(wb, file, from, to) {
+  await wb.goTo(28, 1);
+  await wb.page.keyboard.press('End');
+  for (let i = 0; i < ' 0) {'.length; i++) {
+    await wb.page.keyboard.press('ArrowLeft');
+  }
+  await wb.page.keyboard.press('Backspace');
+  await wb.page.keyboard.press('Backspace');
+  await wb.page.keyboard.type(to);
+  await wb.save();
+  await waitFor(`${file} saved with ${to}`, CYCLE, () => fs.readFileSync(file, 'utf8').includes(`listen(server, 16) ${to} 0) {`));
+}
+
 /** Undoes breakMainGo, turns the message's `v1` into `v2` (line 5) and saves; `message`:
  * the whole new message, when the caller knows it. */
 async function fixMainGo(wb, file, message) {
@@ -402,7 +417,24 @@ async function scenarioWorkspace(wb) {
   step(`status bar on greeting.c: ${apiOk}; the API answers ${JSON.stringify(await apiAnswer())}`);
   await wb.screenshot(path.join(artifacts, 'vscode-workspace-2-fixed.png'));
 
+  step('the compose api: a server that exits at start builds; the status bar says the service is down');
+  const server = path.join(project, 'api', 'src', 'server.c');
+  await wb.openFile('server.c');
+  await flipListenCheck(wb, server, '!=', '==');
+  const down = await wb.waitForStatus('the api down', /^error \| api: Service down/, CYCLE);
+  const downTip = await wb.statusTooltip();
+  check(/exited with code 1/.test(downTip) && /listen on 8080/.test(downTip), `the tooltip should say how it ended: ${downTip}`);
+  await wb.unhover();
+  step(`status bar: ${down}`);
+  await wb.screenshot(path.join(artifacts, 'vscode-workspace-3-down.png'));
+
+  step('the compose api: the fix brings the service back');
+  await flipListenCheck(wb, server, '==', '!=');
+  await wb.waitForStatus('the api back', /^check .*\b[0-9a-f]{12}$/, CYCLE);
+  await waitFor('the API to answer again', CYCLE, async () => /hello from VS Code/.test(await apiAnswer()));
+
   step('Clean Builder with greeting.c active: the api\'s builder goes, the others stay');
+  await wb.openFile('greeting.c');
   const [apiBuilder] = builders(apiLabel);
   await wb.runCommand('Docker Rebuilder: Clean Builder');
   await waitFor(`the builder ${apiBuilder} to be removed`, CYCLE, () => !containerExists(apiBuilder));
