@@ -99,15 +99,16 @@ impl ServiceExit {
 }
 
 /// The last lines of the output worth showing: a stack's frames (`    at f (/app/a.js:3:9)`,
-/// JavaScript's and Java's) and blank lines left out, as they would push the error itself off
-/// (node prints it above its stack), each line cut to a readable width.
+/// JavaScript's and Java's), blank lines and a line's repeats left out, as they would push the
+/// error itself off (node prints it above its stack; a restart policy starts the app again and
+/// again before its output is read, each run printing the same), each line cut to a readable
+/// width.
 fn shown_lines(output: &[String]) -> Vec<String> {
     const WIDTH: usize = 240;
-    let kept: Vec<&String> =
-        output.iter().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("at ")).collect();
-    kept.iter()
-        .rev()
-        .take(SHOWN_LINES)
+    let kept = output.iter().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("at "));
+    let mut seen = std::collections::HashSet::new();
+    let last: Vec<&String> = kept.rev().filter(|l| seen.insert(l.as_str())).take(SHOWN_LINES).collect();
+    last.into_iter()
         .rev()
         .map(|l| match l.char_indices().nth(WIDTH) {
             Some((cut, _)) => format!("{}…", &l[..cut]),
@@ -243,6 +244,8 @@ mod tests {
             perror.ends_with("does not run: listen on 8080: Success"),
             "the last line when none names an error: {perror}"
         );
+        let restarted = exit(1, "listen on 8080: Success\nlisten on 8080: Success\nlisten on 8080: Success\n");
+        assert_eq!(restarted.message().matches("listen on 8080").count(), 1, "each run's same line once");
         let silent = exit(3, "").headline();
         assert!(silent.ends_with("the app does not run"), "{silent}");
         assert_eq!(node.lines().count(), 1);
