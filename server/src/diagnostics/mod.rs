@@ -9,6 +9,7 @@
 
 mod accumulator;
 mod custom;
+mod frontend;
 mod gcc;
 mod go;
 mod go_panic;
@@ -27,6 +28,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 pub use custom::CustomMatcher;
+pub use frontend::FrontendMatcher;
 // Each family's matcher on its own: [`Pipeline`] is what the product uses; the fuzz targets in
 // `fuzz/` drive them one by one.
 pub use gcc::GccMatcher;
@@ -102,7 +104,7 @@ pub struct Diagnostic {
     pub message: String,
     /// e.g. "E0308", "TS2322", "-Wunused-variable"
     pub code: Option<String>,
-    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "custom"
+    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "frontend", "custom"
     pub tool: &'static str,
     /// Notes attached to this diagnostic (gcc notes, rustc children with spans, "In file included from" chain...).
     pub related: Vec<(Location, String)>,

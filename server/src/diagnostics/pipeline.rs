@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 
+use super::frontend::FrontendMatcher;
 use super::gcc::GccMatcher;
 use super::go::GoMatcher;
 use super::go_panic::GoPanicMatcher;
@@ -31,12 +32,13 @@ enum Family {
     Go,
     GoPanic,
     Tsc,
+    Frontend,
     Node,
     Mypy,
     Python,
 }
 
-const DEFAULT_ORDER: [Family; 10] = [
+const DEFAULT_ORDER: [Family; 11] = [
     Family::Gcc,
     Family::Rust,
     Family::Javac,
@@ -44,6 +46,7 @@ const DEFAULT_ORDER: [Family; 10] = [
     Family::Go,
     Family::GoPanic,
     Family::Tsc,
+    Family::Frontend,
     Family::Node,
     Family::Mypy,
     Family::Python,
@@ -62,6 +65,7 @@ fn family_of(word: &str) -> Option<Family> {
         "mvn" | "mvnw" => Family::Maven,
         "go" => Family::Go,
         "tsc" | "npx" | "npm" | "yarn" | "pnpm" => Family::Tsc,
+        "vite" | "webpack" | "react-scripts" | "esbuild" | "eslint" => Family::Frontend,
         "node" | "nodejs" | "nodemon" => Family::Node,
         "mypy" => Family::Mypy,
         _ if name.starts_with("python") || name == "pytest" => Family::Python,
@@ -143,6 +147,7 @@ impl Pipeline {
                 Family::Go => Box::new(GoMatcher::new(vet)),
                 Family::GoPanic => Box::<GoPanicMatcher>::default(),
                 Family::Tsc => Box::<TscMatcher>::default(),
+                Family::Frontend => Box::<FrontendMatcher>::default(),
                 Family::Node => Box::<NodeMatcher>::default(),
                 Family::Mypy => Box::<MypyMatcher>::default(),
                 Family::Python => Box::<TracebackMatcher>::default(),
@@ -218,6 +223,21 @@ mod tests {
     }
 
     const MAKE_GCC: &str = include_str!("fixtures/gcc-make-subdirs.txt");
+
+    /// A front-end build's report is one problem each, whatever else reads the output: Vite's
+    /// esbuild failure ends in node's stack of esbuild's own code, CRA's in npm's summary.
+    #[test]
+    fn front_end_builds_report_each_problem_once() {
+        for (command, output, file) in [
+            ("npm run build", include_str!("fixtures/vite-esbuild-syntax.txt"), "/app/src/App.jsx"),
+            ("npm run build", include_str!("fixtures/cra-syntax.txt"), "src/extra.js"),
+            ("npx vite build", include_str!("fixtures/vite-rollup-export.txt"), "/app/src/App.jsx"),
+        ] {
+            let found = feed_all(&mut pipeline(command), output);
+            let places: Vec<(&str, &str)> = found.iter().map(|d| (d.location.path.as_str(), d.tool)).collect();
+            assert_eq!(places, [(file, "frontend")], "{output}");
+        }
+    }
 
     #[test]
     fn gcc_error_is_found_in_make_output_when_the_command_is_make() {
