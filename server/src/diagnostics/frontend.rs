@@ -1,15 +1,22 @@
 //! JavaScript front-end builds, the usual `RUN npm run build` of a multi-stage Dockerfile:
-//! Create React App (webpack with ESLint), Vite (Rollup, with esbuild transforming JSX and
-//! TypeScript), esbuild on its own, and ESLint's default output. Each prints its own shape
-//! (fixtures/cra-*, vite-*, esbuild-cli.txt, eslint-stylish.txt, captured from react-scripts 5,
-//! Vite 5.4, esbuild 0.21 and ESLint 8):
+//! Create React App (webpack with ESLint), Next.js (SWC, tsc, ESLint), Vite (Rollup, with
+//! esbuild transforming JSX and TypeScript), esbuild on its own, and ESLint's default output.
+//! Each prints its own shape (fixtures/cra-*, next-*, vite-*, esbuild-cli.txt,
+//! eslint-stylish.txt, captured from react-scripts 5, Next.js 14, Vite 5.4, esbuild 0.21 and
+//! ESLint 8):
 //!
 //! ```text
-//! Failed to compile.                       CRA: "Compiled with warnings." for warnings
+//! Failed to compile.                       CRA and Next.js ("Compiled with warnings.": CRA's warnings)
 //!
 //! src/App.js                               the file, relative to the build's folder
-//!   Line 5:9:  'x' is not defined  no-undef   ESLint: 1-based UTF-16 columns, the rule last
-//! Syntax error: Unexpected token (2:12) (2:12)  Babel: 0-based UTF-16 columns
+//!   Line 5:9:  'x' is not defined  no-undef   CRA's ESLint: 1-based UTF-16 columns, the rule last
+//! Syntax error: Unexpected token (2:12) (2:12)  CRA's Babel: 0-based UTF-16 columns
+//! ./src/app/page.tsx                       Next.js (its lint warnings come without a verdict)
+//! 3:19  Error: `'` can be escaped…  react/no-unescaped-entities   its ESLint
+//! ./src/app/page.tsx:2:37                  its tsc: 1-based UTF-16 columns, the message next
+//! Type error: Type 'string' is not assignable to type 'number'.
+//! Error:                                   its SWC: the message, then a code frame whose caret
+//!   x Expression expected                  is padded by bytes under the line it points at
 //!
 //! error during build:                      Vite
 //! src/App.jsx (1:9): "two" is not exported by "src/lib.js", imported by "src/App.jsx".
@@ -36,15 +43,27 @@ use super::{number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, S
 /// A source file as these tools name one: no spaces, a script or style extension.
 const SOURCE: &str = r"[^\s:()]+\.(?:js|jsx|mjs|cjs|ts|tsx|mts|cts|vue|svelte|css|scss|sass|less)";
 
-static CRA_FILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"^(?P<file>{SOURCE})$")).unwrap());
+static FILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"^(?P<file>{SOURCE})$")).unwrap());
+/// Next.js's file lines, the only ones that may come without a verdict before them.
+static NEXT_FILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"^(?P<file>\./{SOURCE})$")).unwrap());
+static FILE_AT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"^(?P<file>{SOURCE}):(?P<line>\d+):(?P<col>\d+)$")).unwrap());
+static ANY_ERROR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:[A-Z][\w ]*)?[Ee]rror: \S.*$").unwrap());
 static CRA_LINT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^  Line (?P<line>\d+):(?P<col>\d+):\s+(?P<msg>.+?)(?:\s{2,}(?P<rule>[@\w][\w@/-]*))?$").unwrap()
+});
+static NEXT_LINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<line>\d+):(?P<col>\d+)\s+(?P<sev>Error|Warning): (?P<msg>.+?)(?:\s{2,}(?P<rule>[@\w][\w@/-]*))?$")
+        .unwrap()
 });
 /// `Syntax error: Unexpected token (2:12) (2:12)`: Babel's message, its place repeated by CRA.
 static CRA_ERROR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?P<kind>[A-Z][\w ]*?(?:error|Error)): (?P<msg>.+?) \((?P<line>\d+):(?P<col>\d+)\)(?: \(\d+:\d+\))?$")
         .unwrap()
 });
+static SWC_MESSAGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s+x (?P<msg>.+)$").unwrap());
+static SWC_SOURCE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^ *(?P<line>\d+) \|").unwrap());
+static SWC_CARET: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^ +: (?P<pad> *)\^").unwrap());
 static VITE_FILE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!(r"^file: (?P<file>{SOURCE})(?::(?P<line>\d+):(?P<col>\d+))?$")).unwrap());
 /// Rollup puts the place before its message: `src/App.jsx (1:9): "two" is not exported…`.
@@ -70,14 +89,26 @@ static ESLINT_ROW: LazyLock<Regex> = LazyLock::new(|| {
 enum State {
     #[default]
     Outside,
-    /// After CRA's verdict: its problems follow, file by file, at this severity.
-    Cra { severity: Severity, file: Option<String> },
+    /// After CRA's or Next.js's verdict: problems follow, file by file, at this severity
+    /// unless a row says its own.
+    Files { severity: Severity, file: Option<String>, next: Next },
     /// After Vite's `error during build:`: its message (None until read), then its `file:`.
     Vite { message: Option<String>, esbuild: bool },
     /// After esbuild's `✘ [ERROR] msg`: its place follows.
     Esbuild { severity: Severity, message: String },
     /// After an ESLint file header: its rows follow.
     Eslint { file: String },
+}
+
+/// What the next lines of a file's report are expected to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Next {
+    #[default]
+    Rows,
+    /// After `file:L:C` (Next.js's tsc): the message.
+    Message { line: u32, column: u32 },
+    /// After SWC's `Error:`: its message, then the source lines of its frame until the caret.
+    Frame { message: Option<String>, line: Option<u32> },
 }
 
 #[derive(Default)]
@@ -103,7 +134,7 @@ fn from_zero(caps: &regex::Captures) -> Option<u32> {
 
 fn severity(word: &str) -> Severity {
     match word {
-        "ERROR" | "error" => Severity::Error,
+        "ERROR" | "error" | "Error" => Severity::Error,
         _ => Severity::Warning,
     }
 }
@@ -112,8 +143,8 @@ impl FrontendMatcher {
     /// A line that starts a block, whatever came before; the block's first diagnostic, if any.
     fn start(&mut self, line: &str, dirs: &DirectoryStack) -> Option<Vec<Diagnostic>> {
         let state = match line {
-            "Failed to compile." => State::Cra { severity: Severity::Error, file: None },
-            "Compiled with warnings." => State::Cra { severity: Severity::Warning, file: None },
+            "Failed to compile." => State::Files { severity: Severity::Error, file: None, next: Next::Rows },
+            "Compiled with warnings." => State::Files { severity: Severity::Warning, file: None, next: Next::Rows },
             "error during build:" => State::Vite { message: None, esbuild: false },
             _ => {
                 if let Some(caps) = ESBUILD_HEADER.captures(line) {
@@ -128,6 +159,9 @@ impl FrontendMatcher {
                     return Some(vec![diagnostic(location, severity(&caps["sev"]), &caps["msg"], None)]);
                 } else if let Some(caps) = ESLINT_FILE.captures(line) {
                     State::Eslint { file: caps["file"].to_owned() }
+                } else if let (State::Outside, Some(caps)) = (&self.state, NEXT_FILE.captures(line)) {
+                    // Next.js's lint warnings: no verdict before them.
+                    State::Files { severity: Severity::Warning, file: Some(caps["file"].to_owned()), next: Next::Rows }
                 } else {
                     return None;
                 }
@@ -135,6 +169,70 @@ impl FrontendMatcher {
         };
         self.state = state;
         Some(Vec::new())
+    }
+
+    /// A line of a file's report (CRA's, Next.js's) in `file`.
+    fn file_line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
+        let State::Files { severity, file, next } = &mut self.state else { return Vec::new() };
+        let severity = *severity;
+        if let Some(caps) = FILE.captures(line) {
+            (*file, *next) = (Some(caps["file"].to_owned()), Next::Rows);
+            return Vec::new();
+        }
+        if let Some(caps) = FILE_AT.captures(line) {
+            let (Some(at), Some(column)) = (number(caps.name("line")), number(caps.name("col"))) else {
+                return Vec::new();
+            };
+            (*file, *next) = (Some(caps["file"].to_owned()), Next::Message { line: at, column });
+            return Vec::new();
+        }
+        let Some(path) = file.clone() else { return Vec::new() };
+        let at = |line: u32, column: Option<u32>, unit| Location::new(&path, dirs, line, column, unit);
+        match next {
+            Next::Message { line: n, column } if ANY_ERROR.is_match(line) => {
+                let location = at(*n, Some(*column), ColumnUnit::Utf16);
+                *next = Next::Rows;
+                return vec![diagnostic(location, Severity::Error, line, None)];
+            }
+            Next::Frame { message, line: source } => {
+                if let (None, Some(caps)) = (&message, SWC_MESSAGE.captures(line)) {
+                    *message = Some(caps["msg"].to_owned());
+                } else if let Some(caps) = SWC_SOURCE.captures(line) {
+                    *source = number(caps.name("line"));
+                } else if let (Some(text), Some(n), Some(caps)) = (&message, *source, SWC_CARET.captures(line)) {
+                    // SWC pads its caret by the line's bytes, not its characters.
+                    let column = u32::try_from(caps["pad"].len()).ok().map(|c| c.saturating_add(1));
+                    let found = diagnostic(at(n, column, ColumnUnit::Bytes), Severity::Error, text, None);
+                    *next = Next::Rows;
+                    return vec![found];
+                }
+                return Vec::new();
+            }
+            _ => {}
+        }
+        if line.trim_end() == "Error:" {
+            *next = Next::Frame { message: None, line: None };
+        } else if let Some(caps) = CRA_LINT.captures(line) {
+            let Some(n) = number(caps.name("line")) else { return Vec::new() };
+            let location = at(n, number(caps.name("col")), ColumnUnit::Utf16);
+            return vec![diagnostic(location, severity, &caps["msg"], caps.name("rule").map(|r| r.as_str()))];
+        } else if let Some(caps) = NEXT_LINT.captures(line) {
+            let Some(n) = number(caps.name("line")) else { return Vec::new() };
+            let location = at(n, number(caps.name("col")), ColumnUnit::Utf16);
+            let rule = caps.name("rule").map(|r| r.as_str());
+            return vec![diagnostic(location, self::severity(&caps["sev"]), &caps["msg"], rule)];
+        } else if let Some(caps) = CRA_ERROR.captures(line) {
+            let Some(n) = number(caps.name("line")) else { return Vec::new() };
+            let message = format!("{}: {}", &caps["kind"], &caps["msg"]);
+            return vec![diagnostic(at(n, from_zero(&caps), ColumnUnit::Utf16), Severity::Error, &message, None)];
+        } else if line.starts_with("Search for the keywords")
+            || line.starts_with("File sizes after gzip")
+            || line.starts_with("info  - ")
+            || line.starts_with("> Build failed")
+        {
+            self.state = State::Outside;
+        }
+        Vec::new()
     }
 }
 
@@ -149,24 +247,7 @@ impl Matcher for FrontendMatcher {
         }
         match &mut self.state {
             State::Outside => {}
-            State::Cra { severity, file } => {
-                let severity = *severity;
-                if let Some(caps) = CRA_FILE.captures(line) {
-                    *file = Some(caps["file"].to_owned());
-                } else if let (Some(path), Some(caps)) = (file.as_deref(), CRA_LINT.captures(line)) {
-                    let Some(at) = number(caps.name("line")) else { return Vec::new() };
-                    let location = Location::new(path, dirs, at, number(caps.name("col")), ColumnUnit::Utf16);
-                    let rule = caps.name("rule").map(|r| r.as_str());
-                    return vec![diagnostic(location, severity, &caps["msg"], rule)];
-                } else if let (Some(path), Some(caps)) = (file.as_deref(), CRA_ERROR.captures(line)) {
-                    let Some(at) = number(caps.name("line")) else { return Vec::new() };
-                    let location = Location::new(path, dirs, at, from_zero(&caps), ColumnUnit::Utf16);
-                    let message = format!("{}: {}", &caps["kind"], &caps["msg"]);
-                    return vec![diagnostic(location, Severity::Error, &message, None)];
-                } else if line.starts_with("Search for the keywords") || line.starts_with("File sizes after gzip") {
-                    self.state = State::Outside;
-                }
-            }
+            State::Files { .. } => return self.file_line(line, dirs),
             State::Vite { message, esbuild } => {
                 if let Some(caps) = VITE_FILE.captures(line) {
                     let (text, esbuild) = (message.take(), *esbuild);
@@ -254,6 +335,43 @@ mod tests {
         assert_eq!(found[0].message, "Syntax error: Unexpected token");
         let source = "const a = \"é😀\"; let b = a + );";
         assert_eq!(utf16_column(source, 30, ColumnUnit::Utf16), utf16_offset_of(source, ");"));
+    }
+
+    /// Next.js's tsc error: 1-based UTF-16 columns (`n` after `"é😀"` is the 37th unit).
+    #[test]
+    fn next_type_error_at_its_place() {
+        let found = found(include_str!("fixtures/next-type-error.txt"));
+        assert_eq!(places(&found), [("./src/app/page.tsx", 2, Some(37), Severity::Error)]);
+        assert_eq!(found[0].message, "Type error: Type 'string' is not assignable to type 'number'.");
+        let source = "  const name: string = \"é😀\"; const n: number = name;";
+        assert_eq!(utf16_column(source, 37, ColumnUnit::Utf16), utf16_offset_of(source, "n: number"));
+    }
+
+    /// SWC's caret is padded by bytes: under `)`, 47 bytes in (after `"é😀"`, 43 characters).
+    #[test]
+    fn next_swc_syntax_error_at_its_caret() {
+        let found = found(include_str!("fixtures/next-swc-syntax.txt"));
+        assert_eq!(places(&found), [("./src/app/page.tsx", 2, Some(48), Severity::Error)]);
+        assert_eq!(found[0].message, "Expression expected");
+        let source = "  const name: string = \"é😀\"; const n = 1 + );";
+        assert_eq!(utf16_column(source, 48, ColumnUnit::Bytes), utf16_offset_of(source, ");"));
+    }
+
+    #[test]
+    fn next_lint_errors_and_warnings_with_their_rules() {
+        let errors = found(include_str!("fixtures/next-lint-error.txt"));
+        assert_eq!(places(&errors), [("./src/app/page.tsx", 3, Some(19), Severity::Error)]);
+        assert_eq!(errors[0].code.as_deref(), Some("react/no-unescaped-entities"));
+        let warnings = found(include_str!("fixtures/next-lint-warnings.txt"));
+        assert_eq!(
+            places(&warnings),
+            [
+                ("./src/app/page.tsx", 3, Some(22), Severity::Warning),
+                ("./src/app/page.tsx", 3, Some(22), Severity::Warning)
+            ]
+        );
+        let rules: Vec<Option<&str>> = warnings.iter().map(|w| w.code.as_deref()).collect();
+        assert_eq!(rules, [Some("@next/next/no-img-element"), Some("jsx-a11y/alt-text")]);
     }
 
     #[test]

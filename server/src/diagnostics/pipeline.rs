@@ -232,6 +232,8 @@ mod tests {
             ("npm run build", include_str!("fixtures/vite-esbuild-syntax.txt"), "/app/src/App.jsx"),
             ("npm run build", include_str!("fixtures/cra-syntax.txt"), "src/extra.js"),
             ("npx vite build", include_str!("fixtures/vite-rollup-export.txt"), "/app/src/App.jsx"),
+            ("npm run build", include_str!("fixtures/next-type-error.txt"), "./src/app/page.tsx"),
+            ("npm run build", include_str!("fixtures/next-swc-syntax.txt"), "./src/app/page.tsx"),
         ] {
             let found = feed_all(&mut pipeline(command), output);
             let places: Vec<(&str, &str)> = found.iter().map(|d| (d.location.path.as_str(), d.tool)).collect();
