@@ -26,8 +26,10 @@ impl Plan {
     /// (an index into `steps`; `steps.len()`: none): as docker's layer cache would, every RUN
     /// from the first COPY that reads a changed file on, so a file copied after the last RUN
     /// (the sources after `COPY requirements.txt` / `RUN pip install`) runs none. All of them
-    /// when the order is not known: a file whose path is unknown (None), or a rule or step
-    /// that is not a Dockerfile line (rebuilder.toml's, develop.watch's).
+    /// when the order is not known: a file whose path is unknown (None), a step that is not a
+    /// Dockerfile line, or a rule that is not one (rebuilder.toml's, develop.watch's) and puts
+    /// its files where no COPY of the Dockerfile does (one that does has that COPY's line:
+    /// `from_config::dockerfile_line`).
     pub fn first_step_for(&self, changed: &[Option<String>]) -> usize {
         if self.steps.iter().any(|s| s.line == 0) {
             return 0;
@@ -159,13 +161,52 @@ mod tests {
     }
 
     #[test]
-    fn steps_or_rules_that_are_not_dockerfile_lines_run_every_step() {
+    fn steps_or_rules_that_are_not_dockerfile_lines_run_every_step_unless_a_copy_says_where() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("Dockerfile"), "FROM d\nCOPY a /a\nRUN make\nCOPY b /b\n").expect("write");
-        let config: crate::project::config::Config =
-            toml::from_str("[[sync]]\nsrc = \"b\"\ndest = \"/b\"\n").expect("config");
-        let plan = Plan::infer(dir.path(), &config).expect("plan");
+        for folder in ["a", "b", "c"] {
+            std::fs::create_dir(dir.path().join(folder)).expect("mkdir");
+        }
+        let configured = |toml_text: &str| {
+            let config: crate::project::config::Config = toml::from_str(toml_text).expect("config");
+            Plan::infer(dir.path(), &config).expect("plan")
+        };
+        // Where the Dockerfile's `COPY b /b` puts it: after the RUN, which does not read it.
+        let plan = configured("[[sync]]\nsrc = \"b\"\ndest = \"/b\"\n");
+        assert_eq!(plan.first_step_for(&changed(&["b/x"])), 1, "{:?}", plan.sync);
+        // Elsewhere (into the folder `make` reads), or what no COPY reads: every step.
+        let plan = configured("[[sync]]\nsrc = \"b\"\ndest = \"/a/b\"\n");
         assert_eq!(plan.first_step_for(&changed(&["b/x"])), 0, "{:?}", plan.sync);
+        let plan = configured("[[sync]]\nsrc = \"c\"\ndest = \"/c\"\n");
+        assert_eq!(plan.first_step_for(&changed(&["c/x"])), 0, "{:?}", plan.sync);
+        // Before the RUN, where `COPY a /a` puts it: the RUN runs.
+        let plan = configured("[[sync]]\nsrc = \"a\"\ndest = \"/a\"\n");
+        assert_eq!(plan.first_step_for(&changed(&["a/x"])), 0, "{:?}", plan.sync);
+        // A configured rebuild command: every step, wherever the file goes.
+        let plan = configured("rebuild = \"make\"\n[[sync]]\nsrc = \"b\"\ndest = \"/b\"\n");
+        assert_eq!(plan.first_step_for(&changed(&["b/x"])), 0, "{:?}", plan.steps);
+    }
+
+    /// compose's Watch demo (dockersamples/avatars): `path: web/` synced to `/app`, where
+    /// `COPY web/ ./` put it after `yarn install` — a source edit runs no install; and a rule
+    /// for a folder below the copied one (`web/src` → `/app/src`) agrees with the copy too.
+    #[test]
+    fn a_develop_watch_rule_that_mirrors_a_copy_reruns_what_the_copy_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("web/src")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM node\nWORKDIR /app\nCOPY web/package.json web/yarn.lock ./\nRUN yarn install\nCOPY web/ ./\nCMD [\"yarn\", \"dev\"]\n",
+        )
+        .expect("write");
+        for (src, dest) in
+            [("web", "/app"), ("web/", "/app/"), ("web/src", "/app/src"), ("web/src/App.jsx", "/app/src/App.jsx")]
+        {
+            let text = format!("[[sync]]\nsrc = \"{src}\"\ndest = \"{dest}\"\n");
+            let config: crate::project::config::Config = toml::from_str(&text).expect("config");
+            let plan = Plan::infer(dir.path(), &config).expect("plan");
+            assert_eq!(plan.first_step_for(&changed(&["web/src/App.jsx"])), 1, "{src} → {dest}: {:?}", plan.sync);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{clean_container_path, clean_relative, graph, join_container, with_tag, SyncRule, ELSEWHERE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::config::{Config, FullBuildPath, SyncEntry};
+use crate::project::glob::has_glob;
 
 /// `[stage.NAME]` tables name stages that have a builder; with several builders, the
 /// top-level `rebuild`, `workdir` and `[[sync]]` would be ambiguous.
@@ -104,6 +105,44 @@ pub(super) fn config_sync_rules(entries: &[SyncEntry], workdir: &str) -> Result<
             })
         })
         .collect()
+}
+
+/// The Dockerfile line of a configured rule that puts its files where a COPY of the
+/// Dockerfile puts them (develop.watch's `path: api/`, `target: /app/api` beside `COPY api/
+/// ./api/`): a change under it reruns the steps after that COPY, as a docker build would, not
+/// every step (the dependency install before it). 0 (every step, the order unknown) when no
+/// COPY reads its source, or when one would put its files elsewhere.
+pub(super) fn dockerfile_line(rule: &SyncRule, dockerfile: &[SyncRule], context: &Path) -> usize {
+    let [source] = rule.sources.as_slice() else { return 0 };
+    if has_glob(source) {
+        return 0;
+    }
+    let is_dir = context.join(source).is_dir();
+    // Where a copy of folder or file `from` to `dest` puts the source.
+    let place = |from: &str, dest: &str, dest_is_dir: bool| -> Option<String> {
+        let below = if from.is_empty() {
+            source.as_str()
+        } else if from == source {
+            ""
+        } else {
+            source.strip_prefix(from)?.strip_prefix('/')?
+        };
+        Some(match (below.is_empty(), is_dir || !dest_is_dir) {
+            (false, _) => format!("{}/{below}", dest.trim_end_matches('/')),
+            (true, true) => dest.to_string(),
+            (true, false) => format!("{}/{}", dest.trim_end_matches('/'), source.rsplit('/').next().unwrap_or(source)),
+        })
+    };
+    let Some(ours) = place(source, &rule.dest, rule.dest_is_dir) else { return 0 };
+    dockerfile
+        .iter()
+        .filter(|d| d.line > 0 && !d.needs_full_build && !d.parents && d.excludes.is_empty())
+        .filter(|d| {
+            d.sources.iter().any(|from| !has_glob(from) && place(from, &d.dest, d.dest_is_dir) == Some(ours.clone()))
+        })
+        .map(|d| d.line)
+        .min()
+        .unwrap_or(0)
 }
 
 /// Rules that watch `paths` for the first builder: a change under one needs a full build.

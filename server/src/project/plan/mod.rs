@@ -25,7 +25,7 @@ mod mounts;
 mod prefix;
 mod stages;
 
-use from_config::{check_stage_config, config_sync_rules, extra_tags, full_build_rules};
+use from_config::{check_stage_config, config_sync_rules, dockerfile_line, extra_tags, full_build_rules};
 pub use graph::{Assembly, CopySource, ReplayOp, StageInfo, StageRef, StageRole};
 pub use image_name::{image_name, reference_problem, sanitize_name, with_tag};
 pub use mounts::{mounts_label, StepMount, BIND_MIRRORS, RUN_SECRETS, SECRETS_DIR, SSH_AGENT};
@@ -211,7 +211,7 @@ impl Plan {
                 },
             };
             let base_image = base_image(&parsed, &graph::chain_stages(&parsed, stage.index), &config.build_args);
-            builders.push(builder_plan(stage, inferred, &own, base_image)?);
+            builders.push(builder_plan(stage, inferred, &own, base_image, &context)?);
         }
         for builder in &mut builders {
             settle_binds(builder, &context);
@@ -371,11 +371,21 @@ fn inside_project(project_dir: &Path, path: &Path, key: &str, written: &Path) ->
 }
 
 /// A builder's plan: what its stage chain infers, with its configuration applied.
-fn builder_plan(stage: StageRef, inferred: Inferred, own: &StageConfig, base_image: String) -> Result<BuilderPlan> {
+fn builder_plan(
+    stage: StageRef,
+    inferred: Inferred,
+    own: &StageConfig,
+    base_image: String,
+    context: &Path,
+) -> Result<BuilderPlan> {
     let sync = if own.sync.is_empty() {
         inferred.sync.clone()
     } else {
-        config_sync_rules(&own.sync, &inferred.final_workdir)?
+        let mut rules = config_sync_rules(&own.sync, &inferred.final_workdir)?;
+        for rule in &mut rules {
+            rule.line = dockerfile_line(rule, &inferred.sync, context);
+        }
+        rules
     };
     let steps = match &own.rebuild {
         // Configured commands replace the inferred RUNs, and run as they would have:
