@@ -33,6 +33,7 @@ impl Rebuilder {
         // Containers stopped ahead that no recreate took over (the commit failed, or the
         // update was not one) serve the old code again.
         self.restart_stopped_ahead(reporter).await;
+        self.prune_deferred(reporter).await;
         self.push_image(&mut report, reporter).await;
         Ok(report)
     }
@@ -356,7 +357,7 @@ impl Rebuilder {
             phases.start(Phase::Prune, "");
             let superseded = previous.filter(|p| *p != new_id && *p != builder.base.id);
             let pruning = Instant::now();
-            self.prune(superseded.iter(), phases.reporter).await;
+            self.prune_superseded(superseded, phases.reporter).await;
             phases.stage(Stage::Prune, pruning.elapsed());
             let rebasing = Instant::now();
             let image = self.engine.image(&new_id).await?;

@@ -46,6 +46,23 @@ pub(super) async fn remove_volumes(
 }
 
 impl Rebuilder {
+    /// Prunes the image a commit superseded; for a compose service, after its update
+    /// (`prune_deferred`): its containers mostly still run that image then (nothing is removed;
+    /// the recreate prunes it once they are gone), and the looking would only delay the update.
+    pub(super) async fn prune_superseded(&self, superseded: Option<String>, reporter: &mut dyn Reporter) {
+        if self.project.service.is_some() {
+            self.superseded.lock().unwrap_or_else(|e| e.into_inner()).extend(superseded);
+        } else {
+            self.prune(superseded.iter(), reporter).await;
+        }
+    }
+
+    /// The pruning `prune_superseded` left for after the service's update.
+    pub(super) async fn prune_deferred(&self, reporter: &mut dyn Reporter) {
+        let ids = std::mem::take(&mut *self.superseded.lock().unwrap_or_else(|e| e.into_inner()));
+        self.prune(ids.iter(), reporter).await;
+    }
+
     /// Removes each image in `ids` that carries this project's label, has no tag left and no
     /// container using it. Failures are reported, never fatal: pruning is best effort.
     pub(super) async fn prune<'a>(

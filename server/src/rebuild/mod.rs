@@ -92,6 +92,8 @@ pub struct Rebuilder {
     compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
     /// A compose service: its containers being stopped beside the commit (`stop_ahead.rs`).
     stopped_ahead: stop_ahead::StopAhead,
+    /// Images a commit superseded, pruned after the service's update (`prune_superseded`).
+    superseded: std::sync::Mutex<Vec<String>>,
     /// Whether a stop that had to kill the service's containers was already warned about.
     told_killed_by_stop: std::sync::atomic::AtomicBool,
 }
@@ -314,6 +316,7 @@ impl Rebuilder {
             compose_run: Default::default(),
             stopped_ahead: Default::default(),
             told_killed_by_stop: Default::default(),
+            superseded: Default::default(),
         };
         rebuilder.load_hashes();
         rebuilder

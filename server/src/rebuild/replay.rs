@@ -197,7 +197,7 @@ impl Rebuilder {
         phases.start(Phase::Prune, "");
         let pruning = Instant::now();
         let superseded = previous.filter(|p| *p != new_id);
-        self.prune(superseded.iter(), phases.reporter).await;
+        self.prune_superseded(superseded, phases.reporter).await;
         phases.stage(Stage::Prune, pruning.elapsed());
         Ok(Outcome::Succeeded { committed: true })
     }
