@@ -198,9 +198,10 @@ fn killed_by_stop(names: &[&str], service: &str, grace: Option<Duration>) -> Str
     };
     format!(
         "{} did not exit on the stop signal: the engine killed {} when {grace} ran out, and every update of the \
-         service `{service}` waits that long. Its main process is PID 1, which ignores every signal it has no \
-         handler for (and a start script passes none on): set `init: true` on the service (an init runs as PID 1 \
-         and passes the signal on), or make the app handle SIGTERM, or set a shorter `stop_grace_period`",
+         service `{service}` waits that long. Most often its main process, PID 1, has no handler for SIGTERM (a \
+         start script, or a server that installs none), and PID 1 ignores the signals it does not handle: set \
+         `init: true` on the service (an init runs as PID 1 and passes the signal on) or make the app handle \
+         SIGTERM; if its shutdown really takes that long, set a shorter `stop_grace_period`",
         names.join(", "),
         if names.len() == 1 { "it" } else { "them" },
     )
