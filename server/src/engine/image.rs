@@ -141,6 +141,26 @@ impl Engine {
         }
     }
 
+    /// Whether the images `a` and `b` run the same: the same layers and the same config, but
+    /// for their labels under the prefixes `ignored`. Unknown images are not the same.
+    pub async fn same_content(&self, a: &str, b: &str, ignored: &[&str]) -> Result<bool> {
+        let mut seen = Vec::new();
+        for id in [a, b] {
+            let inspect = match self.docker.inspect_image(id).await {
+                Ok(inspect) => inspect,
+                Err(e) if is_not_found(&e) => return Ok(false),
+                Err(e) => return Err(engine_error(&format!("inspect image {id}"), e)),
+            };
+            let mut config = inspect.config.unwrap_or_default();
+            if let Some(labels) = config.labels.as_mut() {
+                labels.retain(|key, _| !ignored.iter().any(|prefix| key.starts_with(prefix)));
+            }
+            let layers = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
+            seen.push((layers, config));
+        }
+        Ok(seen[0] == seen[1] && !seen[0].0.is_empty())
+    }
+
     /// Names `image` (an id or a name) `reference` too; the name leaves the image it named.
     pub async fn tag(&self, image: &str, reference: &str) -> Result<()> {
         let (repo, tag) = split_tag(reference);

@@ -21,6 +21,8 @@ use dockerignore::DockerIgnore;
 use plan::Plan;
 use service::ServiceBinding;
 
+/// What every label of ours starts with.
+pub const LABEL_PREFIX: &str = "dev.docker-rebuilder.";
 /// Label on our containers and images: the project folder they belong to.
 pub const LABEL_PROJECT: &str = "dev.docker-rebuilder.project";
 /// Label saying what the object is to us: `builder` (container) or `image`.

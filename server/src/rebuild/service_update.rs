@@ -46,7 +46,8 @@ impl Rebuilder {
             Update::Recreate => {
                 // Without develop.watch, what the bind mounts already show needs no recreate.
                 let files_only = report.files_only.as_deref().filter(|_| service.develop().is_empty());
-                match self.recreate_if_stale(service, &image_id, files_only, reporter).await {
+                let full_build = matches!(report.outcome, Outcome::ImageBuilt { .. });
+                match self.recreate_if_stale(service, &image_id, files_only, full_build, reporter).await {
                     Ok(Some((done, started))) => {
                         report.service_started = started;
                         Ok(Some(done))
@@ -122,6 +123,7 @@ impl Rebuilder {
         service: &ServiceBinding,
         image_id: &str,
         files_only: Option<&[(PathBuf, String)]>,
+        full_build: bool,
         reporter: &mut dyn Reporter,
     ) -> crate::error::Result<Option<(String, Vec<String>)>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose. No
@@ -151,7 +153,30 @@ impl Rebuilder {
         // A container whose app failed (one this recreate's predecessor started, say) was not
         // stopped by the user: the fix brings it back, as `compose up -d` would.
         let was_running = |c: &ServiceContainer| c.running || c.crashed || ahead.iter().any(|a| a.id == c.id);
-        let is_stale = |c: &&ServiceContainer| was_running(c) && c.image_id != image_id;
+        // A full build answered from the cache of compose's own (`up --build` before the first
+        // look) makes its layers again: the containers already run what it holds, and only
+        // labels tell the two apart. Not recreated (nor restarted for nothing).
+        let mut alike: Vec<String> = Vec::new();
+        if full_build {
+            let mut olds: Vec<&str> = services
+                .iter()
+                .flat_map(|(_, cs)| cs.iter().filter(|c| was_running(c) && c.image_id != image_id))
+                .map(|c| c.image_id.as_str())
+                .collect();
+            olds.sort_unstable();
+            olds.dedup();
+            for old in olds {
+                if matches!(self.engine.same_content(old, image_id, &METADATA_LABELS).await, Ok(true)) {
+                    alike.push(old.to_string());
+                }
+            }
+        }
+        let is_stale = |c: &&ServiceContainer| was_running(c) && c.image_id != image_id && !alike.contains(&c.image_id);
+        let running_alike: Vec<String> = services
+            .iter()
+            .flat_map(|(_, cs)| cs.iter().filter(|c| c.running && alike.contains(&c.image_id)))
+            .map(|c| c.name.clone())
+            .collect();
         services.retain(|(_, containers)| containers.iter().any(|c| is_stale(&c)));
         // A service whose stale containers all show the change through their binds keeps them.
         let mut kept: Vec<String> = Vec::new();
@@ -171,6 +196,13 @@ impl Rebuilder {
             }
         }
         let services = recreated;
+        if !running_alike.is_empty() {
+            kept.push(format!(
+                "{} already {} what the image holds (built alike): left running",
+                running_alike.join(", "),
+                if running_alike.len() == 1 { "runs" } else { "run" }
+            ));
+        }
         let kept = (!kept.is_empty()).then(|| format!("service {}: {}", service.name, kept.join("; ")));
         let stale: Vec<&ServiceContainer> = services.iter().flat_map(|(_, cs)| cs.iter().filter(is_stale)).collect();
         let Some(first) = stale.first() else {
@@ -249,6 +281,10 @@ impl Rebuilder {
 
 /// A tar of `files` that exist (host file, container path) and the paths of those gone from
 /// the host; no tar when none exists.
+/// Image labels that say who made an image, not what it runs: ours, and those compose v2
+/// gives the images it builds.
+const METADATA_LABELS: [&str; 2] = [crate::project::LABEL_PREFIX, "com.docker.compose."];
+
 fn archive_of(files: &[&(PathBuf, String)]) -> crate::error::Result<(Option<Vec<u8>>, Vec<String>)> {
     use std::os::unix::fs::PermissionsExt as _;
     let mut archive = ArchiveWriter::new();
