@@ -160,7 +160,7 @@ impl Rebuilder {
         if full_build {
             let mut olds: Vec<&str> = services
                 .iter()
-                .flat_map(|(_, cs)| cs.iter().filter(|c| was_running(c) && c.image_id != image_id))
+                .flat_map(|(_, cs)| cs.iter().filter(|c| c.running && c.image_id != image_id))
                 .map(|c| c.image_id.as_str())
                 .collect();
             olds.sort_unstable();
@@ -171,7 +171,10 @@ impl Rebuilder {
                 }
             }
         }
-        let is_stale = |c: &&ServiceContainer| was_running(c) && c.image_id != image_id && !alike.contains(&c.image_id);
+        // A crashed one is brought back all the same, as before.
+        let is_stale = |c: &&ServiceContainer| {
+            was_running(c) && c.image_id != image_id && !(c.running && alike.contains(&c.image_id))
+        };
         let running_alike: Vec<String> = services
             .iter()
             .flat_map(|(_, cs)| cs.iter().filter(|c| c.running && alike.contains(&c.image_id)))
