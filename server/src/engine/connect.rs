@@ -38,10 +38,48 @@ pub(super) async fn connect(target: &Target) -> Result<(bollard::Docker, Endpoin
             tls_files_fix(&target.source),
         )
     })?;
-    let docker = transport::docker(&endpoint).map_err(|e| failed(target, &endpoint, &e))?;
-    let docker = docker.negotiate_version().await.map_err(|e| failed(target, &endpoint, &e))?;
-    docker.ping().await.map_err(|e| failed(target, &endpoint, &e))?;
-    Ok((docker, endpoint))
+    let docker = transport::docker(&endpoint).map_err(|e| failed(target, &endpoint, &e, None))?;
+    let answered = match docker.negotiate_version().await {
+        Ok(docker) => docker.ping().await.map(|_| docker),
+        Err(e) => Err(e),
+    };
+    match answered {
+        Ok(docker) => Ok((docker, endpoint)),
+        Err(e) => {
+            // hyper may report only that the request was dropped ("Canceled") when the
+            // connection fails after the handshake: TLS 1.3 servers refuse a missing client
+            // certificate by an alert the client reads after sending its request. A request of
+            // our own, on a connection of our own, reads that alert: a message with the cause.
+            let unsaid = transport::io_cause(&e).is_none() && matches!(endpoint, Endpoint::Tls { .. });
+            let probed = if unsaid { probe(&endpoint).await } else { None };
+            Err(failed(target, &endpoint, &e, probed.as_ref()))
+        }
+    }
+}
+
+/// How long the probe of a failed connection may take: it only looks for a cause.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The `io::Error` a `GET /_ping` on a new connection to `endpoint` ends with, if any.
+async fn probe(endpoint: &Endpoint) -> Option<std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut io = endpoint.dial().await?;
+        let request = format!("GET /_ping HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", endpoint.host_header());
+        // The engine's alert may come after it closed: the read says why, even if the write failed.
+        let sent = async {
+            io.write_all(request.as_bytes()).await?;
+            io.flush().await
+        }
+        .await;
+        let mut answer = Vec::new();
+        io.read_to_end(&mut answer).await?;
+        sent
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, exchange).await {
+        Ok(Err(e)) => Some(e),
+        Ok(Ok(())) | Err(_) => None,
+    }
 }
 
 fn tls_files_fix(source: &EngineSource) -> &'static str {
@@ -52,13 +90,24 @@ fn tls_files_fix(source: &EngineSource) -> &'static str {
 }
 
 /// The error for a connection that failed, by its cause.
-pub(super) fn failed(target: &Target, endpoint: &Endpoint, error: &bollard::errors::Error) -> Error {
+/// `probed`: what a connection of our own ended with, when the error does not say.
+pub(super) fn failed(
+    target: &Target,
+    endpoint: &Endpoint,
+    error: &bollard::errors::Error,
+    probed: Option<&std::io::Error>,
+) -> Error {
     let at = format!("the Docker engine at {target}");
-    let (cause, fix) = diagnose(target, endpoint, error);
+    let (cause, fix) = diagnose(target, endpoint, error, probed);
     Error::new(ErrorKind::EngineUnavailable, format!("{at}: {cause}"), fix)
 }
 
-fn diagnose(target: &Target, endpoint: &Endpoint, error: &bollard::errors::Error) -> (String, String) {
+fn diagnose(
+    target: &Target,
+    endpoint: &Endpoint,
+    error: &bollard::errors::Error,
+    probed: Option<&std::io::Error>,
+) -> (String, String) {
     use std::io::ErrorKind as Io;
     let elsewhere = match target.source {
         EngineSource::Default => "or point docker-rebuilder at another engine (--context, --host, DOCKER_HOST)",
@@ -97,7 +146,7 @@ fn diagnose(target: &Target, endpoint: &Endpoint, error: &bollard::errors::Error
         let why = if said.is_empty() { error.to_string() } else { format!("ssh says: {}", said.replace('\n', " ")) };
         return (why, fix.into());
     }
-    let io = transport::io_cause(error);
+    let io = transport::io_cause(error).or(probed);
     if let Some(tls) = io.and_then(|e| e.get_ref()).and_then(|e| e.downcast_ref::<rustls::Error>()) {
         use rustls::AlertDescription as Alert;
         let fix = match tls {
