@@ -152,9 +152,14 @@ impl Engine {
                 Err(e) => return Err(engine_error(&format!("inspect image {id}"), e)),
             };
             let mut config = inspect.config.unwrap_or_default();
-            if let Some(labels) = config.labels.as_mut() {
-                labels.retain(|key, _| !ignored.iter().any(|prefix| key.starts_with(prefix)));
-            }
+            // No labels left and none at all are alike.
+            config.labels = config
+                .labels
+                .map(|mut labels| {
+                    labels.retain(|key, _| !ignored.iter().any(|prefix| key.starts_with(prefix)));
+                    labels
+                })
+                .filter(|labels| !labels.is_empty());
             let layers = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
             seen.push((layers, config));
         }

@@ -57,8 +57,7 @@ impl ServiceExit {
     /// One line, for a status: what ended, how, and the line of its output most likely to say
     /// why (the last that names an error, else its last).
     pub fn headline(&self) -> String {
-        let message = self.message();
-        let what = message.lines().next().unwrap_or_default().trim_end_matches(':');
+        let what = self.what_happened();
         let shown = shown_lines(&self.output);
         let names_an_error = |line: &&String| {
             let line = line.to_lowercase();
@@ -66,12 +65,23 @@ impl ServiceExit {
         };
         match shown.iter().rev().find(names_an_error).or(shown.last()) {
             Some(why) => format!("{what}: {}", why.trim()),
-            None => what.to_string(),
+            None => what,
         }
     }
 
     /// One paragraph: what ended, how, and its last output.
     pub fn message(&self) -> String {
+        let mut message = self.what_happened();
+        let shown = shown_lines(&self.output);
+        if !shown.is_empty() {
+            message.push_str(":\n");
+            message.push_str(&shown.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
+        }
+        message
+    }
+
+    /// What ended and how, in one line.
+    fn what_happened(&self) -> String {
         // Only failures are said (the watch passes over a stop).
         let how = if self.exit.oom_killed {
             "was killed for lack of memory (the OOM killer)".to_string()
@@ -85,24 +95,13 @@ impl ServiceExit {
         } else {
             format!("after running {:.1} s", ran.as_secs_f64())
         };
-        let mut message = format!(
+        format!(
             "service {}: its new container {} {how} {when}{restarting} — the image built, but the app does not run",
             self.service, self.container
-        );
-        let shown = shown_lines(&self.output);
-        if !shown.is_empty() {
-            message.push_str(":\n");
-            message.push_str(&shown.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
-        }
-        message
+        )
     }
 }
 
-/// The last lines of the output worth showing: a stack's frames (`    at f (/app/a.js:3:9)`,
-/// JavaScript's and Java's), blank lines and a line's repeats left out, as they would push the
-/// error itself off (node prints it above its stack; a restart policy starts the app again and
-/// again before its output is read, each run printing the same), each line cut to a readable
-/// width.
 fn shown_lines(output: &[String]) -> Vec<String> {
     const WIDTH: usize = 240;
     let kept = output.iter().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("at "));
