@@ -1,5 +1,6 @@
 //! One cycle: detect → sync → exec → commit → prune. Sync never overlaps the build or the
-//! commit: they run in sequence here, and a Rebuilder runs one operation at a time.
+//! commit: they run in sequence here, and a Rebuilder runs one operation at a time. (Beside
+//! the commit only a `develop.watch` copy into the service's containers runs: `sync_ahead.rs`.)
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ impl Rebuilder {
     /// running containers onto the image).
     pub async fn build(&self, options: BuildOptions, reporter: &mut dyn Reporter) -> Result<CycleReport> {
         self.color.store(options.color, std::sync::atomic::Ordering::SeqCst);
+        self.forget_synced_ahead();
         let mut report = match self.build_image(options, reporter).await {
             Ok(report) => report,
             Err(e) => {
@@ -348,10 +350,14 @@ impl Rebuilder {
                 (LABEL_ROLE.to_string(), "image".to_string()),
                 (LABEL_SOURCES.to_string(), manifest.sources_hash()),
             ]);
-            let new_id = self
-                .engine
-                .commit(&builder.id, &plan.image, CommitConfig { original: &builder.base.config, extra_labels: labels })
-                .await?;
+            let commit = self.engine.commit(
+                &builder.id,
+                &plan.image,
+                CommitConfig { original: &builder.base.config, extra_labels: labels },
+            );
+            // A develop.watch copy into the running containers needs no image: beside it.
+            let (new_id, ()) = tokio::join!(commit, self.sync_service_ahead(&synced));
+            let new_id = new_id?;
             phases.stage(Stage::Commit, committing.elapsed());
             self.tag_also(&new_id, phases.reporter).await;
             phases.start(Phase::Prune, "");

@@ -25,6 +25,7 @@ mod standby;
 mod status;
 mod steps;
 mod stop_ahead;
+mod sync_ahead;
 mod tags;
 mod unloaded;
 mod warm_caches;
@@ -92,6 +93,8 @@ pub struct Rebuilder {
     compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
     /// A compose service: its containers being stopped beside the commit (`stop_ahead.rs`).
     stopped_ahead: stop_ahead::StopAhead,
+    /// A `develop.watch` service: the copy into its containers made beside the commit.
+    synced_ahead: sync_ahead::SyncAhead,
     /// Images a commit superseded, pruned after the service's update (`prune_superseded`).
     superseded: std::sync::Mutex<Vec<String>>,
     /// Whether a stop that had to kill the service's containers was already warned about.
@@ -315,6 +318,7 @@ impl Rebuilder {
             compose_standby: Default::default(),
             compose_run: Default::default(),
             stopped_ahead: Default::default(),
+            synced_ahead: Default::default(),
             told_killed_by_stop: Default::default(),
             superseded: Default::default(),
         };

@@ -56,7 +56,10 @@ impl Rebuilder {
                     Err(e) => Err(e),
                 }
             }
-            Update::Copy { files, commands } => self.copy_into_service(service, &files, &commands, reporter).await,
+            Update::Copy { files, commands } => match self.take_synced_ahead(&files, &commands, reporter) {
+                Some(done) => done,
+                None => self.copy_into_service(service, &files, &commands, reporter).await,
+            },
             Update::CopyAll { rules } => match self.initial_files(&rules) {
                 Ok(files) => self.copy_into_service(service, &files, &[], reporter).await,
                 Err(e) => Err(e),
@@ -92,7 +95,7 @@ impl Rebuilder {
 
     /// A `container_name:` taken by a container of another compose project (or of none):
     /// compose would fail on it, and it is not ours to touch. An error located at the service.
-    async fn check_container_name(&self, service: &ServiceBinding) -> crate::error::Result<()> {
+    pub(super) async fn check_container_name(&self, service: &ServiceBinding) -> crate::error::Result<()> {
         let Some(name) = &service.container_name else { return Ok(()) };
         let owner = match self.engine.named_container_project(name).await? {
             None => return Ok(()),
@@ -347,7 +350,8 @@ pub async fn compose_version(engine: &Engine, workspace: &Workspace) -> ComposeV
 }
 
 /// What a cycle's end means for the service's running containers.
-enum Update {
+#[derive(Debug, PartialEq)]
+pub(super) enum Update {
     Recreate,
     /// Host files (absent: deleted) to their container paths, then these commands.
     Copy {
@@ -365,7 +369,6 @@ enum Update {
 /// `first`: the session's first look at them.
 fn develop_update(service: &ServiceBinding, context: &Path, report: &CycleReport, first: bool) -> Update {
     let develop = service.develop();
-    let hot = |r: &DevelopRule| matches!(r.action, WatchAction::Sync | WatchAction::SyncExec { .. });
     if develop.is_empty() {
         return Update::Recreate;
     }
@@ -382,37 +385,48 @@ fn develop_update(service: &ServiceBinding, context: &Path, report: &CycleReport
             }
         }
         Outcome::UpToDate => Update::Nothing,
-        _ => {
-            let mut files = Vec::new();
-            let mut commands: Vec<Vec<String>> = Vec::new();
-            for host in &report.synced {
-                let Some(rel) = host.strip_prefix(context).ok().map(|r| r.to_string_lossy().replace('\\', "/")) else {
-                    continue;
-                };
-                let covering: Vec<&DevelopRule> =
-                    develop.iter().filter(|r| r.syncs() && r.container_path(&rel).is_some()).collect();
-                let restarts = develop.iter().any(|r| r.action == WatchAction::Restart && under(&rel, &r.src));
-                if restarts || covering.iter().any(|r| !hot(r)) {
-                    return Update::Recreate;
-                }
-                for rule in covering {
-                    if let Some(path) = rule.container_path(&rel) {
-                        files.push((host.clone(), path));
-                    }
-                    if let WatchAction::SyncExec { command } = &rule.action {
-                        if !commands.contains(command) {
-                            commands.push(command.clone());
-                        }
-                    }
-                }
+        _ => develop_copy(service, context, &report.synced),
+    }
+}
+
+/// What `develop.watch` asks for after a clean build that synced the host files `synced`: a
+/// copy into the running containers when every file is under a rule that copies without a
+/// restart, else a recreate.
+pub(super) fn develop_copy(service: &ServiceBinding, context: &Path, synced: &[PathBuf]) -> Update {
+    let develop = service.develop();
+    let mut files = Vec::new();
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    for host in synced {
+        let Some(rel) = host.strip_prefix(context).ok().map(|r| r.to_string_lossy().replace('\\', "/")) else {
+            continue;
+        };
+        let covering: Vec<&DevelopRule> =
+            develop.iter().filter(|r| r.syncs() && r.container_path(&rel).is_some()).collect();
+        let restarts = develop.iter().any(|r| r.action == WatchAction::Restart && under(&rel, &r.src));
+        if restarts || covering.iter().any(|r| !hot(r)) {
+            return Update::Recreate;
+        }
+        for rule in covering {
+            if let Some(path) = rule.container_path(&rel) {
+                files.push((host.clone(), path));
             }
-            if files.is_empty() {
-                Update::Nothing
-            } else {
-                Update::Copy { files, commands }
+            if let WatchAction::SyncExec { command } = &rule.action {
+                if !commands.contains(command) {
+                    commands.push(command.clone());
+                }
             }
         }
     }
+    if files.is_empty() {
+        Update::Nothing
+    } else {
+        Update::Copy { files, commands }
+    }
+}
+
+/// A rule that copies without a restart: the container keeps running on an older image.
+fn hot(rule: &DevelopRule) -> bool {
+    matches!(rule.action, WatchAction::Sync | WatchAction::SyncExec { .. })
 }
 
 fn under(rel: &str, folder: &str) -> bool {
@@ -441,7 +455,7 @@ impl Rebuilder {
     /// Copies `files` into the running containers of the service and its twins (they have
     /// its `develop.watch` rules: a file gone from the host is removed there), then runs
     /// `commands` in each. The containers keep running.
-    async fn copy_into_service(
+    pub(super) async fn copy_into_service(
         &self,
         service: &ServiceBinding,
         files: &[(PathBuf, String)],
