@@ -177,3 +177,53 @@ fn in_the_editor_services_built_alike_are_one_project() {
     assert_eq!((builders(&p, "api"), builders(&p, "worker")), (1, 0));
     lsp.shutdown();
 }
+
+/// `watch` on the whole project follows its compose file, as the editor does: a service added
+/// while it runs is watched from then on (its own build), and one added built as the API is
+/// joins the API's build (the API's session starts again with its new twin).
+#[test]
+fn services_added_while_watch_runs_are_watched() {
+    let p = ComposeProject::new();
+    p.compose_ok(&["up", "-d", "--build"]);
+    let w = p.watch();
+    assert_eq!(w.next(FIRST_BUILD)["service"], "api", "{}", w.log());
+
+    let (second, third) = (second_port(), second_port());
+    p.project.write(
+        "web/Dockerfile",
+        "FROM busybox:local\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+    );
+    p.project.write("web/www/index.html", "web version 1\n");
+    add_worker_built_alike(&p, second);
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  web:\n    build: ./web\n    init: true\n    ports:\n      - \"127.0.0.1:{third}:8080\"\n  cache:\n"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build", "worker", "web"]);
+    expect_answer_on(third, "web version 1", "the web service, as compose built it");
+    // Both new groups are watched: the web service, and the API again with the worker.
+    let deadline = Instant::now() + CYCLE;
+    let mut watching = Vec::new();
+    while watching.len() < 2 {
+        let line = w.next(deadline.saturating_duration_since(Instant::now()));
+        if line["event"] == "watching" {
+            watching.push(line["service"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    watching.sort();
+    assert_eq!(watching, ["api", "web"], "{}", w.log());
+
+    // An edit of the web service's file reaches its container; one of the API's reaches both.
+    p.project.write("web/www/index.html", "web version 2\n");
+    expect_answer_on(third, "web version 2", "the web service, added while watching");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from version 2");
+    p.expect_answer("hello from version 2 (from compose)", "the api service");
+    expect_answer_on(second, "hello from version 2 (worker)", "the worker, now the API's twin");
+    assert_eq!((builders(&p, "api"), builders(&p, "worker")), (1, 0), "the api's builder serves the worker");
+    drop(w);
+    let clean = p.run(&["clean", "--json"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+}

@@ -30,6 +30,7 @@ mod render;
 mod style;
 mod targets;
 mod watch;
+mod watch_follow;
 
 use std::path::PathBuf;
 
@@ -423,7 +424,8 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
         }
         Command::Watch { targets } => {
             let all = rebuilders(&targets, flags).await?;
-            watch::run(all, mode).await
+            let follow = watch_follow::Follow::of(&targets, flags, &all.iter().map(|(t, _)| t).collect::<Vec<_>>());
+            watch::run(all, mode, follow).await
         }
         Command::Clean { targets, caches } => {
             let all = loaded(&targets, flags).await?;

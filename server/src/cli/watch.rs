@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,56 +17,54 @@ use serde_json::json;
 use super::render::{human, short_id, Mode};
 use super::style::{paint, Paint};
 use super::targets::Target;
+use super::watch_follow::{group_of, Follow, Group};
 use crate::error::Error;
 use crate::events::{Event, FileDiagnostic, Phase, Reporter, Severity};
 use crate::rebuild::{CycleReport, Outcome, Rebuilder, ServiceExit};
 use crate::session::{self, Input, SessionEvent, SessionHandle, SessionOptions};
 
+/// How often a compose project watched whole has its files' stamps compared (`watch_follow.rs`).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
 /// Kept of a cycle's build output, shown when it fails without a recognised problem.
 const KEPT_OUTPUT: usize = 8 * 1024;
 
-pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, Error> {
+pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode, mut follow: Option<Follow>) -> Result<i32, Error> {
     let line = StatusLine::start(mode == Mode::Human && std::io::stderr().is_terminal());
-    let several = projects.len() > 1;
     // Every project's session feeds one queue, its events tagged with the project's index.
     let (merged_tx, mut merged) = tokio::sync::mpsc::unbounded_channel();
-    let mut sessions = Vec::new();
-    let mut reporters = Vec::new();
-    for (index, (target, rebuilder)) in projects.into_iter().enumerate() {
-        let dir = rebuilder.project().dir.clone();
-        let image = rebuilder.project().plan.image.clone();
-        let (session, mut events) =
-            session::spawn(SessionOptions { source: target.source, watch: true, rebuilder: Some(rebuilder) });
-        let tx = merged_tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if tx.send((index, event)).is_err() {
-                    return;
-                }
-            }
-        });
-        let prefix = match (&target.service, several) {
-            (Some(service), true) => format!("[{service}] "),
-            _ => String::new(),
-        };
-        let reporter = WatchReporter::new(mode, line.clone(), prefix, target.service.clone());
-        match &target.service {
-            Some(service) => {
-                reporter.say(&format!("watching service {service} ({}) → {image} (Ctrl-C to stop)", dir.display()))
-            }
-            None => reporter.say(&format!("watching {} → {image} (Ctrl-C to stop)", dir.display())),
-        }
-        // The first cycle syncs whatever changed while nothing ran.
-        session.send(Input::Saved);
-        sessions.push(session);
-        reporters.push(reporter);
+    let mut watching = Watching {
+        mode,
+        line: line.clone(),
+        merged: merged_tx,
+        sessions: Arc::default(),
+        reporters: Vec::new(),
+        groups: Vec::new(),
+        running: 0,
+        stopping: Arc::default(),
+    };
+    let several = projects.len() > 1;
+    for (target, rebuilder) in projects {
+        watching.start(target, rebuilder, several);
     }
-    drop(merged_tx);
-    spawn_stop_signals(sessions.clone());
+    spawn_stop_signals(watching.sessions.clone(), watching.stopping.clone());
     let mut failed = None;
-    let mut running = sessions.len();
-    while let Some((index, event)) = merged.recv().await {
-        let reporter = &mut reporters[index];
+    let mut follow_tick = tokio::time::interval(FOLLOW_EVERY);
+    follow_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let (index, event) = tokio::select! {
+            got = merged.recv() => match got {
+                Some(got) => got,
+                None => break,
+            },
+            _ = follow_tick.tick(), if follow.is_some() => {
+                if let Some(follow) = follow.as_mut() {
+                    watching.follow(follow).await;
+                }
+                continue;
+            }
+        };
+        let reporter = &mut watching.reporters[index];
         match event {
             SessionEvent::CycleStarted { cycle, .. } => reporter.begin(cycle),
             SessionEvent::Progress(event) => reporter.report(event),
@@ -78,7 +77,7 @@ pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, 
             SessionEvent::WatcherUnavailable(e) => {
                 // Without the watcher there is nothing to watch with.
                 failed = Some(e);
-                sessions.iter().for_each(SessionHandle::stop);
+                watching.stop_all();
             }
             SessionEvent::Crashed { message } => reporter.error(&Error::new(
                 crate::error::ErrorKind::Internal,
@@ -86,8 +85,8 @@ pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, 
                 "the next change builds again; please report it",
             )),
             SessionEvent::Stopped => {
-                running -= 1;
-                if running == 0 {
+                watching.running -= 1;
+                if watching.running == 0 {
                     break;
                 }
             }
@@ -98,15 +97,112 @@ pub async fn run(projects: Vec<(Target, Rebuilder)>, mode: Mode) -> Result<i32, 
     if let Some(e) = failed {
         return Err(e);
     }
-    if let Some(reporter) = reporters.first() {
+    if let Some(reporter) = watching.reporters.first() {
         reporter.say("stopped; the builder is consistent and the image holds the last clean build");
     }
     Ok(0)
 }
 
+/// The sessions `watch` runs, each with its reporter and its compose group (`watch_follow.rs`).
+struct Watching {
+    mode: Mode,
+    line: StatusLine,
+    merged: Merged,
+    sessions: Arc<Mutex<Vec<SessionHandle>>>,
+    reporters: Vec<WatchReporter>,
+    /// Each session's compose group while it runs (None: stopped, or a folder).
+    groups: Vec<Option<Group>>,
+    running: usize,
+    /// A stop signal came: no session starts any more.
+    stopping: Arc<AtomicBool>,
+}
+
+/// The one queue every session's events go to, tagged with the session's index.
+type Merged = tokio::sync::mpsc::UnboundedSender<(usize, SessionEvent)>;
+
+impl Watching {
+    /// Starts watching `target`, built by `rebuilder`; `several`: services' lines get their name.
+    fn start(&mut self, target: Target, rebuilder: Rebuilder, several: bool) {
+        let index = self.reporters.len();
+        let dir = rebuilder.project().dir.clone();
+        let image = rebuilder.project().plan.image.clone();
+        let group = group_of(&target);
+        let (session, mut events) =
+            session::spawn(SessionOptions { source: target.source, watch: true, rebuilder: Some(rebuilder) });
+        let tx = self.merged.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if tx.send((index, event)).is_err() {
+                    return;
+                }
+            }
+        });
+        let prefix = match (&target.service, several) {
+            (Some(service), true) => format!("[{service}] "),
+            _ => String::new(),
+        };
+        let reporter = WatchReporter::new(self.mode, self.line.clone(), prefix, target.service.clone());
+        match &target.service {
+            Some(service) => {
+                reporter.say(&format!("watching service {service} ({}) → {image} (Ctrl-C to stop)", dir.display()))
+            }
+            None => reporter.say(&format!("watching {} → {image} (Ctrl-C to stop)", dir.display())),
+        }
+        // The first cycle syncs whatever changed while nothing ran.
+        session.send(Input::Saved);
+        lock(&self.sessions).push(session);
+        self.reporters.push(reporter);
+        self.groups.push(group);
+        self.running += 1;
+    }
+
+    fn stop_all(&self) {
+        lock(&self.sessions).iter().for_each(SessionHandle::stop);
+    }
+
+    /// After a cycle: the compose project's services as its files say now (`watch_follow.rs`).
+    async fn follow(&mut self, follow: &mut Follow) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let watched: Vec<Group> = self.groups.iter().flatten().cloned().collect();
+        let Some(regroup) = follow.regroup(&watched).await else { return };
+        let first = self.reporters.first();
+        for note in &regroup.notes {
+            if let Some(reporter) = first {
+                reporter.say(note);
+            }
+        }
+        for group in &regroup.stop {
+            if let Some(index) = self.groups.iter().position(|g| g.as_ref() == Some(group)) {
+                self.groups[index] = None;
+                if let Some(session) = lock(&self.sessions).get(index) {
+                    session.stop();
+                }
+                self.reporters[index].say("its services are grouped otherwise now: watched again as below");
+            }
+        }
+        if regroup.start.is_empty() {
+            return;
+        }
+        // Several services now: every line says whose it is.
+        for reporter in &mut self.reporters {
+            if let (true, Some(service)) = (reporter.prefix.is_empty(), &reporter.service) {
+                reporter.prefix = format!("[{service}] ");
+            }
+        }
+        for (target, rebuilder) in regroup.start {
+            if self.mode == Mode::Json {
+                out!("{}", json!({ "event": "watching", "service": target.service }));
+            }
+            self.start(target, rebuilder, true);
+        }
+    }
+}
+
 /// The first Ctrl-C or SIGTERM stops the running build (nothing is committed) and ends the
 /// loop; a second one exits at once.
-fn spawn_stop_signals(sessions: Vec<SessionHandle>) {
+fn spawn_stop_signals(sessions: Arc<Mutex<Vec<SessionHandle>>>, stopping: Arc<AtomicBool>) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut signals = 0;
@@ -126,7 +222,8 @@ fn spawn_stop_signals(sessions: Vec<SessionHandle>) {
                 err!("\ndocker-rebuilder: stopped at once; the next run re-syncs whatever this one left");
                 std::process::exit(130);
             }
-            sessions.iter().for_each(SessionHandle::stop);
+            stopping.store(true, Ordering::SeqCst);
+            lock(&sessions).iter().for_each(SessionHandle::stop);
         }
     });
 }

@@ -1,0 +1,131 @@
+//! `watch` on a whole compose project follows its compose files, as the LSP does: a service
+//! added to them while it runs is watched from then on, and services whose grouping changed
+//! (one now builds as another: `project/twins.rs`) are watched again as the new groups. A
+//! service removed keeps its session, which says why at its next cycle.
+//!
+//! Every second the front end compares the compose files' stamps (a few `stat`s), and reads
+//! the project again only when one changed.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use super::targets::{self, ComposeFlags, Target};
+use crate::engine::Engine;
+use crate::error::ErrorKind;
+use crate::project::compose;
+use crate::project::service::ProjectSource;
+use crate::rebuild::Rebuilder;
+
+/// A compose project watched whole: what to resolve it again with, and its files' stamps.
+pub struct Follow {
+    words: Vec<String>,
+    flags: ComposeFlags,
+    stamps: Vec<(PathBuf, Option<SystemTime>)>,
+    /// Services already there or already said not to be watched: a note is said once.
+    known: Vec<String>,
+}
+
+/// A watched group: the service built, and its twins.
+pub type Group = (String, Vec<String>);
+
+/// What changed in the compose project's groups.
+pub struct Regroup {
+    /// Sessions to stop (by group): their services are in other groups now.
+    pub stop: Vec<Group>,
+    /// Groups to start watching, each with its rebuilder.
+    pub start: Vec<(Target, Rebuilder)>,
+    /// Services left out since: nothing to rebuild (their notes).
+    pub notes: Vec<String>,
+}
+
+/// The group a target is, when it is a compose service.
+pub fn group_of(target: &Target) -> Option<Group> {
+    match &target.source {
+        ProjectSource::Service { service, twins, .. } => Some((service.clone(), twins.clone())),
+        ProjectSource::Folder(_) => None,
+    }
+}
+
+impl Follow {
+    /// For `watch WORDS` on `targets`: None unless they are a compose project's services taken
+    /// whole (none named).
+    pub fn of(words: &[String], flags: &ComposeFlags, targets: &[&Target]) -> Option<Follow> {
+        if !targets::split(words).1.is_empty() {
+            return None;
+        }
+        let options = targets.iter().find_map(|t| match &t.source {
+            ProjectSource::Service { options, .. } => Some(options.clone()),
+            ProjectSource::Folder(_) => None,
+        })?;
+        // Those left out at the start were said to be then.
+        let known = compose::load(&options).map(|w| w.services.iter().map(|s| s.name.clone()).collect());
+        Some(Follow {
+            words: words.to_vec(),
+            flags: flags.clone(),
+            stamps: stamps(&options),
+            known: known.unwrap_or_default(),
+        })
+    }
+
+    /// After a cycle: when a compose file changed since the last look, the project read again
+    /// and compared with `watched` (the groups running). None when nothing changed, or the
+    /// project does not load (the sessions say why).
+    pub async fn regroup(&mut self, watched: &[Group]) -> Option<Regroup> {
+        if self.stamps.iter().all(|(file, stamp)| modified(file) == *stamp) {
+            return None;
+        }
+        // Read once per change, even when it does not load (its sessions say why).
+        for (file, stamp) in &mut self.stamps {
+            *stamp = modified(file);
+        }
+        let engine = Engine::connect().await.ok()?;
+        let resolved = targets::resolve(&self.words, &self.flags, Some(&engine)).await.ok()?;
+        if let Some(options) = resolved.iter().find_map(|t| match &t.source {
+            ProjectSource::Service { options, .. } => Some(options.clone()),
+            ProjectSource::Folder(_) => None,
+        }) {
+            self.stamps = stamps(&options);
+        }
+        let groups: Vec<(Group, Target)> = resolved.into_iter().filter_map(|t| group_of(&t).map(|g| (g, t))).collect();
+        let members = |g: &Group| std::iter::once(g.0.clone()).chain(g.1.iter().cloned()).collect::<Vec<_>>();
+        // A running group is stopped when a service of it is in another group now.
+        let stop: Vec<Group> = watched
+            .iter()
+            .filter(|w| !groups.iter().any(|(g, _)| g == *w))
+            .filter(|w| members(w).iter().any(|s| groups.iter().any(|(g, _)| members(g).contains(s))))
+            .cloned()
+            .collect();
+        let kept: Vec<&Group> = watched.iter().filter(|w| !stop.contains(w)).collect();
+        let mut regroup = Regroup { stop, start: Vec::new(), notes: Vec::new() };
+        for (group, target) in groups {
+            let taken = kept.iter().any(|k| members(k).iter().any(|s| members(&group).contains(s)));
+            if taken {
+                continue;
+            }
+            let new = !self.known.contains(&group.0);
+            if new {
+                self.known.push(group.0.clone());
+            }
+            match target.source.load() {
+                Ok(project) => regroup.start.push((target, Rebuilder::new(engine.clone(), project))),
+                Err(_) if !new => {}
+                Err(e) if e.kind == ErrorKind::NothingToRebuild => regroup.notes.push(format!("left out: {}", e.cause)),
+                Err(e) => regroup.notes.push(format!("service {} is not watched: {}", group.0, e.one_line())),
+            }
+        }
+        Some(regroup)
+    }
+}
+
+/// The compose project's files (compose files, .env, included files) and their stamps.
+fn stamps(options: &compose::ComposeOptions) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let Ok(workspace) = compose::load(options) else { return Vec::new() };
+    let given = options.env_files.iter().cloned();
+    let files = workspace.files.iter().cloned().chain(workspace.env_file.clone()).chain(workspace.included.clone());
+    let files = files.chain(given);
+    files.map(|f| (f.clone(), modified(&f))).collect()
+}
+
+fn modified(file: &PathBuf) -> Option<SystemTime> {
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}
