@@ -150,7 +150,14 @@ impl Watching {
         }
         // The first cycle syncs whatever changed while nothing ran.
         session.send(Input::Saved);
-        lock(&self.sessions).push(session);
+        let mut sessions = lock(&self.sessions);
+        // A stop signal sets `stopping`, then stops every session listed: one started meanwhile
+        // is either listed in time or sees the flag here.
+        if self.stopping.load(Ordering::SeqCst) {
+            session.stop();
+        }
+        sessions.push(session);
+        drop(sessions);
         self.reporters.push(reporter);
         self.groups.push(group);
         self.running += 1;
