@@ -67,8 +67,8 @@ impl Follow {
         })
     }
 
-    /// After a cycle: when a compose file changed since the last look, the project read again
-    /// and compared with `watched` (the groups running). None when nothing changed, or the
+    /// When a compose file changed since the last look: the project read again and compared
+    /// with `watched` (the groups running). None when nothing changed, or the
     /// project does not load (the sessions say why).
     pub async fn regroup(&mut self, watched: &[Group]) -> Option<Regroup> {
         if self.stamps.iter().all(|(file, stamp)| modified(file) == *stamp) {
@@ -86,22 +86,12 @@ impl Follow {
         }) {
             self.stamps = stamps(&options);
         }
-        let groups: Vec<(Group, Target)> = resolved.into_iter().filter_map(|t| group_of(&t).map(|g| (g, t))).collect();
-        let members = |g: &Group| std::iter::once(g.0.clone()).chain(g.1.iter().cloned()).collect::<Vec<_>>();
-        // A running group is stopped when a service of it is in another group now.
-        let stop: Vec<Group> = watched
-            .iter()
-            .filter(|w| !groups.iter().any(|(g, _)| g == *w))
-            .filter(|w| members(w).iter().any(|s| groups.iter().any(|(g, _)| members(g).contains(s))))
-            .cloned()
-            .collect();
-        let kept: Vec<&Group> = watched.iter().filter(|w| !stop.contains(w)).collect();
+        let (groups, targets): (Vec<Group>, Vec<Target>) =
+            resolved.into_iter().filter_map(|t| group_of(&t).map(|g| (g, t))).unzip();
+        let (stop, start) = compare(watched, &groups);
         let mut regroup = Regroup { stop, start: Vec::new(), notes: Vec::new() };
-        for (group, target) in groups {
-            let taken = kept.iter().any(|k| members(k).iter().any(|s| members(&group).contains(s)));
-            if taken {
-                continue;
-            }
+        for (index, target) in targets.into_iter().enumerate().filter(|(i, _)| start.contains(i)) {
+            let group = &groups[index];
             let new = !self.known.contains(&group.0);
             if new {
                 self.known.push(group.0.clone());
@@ -117,6 +107,20 @@ impl Follow {
     }
 }
 
+/// The groups as the compose files say now (`now`) against those `watched`: the watched ones
+/// to stop (a service of theirs is in another group now), and the indexes in `now` of those to
+/// start (none of their services is in a watched group that goes on). A watched group none of
+/// whose services is in `now` (removed from the file) goes on: its session says why.
+fn compare(watched: &[Group], now: &[Group]) -> (Vec<Group>, Vec<usize>) {
+    let members = |g: &Group| std::iter::once(g.0.clone()).chain(g.1.iter().cloned()).collect::<Vec<_>>();
+    let shares = |a: &Group, b: &Group| members(a).iter().any(|s| members(b).contains(s));
+    let stop: Vec<Group> =
+        watched.iter().filter(|w| !now.contains(w) && now.iter().any(|g| shares(w, g))).cloned().collect();
+    let kept: Vec<&Group> = watched.iter().filter(|w| !stop.contains(w)).collect();
+    let start = (0..now.len()).filter(|&i| !kept.iter().any(|k| shares(k, &now[i]))).collect();
+    (stop, start)
+}
+
 /// The compose project's files (compose files, .env, included files) and their stamps.
 fn stamps(options: &compose::ComposeOptions) -> Vec<(PathBuf, Option<SystemTime>)> {
     let Ok(workspace) = compose::load(options) else { return Vec::new() };
@@ -128,4 +132,35 @@ fn stamps(options: &compose::ComposeOptions) -> Vec<(PathBuf, Option<SystemTime>
 
 fn modified(file: &PathBuf) -> Option<SystemTime> {
     std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(leader: &str, twins: &[&str]) -> Group {
+        (leader.to_string(), twins.iter().map(|t| t.to_string()).collect())
+    }
+
+    #[test]
+    fn groups_that_changed_stop_and_new_ones_start() {
+        // Unchanged: nothing.
+        assert_eq!(compare(&[g("api", &[])], &[g("api", &[])]), (vec![], vec![]));
+        // A service added: only it starts.
+        assert_eq!(compare(&[g("api", &[])], &[g("api", &[]), g("web", &[])]), (vec![], vec![1]));
+        // A service added built as the API is: the API's group starts again with it.
+        assert_eq!(compare(&[g("api", &[])], &[g("api", &["worker"])]), (vec![g("api", &[])], vec![0]));
+        // Two watched apart now built alike: both stop, their group starts.
+        assert_eq!(
+            compare(&[g("api", &[]), g("worker", &[])], &[g("api", &["worker"])]),
+            (vec![g("api", &[]), g("worker", &[])], vec![0])
+        );
+        // A twin whose build parted: its old group stops, both start on their own.
+        assert_eq!(
+            compare(&[g("api", &["worker"])], &[g("api", &[]), g("worker", &[])]),
+            (vec![g("api", &["worker"])], vec![0, 1])
+        );
+        // A service removed from the file: its session goes on (it says why); nothing starts.
+        assert_eq!(compare(&[g("api", &[]), g("old", &[])], &[g("api", &[])]), (vec![], vec![]));
+    }
 }
