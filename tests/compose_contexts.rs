@@ -9,8 +9,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use support::compose::{get_body, Compose, ComposeProject, CYCLE, FIRST_BUILD};
-use support::docker_ok;
 use support::lsp::is_status;
+use support::{docker, docker_ok};
 
 /// A second loopback port for a second service.
 fn second_port() -> u16 {
@@ -226,4 +226,47 @@ fn services_added_while_watch_runs_are_watched() {
     drop(w);
     let clean = p.run(&["clean", "--json"]);
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+}
+
+/// A service whose `build.context` moved within the compose folder: `clean` also removes the
+/// builder its old context got, and leaves alone one of another compose project below it.
+#[test]
+fn clean_removes_what_a_service_left_in_the_context_it_moved_from() {
+    let p = ComposeProject::new();
+    for file in ["Dockerfile", "Makefile", "src/greeting.c", "src/greeting.h", "src/server.c"] {
+        p.project.write(&format!("api2/{file}"), &p.project.read(&format!("api/{file}")));
+    }
+    let built = p.run(&["build", "--json", "api"]);
+    assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
+    p.project.replace("docker-compose.yml", "    build: ./api\n", "    build: ./api2\n");
+    let built = p.run(&["build", "--json", "api"]);
+    assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
+    let labelled = |context: &str| {
+        let label = format!("label=dev.docker-rebuilder.project={}#api", p.project.path(context).display());
+        docker_ok(&["ps", "-aq", "--filter", &label, "--filter", "label=dev.docker-rebuilder.role=builder"])
+            .lines()
+            .count()
+    };
+    assert_eq!((labelled("api"), labelled("api2")), (1, 1), "a builder for each context it was built from");
+    // Another compose project's `api`, in a folder below this one.
+    p.project.write("other/docker-compose.yml", "services:\n  api:\n    build: ./svc\n");
+    let theirs = format!("{}-other-api", p.name());
+    let their_label = format!("dev.docker-rebuilder.project={}#api", p.project.path("other/svc").display());
+    docker_ok(&[
+        "create",
+        "--name",
+        &theirs,
+        "--label",
+        &their_label,
+        "--label",
+        "dev.docker-rebuilder.role=builder",
+        "busybox:local",
+        "true",
+    ]);
+    let clean = p.run(&["clean", "--json"]);
+    let survived = docker(&["inspect", "--format", "{{.Name}}", &theirs]).status.success();
+    docker(&["rm", "-f", &theirs]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!((labelled("api"), labelled("api2")), (0, 0), "{}", clean.stdout);
+    assert!(survived, "another compose project's builder is not ours to clean: {}", clean.stdout);
 }

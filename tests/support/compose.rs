@@ -324,8 +324,9 @@ impl Drop for ComposeProject {
         remove_labelled(&format!("{api}#api"), &[&tags[0], &tags[1], &tags[2]]);
         remove_labelled(&format!("{api}#worker"), &[]);
         remove_labelled(&api, &[]);
-        // A `web` service a test added, built from `web/`.
+        // A `web` service a test added, built from `web/`; the API built from `api2/`.
         remove_labelled(&format!("{}#web", self.project.path("web").display()), &[]);
+        remove_labelled(&format!("{}#api", self.project.path("api2").display()), &[]);
         let mut built = std::mem::take(&mut *self.built.lock().unwrap_or_else(|e| e.into_inner()));
         // Compose v2 labels the images it builds with the project.
         let label = format!("label=com.docker.compose.project={}", self.name());

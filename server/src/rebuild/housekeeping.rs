@@ -114,18 +114,31 @@ impl Rebuilder {
 
     /// Builders of ours the names above did not find: this project's under a name an older
     /// version gave them (a compose service's stage builders were named by the context alone),
-    /// and what a run that built the service's twins apart made for them (`project/twins.rs`:
-    /// this project's builder serves them now; their volumes go too).
+    /// what a run that built the service's twins apart made for them (`project/twins.rs`:
+    /// this project's builder serves them now), and what the service or its twins left in a
+    /// context of the compose folder they were built from before; their volumes go too.
     async fn clean_leftovers(&self, caches: bool, report: &mut CleanReport, reporter: &mut dyn Reporter) -> Result<()> {
-        let twins = self.project.service.as_ref().map(|s| s.twin_labels(&self.project.dir)).unwrap_or_default();
+        let mut others = self.project.service.as_ref().map(|s| s.twin_labels(&self.project.dir)).unwrap_or_default();
+        // What the service or its twins left in a context they were built from before (a
+        // `build.context` that moved within the compose folder).
+        if let Some(service) = &self.project.service {
+            let names: Vec<&str> =
+                std::iter::once(service.name.as_str()).chain(service.twins.iter().map(|t| t.name.as_str())).collect();
+            let dir = service.workspace_dir.canonicalize().unwrap_or_else(|_| service.workspace_dir.clone());
+            for label in super::unloaded::service_labels(&self.engine, &dir, &names).await? {
+                if label != self.project.label() && !others.contains(&label) {
+                    others.push(label);
+                }
+            }
+        }
         let mut removed = Vec::new();
-        for label in std::iter::once(self.project.label()).chain(twins.iter().cloned()) {
+        for label in std::iter::once(self.project.label()).chain(others.iter().cloned()) {
             for c in super::unloaded::builders_labelled(&self.engine, &label).await? {
                 self.engine.remove_container(&c.id).await?;
                 removed.push(c.name);
             }
         }
-        for label in &twins {
+        for label in &others {
             report.volumes_removed.extend(remove_volumes(&self.engine, label, caches, reporter).await);
         }
         if !removed.is_empty() {

@@ -36,13 +36,33 @@ fn label(dir: &Path) -> String {
 async fn labels(engine: &Engine, source: &ProjectSource) -> Result<Vec<String>> {
     let dir = source.dir().canonicalize().unwrap_or_else(|_| source.dir().to_path_buf());
     let Some(service) = source.service() else { return Ok(vec![label(&dir)]) };
-    let suffix = format!("#{service}");
+    service_labels(engine, &dir, &[service]).await
+}
+
+/// Every project label of ours (`<context>#<service>`) for one of `services` built from a
+/// context in the compose folder `dir`, wherever in it that context is now or was (a
+/// `build.context` moved) — but not in a folder of another compose project below `dir`.
+pub(super) async fn service_labels(engine: &Engine, dir: &Path, services: &[&str]) -> Result<Vec<String>> {
     Ok(engine
         .label_values(LABEL_PROJECT)
         .await?
         .into_iter()
-        .filter(|v| v.strip_suffix(&suffix).is_some_and(|context| Path::new(context).starts_with(&dir)))
+        .filter(|v| {
+            v.rsplit_once('#').is_some_and(|(context, service)| {
+                services.contains(&service) && in_this_compose_project(dir, Path::new(context))
+            })
+        })
         .collect())
+}
+
+/// Whether `context` is in the compose folder `dir` and in no other compose project's: no
+/// folder from it up to `dir` (not included) holds a compose file.
+fn in_this_compose_project(dir: &Path, context: &Path) -> bool {
+    context.starts_with(dir)
+        && context
+            .ancestors()
+            .take_while(|a| *a != dir)
+            .all(|a| !crate::project::compose::COMPOSE_FILES.iter().any(|f| a.join(f).is_file()))
 }
 
 /// The image name without a plan: rebuilder.toml's `image` when it parses, else the default.
@@ -116,4 +136,26 @@ pub async fn status_unloaded(engine: &Engine, source: &ProjectSource, error: Err
         containers: ours(engine, source).await?,
         error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_belongs_to_the_nearest_compose_folder_above_it() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path();
+        for folder in ["api", "old/api", "other/svc"] {
+            std::fs::create_dir_all(dir.join(folder)).expect("mkdir");
+        }
+        std::fs::write(dir.join("compose.yaml"), "services: {}\n").expect("write");
+        std::fs::write(dir.join("other/docker-compose.yml"), "services: {}\n").expect("write");
+        assert!(in_this_compose_project(dir, &dir.join("api")));
+        assert!(in_this_compose_project(dir, &dir.join("old/api")), "a context the service had before");
+        assert!(in_this_compose_project(dir, dir), "a context at the compose folder itself");
+        assert!(!in_this_compose_project(dir, &dir.join("other/svc")), "another compose project's");
+        assert!(!in_this_compose_project(dir, &dir.join("other")));
+        assert!(!in_this_compose_project(&dir.join("api"), dir), "above the folder");
+    }
 }
