@@ -57,13 +57,13 @@ impl Follow {
             ProjectSource::Service { options, .. } => Some(options.clone()),
             ProjectSource::Folder(_) => None,
         })?;
-        // Those left out at the start were said to be then.
-        let known = compose::load(&options).map(|w| w.services.iter().map(|s| s.name.clone()).collect());
+        let workspace = compose::load(&options).ok()?;
         Some(Follow {
             words: words.to_vec(),
             flags: flags.clone(),
-            stamps: stamps(&options),
-            known: known.unwrap_or_default(),
+            stamps: stamps_of(&workspace, &options),
+            // Those left out at the start were said to be then.
+            known: workspace.services.iter().map(|s| s.name.clone()).collect(),
         })
     }
 
@@ -123,7 +123,10 @@ fn compare(watched: &[Group], now: &[Group]) -> (Vec<Group>, Vec<usize>) {
 
 /// The compose project's files (compose files, .env, included files) and their stamps.
 fn stamps(options: &compose::ComposeOptions) -> Vec<(PathBuf, Option<SystemTime>)> {
-    let Ok(workspace) = compose::load(options) else { return Vec::new() };
+    compose::load(options).map(|workspace| stamps_of(&workspace, options)).unwrap_or_default()
+}
+
+fn stamps_of(workspace: &compose::Workspace, options: &compose::ComposeOptions) -> Vec<(PathBuf, Option<SystemTime>)> {
     let given = options.env_files.iter().cloned();
     let files = workspace.files.iter().cloned().chain(workspace.env_file.clone()).chain(workspace.included.clone());
     let files = files.chain(given);

@@ -285,12 +285,12 @@ impl Rebuilder {
     }
 }
 
-/// A tar of `files` that exist (host file, container path) and the paths of those gone from
-/// the host; no tar when none exists.
 /// Image labels that say who made an image, not what it runs: ours, and those compose v2
 /// gives the images it builds.
 const METADATA_LABELS: [&str; 2] = [crate::project::LABEL_PREFIX, "com.docker.compose."];
 
+/// A tar of `files` that exist (host file, container path) and the paths of those gone from
+/// the host; no tar when none exists.
 fn archive_of(files: &[&(PathBuf, String)]) -> crate::error::Result<(Option<Vec<u8>>, Vec<String>)> {
     use std::os::unix::fs::PermissionsExt as _;
     let mut archive = ArchiveWriter::new();
@@ -350,7 +350,6 @@ pub async fn compose_version(engine: &Engine, workspace: &Workspace) -> ComposeV
 }
 
 /// What a cycle's end means for the service's running containers.
-#[derive(Debug, PartialEq)]
 pub(super) enum Update {
     Recreate,
     /// Host files (absent: deleted) to their container paths, then these commands.
