@@ -178,6 +178,63 @@ fn in_the_editor_services_built_alike_are_one_project() {
     lsp.shutdown();
 }
 
+/// In the editor, a service that comes to be built as another one (its compose file edited)
+/// is said `stopped`, under its session's number, so status bars drop it; the API's session
+/// starts again with it as a twin, under a higher number, and its save updates both.
+#[test]
+fn in_the_editor_a_service_that_becomes_a_twin_is_said_stopped() {
+    let p = ComposeProject::new();
+    let second = second_port();
+    // The worker's build differs by an argument at first: a project of its own.
+    p.project.replace(
+        "docker-compose.yml",
+        "  cache:\n",
+        &format!(
+            "  worker:\n    build:\n      context: ./api\n      args:\n        EDITION: worker\n    ports:\n      - \
+             \"127.0.0.1:{second}:8080\"\n    environment:\n      GREETING_SUFFIX: \" (worker)\"\n  cache:\n"
+        ),
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    let mut lsp = p.lsp();
+    lsp.initialize(&[&p.project.dir]);
+    let status = |service: &'static str, state: &'static str| {
+        move |m: &serde_json::Value| is_status(m, state) && m["params"]["service"] == service
+    };
+    let (at_api, api) = lsp.wait_for(0, FIRST_BUILD, status("api", "succeeded"));
+    let (at_worker, worker) = lsp.wait_for(0, FIRST_BUILD, status("worker", "succeeded"));
+    assert_eq!(builders(&p, "worker"), 1, "the worker is built on its own first");
+
+    p.project.replace("docker-compose.yml", "      args:\n        EDITION: worker\n", "");
+    lsp.did_save(&p.project.path("docker-compose.yml"));
+    let since = at_api.max(at_worker);
+    let (at_stopped, stopped) = lsp.wait_for(since, CYCLE, status("worker", "stopped"));
+    assert_eq!(stopped["params"]["session"], worker["params"]["session"], "{stopped}");
+    let (_, api_stopped) = lsp.wait_for(since, CYCLE, status("api", "stopped"));
+    assert_eq!(api_stopped["params"]["session"], api["params"]["session"], "{api_stopped}");
+    let old = api["params"]["session"].as_u64().unwrap_or(u64::MAX);
+    let newer = |m: &serde_json::Value| {
+        is_status(m, "succeeded") && m["params"]["service"] == "api" && m["params"]["session"].as_u64() > Some(old)
+    };
+    lsp.wait_for(since, CYCLE, newer);
+
+    let source = p.project.path("api/src/greeting.c");
+    p.project.replace("api/src/greeting.c", "hello from version 1", "hello from the regrouped editor");
+    lsp.did_save(&source);
+    p.expect_answer("hello from the regrouped editor (from compose)", "the api service");
+    expect_answer_on(second, "hello from the regrouped editor (worker)", "the worker, now the API's twin");
+    let worker_after = |m: &serde_json::Value| {
+        m["method"] == "docker-rebuilder/status"
+            && m["params"]["service"] == "worker"
+            && m["params"]["state"] != "stopped"
+    };
+    let worker_again = lsp.try_wait_for(at_stopped, Duration::from_millis(1), worker_after);
+    assert!(worker_again.is_none(), "the worker has no session now: {worker_again:?}");
+    lsp.shutdown();
+    let clean = p.run(&["clean", "--json"]);
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!((builders(&p, "api"), builders(&p, "worker")), (0, 0), "{}", clean.stdout);
+}
+
 /// `watch` on the whole project follows its compose file, as the editor does: a service added
 /// while it runs is watched from then on (its own build), and one added built as the API is
 /// joins the API's build (the API's session starts again with its new twin).

@@ -10,7 +10,7 @@ export const ServerCommand = {
   status: 'docker-rebuilder.status',
 } as const;
 
-export type BuildState = 'idle' | 'building' | 'succeeded' | 'failed' | 'down' | 'error';
+export type BuildState = 'idle' | 'building' | 'succeeded' | 'failed' | 'down' | 'error' | 'stopped';
 
 /** `docker-rebuilder/status`, sent after every change of a project's state. */
 export interface StatusParams {
@@ -28,6 +28,9 @@ export interface StatusParams {
   service?: string | null;
   /** A compose service: its build context folder (the files it builds are under it). */
   context?: string | null;
+  /** Higher for a later session of the same project: a status with a lower one than the last
+   * seen is stale; `stopped` (a session's last word) ends only the session it names. */
+  session: number;
 }
 
 export const StatusNotification = new NotificationType<StatusParams>('docker-rebuilder/status');

@@ -10,6 +10,8 @@ export class StatusBar implements vscode.Disposable {
   /** By project folder and, for a compose service, its name: a compose folder has several. */
   private readonly byProject = new Map<string, StatusParams>();
   private latest: string | undefined;
+  /** Whether the server has sent a status yet (until then, the item says it is starting). */
+  private heard = false;
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(showLogCommand: string) {
@@ -28,19 +30,39 @@ export class StatusBar implements vscode.Disposable {
   /** The server is not running (not found, crashed, or stopped). */
   stopped(reason: string): void {
     this.byProject.clear();
+    this.latest = undefined;
+    this.heard = false;
     this.show('$(circle-slash) Docker Rebuilder', reason, 'statusBarItem.errorBackground');
   }
 
   update(status: StatusParams): void {
     const key = statusKey(status);
-    this.byProject.set(key, status);
-    this.latest = key;
+    const known = this.byProject.get(key);
+    if (known && known.session > status.session) {
+      // A late word of a session that has since been replaced.
+      return;
+    }
+    if (status.state === 'stopped') {
+      // No session builds the project any more (a compose service now built with another).
+      this.byProject.delete(key);
+      if (this.latest === key) {
+        this.latest = undefined;
+      }
+    } else {
+      this.byProject.set(key, status);
+      this.latest = key;
+    }
+    this.heard = true;
     this.render();
   }
 
   private render(): void {
     const status = this.current();
     if (!status) {
+      if (this.heard) {
+        // Every project the server spoke of has stopped: nothing to speak for.
+        this.show('$(package) Docker Rebuilder', 'No project is being built. Click to show the build log.');
+      }
       return;
     }
     const tooltip = new vscode.MarkdownString(undefined, true);

@@ -8,7 +8,7 @@ use tower_lsp_server::ls_types::{MessageType, NumberOrString};
 use tower_lsp_server::Client;
 
 use super::convert;
-use super::protocol::{StatusNotification, StatusParams};
+use super::protocol::{BuildState, StatusNotification, StatusParams};
 use crate::events::{BuildStepState, Event, Phase};
 use crate::project::service::ProjectSource;
 use crate::rebuild::Outcome;
@@ -63,6 +63,9 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
     let mut shown = std::collections::BTreeSet::new();
     // Why a save has nothing to rebuild is said once as a message; after that, in the log.
     let mut told_nothing_to_rebuild = false;
+    // The last status sent: a stopped session says `stopped` under it, so that status bars
+    // drop a project no session builds any more (a compose service now built with another).
+    let mut last_status: Option<StatusParams> = None;
     while let Some(event) = events.recv().await {
         match event {
             SessionEvent::CycleStarted { cycle, trigger } => {
@@ -168,7 +171,9 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
             SessionEvent::Status(status) => {
                 // The output a status line points to ("build failed") is in the log first.
                 log.flush(&client).await;
-                client.send_notification::<StatusNotification>(StatusParams::from(&status)).await;
+                let status = StatusParams::from(&status);
+                client.send_notification::<StatusNotification>(status.clone()).await;
+                last_status = Some(status);
             }
             SessionEvent::WatcherUnavailable(e) => {
                 let text = format!("docker-rebuilder: not watching for changes outside the editor: {e}");
@@ -188,6 +193,12 @@ async fn render(client: Client, mut events: mpsc::UnboundedReceiver<SessionEvent
             SessionEvent::Stopped => {
                 for uri in shown.iter().filter_map(|path| convert::uri(path)) {
                     client.publish_diagnostics(uri, Vec::new(), None).await;
+                }
+                if let Some(status) = last_status.take() {
+                    let message =
+                        "no longer built by this session: its compose project or settings changed".to_string();
+                    let stopped = StatusParams { state: BuildState::Stopped, message, ..status };
+                    client.send_notification::<StatusNotification>(stopped).await;
                 }
                 return;
             }

@@ -31,6 +31,10 @@ pub enum BuildState {
     Failed,
     Down,
     Error,
+    /// The session stopped and nothing of it will follow (sent once, as its last status): the
+    /// project was regrouped (a compose service now built with another) or its folder's
+    /// settings changed. A session that takes over reports under a higher `session`.
+    Stopped,
 }
 
 impl From<State> for BuildState {
@@ -64,6 +68,10 @@ pub struct StatusParams {
     pub service: Option<String>,
     /// A compose service: its build context folder (the files it builds are under it).
     pub context: Option<String>,
+    /// The session's number, higher for a later session of the same project: a status with a
+    /// lower one than the last seen for the project is stale, and `stopped` ends only the
+    /// session it names.
+    pub session: u64,
 }
 
 impl From<&SessionStatus> for StatusParams {
@@ -80,6 +88,7 @@ impl From<&SessionStatus> for StatusParams {
             stage: s.stage.clone(),
             service: s.service.clone(),
             context: s.context.as_ref().map(|c| c.display().to_string()),
+            session: s.session,
         }
     }
 }

@@ -98,6 +98,7 @@ fn status(full: bool) -> StatusParams {
         stage: full.then(|| "build".into()),
         service: full.then(|| "api".into()),
         context: full.then(|| "/p/api".into()),
+        session: 3,
     }
 }
 
@@ -130,7 +131,7 @@ fn protocol_ts_says_what_the_server_sends() {
 fn protocol_ts_names_the_same_states_and_commands() {
     let states: Vec<String> = [BuildState::Idle, BuildState::Building, BuildState::Succeeded, BuildState::Failed]
         .into_iter()
-        .chain([BuildState::Down, BuildState::Error])
+        .chain([BuildState::Down, BuildState::Error, BuildState::Stopped])
         .map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
         .collect();
     let line =

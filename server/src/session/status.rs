@@ -1,6 +1,7 @@
 //! What status bars show for a project: its state, image and the last cycle's result.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::Error;
@@ -70,7 +71,14 @@ pub struct SessionStatus {
     /// A compose service: its build context, which holds the files it builds (editors show
     /// the status of the service whose context holds the open file).
     pub context: Option<PathBuf>,
+    /// The session's number, in the order sessions start in this process: a project whose
+    /// session stopped and started again (its compose group changed) reports under a higher
+    /// one, so a late word of the old session never overwrites the new one's.
+    pub session: u64,
 }
+
+/// The next session's number.
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 impl SessionStatus {
     /// Before anything ran: the image the project names (the default name when it does not load).
@@ -98,6 +106,7 @@ impl SessionStatus {
             stage: None,
             service: source.service().map(str::to_string),
             context,
+            session: SESSIONS.fetch_add(1, Ordering::Relaxed),
         }
     }
 

@@ -234,10 +234,11 @@ function cases.c()
   -- VS Code workspace case runs this with a real compose project).
   local status = require('docker_rebuilder.status')
   local compose_root = vim.fn.tempname()
-  local function service_status(service, state)
+  local function service_status(service, state, session)
     return {
       project = compose_root, service = service, context = compose_root .. '/' .. service, state = state,
       image = 'shop_' .. service, errors = state == 'failed' and 1 or 0, warnings = 0, message = '', stage = vim.NIL,
+      session = session or (service == 'api' and 1 or 2),
     }
   end
   status.update(-1, service_status('api', 'succeeded'))
@@ -254,6 +255,18 @@ function cases.c()
   status.update(-1, down)
   check(plugin.statusline(worker_buf) == 'worker: ✗ service down: 1 error',
     'statusline on a service whose container died: ' .. plugin.statusline(worker_buf))
+  -- The worker's session stopped (the compose file made it the api's twin): its status goes,
+  -- and a late word of it is ignored once the api's next session (a higher number) spoke.
+  status.update(-1, service_status('worker', 'stopped'))
+  local worker_now = plugin.status(worker_buf)
+  check(not worker_now or worker_now.service ~= 'worker', 'a stopped session\'s status is dropped: ' .. vim.inspect(worker_now))
+  check(not vim.startswith(plugin.statusline(worker_buf), 'worker:'),
+    'no statusline of a service no session builds: ' .. plugin.statusline(worker_buf))
+  status.update(-1, service_status('api', 'building', 3))
+  status.update(-1, service_status('api', 'failed', 1))
+  status.update(-1, service_status('api', 'stopped', 1))
+  check(plugin.statusline(api_buf) == '⟳ building',
+    'the api\'s new session speaks for it, not its old one: ' .. plugin.statusline(api_buf))
   status.forget(-1)
   local after_forget = plugin.status(api_buf)
   check(not after_forget or after_forget.project ~= compose_root, 'an exited server\'s statuses are forgotten')

@@ -439,6 +439,28 @@ async function scenarioWorkspace(wb) {
   await wb.runCommand('Docker Rebuilder: Clean Builder');
   await waitFor(`the builder ${apiBuilder} to be removed`, CYCLE, () => !containerExists(apiBuilder));
   check(builders(workerLabel).length === 1 && builders(goDir).length === 1, 'cleaning the api must leave the other builders');
+
+  step('the compose file: the worker now built as the api is (build: ./api); its status goes with its session');
+  const override = path.join(project, 'docker-compose.override.yml');
+  await wb.openFile('docker-compose.override.yml');
+  await wb.goTo(4, 1);
+  await wb.page.keyboard.press('End');
+  for (let i = 0; i < 'worker'.length; i++) {
+    await wb.page.keyboard.press('Backspace');
+  }
+  await wb.page.keyboard.type('api');
+  await wb.save();
+  await waitFor('the override saved', CYCLE, () => fs.readFileSync(override, 'utf8').includes('    build: ./api\n'));
+  await wb.openFile('main.go', 'worker');
+  // No service builds from worker/ now: the item speaks for the project heard from last (the
+  // api, whose session started again with the worker as its twin), never for the worker.
+  const regrouped = await waitFor('the status bar on worker/main.go to speak for the api', CYCLE, async () => {
+    const tip = await wb.statusTooltip();
+    await wb.unhover();
+    return /service api/.test(tip) && tip;
+  });
+  check(!/service worker/.test(regrouped), `the worker's stopped session must not be shown: ${regrouped}`);
+  step(`status bar tooltip on worker/main.go: ${JSON.stringify(regrouped.split('\n')[0])}`);
 }
 
 const scenarios = { c: scenarioC, go: scenarioGo, workspace: scenarioWorkspace };

@@ -4,7 +4,7 @@ local M = {}
 
 ---@class docker_rebuilder.Status
 ---@field project string
----@field state 'idle'|'building'|'succeeded'|'failed'|'down'|'error'
+---@field state 'idle'|'building'|'succeeded'|'failed'|'down'|'error'|'stopped'
 ---@field image string
 ---@field imageId string?
 ---@field durationMs integer?
@@ -14,6 +14,7 @@ local M = {}
 ---@field stage string? in a multi-stage image: the stage whose build failed (vim.NIL if none)
 ---@field service string? a compose service: its name (vim.NIL if none)
 ---@field context string? a compose service: its build context folder (vim.NIL if none)
+---@field session integer higher for a later session of the project; `stopped` ends the one it names
 
 --- A project's key: its folder and, in a compose folder (which has several), its service.
 local function key(s)
@@ -35,11 +36,25 @@ local owner = {} -- key() → the id of the client whose status it is
 ---@param client_id integer
 ---@param params docker_rebuilder.Status
 function M.update(client_id, params)
-  M.projects[key(params)] = params
-  client_project[client_id] = key(params)
-  owner[key(params)] = client_id
+  local k = key(params)
+  local known = M.projects[k]
+  if known and owner[k] == client_id and (known.session or 0) > (params.session or 0) then
+    return -- a late word of a session that has since been replaced
+  end
+  if params.state == 'stopped' then
+    -- No session builds the project any more (a compose service now built with another).
+    M.projects[k], progress[k], owner[k] = nil, nil, nil
+    if client_project[client_id] == k then
+      client_project[client_id] = nil
+    end
+    M.changed(params)
+    return
+  end
+  M.projects[k] = params
+  client_project[client_id] = k
+  owner[k] = client_id
   if params.state ~= 'building' then
-    progress[key(params)] = nil
+    progress[k] = nil
   end
   M.changed(params)
 end
