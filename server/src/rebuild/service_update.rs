@@ -273,7 +273,7 @@ impl Rebuilder {
             reporter.report(Event::Warning(warning));
         }
         self.say_killed_by_stop(service, &stale, &killed, reporter);
-        let done = format!("service {}: recreated {} on the new image", service.name, names.join(", "));
+        let done = format!("{}: recreated {} on the new image", recreated_whose(service, &services), names.join(", "));
         let started = names.iter().map(|n| n.to_string()).collect();
         Ok(Some((
             match kept {
@@ -282,6 +282,20 @@ impl Rebuilder {
             },
             started,
         )))
+    }
+}
+
+/// Whose containers a recreate made anew, as its message names them: the service built (with
+/// its twins and users, when theirs were recreated too), or only those others, said as such
+/// ("service b (built as a)": a message naming only `a` would read as if `b`'s container were
+/// `a`'s).
+fn recreated_whose<T>(service: &ServiceBinding, recreated: &[(String, T)]) -> String {
+    let names: Vec<&str> = recreated.iter().map(|(name, _)| name.as_str()).collect();
+    match names.as_slice() {
+        [one] if *one == service.name => format!("service {one}"),
+        [one] => format!("service {one} (built as {})", service.name),
+        many if many.contains(&service.name.as_str()) => format!("services {}", many.join(", ")),
+        many => format!("services {} (built as {})", many.join(", "), service.name),
     }
 }
 
@@ -657,5 +671,17 @@ mod tests {
         assert_eq!(decide(&project, &succeeded(&[&main]), false), "recreate");
         assert_eq!(decide(&project, &succeeded(&[&motd]), false), "copy+exec");
         assert_eq!(decide(&project, &report(Outcome::UpToDate, &[]), true), "recreate");
+    }
+
+    #[test]
+    fn a_recreate_names_the_services_whose_containers_it_made() {
+        let (_dir, project) = service("");
+        let api = project.service.as_ref().expect("a service");
+        let named =
+            |names: &[&str]| recreated_whose(api, &names.iter().map(|n| (n.to_string(), ())).collect::<Vec<_>>());
+        assert_eq!(named(&["api"]), "service api");
+        assert_eq!(named(&["worker"]), "service worker (built as api)");
+        assert_eq!(named(&["api", "worker"]), "services api, worker");
+        assert_eq!(named(&["worker", "web"]), "services worker, web (built as api)");
     }
 }
