@@ -61,6 +61,37 @@ fn a_compile_error_fails_shows_the_compiler_and_keeps_the_image() {
     assert_eq!(p.run_image(), "Hello, world!");
 }
 
+/// A compile error in the first build (a full `docker build`), with BuildKit and with the
+/// classic builder: a failed build of the project, its problems at host files, exit code 1 —
+/// not an error blaming the Dockerfile; fixed, the image is built.
+#[test]
+fn a_first_build_that_does_not_compile_fails_as_a_build_with_its_problems_located() {
+    for builder in ["1", "0"] {
+        let p = TempProject::example("hello-c");
+        p.replace("src/greet.c", "name);", "name, nope);");
+        let env = [("DOCKER_BUILDKIT", std::ffi::OsStr::new(builder))];
+        let run = p.run_env(&["build", "--json"], &env);
+        assert_eq!(run.code, 1, "DOCKER_BUILDKIT={builder}: {}\n{}", run.stdout, run.stderr);
+        let failed: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("JSON");
+        assert_eq!(outcome(&failed), "build_failed", "{failed}");
+        let greet = p.path("src/greet.c").canonicalize().expect("greet.c");
+        let located = failed["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["severity"] == "error" && d["file"] == greet.to_string_lossy().as_ref() && d["line"] == 7);
+        assert!(located, "the compiler's problem at src/greet.c:7: {failed}");
+        assert!(!failed.to_string().contains("fix the Dockerfile"), "{failed}");
+        assert!(docker(&["image", "inspect", &p.image]).status.code() != Some(0), "no image was made");
+
+        p.replace("src/greet.c", "name, nope);", "name);");
+        let fixed = p.run_env(&["build", "--json"], &env);
+        assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+        assert!(fixed.stdout.contains("\"image_built\""), "{}", fixed.stdout);
+        assert_eq!(p.run_image(), "Hello, world!");
+    }
+}
+
 #[test]
 fn the_committed_image_keeps_the_config_docker_build_gave_it() {
     let p = TempProject::example("hello-c");

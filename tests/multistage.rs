@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::image::{assert_same_config, assert_same_files, assert_size_within, fresh_build, image_files, image_text};
 use support::lsp::{file_uri, is_diagnostics_for, is_status, LspClient};
-use support::{docker_ok, require_images, TempProject, BIN};
+use support::{docker, docker_ok, require_images, TempProject, BIN};
 
 /// `outcome` of a cycle whose build step failed (a compile error). The product's name for it
 /// since the first release (tests/cli_loop.rs asserts it too).
@@ -126,6 +126,38 @@ fn go_on_distroless_zero_config_edit_runs_the_new_code_and_equals_a_fresh_docker
     let fixed = p.build_json(&[], 0);
     assert_eq!(outcome(&fixed), "succeeded", "{fixed}");
     assert_eq!(p.run_image(), "hello from the fix");
+    clean(&p);
+}
+
+/// A compile error in a full build (the first one, and one a Dockerfile edit asks for): a
+/// failed build in stage `build` with go's error at main.go, as an incremental cycle reports
+/// it; the image is left as it was (none yet, then the last good one).
+#[test]
+fn a_full_build_that_does_not_compile_fails_in_its_stage_with_the_problem_at_the_source() {
+    let p = project("go-distroless");
+    p.replace("main.go", "fmt.Println(message)", "fmt.Println(nope)");
+    let line = line_of(&p.read("main.go"), "nope");
+    let main_go = p.path("main.go").canonicalize().expect("main.go").to_string_lossy().into_owned();
+    let at_main_go = |v: &Value| {
+        v["diagnostics"].as_array().into_iter().flatten().any(|d| d["file"] == main_go && d["line"] == line)
+    };
+    let first = p.build_json(&[], 1);
+    assert_eq!((outcome(&first), &first["stage"]), (FAILED, &Value::from("build")), "{first}");
+    assert!(at_main_go(&first), "go's error at main.go:{line}: {first}");
+    assert!(docker(&["image", "inspect", &p.image]).status.code() != Some(0), "no image was made");
+
+    p.replace("main.go", "fmt.Println(nope)", "fmt.Println(message)");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    let good = p.image_id();
+    p.replace("Dockerfile", "# A Go service", "# Edited: a Go service");
+    p.replace("main.go", "fmt.Println(message)", "fmt.Println(nope)");
+    let again = p.build_json(&[], 1);
+    assert_eq!((outcome(&again), &again["stage"]), (FAILED, &Value::from("build")), "{again}");
+    assert!(at_main_go(&again), "{again}");
+    assert_eq!(p.image_id(), good, "a failed full build leaves the image as it was");
+    p.replace("main.go", "fmt.Println(nope)", "fmt.Println(message)");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    assert_eq!(p.run_image(), "hello from v1");
     clean(&p);
 }
 

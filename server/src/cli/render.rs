@@ -132,6 +132,11 @@ impl TerminalReporter {
                 let phases: Vec<String> =
                     report.timings.iter().map(|(p, d)| format!("{} {}", p.name(), human(*d))).collect();
                 let split = if phases.is_empty() { String::new() } else { format!(" ({})", phases.join(" · ")) };
+                // A first build that failed left no image to be unchanged.
+                let unchanged = match &report.image_id {
+                    Some(_) => format!("{} unchanged ({image_id})", report.image),
+                    None => format!("no image {} yet", report.image),
+                };
                 let line = match &report.outcome {
                     Outcome::ImageBuilt { .. } => {
                         format!(
@@ -152,17 +157,13 @@ impl TerminalReporter {
                         format!("{ok} built in {}{split}; not committed (commit = false)", human(report.total))
                     }
                     Outcome::BuildFailed { exit_code, step } => format!(
-                        "{bad} build failed{}: `{step}` exited with {exit_code}{split}; {} unchanged ({image_id})",
+                        "{bad} build failed{}: `{step}` exited with {exit_code}{split}; {unchanged}",
                         in_stage(report),
-                        report.image
                     ),
-                    Outcome::Cancelled { reason } => {
-                        format!("{bad} {reason}; nothing committed, {} unchanged ({image_id})", report.image)
-                    }
+                    Outcome::Cancelled { reason } => format!("{bad} {reason}; nothing committed, {unchanged}"),
                     Outcome::TimedOut { .. } => format!(
-                        "{bad} {}, {} unchanged ({image_id})\n  fix: {}",
+                        "{bad} {}, {unchanged}\n  fix: {}",
                         report.message(),
-                        report.image,
                         report.outcome.fix().unwrap_or_default()
                     ),
                 };

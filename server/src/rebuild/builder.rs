@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::failed_step::{FullBuild, StepLogs};
 use super::image_build::ImageBuild;
 use super::mounts::forget_bind_mirrors;
 use super::{context, Rebuilder};
@@ -56,10 +57,9 @@ pub(super) struct Known {
 
 pub(super) enum Ensured {
     Ready(Box<Builder>),
-    /// A full build just made the image and a fresh builder from the current sources.
-    Built {
-        reason: String,
-    },
+    /// A full build ran: it made the image and a fresh builder from the current sources, or
+    /// failed in a step of the project's own build.
+    Built(FullBuild),
 }
 
 impl Rebuilder {
@@ -108,7 +108,7 @@ impl Rebuilder {
         if self.stage_of.is_some() {
             return Err(Error::new(ErrorKind::FullBuildNeeded, reason, ""));
         }
-        Ok(Ensured::Built { reason: self.full_build(reason, reporter).await? })
+        Ok(Ensured::Built(self.full_build(reason, reporter).await?))
     }
 
     fn check_ours(&self, labels: &HashMap<String, String>, name: &str) -> Result<()> {
@@ -279,8 +279,8 @@ impl Rebuilder {
     }
 
     /// `docker build` from the current sources, then a fresh builder from the new image.
-    /// Returns the reason, for the report.
-    pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
+    /// A step of the project's own build that fails is a failed build (`step_failure`).
+    pub(super) async fn full_build(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<FullBuild> {
         let plan = &self.project.plan;
         let (builder, _) = self.image_builder().await?;
         self.announce_full_build(builder, reason, reporter);
@@ -300,9 +300,17 @@ impl Rebuilder {
             target: plan.target.as_deref(),
             labels,
         };
-        let image_id = self.run_image_build(builder, build, context.tar, &mut |_: &str| {}, reporter).await;
+        let mut logs = StepLogs::default();
+        let image_id = self.run_image_build(builder, build, context.tar, &mut |_: &str| {}, &mut logs, reporter).await;
         self.set_built(Some(std::time::SystemTime::now()));
-        let image_id = image_id?;
+        let image_id = match image_id {
+            Err(e) => {
+                let failed = self.step_failure(&e, &logs, reporter).ok_or(e)?;
+                reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
+                return Ok(failed);
+            }
+            Ok(id) => id,
+        };
         self.tag_also(&image_id, reporter).await;
         reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
 
@@ -321,7 +329,7 @@ impl Rebuilder {
 
         let superseded = [previous.map(|p| p.id), old_builder];
         self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
-        Ok(reason.to_string())
+        Ok(FullBuild::Built { reason: reason.to_string() })
     }
 
     /// Replaces the builder by a fresh one from `image`, whose manifest records the sources

@@ -110,8 +110,8 @@ impl Rebuilder {
         let ensured = until_cancelled(options.cancel.as_ref(), self.ensure_builder(options.full, reporter)).await;
         let builder = match ensured {
             Ok(Ensured::Ready(b)) => b,
-            Ok(Ensured::Built { reason }) => {
-                return self.report_without_cycle(Outcome::ImageBuilt { reason }, started, reads_before).await;
+            Ok(Ensured::Built(built)) => {
+                return self.report_without_cycle(built.outcome(), started, reads_before).await;
             }
             Err(e) if e.kind == ErrorKind::Cancelled => {
                 return self.report_without_cycle(Outcome::Cancelled { reason: e.cause }, started, reads_before).await;
@@ -132,7 +132,7 @@ impl Rebuilder {
             }
             Ok(CycleResult::FullBuild(reason)) => {
                 match until_cancelled(options.cancel.as_ref(), self.full_build(&reason, phases.reporter)).await {
-                    Ok(reason) => (Outcome::ImageBuilt { reason }, 0, 0, Vec::new(), None, 0),
+                    Ok(built) => (built.outcome(), 0, 0, Vec::new(), None, 0),
                     Err(e) if e.kind == ErrorKind::Cancelled => {
                         (Outcome::Cancelled { reason: e.cause }, 0, 0, Vec::new(), None, 0)
                     }

@@ -9,8 +9,11 @@ use crate::diagnostics::{utf16_column, Diagnostic, Location, Pipeline, Severity}
 use crate::events::{FileDiagnostic, Position, Range};
 use crate::project::plan::{clean_container_path, Plan, Step};
 
-/// How much of the output a failure without any recognised problem shows.
+/// How much of the output a failure without any recognised problem shows: its last lines...
 const TAIL_LINES: usize = 20;
+/// ...after its first lines that read as errors, which tools often print before a long usage
+/// or help text (npm's "`npm ci` can only install packages when…" comes before its usage).
+const FIRST_ERROR_LINES: usize = 8;
 /// Output is streamed, never kept: memory stays bounded whatever a build prints. A line is
 /// parsed up to this many bytes (the rest of it is skipped)...
 const MAX_LINE: usize = 64 * 1024;
@@ -23,6 +26,8 @@ pub(super) struct Diagnoser<'a> {
     pipeline: Pipeline,
     found: Vec<FileDiagnostic>,
     tail: Vec<String>,
+    /// The first lines that read as errors (see FIRST_ERROR_LINES).
+    first_errors: Vec<String>,
     partial: String,
     /// Bytes of the current line fed to the pipeline so far.
     line_len: usize,
@@ -40,6 +45,7 @@ impl<'a> Diagnoser<'a> {
             pipeline: Pipeline::new(&commands, plan.matchers.clone()),
             found: Vec::new(),
             tail: Vec::new(),
+            first_errors: Vec::new(),
             partial: String::new(),
             line_len: 0,
             lines_cache: HashMap::new(),
@@ -49,6 +55,7 @@ impl<'a> Diagnoser<'a> {
     }
 
     pub fn start_step(&mut self, step: &Step) {
+        self.first_errors.clear();
         self.workdir = step.workdir.clone();
         self.step_location = self.step_source(step);
     }
@@ -118,7 +125,13 @@ impl<'a> Diagnoser<'a> {
         }
         let (path, line) = self.step_source(step);
         let tail = self.tail.join("\n");
-        let message = format!("`{}` failed with exit code {exit_code}:\n{tail}", step.display);
+        // The first error lines the tail does not hold, then the tail.
+        let first: Vec<&String> = self.first_errors.iter().filter(|l| !self.tail.contains(l)).collect();
+        let first = match first.as_slice() {
+            [] => String::new(),
+            lines => format!("{}\n…\n", lines.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")),
+        };
+        let message = format!("`{}` failed with exit code {exit_code}:\n{first}{tail}", step.display);
         let text = self.line_text(&path, line).unwrap_or_default();
         let range =
             Range { start: Position::in_line(line, &text, 0), end: Position::in_line(line, &text, utf16_len(&text)) };
@@ -137,7 +150,11 @@ impl<'a> Diagnoser<'a> {
         self.partial.push_str(&String::from_utf8_lossy(bytes));
         while let Some(i) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=i).collect();
-            self.tail.push(line.trim_end().to_string());
+            let line = line.trim_end().to_string();
+            if self.first_errors.len() < FIRST_ERROR_LINES && reads_as_error(&line) {
+                self.first_errors.push(line.clone());
+            }
+            self.tail.push(line);
             if self.tail.len() > TAIL_LINES {
                 self.tail.remove(0);
             }
@@ -241,6 +258,24 @@ fn token_end(text: &str, start: u32) -> u32 {
     end.unwrap_or(start + 1).min(utf16_len(text).max(start + 1))
 }
 
+/// Whether an output line reports an error (npm's `npm ERR! …`, `error: …`, `fatal: …`), with
+/// something said after its marker (npm frames its messages with bare `npm ERR!` lines).
+fn reads_as_error(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    let said =
+        ["npm err!", "npm error"].iter().find_map(|marker| lower.trim_start().strip_prefix(marker)).unwrap_or(&lower);
+    if !said.chars().any(char::is_alphanumeric) {
+        return false;
+    }
+    ERROR_WORDS.is_match(&lower)
+}
+
+/// Words of an error report; whole words, so `-Werror` and "0 errors" are not one.
+static ERROR_WORDS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"err!|\b(error|fatal|failed|cannot|can't|could not|invalid|not found|no such)\b")
+        .expect("a valid pattern")
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +291,29 @@ mod tests {
         std::fs::write(dir.join("Dockerfile"), "FROM busybox\nWORKDIR /app\nCOPY . .\nRUN make\n").expect("write");
         std::fs::write(dir.join("main.c"), "int main(void) {}\n").expect("write");
         Plan::infer(dir, &crate::project::config::Config::default()).expect("plan")
+    }
+
+    #[test]
+    fn a_failure_with_no_known_problem_shows_its_first_error_lines_before_a_long_usage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plan = plan(dir.path());
+        let mut d = Diagnoser::new(&plan);
+        d.start_step(&plan.steps[0]);
+        d.feed(b"cc -Werror -c main.c\nFound 0 errors\nnpm ERR! code EUSAGE\nnpm ERR!\n");
+        d.feed(
+            b"npm ERR! `npm ci` can only install packages when your package.json and package-lock.json are in sync\n",
+        );
+        d.feed(b"npm ERR! Invalid: lock file's ms@2.0.0 does not satisfy ms@2.1.3\n");
+        for i in 0..30 {
+            d.feed(format!("npm ERR! usage line {i}\n").as_bytes());
+        }
+        d.finish_step();
+        d.fallback_for_failure(&plan.steps[0], 1);
+        let message = &d.diagnostics()[0].message;
+        assert!(message.contains("code EUSAGE\nnpm ERR! `npm ci` can only install"), "{message}");
+        assert!(message.contains("does not satisfy ms@2.1.3"), "{message}");
+        assert!(message.contains("usage line 29") && !message.contains("usage line 9\n"), "{message}");
+        assert!(!message.contains("-Werror") && !message.contains("0 errors"), "{message}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::failed_step::StepLogs;
 use super::Rebuilder;
 use crate::engine::{BuildEvent, BuildKitRequest, BuildRequest, BuilderSupport, SecretSource, StepState};
 use crate::error::{Error, ErrorKind, Result};
@@ -59,6 +60,7 @@ impl Rebuilder {
         build: ImageBuild<'_>,
         context_tar: Vec<u8>,
         on_line: &mut (dyn FnMut(&str) + Send),
+        logs: &mut StepLogs,
         reporter: &mut dyn Reporter,
     ) -> Result<String> {
         let plan = &self.project.plan;
@@ -84,6 +86,7 @@ impl Rebuilder {
                 self.engine
                     .build_image(request, context_tar, &mut |line: &str| {
                         on_line(line);
+                        logs.classic_line(line);
                         reporter.report(Event::ImageBuildLine(line.to_string()))
                     })
                     .await
@@ -104,7 +107,8 @@ impl Rebuilder {
                 };
                 let mut failed: Option<String> = None;
                 let mut on_event = |event: BuildEvent<'_>| match event {
-                    BuildEvent::Step { name, state, .. } => {
+                    BuildEvent::Step { id, name, state } => {
+                        logs.step(id, name, &state);
                         if let StepState::Failed { error } = &state {
                             if failed.is_none() && !error.contains("context canceled") {
                                 failed = Some(name.to_string());
@@ -120,8 +124,9 @@ impl Rebuilder {
                         };
                         reporter.report(Event::ImageBuildStep { name: name.to_string(), state });
                     }
-                    BuildEvent::Log { text, .. } => {
+                    BuildEvent::Log { id, text } => {
                         on_line(text);
+                        logs.log(id, text);
                         reporter.report(Event::ImageBuildLine(text.to_string()));
                     }
                 };
@@ -394,7 +399,7 @@ impl Rebuilder {
 /// stage) in the Dockerfile `text`: the stage's i-th step, FROM counting as the first and RUN,
 /// COPY, ADD and WORKDIR as the others (the instructions BuildKit 0.8 shows as steps), checked
 /// against the keyword.
-fn step_line(text: &str, name: &str) -> Option<usize> {
+pub(super) fn step_line(text: &str, name: &str) -> Option<usize> {
     let inner = name.strip_prefix('[')?;
     let (label, rest) = inner.split_once(']')?;
     let (stage, position) = label.rsplit_once(' ').unwrap_or(("", label));

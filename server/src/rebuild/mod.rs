@@ -8,6 +8,7 @@ mod builder;
 mod context;
 mod cycle;
 mod diagnose;
+mod failed_step;
 mod housekeeping;
 mod image_build;
 mod lock;

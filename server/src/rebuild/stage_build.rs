@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use super::failed_step::{FullBuild, StepLogs};
 use super::image_build::ImageBuild;
 use super::{context, Rebuilder};
 use crate::engine::ImageInfo;
@@ -29,7 +30,7 @@ pub(super) enum StageImages {
 impl Rebuilder {
     /// The image's full build, then a fresh builder per builder stage from its stage's image,
     /// and the record of where the replay starts.
-    pub(super) async fn full_build_stages(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<String> {
+    pub(super) async fn full_build_stages(&self, reason: &str, reporter: &mut dyn Reporter) -> Result<FullBuild> {
         let plan = &self.project.plan;
         let Some(assembly) = plan.assembly.as_ref() else { return self.full_build(reason, reporter).await };
         let (builder, _) = self.image_builder().await?;
@@ -58,8 +59,18 @@ impl Rebuilder {
             ImageBuilder::BuildKit => Some(context.tar.clone()),
             ImageBuilder::Classic => None,
         };
-        let image_id =
-            self.run_image_build(builder, build, context.tar, &mut |line: &str| steps.read(line), reporter).await?;
+        let mut logs = StepLogs::default();
+        let image_id = self
+            .run_image_build(builder, build, context.tar, &mut |line: &str| steps.read(line), &mut logs, reporter)
+            .await;
+        let image_id = match image_id {
+            Err(e) => {
+                let failed = self.step_failure(&e, &logs, reporter).ok_or(e)?;
+                reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
+                return Ok(failed);
+            }
+            Ok(id) => id,
+        };
         let images = match tar {
             Some(tar) => StageImages::BuildKit {
                 tar,
@@ -110,7 +121,7 @@ impl Rebuilder {
         let keep: Vec<&String> = keep.iter().chain(record.stage_images.values()).collect();
         self.prune(superseded.iter().flatten().filter(|id| !keep.contains(id)), reporter).await;
         self.set_image_sources(Some(sources));
-        Ok(reason.to_string())
+        Ok(FullBuild::Built { reason: reason.to_string() })
     }
 
     /// The image of `stage` after its first `keep` instructions.
@@ -147,7 +158,14 @@ impl Rebuilder {
                 if let (Some(name), true) = (&name, keep == layout[stage].len()) {
                     let build = ImageBuild { tag: "", dockerfile, builder_only, target: Some(name), labels };
                     return self
-                        .run_image_build(ImageBuilder::BuildKit, build, tar.clone(), &mut |_: &str| {}, reporter)
+                        .run_image_build(
+                            ImageBuilder::BuildKit,
+                            build,
+                            tar.clone(),
+                            &mut |_: &str| {},
+                            &mut StepLogs::default(),
+                            reporter,
+                        )
                         .await;
                 }
                 // Part of a stage: the Dockerfile cut after it, in the Dockerfile's place.
@@ -163,7 +181,15 @@ impl Rebuilder {
                 })?;
                 let tar = context::replace_file(tar, dockerfile, cut.as_bytes())?;
                 let build = ImageBuild { tag: "", dockerfile, builder_only, target: None, labels };
-                self.run_image_build(ImageBuilder::BuildKit, build, tar, &mut |_: &str| {}, reporter).await
+                self.run_image_build(
+                    ImageBuilder::BuildKit,
+                    build,
+                    tar,
+                    &mut |_: &str| {},
+                    &mut StepLogs::default(),
+                    reporter,
+                )
+                .await
             }
         }
     }

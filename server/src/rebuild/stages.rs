@@ -243,8 +243,9 @@ impl Rebuilder {
         started: Instant,
         reporter: &mut dyn Reporter,
     ) -> Result<CycleReport> {
-        let reason = self.full_build_stages(reason, reporter).await?;
-        let mut report = self.report(Outcome::ImageBuilt { reason }, started);
+        let built = self.full_build_stages(reason, reporter).await?;
+        let mut report = self.report(built.outcome(), started);
+        report.stage = built.stage();
         report.image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
         Ok(report)
     }
