@@ -76,10 +76,21 @@ fn two_services_built_from_one_context_are_both_rebuilt_and_updated() {
     assert_eq!((p.container("api"), p.container("worker")), (api, worker), "compose's up -d kept both");
     assert!(get_body(second).is_some_and(|r| r.contains("hello from version 2 (worker)")));
     drop(w);
-    // Named alone, the worker is built apart; `clean` of the project removes its builder too.
+    // Named alone, the worker brings its group: the api's build, up to date, nothing apart
+    // (built apart, its recipe would differ from the one the api's builder holds: a full
+    // build each time, and the api left on the old image).
     let alone = p.run(&["build", "--json", "worker"]);
     assert_eq!(alone.code, 0, "{}\n{}", alone.stdout, alone.stderr);
-    assert_eq!(builders("worker"), 1, "{}", alone.stdout);
+    let alone: serde_json::Value = serde_json::from_str(alone.stdout.trim()).expect("JSON");
+    assert_eq!((&alone["service"], &alone["outcome"]), (&"api".into(), &"up_to_date".into()), "{alone}");
+    assert_eq!((builders("api"), builders("worker")), (1, 0), "{alone}");
+    // A builder of the worker's own (a run that built it apart, before it was the api's twin):
+    // `clean` of the project removes it too.
+    let label = format!("dev.docker-rebuilder.project={}#worker", p.project.path("api").display());
+    let apart = format!("{}-worker-apart", p.name());
+    let role = "dev.docker-rebuilder.role=builder";
+    docker_ok(&["create", "--name", &apart, "--label", &label, "--label", role, "busybox:local", "true"]);
+    assert_eq!(builders("worker"), 1);
     let clean = p.run(&["clean", "--json"]);
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     assert_eq!((builders("api"), builders("worker")), (0, 0), "{}", clean.stdout);

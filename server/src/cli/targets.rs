@@ -120,7 +120,8 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
     // folder is likely a service's context, and built on its own its image would get another
     // name than the one compose runs.
     let workspace = compose::load(&options)?;
-    let chosen: Vec<String> = if !services.is_empty() {
+    let named = !services.is_empty();
+    let chosen: Vec<String> = if named {
         for name in &services {
             workspace.named(name)?;
         }
@@ -155,8 +156,23 @@ pub async fn resolve(words: &[String], flags: &ComposeFlags, engine: Option<&Eng
         Some(engine) => crate::rebuild::compose_version(engine, &workspace).await,
         None => compose::ComposeVersion::V2,
     };
-    // Services built alike are one build (`project/twins.rs`).
-    Ok(crate::project::twins::group(&workspace, &chosen)
+    // Services built alike are one build (`project/twins.rs`): a service named brings the
+    // services built as it is, as in the editor, where they are grouped over the whole file.
+    // Grouped over the named ones only, a twin named alone would be built apart, with a recipe
+    // of its own that the group's builder does not hold — a full build each time — and the
+    // other services of its build would stay on the old image.
+    let groups = if named {
+        let mut all = built_services(&workspace);
+        all.extend(chosen.iter().filter(|s| !all.contains(s)).cloned().collect::<Vec<_>>());
+        let groups = crate::project::twins::group(&workspace, &all);
+        groups
+            .into_iter()
+            .filter(|(leader, twins)| chosen.contains(leader) || twins.iter().any(|t| chosen.contains(t)))
+            .collect()
+    } else {
+        crate::project::twins::group(&workspace, &chosen)
+    };
+    Ok(groups
         .into_iter()
         .map(|(service, twins)| Target {
             source: ProjectSource::Service {
@@ -188,4 +204,44 @@ fn no_project(start: &Path) -> Error {
         format!("no Dockerfile, rebuilder.toml or compose file in {} or any folder above it", start.display()),
         "run in a project folder, or give its path: `docker-rebuilder build DIR`",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The groups `resolve` makes of `words` in a compose folder where web1 and web2 build
+    /// alike from `web/` and `other` from `other/`: (the service built, its twins).
+    async fn resolved(words: &[&str]) -> Vec<(String, Vec<String>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for context in ["web", "other"] {
+            std::fs::create_dir_all(dir.path().join(context)).expect("mkdir");
+            std::fs::write(dir.path().join(context).join("Dockerfile"), "FROM busybox\nCOPY . /app\n").expect("write");
+        }
+        let compose = "services:\n  web1:\n    build: ./web\n  other:\n    build: ./other\n  web2:\n    build: ./web\n";
+        std::fs::write(dir.path().join("compose.yaml"), compose).expect("write");
+        let mut args = vec![dir.path().to_string_lossy().into_owned()];
+        args.extend(words.iter().map(|w| w.to_string()));
+        let targets = resolve(&args, &ComposeFlags::default(), None).await.expect("resolves");
+        targets
+            .into_iter()
+            .map(|t| match t.source {
+                ProjectSource::Service { service, twins, .. } => (service, twins),
+                ProjectSource::Folder(dir) => panic!("a folder: {}", dir.display()),
+            })
+            .collect()
+    }
+
+    fn group(leader: &str, twins: &[&str]) -> (String, Vec<String>) {
+        (leader.to_string(), twins.iter().map(|t| t.to_string()).collect())
+    }
+
+    #[tokio::test]
+    async fn a_service_named_brings_the_services_built_as_it_is() {
+        assert_eq!(resolved(&[]).await, [group("web1", &["web2"]), group("other", &[])]);
+        assert_eq!(resolved(&["web1"]).await, [group("web1", &["web2"])]);
+        assert_eq!(resolved(&["web2"]).await, [group("web1", &["web2"])], "a twin named alone");
+        assert_eq!(resolved(&["other"]).await, [group("other", &[])]);
+        assert_eq!(resolved(&["web2", "other"]).await, [group("web1", &["web2"]), group("other", &[])]);
+    }
 }
