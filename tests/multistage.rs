@@ -161,6 +161,51 @@ fn a_full_build_that_does_not_compile_fails_in_its_stage_with_the_problem_at_the
     clean(&p);
 }
 
+/// `clean` removes this project's untagged images that no container runs (superseded while a
+/// container still ran them); `clean --caches` also what it keeps to make the next build
+/// incremental: each stage's state image, the stage images a replay starts from (BuildKit's).
+/// The image itself stays.
+#[test]
+fn clean_removes_our_images_no_build_needs_and_with_caches_the_kept_state() {
+    let p = project("go-distroless");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    let label = format!("dev.docker-rebuilder.project={}", p.dir.canonicalize().expect("dir").display());
+    let ours = |role: &str| {
+        docker_ok(&[
+            "images",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label={label}"),
+            "--filter",
+            &format!("label=dev.docker-rebuilder.role={role}"),
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    // An image of ours a commit superseded while a container still ran it: untagged now.
+    let container = docker_ok(&["create", "busybox:local", "true"]);
+    let leftover = docker_ok(&[
+        "commit",
+        "--change",
+        &format!("LABEL {label}"),
+        "--change",
+        "LABEL dev.docker-rebuilder.role=image",
+        &container,
+    ]);
+    docker_ok(&["rm", &container]);
+    assert!(ours("image").contains(&leftover), "{:?}", ours("image"));
+    clean(&p);
+    assert!(!ours("image").contains(&leftover), "clean removed the leftover: {:?}", ours("image"));
+    assert_eq!(ours("state").len(), 1, "clean kept the build stage's state");
+    let run = p.run(&["clean", "--caches"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("images of ours"), "the state and the replay's stage image: {}", run.stderr);
+    assert_eq!((ours("state"), ours("stage")), (Vec::new(), Vec::new()), "--caches removed what was kept");
+    assert_eq!(p.run_image(), "hello from v1", "the image stays");
+}
+
 #[test]
 fn a_final_stage_that_also_copies_from_the_context_is_never_stale() {
     let p = project("go-stale");

@@ -138,12 +138,14 @@ enum Command {
         #[arg(value_name = "DIR|SERVICE")]
         targets: Vec<String>,
     },
-    /// Remove this project's builder containers (the image stays; so do the caches of
-    /// `RUN --mount=type=cache` unless --caches).
+    /// Remove this project's builder containers and the superseded images of ours nothing runs
+    /// (the image stays; so do the caches of `RUN --mount=type=cache` unless --caches).
     Clean {
         #[arg(value_name = "DIR|SERVICE")]
         targets: Vec<String>,
-        /// Also remove the cache volumes of `RUN --mount=type=cache` (the next build starts cold).
+        /// Also remove what is kept to make the next build incremental: the cache volumes of
+        /// `RUN --mount=type=cache`, each build stage's state image and the stage images a
+        /// replay starts from (the next build starts cold).
         #[arg(long)]
         caches: bool,
     },

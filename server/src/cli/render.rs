@@ -190,17 +190,19 @@ impl TerminalReporter {
                 })
             ),
             Mode::Quiet => {}
-            Mode::Human => match &report.builder_removed {
-                Some(name) => err!(
-                    "✓ removed the builder {name}{}",
-                    if report.images_removed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" and {} superseded image(s)", report.images_removed.len())
-                    }
-                ),
-                None => err!("nothing to clean"),
-            },
+            Mode::Human => {
+                let mut removed: Vec<String> =
+                    report.builder_removed.iter().map(|b| format!("the builder {b}")).collect();
+                let counted = [(report.images_removed.len(), "image"), (report.volumes_removed.len(), "volume")];
+                for (n, what) in counted.into_iter().filter(|(n, _)| *n > 0) {
+                    removed.push(format!("{n} {what}{} of ours", if n == 1 { "" } else { "s" }));
+                }
+                match removed.as_slice() {
+                    [] => err!("nothing to clean"),
+                    [one] => err!("✓ removed {one}"),
+                    [init @ .., last] => err!("✓ removed {} and {last}", init.join(", ")),
+                }
+            }
         }
     }
 }

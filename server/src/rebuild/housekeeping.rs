@@ -101,15 +101,35 @@ impl Rebuilder {
     /// Removes this project's builder (and the superseded image only it used). The image
     /// tag stays: `docker run IMAGE` keeps working.
     /// Cache volumes (`RUN --mount=type=cache`) stay unless `caches`, as BuildKit's cache
-    /// outlives a build.
+    /// outlives a build; so do the images kept to make the next build incremental (each
+    /// stage's state, the images a replay starts from).
     pub async fn clean(&self, caches: bool, reporter: &mut dyn Reporter) -> Result<CleanReport> {
         let _lock = self.lock(None, reporter).await?;
         let mut report = self.clean_builders(reporter).await?;
         if self.stage_of.is_none() {
             report.volumes_removed = remove_volumes(&self.engine, &self.project.label(), caches, reporter).await;
             self.clean_leftovers(caches, &mut report, reporter).await?;
+            report.images_removed.extend(self.remove_unneeded_images(caches, reporter).await?);
         }
         Ok(report)
+    }
+
+    /// Removes this project's images no build needs now (`prune`: only those untagged and run
+    /// by no container): superseded ones a container still ran when they were superseded (a
+    /// compose service's image replaced by a full build while its old container ran on), and
+    /// with `caches` those kept to make the next build incremental — each stage's state image
+    /// (`keep_state`), then the stage images a replay starts from. Listed role by role, after
+    /// the previous role's went: the engine lists no image that still has a child (a state
+    /// image is its stage image's child).
+    async fn remove_unneeded_images(&self, caches: bool, reporter: &mut dyn Reporter) -> Result<Vec<String>> {
+        let label = self.project.label();
+        let roles: &[&str] = if caches { &["image", "state", "stage"] } else { &["image"] };
+        let mut removed = Vec::new();
+        for role in roles {
+            let ids = self.engine.images_with_labels(&[(LABEL_PROJECT, label.as_str()), (LABEL_ROLE, role)]).await?;
+            removed.extend(self.prune(ids.iter(), reporter).await);
+        }
+        Ok(removed)
     }
 
     /// Builders of ours the names above did not find: this project's under a name an older
