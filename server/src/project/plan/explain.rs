@@ -60,36 +60,42 @@ impl Plan {
             } else {
                 "the builder".to_string()
             };
-            for rule in builder.sync.iter().filter(|r| rule_reads(r, rel)) {
-                let line =
-                    if rule.line > 0 { format!("Dockerfile line {}", rule.line) } else { "rebuilder.toml".to_string() };
-                if rule.dest.starts_with(ELSEWHERE) {
-                    let why = rule.why.clone().unwrap_or_default();
-                    lines.push(format!("full docker build ({line}): {why}"));
-                } else if rule.needs_full_build {
-                    lines.push(format!(
-                        "full docker build ({line}): it is copied before a RUN that a sync cannot replay ({})",
-                        rule.dest
-                    ));
-                } else {
-                    // The steps from this copy on (all when either is not a Dockerfile line).
-                    let unordered = rule.line == 0 || builder.steps.iter().any(|s| s.line == 0);
-                    let runs_after = |s: &&super::Step| unordered || s.line >= rule.line;
-                    let steps: Vec<&str> =
-                        builder.steps.iter().filter(runs_after).map(|s| s.display.as_str()).collect();
-                    let then = if self.assembly.is_some() {
-                        ", then the image's stage is replayed"
+            let rules: Vec<&SyncRule> = builder.sync.iter().filter(|r| rule_reads(r, rel)).collect();
+            // A copy a sync cannot take decides: the change is a full build, whatever the
+            // other copies of the file would run.
+            let full: Vec<String> = rules
+                .iter()
+                .filter(|r| r.dest.starts_with(ELSEWHERE) || r.needs_full_build)
+                .map(|rule| {
+                    let why = if rule.dest.starts_with(ELSEWHERE) {
+                        rule.why.clone().unwrap_or_default()
                     } else {
-                        ", then committed"
+                        format!("it is copied before a RUN that a sync cannot replay ({})", rule.dest)
                     };
-                    let runs = if steps.is_empty() {
-                        "nothing runs".to_string()
-                    } else {
-                        format!("`{}` runs", steps.join("`, `"))
-                    };
-                    lines.push(format!("synced to {whose} under {} ({line}); {runs}{then}", rule.dest));
-                }
+                    format!("full docker build ({}): {why}", places(&[rule]))
+                })
+                .collect();
+            if !full.is_empty() {
+                lines.extend(full);
+                continue;
             }
+            let Some(first) = rules.iter().min_by_key(|r| r.line) else { continue };
+            // The steps from the first copy of it on, as the cycle runs them (`first_step_for`;
+            // all when a rule or a step is not a Dockerfile line).
+            let unordered = rules.iter().any(|r| r.line == 0) || builder.steps.iter().any(|s| s.line == 0);
+            let steps: Vec<&str> = builder
+                .steps
+                .iter()
+                .filter(|s| unordered || s.line >= first.line)
+                .map(|s| s.display.as_str())
+                .collect();
+            let then =
+                if self.assembly.is_some() { ", then the image's stage is replayed" } else { ", then committed" };
+            let runs =
+                if steps.is_empty() { "nothing runs".to_string() } else { format!("`{}` runs", steps.join("`, `")) };
+            let mut dests: Vec<&str> = rules.iter().map(|r| r.dest.as_str()).collect();
+            dests.dedup();
+            lines.push(format!("synced to {whose} under {} ({}); {runs}{then}", dests.join(" and "), places(&rules)));
         }
         if let Some(assembly) = &self.assembly {
             for rule in assembly.sync.iter().filter(|r| rule_reads(r, rel)) {
@@ -103,6 +109,22 @@ impl Plan {
         }
         lines
     }
+}
+
+/// Where `rules` come from: "Dockerfile line 3", "Dockerfile lines 3 and 5", "rebuilder.toml".
+fn places(rules: &[&SyncRule]) -> String {
+    let mut lines: Vec<String> = rules.iter().filter(|r| r.line > 0).map(|r| r.line.to_string()).collect();
+    lines.dedup();
+    let mut parts = Vec::new();
+    match lines.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("Dockerfile line {one}")),
+        [init @ .., last] => parts.push(format!("Dockerfile lines {} and {last}", init.join(", "))),
+    }
+    if rules.iter().any(|r| r.line == 0) {
+        parts.push("rebuilder.toml".to_string());
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -151,8 +173,13 @@ mod tests {
         let ignore = DockerIgnore::parse("").expect("ignore");
         let effects = flask.effects_of("app.py", &ignore).join("\n");
         assert!(effects.contains("under /code (Dockerfile line 5); nothing runs"), "{effects}");
-        let effects = flask.effects_of("requirements.txt", &ignore).join("\n");
-        assert!(effects.contains("line 3); `pip3 install -r requirements.txt` runs"), "{effects}");
+        // Copied twice (line 3, then with the sources at line 5): one effect, the first copy's.
+        let effects = flask.effects_of("requirements.txt", &ignore);
+        assert_eq!(
+            effects,
+            ["synced to the builder under /code (Dockerfile lines 3 and 5); `pip3 install -r requirements.txt` runs, \
+              then committed"],
+        );
 
         // The sources built by a RUN after them: it runs, whatever changed.
         let (_dir, c) = plan("FROM d\nWORKDIR /src\nCOPY src ./src\nRUN make\nCOPY static /www\n");
