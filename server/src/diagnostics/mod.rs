@@ -16,6 +16,7 @@ mod go_panic;
 mod javac;
 mod make;
 mod maven;
+mod nginx;
 mod node;
 mod pipeline;
 mod position;
@@ -104,7 +105,7 @@ pub struct Diagnostic {
     pub message: String,
     /// e.g. "E0308", "TS2322", "-Wunused-variable"
     pub code: Option<String>,
-    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "frontend", "custom"
+    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "frontend", "nginx", "custom"
     pub tool: &'static str,
     /// Notes attached to this diagnostic (gcc notes, rustc children with spans, "In file included from" chain...).
     pub related: Vec<(Location, String)>,

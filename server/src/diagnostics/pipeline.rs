@@ -17,6 +17,7 @@ use super::go_panic::GoPanicMatcher;
 use super::javac::JavacMatcher;
 use super::make::MakeMatcher;
 use super::maven::MavenMatcher;
+use super::nginx::NginxMatcher;
 use super::node::NodeMatcher;
 use super::python::{MypyMatcher, TracebackMatcher};
 use super::rustc::RustcMatcher;
@@ -36,9 +37,10 @@ enum Family {
     Node,
     Mypy,
     Python,
+    Nginx,
 }
 
-const DEFAULT_ORDER: [Family; 11] = [
+const DEFAULT_ORDER: [Family; 12] = [
     Family::Gcc,
     Family::Rust,
     Family::Javac,
@@ -50,6 +52,7 @@ const DEFAULT_ORDER: [Family; 11] = [
     Family::Node,
     Family::Mypy,
     Family::Python,
+    Family::Nginx,
 ];
 
 /// The tool family a command word runs (`/usr/bin/make` and `./mvnw` count as `make` and `mvnw`).
@@ -68,6 +71,7 @@ fn family_of(word: &str) -> Option<Family> {
         "vite" | "webpack" | "react-scripts" | "esbuild" | "eslint" => Family::Frontend,
         "node" | "nodejs" | "nodemon" => Family::Node,
         "mypy" => Family::Mypy,
+        "nginx" | "openresty" => Family::Nginx,
         _ if name.starts_with("python") || name == "pytest" => Family::Python,
         _ => return None,
     })
@@ -151,6 +155,7 @@ impl Pipeline {
                 Family::Node => Box::<NodeMatcher>::default(),
                 Family::Mypy => Box::<MypyMatcher>::default(),
                 Family::Python => Box::<TracebackMatcher>::default(),
+                Family::Nginx => Box::<NginxMatcher>::default(),
             });
         }
         Pipeline {

@@ -316,6 +316,28 @@ mod tests {
         assert!(!message.contains("-Werror") && !message.contains("0 errors"), "{message}");
     }
 
+    /// A compose project's proxy: its config copied over the image's default one. nginx's
+    /// refusal lands on the host file, at its line.
+    #[test]
+    fn an_nginx_config_problem_lands_on_the_host_file_it_was_copied_from() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Dockerfile"), "FROM nginx\nCOPY nginx.conf /etc/nginx/conf.d/default.conf\n")
+            .expect("write");
+        std::fs::write(dir.path().join("nginx.conf"), "server {\n  listen 80;\n  location / {\n    add_headr X 1;\n")
+            .expect("write");
+        let plan = Plan::infer(dir.path(), &crate::project::config::Config::default()).expect("plan");
+        let mut d = Diagnoser::new(&plan);
+        d.feed(
+            b"2026/12/05 12:05:09 [emerg] 1#1: unknown directive \"add_headr\" in /etc/nginx/conf.d/default.conf:4\n",
+        );
+        d.feed(b"nginx: [emerg] unknown directive \"add_headr\" in /etc/nginx/conf.d/default.conf:4\n");
+        d.finish_step();
+        let found: Vec<(PathBuf, u32, &str)> =
+            d.diagnostics().iter().map(|f| (f.path.clone(), f.range.start.line, f.message.as_str())).collect();
+        let host = dir.path().join("nginx.conf");
+        assert_eq!(found, [(host, 3, "unknown directive \"add_headr\"")], "once, at line 4 of the host file");
+    }
+
     #[test]
     fn problems_stop_being_collected_at_the_cap() {
         let dir = tempfile::tempdir().expect("tempdir");
