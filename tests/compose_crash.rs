@@ -150,6 +150,63 @@ fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
     p.expect_answer("page 1", "after the fix");
 }
 
+/// A Python web app run by a reloader that, as Django's `runserver` does, prints the error of an
+/// app that fails to load and waits for a file to change: its container runs on, but nothing
+/// serves. A syntax error saved is said as the app's end, at the host file and line; the fix
+/// serves again.
+#[test]
+fn a_dev_server_that_outlives_its_app_says_the_error_in_the_code() {
+    let p = ComposeProject::with(Compose::V2);
+    p.project.write(
+        "web/Dockerfile",
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 \
+         && rm -rf /var/lib/apt/lists/*\nWORKDIR /app\nCOPY reloader.py app.py ./\nCMD [\"python3\", \"-u\", \"reloader.py\"]\n",
+    );
+    p.project.write(
+        "web/reloader.py",
+        "import runpy, time, traceback\ntry:\n    runpy.run_path(\"app.py\", run_name=\"__main__\")\nexcept Exception:\n    \
+         traceback.print_exc()\nprint(\"Watching for file changes\", flush=True)\ntime.sleep(1000000)\n",
+    );
+    let app = |version: &str| {
+        format!(
+            "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\nclass Hello(BaseHTTPRequestHandler):\n    \
+             def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        \
+             self.wfile.write(b\"web {version}\")\n\n\nHTTPServer((\"\", 8080), Hello).serve_forever()\n"
+        )
+    };
+    p.project.write("web/app.py", &app("version 1"));
+    p.project.write(
+        "docker-compose.yml",
+        "services:\n  web:\n    build: ./web\n    ports:\n      - \"127.0.0.1:${API_PORT:-18080}:8080\"\n",
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("web version 1", "after compose up");
+    let w = p.watch();
+    assert_eq!(w.next(FIRST_BUILD)["service"], "web", "{}", w.log());
+
+    // A parenthesis left open: the image builds (nothing compiles Python), the reloader says why.
+    p.project.write("web/app.py", &app("version 2").replace("self.end_headers()", "self.end_headers("));
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("recreated")), "{cycle}\n{}", w.log());
+    let said = w.next(CYCLE);
+    assert_eq!((&said["event"], &said["running"]), (&"service_exited".into(), &true.into()), "{said}\n{}", w.log());
+    assert!(said["exit_code"].is_null(), "{said}");
+    let app_py = p.project.path("web/app.py").canonicalize().expect("app.py");
+    let problems = said["diagnostics"].as_array().cloned().unwrap_or_default();
+    let at_app = problems.iter().any(|d| {
+        d["file"] == app_py.to_string_lossy().as_ref()
+            && d["line"] == 7
+            && d["message"].as_str().is_some_and(|m| m.starts_with("SyntaxError"))
+    });
+    assert!(at_app, "the syntax error at app.py:7: {said}");
+    assert!(said["message"].as_str().is_some_and(|m| m.contains("runs, but the app in it stopped")), "{said}");
+
+    p.project.write("web/app.py", &app("version 2"));
+    w.expect("succeeded", CYCLE);
+    p.expect_answer("web version 2", "the fix serves again");
+    w.expect_silence(std::time::Duration::from_secs(2), "the fixed app runs on, nothing said");
+}
+
 /// A service whose main process has no SIGTERM handler (busybox httpd, from a start script):
 /// as PID 1 it ignores the signal, so every stop of it lasts its grace period, then the engine
 /// kills it. docker-rebuilder says so, with the fix, once as a warning and then as a note; with

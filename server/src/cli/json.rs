@@ -58,9 +58,11 @@ pub fn service_exit(exit: &ServiceExit) -> Value {
     json!({
         "service": exit.service,
         "container": exit.container,
-        "exit_code": exit.exit.code,
-        "oom_killed": exit.exit.oom_killed,
-        "restarting": exit.exit.restarting,
+        "exit_code": exit.exit.as_ref().map(|e| e.code),
+        "oom_killed": exit.exit.as_ref().is_some_and(|e| e.oom_killed),
+        "restarting": exit.exit.as_ref().is_some_and(|e| e.restarting),
+        // A dev server that outlived its app (the error is in its output).
+        "running": exit.exit.is_none(),
         "after_ms": millis(exit.after),
         "message": exit.message(),
         "output": exit.output,

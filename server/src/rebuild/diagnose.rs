@@ -60,6 +60,12 @@ impl<'a> Diagnoser<'a> {
         self.step_location = self.step_source(step);
     }
 
+    /// Paths the output names relative to nothing are relative to `workdir` (a container's
+    /// working directory, where no step ran).
+    pub fn in_dir(&mut self, workdir: &str) {
+        self.workdir = workdir.to_string();
+    }
+
     /// The step's Dockerfile line, or the config's `rebuild` line (0-based).
     fn step_source(&self, step: &Step) -> (PathBuf, u32) {
         if step.line > 0 {

@@ -1,7 +1,11 @@
 //! After a recreate, the service's new containers are watched for a while: an app that builds
 //! but does not run (a Python or JavaScript syntax error, which no build step sees; a missing
 //! setting; a port already taken) ends its container at once, and "recreated on the new image"
-//! alone would leave the user with a service that is down and no word of it. What it printed
+//! alone would leave the user with a service that is down and no word of it. A dev server
+//! that outlives its app (Django's `runserver`, nodemon: they print the error and wait for a
+//! file to change) keeps its container running: its output is read as it comes, and an error
+//! that is a mistake in the code — a syntax error, a name or module that does not exist —
+//! counts as the app's end, though no container stopped. What it printed
 //! is parsed as a build's output is, so its problems land at host files, and the cycle's
 //! front end says it (`session/run.rs`). The watch is a future the front end's loop polls
 //! between cycles; the next cycle drops it (its own recreate is watched afresh).
@@ -26,6 +30,21 @@ pub const WATCH_FOR: Duration = Duration::from_secs(30);
 pub const BUILD_WATCH_FOR: Duration = Duration::from_secs(2);
 /// How much of the container's output is read, and shown.
 const OUTPUT_LINES: usize = 60;
+/// How often a running container's output is read for an error in the code.
+const READ_EVERY: Duration = Duration::from_millis(500);
+/// The exceptions that say the code itself is wrong (never a handled condition an app logs
+/// and recovers from, as a refused database connection is), by the matchers' code.
+const CODE_ERRORS: [&str; 9] = [
+    "SyntaxError",
+    "IndentationError",
+    "TabError",
+    "ModuleNotFoundError",
+    "ImportError",
+    "NameError",
+    "ReferenceError",
+    "MODULE_NOT_FOUND",
+    "ERR_MODULE_NOT_FOUND",
+];
 const SHOWN_LINES: usize = 8;
 
 /// A new container of the service that stopped while watched.
@@ -33,7 +52,9 @@ const SHOWN_LINES: usize = 8;
 pub struct ServiceExit {
     pub service: String,
     pub container: String,
-    pub exit: ContainerExit,
+    /// How it ended; None: it runs on (a dev server waiting for a change), but its output
+    /// says the app stopped on an error in the code.
+    pub exit: Option<ContainerExit>,
     /// From the recreate's end to the exit.
     pub after: Duration,
     /// Its last lines of output.
@@ -51,7 +72,7 @@ impl ServiceExit {
     /// It failed, rather than being stopped: a code no stop gives (`is_stop_code`), or the OOM
     /// killer.
     pub fn failed(&self) -> bool {
-        self.exit.oom_killed || !is_stop_code(self.exit.code)
+        self.exit.as_ref().is_none_or(|exit| exit.oom_killed || !is_stop_code(exit.code))
     }
 
     /// One line, for a status: what ended, how, and the line of its output most likely to say
@@ -82,14 +103,21 @@ impl ServiceExit {
 
     /// What ended and how, in one line.
     fn what_happened(&self) -> String {
+        let Some(exit) = &self.exit else {
+            return format!(
+                "service {}: its new container {} runs, but the app in it stopped on an error in its code — the \
+                 image built, but the app does not run",
+                self.service, self.container
+            );
+        };
         // Only failures are said (the watch passes over a stop).
-        let how = if self.exit.oom_killed {
+        let how = if exit.oom_killed {
             "was killed for lack of memory (the OOM killer)".to_string()
         } else {
-            format!("exited with code {}", self.exit.code)
+            format!("exited with code {}", exit.code)
         };
-        let restarting = if self.exit.restarting { "; its restart policy is starting it again" } else { "" };
-        let ran = self.exit.ran_for.unwrap_or(self.after);
+        let restarting = if exit.restarting { "; its restart policy is starting it again" } else { "" };
+        let ran = exit.ran_for.unwrap_or(self.after);
         let when = if ran < Duration::from_millis(100) {
             "as it started".to_string()
         } else {
@@ -148,45 +176,88 @@ impl Rebuilder {
             if watched.is_empty() {
                 return None;
             }
+            // Where the app runs: what its output names relative to nothing is relative to it.
+            let image = engine.image(&image_id).await.ok().flatten();
+            let workdir = image.and_then(|i| i.config.working_dir).filter(|w| w.starts_with('/'));
+            let workdir = workdir.unwrap_or_else(|| "/".to_string());
+            let diagnose = |output: &[u8]| diagnose(&plans, output, &workdir);
             let deadline = tokio::time::Instant::now() + within;
             let wait = |id: String| {
                 let engine = engine.clone();
                 Box::pin(async move { engine.wait_stopped(&id).await })
             };
-            let mut waits: Vec<_> = watched.iter().map(|(id, ..)| wait(id.clone())).collect();
-            while !waits.is_empty() {
-                let (ended, index, rest) = tokio::time::timeout_at(deadline, select_all(waits)).await.ok()?;
-                // `select_all` leaves the rest as `swap_remove` does: so does `watched`.
-                waits = rest;
-                let (id, container, created, service) = watched.swap_remove(index);
-                let Ok(exit) = ended else { continue };
-                // A service run from the built image names itself.
-                let mut exited = ServiceExit {
-                    service,
-                    container,
-                    exit,
-                    after: began.elapsed(),
-                    output: Vec::new(),
-                    diagnostics: Vec::new(),
+            let waits: Vec<_> = watched.iter().map(|(id, ..)| wait(id.clone())).collect();
+            let mut pending = select_all(waits);
+            let mut read = tokio::time::interval(READ_EVERY);
+            loop {
+                let (ended, index, rest) = tokio::select! {
+                    ended = &mut pending => ended,
+                    () = tokio::time::sleep_until(deadline) => return None,
+                    _ = read.tick() => {
+                        // Still running: does one's output say its app stopped on the code?
+                        for (id, container, created, service) in &watched {
+                            let output = engine.container_output(id, OUTPUT_LINES, *created).await.unwrap_or_default();
+                            let diagnostics = diagnose(&output);
+                            if diagnostics.iter().any(is_code_error) {
+                                return Some(ServiceExit {
+                                    service: service.clone(),
+                                    container: container.clone(),
+                                    exit: None,
+                                    after: began.elapsed(),
+                                    output: lines(&output),
+                                    diagnostics,
+                                });
+                            }
+                        }
+                        continue;
+                    }
                 };
-                if !exited.failed() {
-                    continue;
+                // `select_all` leaves the rest as `swap_remove` does: so does `watched`.
+                let (id, container, created, service) = watched.swap_remove(index);
+                if let Ok(exit) = ended {
+                    // A service run from the built image names itself.
+                    let mut exited = ServiceExit {
+                        service,
+                        container,
+                        exit: Some(exit),
+                        after: began.elapsed(),
+                        output: Vec::new(),
+                        diagnostics: Vec::new(),
+                    };
+                    if exited.failed() {
+                        let output = engine.container_output(&id, OUTPUT_LINES, created).await.unwrap_or_default();
+                        exited.diagnostics = diagnose(&output);
+                        exited.output = lines(&output);
+                        return Some(exited);
+                    }
                 }
-                let output = engine.container_output(&id, OUTPUT_LINES, created).await.unwrap_or_default();
-                exited.diagnostics = diagnose(&plans, &output);
-                exited.output = String::from_utf8_lossy(&output).lines().map(|l| l.trim_end().to_string()).collect();
-                return Some(exited);
+                if rest.is_empty() {
+                    return None;
+                }
+                pending = select_all(rest);
             }
-            None
         }))
     }
 }
 
-/// The problems `output` names at files of the image (or of a builder stage), each once.
-fn diagnose(plans: &[Plan], output: &[u8]) -> Vec<FileDiagnostic> {
+fn lines(output: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(output).lines().map(|l| l.trim_end().to_string()).collect()
+}
+
+/// An error that says the code itself is wrong (see CODE_ERRORS), at a file of the project.
+fn is_code_error(d: &FileDiagnostic) -> bool {
+    d.severity == crate::diagnostics::Severity::Error
+        && matches!(d.tool, "python" | "node")
+        && d.code.as_deref().is_some_and(|code| CODE_ERRORS.contains(&code))
+}
+
+/// The problems `output` names at files of the image (or of a builder stage), each once;
+/// `workdir`: the container's working directory.
+fn diagnose(plans: &[Plan], output: &[u8], workdir: &str) -> Vec<FileDiagnostic> {
     let mut found: Vec<FileDiagnostic> = Vec::new();
     for plan in plans {
         let mut diagnoser = Diagnoser::new(plan);
+        diagnoser.in_dir(workdir);
         diagnoser.feed(output);
         diagnoser.finish_step();
         for d in diagnoser.diagnostics() {
@@ -206,12 +277,12 @@ mod tests {
         ServiceExit {
             service: "web".into(),
             container: "p-web-1".into(),
-            exit: ContainerExit {
+            exit: Some(ContainerExit {
                 code,
                 oom_killed: false,
                 restarting: false,
                 ran_for: Some(Duration::from_millis(40)),
-            },
+            }),
             after: Duration::from_millis(300),
             output: output.lines().map(str::to_string).collect(),
             diagnostics: Vec::new(),
@@ -256,9 +327,35 @@ mod tests {
             assert!(!exit(code, "").failed(), "{code}");
         }
         let mut oom = exit(137, "");
-        oom.exit.oom_killed = true;
+        if let Some(e) = oom.exit.as_mut() {
+            e.oom_killed = true;
+        }
         assert!(oom.failed());
         assert!(oom.message().contains("lack of memory"), "{}", oom.message());
         assert!(exit(2, "").failed());
+    }
+
+    #[test]
+    fn a_container_that_runs_on_is_said_only_for_an_error_in_the_code() {
+        let mut running = exit(0, "");
+        running.exit = None;
+        assert!(running.failed());
+        assert!(running.headline().contains("runs, but the app in it stopped on an error in its code"));
+        let problem = |tool: &'static str, code: &str| FileDiagnostic {
+            path: "/p/app.py".into(),
+            range: Default::default(),
+            severity: crate::diagnostics::Severity::Error,
+            message: format!("{code}: x"),
+            code: Some(code.to_string()),
+            tool,
+            related: Vec::new(),
+        };
+        assert!(is_code_error(&problem("python", "SyntaxError")));
+        assert!(is_code_error(&problem("node", "ReferenceError")));
+        assert!(!is_code_error(&problem("python", "ConnectionRefusedError")), "a condition an app may log");
+        assert!(!is_code_error(&problem("gcc", "SyntaxError")));
+        let mut warning = problem("python", "SyntaxError");
+        warning.severity = crate::diagnostics::Severity::Warning;
+        assert!(!is_code_error(&warning));
     }
 }
