@@ -303,13 +303,9 @@ impl Rebuilder {
         let mut logs = StepLogs::default();
         let image_id = self.run_image_build(builder, build, context.tar, &mut |_: &str| {}, &mut logs, reporter).await;
         self.set_built(Some(std::time::SystemTime::now()));
-        let image_id = match image_id {
-            Err(e) => {
-                let failed = self.step_failure(&e, &logs, reporter).ok_or(e)?;
-                reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
-                return Ok(failed);
-            }
+        let image_id = match self.built_or_failed(image_id, &logs, started, reporter)? {
             Ok(id) => id,
+            Err(failed) => return Ok(failed),
         };
         self.tag_also(&image_id, reporter).await;
         reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });

@@ -11,7 +11,7 @@ use super::diagnose::Diagnoser;
 use super::{Outcome, Rebuilder};
 use crate::engine::StepState;
 use crate::error::{Error, ErrorKind};
-use crate::events::{Event, Reporter};
+use crate::events::{Event, Phase, Reporter};
 use crate::project::plan::{Plan, Step};
 
 /// Output kept per running step: the end of it is where compilers put their errors.
@@ -168,6 +168,25 @@ impl Rebuilder {
         let exit_code = exit_code(&error.cause);
         reporter.report(Event::Diagnostics(diagnose(view, step, &output, exit_code)));
         Some(FullBuild::StepFailed { exit_code, step: step.display.clone(), stage: stage.clone() })
+    }
+
+    /// A full build's image id; or, when it failed in a step a builder runs, the failed build
+    /// (its problems reported, its phase ended); any other failure is the error it was.
+    pub(super) fn built_or_failed(
+        &self,
+        built: crate::error::Result<String>,
+        logs: &StepLogs,
+        started: std::time::Instant,
+        reporter: &mut dyn Reporter,
+    ) -> crate::error::Result<Result<String, FullBuild>> {
+        match built {
+            Ok(id) => Ok(Ok(id)),
+            Err(e) => {
+                let failed = self.step_failure(&e, logs, reporter).ok_or(e)?;
+                reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
+                Ok(Err(failed))
+            }
+        }
     }
 }
 

@@ -63,13 +63,9 @@ impl Rebuilder {
         let image_id = self
             .run_image_build(builder, build, context.tar, &mut |line: &str| steps.read(line), &mut logs, reporter)
             .await;
-        let image_id = match image_id {
-            Err(e) => {
-                let failed = self.step_failure(&e, &logs, reporter).ok_or(e)?;
-                reporter.report(Event::PhaseFinished { phase: Phase::ImageBuild, elapsed: started.elapsed() });
-                return Ok(failed);
-            }
+        let image_id = match self.built_or_failed(image_id, &logs, started, reporter)? {
             Ok(id) => id,
+            Err(failed) => return Ok(failed),
         };
         let images = match tar {
             Some(tar) => StageImages::BuildKit {
