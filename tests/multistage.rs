@@ -199,11 +199,15 @@ fn clean_removes_our_images_no_build_needs_and_with_caches_the_kept_state() {
     clean(&p);
     assert!(!ours("image").contains(&leftover), "clean removed the leftover: {:?}", ours("image"));
     assert_eq!(ours("state").len(), 1, "clean kept the build stage's state");
+    // A builder made from that state, cleaned: its state is the first state's child.
+    p.replace("main.go", "hello from v1", "hello from v2");
+    assert_eq!(outcome(&p.build_json(&[], 0)), "succeeded", "the state adopted: a cycle, not a full build");
+    clean(&p);
     let run = p.run(&["clean", "--caches"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("images of ours"), "the state and the replay's stage image: {}", run.stderr);
     assert_eq!((ours("state"), ours("stage")), (Vec::new(), Vec::new()), "--caches removed what was kept");
-    assert_eq!(p.run_image(), "hello from v1", "the image stays");
+    assert_eq!(p.run_image(), "hello from v2", "the image stays");
 }
 
 #[test]

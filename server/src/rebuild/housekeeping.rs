@@ -119,15 +119,24 @@ impl Rebuilder {
     /// compose service's image replaced by a full build while its old container ran on), and
     /// with `caches` those kept to make the next build incremental — each stage's state image
     /// (`keep_state`), then the stage images a replay starts from. Listed role by role, after
-    /// the previous role's went: the engine lists no image that still has a child (a state
-    /// image is its stage image's child).
+    /// the previous role's went, and again while some went: the engine lists no image that
+    /// still has a child (a state image is its stage image's child, or an older state's).
     async fn remove_unneeded_images(&self, caches: bool, reporter: &mut dyn Reporter) -> Result<Vec<String>> {
         let label = self.project.label();
         let roles: &[&str] = if caches { &["image", "state", "stage"] } else { &["image"] };
         let mut removed = Vec::new();
         for role in roles {
-            let ids = self.engine.images_with_labels(&[(LABEL_PROJECT, label.as_str()), (LABEL_ROLE, role)]).await?;
-            removed.extend(self.prune(ids.iter(), reporter).await);
+            // Again while some went: a state image adopted by a builder is the parent of the
+            // state `clean` kept of that builder, and is listed once its child is gone.
+            loop {
+                let ids =
+                    self.engine.images_with_labels(&[(LABEL_PROJECT, label.as_str()), (LABEL_ROLE, role)]).await?;
+                let gone = self.prune(ids.iter(), reporter).await;
+                if gone.is_empty() {
+                    break;
+                }
+                removed.extend(gone);
+            }
         }
         Ok(removed)
     }
