@@ -205,6 +205,18 @@ fn a_dev_server_that_outlives_its_app_says_the_error_in_the_code() {
     w.expect("succeeded", CYCLE);
     p.expect_answer("web version 2", "the fix serves again");
     w.expect_silence(std::time::Duration::from_secs(2), "the fixed app runs on, nothing said");
+
+    // Run without the reloader, the same error ends the container: said by its exit code, not
+    // as a container running on (its output shows the error as it exits).
+    p.project.replace("web/Dockerfile", "\"reloader.py\"", "\"app.py\"");
+    p.expect_answer("web version 2", "before the broken save");
+    w.expect("image_built", CYCLE);
+    p.expect_answer("web version 2", "the app run on its own");
+    p.project.write("web/app.py", &app("version 3").replace("self.end_headers()", "self.end_headers("));
+    w.expect("succeeded", CYCLE);
+    let exited = w.next(CYCLE);
+    assert_eq!((&exited["event"], &exited["running"]), (&"service_exited".into(), &false.into()), "{exited}");
+    assert_eq!(exited["exit_code"], 1, "{exited}");
 }
 
 /// A service whose main process has no SIGTERM handler (busybox httpd, from a start script):

@@ -198,7 +198,10 @@ impl Rebuilder {
                         for (id, container, created, service) in &watched {
                             let output = engine.container_output(id, OUTPUT_LINES, *created).await.unwrap_or_default();
                             let diagnostics = diagnose(&output);
-                            if diagnostics.iter().any(is_code_error) {
+                            // One that has just exited is said by its exit (the wait's answer
+                            // is on its way), not as running on.
+                            let running = || async { engine.container(id).await.ok().flatten().is_some_and(|c| c.running) };
+                            if diagnostics.iter().any(is_code_error) && running().await {
                                 return Some(ServiceExit {
                                     service: service.clone(),
                                     container: container.clone(),
