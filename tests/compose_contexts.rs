@@ -143,6 +143,13 @@ fn services_built_from_other_targets_of_one_context_each_run_the_new_code() {
     p.expect_answer("hello from version 2 (from compose)", "the api service");
     expect_answer_on(second, "hello from version 2 (worker)", "the worker service");
     assert!(builders(&p, "api") >= 1 && builders(&p, "worker") >= 1, "stage builders of each");
+    // Their images carry compose v2's labels, as its own build's do; our builders, made from
+    // them, do not pass for the services' containers (one container each).
+    let label = |image: &str| {
+        docker_ok(&["image", "inspect", "--format", "{{index .Config.Labels \"com.docker.compose.service\"}}", image])
+    };
+    assert_eq!((label(&p.image_of("api")), label(&p.image_of("worker"))), ("api".into(), "worker".into()));
+    let _ = (p.container("api"), p.container("worker"));
     drop(w);
     // A stage builder under the name an older version gave it (by the context alone): `clean`
     // finds it by its label.

@@ -11,6 +11,7 @@ use super::{context, Rebuilder};
 use crate::engine::{BuilderSpec, ImageInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter};
+use crate::project::compose::ComposeVersion;
 use crate::project::{LABEL_PROJECT, LABEL_ROLE};
 use crate::sync::archive::ArchiveWriter;
 use crate::sync::walk::{scan, HashSource, HostTree};
@@ -160,10 +161,11 @@ impl Rebuilder {
     }
 
     async fn create_builder(&self, image: &ImageInfo) -> Result<String> {
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "builder".to_string()),
         ]);
+        labels.extend(self.compose_labels(false));
         let (mounts, new_cache) = self.builder_mounts().await?;
         let id = self
             .engine
@@ -289,10 +291,7 @@ impl Rebuilder {
         reporter.report(Event::PhaseStarted { phase: Phase::ImageBuild, detail: plan.image.clone() });
         let previous = self.engine.image(&plan.image).await?;
         let context = context::pack(&self.project)?;
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.label()),
-            (LABEL_ROLE.to_string(), "image".to_string()),
-        ]);
+        let labels = self.image_labels(None);
         let build = ImageBuild {
             tag: &plan.image,
             dockerfile: &context.dockerfile,
@@ -326,6 +325,35 @@ impl Rebuilder {
         let superseded = [previous.map(|p| p.id), old_builder];
         self.prune(superseded.iter().flatten().filter(|id| **id != image.id), reporter).await;
         Ok(FullBuild::Built { reason: reason.to_string() })
+    }
+
+    /// The labels of the image a full build makes (its commits keep them): ours, with the
+    /// image's `sources` when given; for a service of compose v2, compose's own too, as its
+    /// build gives them — `docker compose down --rmi local` removes only images that carry
+    /// them.
+    pub(super) fn image_labels(&self, sources: Option<String>) -> HashMap<String, String> {
+        let mut labels = HashMap::from([
+            (LABEL_PROJECT.to_string(), self.project.label()),
+            (LABEL_ROLE.to_string(), "image".to_string()),
+        ]);
+        labels.extend(sources.map(|s| (crate::project::LABEL_SOURCES.to_string(), s)));
+        labels.extend(self.compose_labels(true));
+        labels
+    }
+
+    /// Compose v2's labels of a service's image (`of_image`), or, for a container of ours made
+    /// from that image, the same keys emptied: a container takes its image's labels, and one
+    /// labelled as the service's would be one of the service's containers to compose
+    /// (`compose ps`, `down`, its scale) and to our own recreate. Empty for other projects.
+    pub(super) fn compose_labels(&self, of_image: bool) -> Vec<(String, String)> {
+        let Some(service) = self.project.service.as_ref().filter(|s| s.version == ComposeVersion::V2) else {
+            return Vec::new();
+        };
+        let value = |v: &str| if of_image { v.to_string() } else { String::new() };
+        vec![
+            ("com.docker.compose.project".to_string(), value(&service.project)),
+            ("com.docker.compose.service".to_string(), value(&service.name)),
+        ]
     }
 
     /// Replaces the builder by a fresh one from `image`, whose manifest records the sources

@@ -345,11 +345,13 @@ impl Rebuilder {
             let committing = Instant::now();
             let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
             // The label, not a manifest rewrite, records that these sources built cleanly.
-            let labels = HashMap::from([
+            let mut labels = HashMap::from([
                 (LABEL_PROJECT.to_string(), self.project.label()),
                 (LABEL_ROLE.to_string(), "image".to_string()),
                 (LABEL_SOURCES.to_string(), manifest.sources_hash()),
             ]);
+            // The builder's emptied compose labels must not reach the image.
+            labels.extend(self.compose_labels(true));
             let commit = self.engine.commit(
                 &builder.id,
                 &plan.image,

@@ -92,10 +92,12 @@ impl Rebuilder {
     }
 
     fn replay_labels(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut labels = HashMap::from([
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "replay".to_string()),
-        ])
+        ]);
+        labels.extend(self.compose_labels(false));
+        labels
     }
 
     fn in_background(&self, task: tokio::task::JoinHandle<()>) {
@@ -185,11 +187,13 @@ impl Rebuilder {
         phases.start(Phase::Commit, plan.image.clone());
         let committing = Instant::now();
         let previous = self.engine.image(&plan.image).await?.map(|i| i.id);
-        let extra_labels = HashMap::from([
+        let mut extra_labels = HashMap::from([
             (LABEL_PROJECT.to_string(), self.project.label()),
             (LABEL_ROLE.to_string(), "image".to_string()),
             (LABEL_SOURCES.to_string(), sources.to_string()),
         ]);
+        // The replay container's emptied ones must not reach the image.
+        extra_labels.extend(self.compose_labels(true));
         let new_id =
             self.engine.commit(container, &plan.image, CommitConfig { original: &record.config, extra_labels }).await?;
         phases.stage(Stage::Commit, committing.elapsed());
@@ -409,10 +413,7 @@ impl Rebuilder {
     /// A container of `info` that is never started (no shell needed): files are read out of
     /// it or put into it. Labelled as the replay's, so `clean` finds one a crash left.
     pub(super) async fn never_started_of(&self, info: &crate::engine::ImageInfo) -> Result<String> {
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.label()),
-            (LABEL_ROLE.to_string(), "replay".to_string()),
-        ]);
+        let labels = self.replay_labels();
         let spec = BuilderSpec {
             name: "",
             image_id: &info.id,

@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::image_builder::ImageBuilder;
 use crate::project::plan::{dockerfile_upto, CopySource, ReplayOp, ELSEWHERE};
-use crate::project::{LABEL_PROJECT, LABEL_ROLE, LABEL_SOURCES};
+use crate::project::{LABEL_PROJECT, LABEL_ROLE};
 use crate::sync::AssemblyRecord;
 
 /// Where a stage's images come from after the image's build.
@@ -42,11 +42,7 @@ impl Rebuilder {
         let context = context::pack(&self.project)?;
         // Labelled with its sources, as a replayed commit is: "up to date" right after.
         let sources = self.sources_label_for(&context.hashes)?;
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.label()),
-            (LABEL_ROLE.to_string(), "image".to_string()),
-            (LABEL_SOURCES.to_string(), sources.clone()),
-        ]);
+        let labels = self.image_labels(Some(sources.clone()));
         let build = ImageBuild {
             tag: &plan.image,
             dockerfile: &context.dockerfile,
