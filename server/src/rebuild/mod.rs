@@ -92,6 +92,9 @@ pub struct Rebuilder {
     compose_standby: std::sync::Mutex<Option<crate::engine::ComposeStandby>>,
     /// The last recreate's compose run: what the standby is started for.
     compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
+    /// The newest change of the service's compose and env files that a recreate of its
+    /// containers (compose deciding) has taken in (`service_update.rs`, `config_stamp`).
+    config_seen: std::sync::Mutex<Option<i64>>,
     /// A compose service: its containers being stopped beside the commit (`stop_ahead.rs`).
     stopped_ahead: stop_ahead::StopAhead,
     /// A `develop.watch` service: the copy into its containers made beside the commit.
@@ -318,6 +321,7 @@ impl Rebuilder {
             service_seen: Default::default(),
             compose_standby: Default::default(),
             compose_run: Default::default(),
+            config_seen: Default::default(),
             stopped_ahead: Default::default(),
             synced_ahead: Default::default(),
             told_killed_by_stop: Default::default(),

@@ -174,10 +174,15 @@ impl Rebuilder {
                 }
             }
         }
+        // A running one made before the compose or env files last changed (and since a recreate
+        // last took that change in) may run settings compose would now give otherwise: compose,
+        // which hashes them, decides (`up -d` recreates it only if they differ).
+        let seen = *self.config_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let config = config_stamp(service).filter(|stamp| seen != Some(*stamp));
+        let config_stale = |c: &ServiceContainer| c.running && config.is_some_and(|stamp| c.created <= stamp);
         // A crashed one is brought back all the same, as before.
-        let is_stale = |c: &&ServiceContainer| {
-            was_running(c) && c.image_id != image_id && !(c.running && alike.contains(&c.image_id))
-        };
+        let image_stale = |c: &ServiceContainer| c.image_id != image_id && !(c.running && alike.contains(&c.image_id));
+        let is_stale = |c: &&ServiceContainer| was_running(c) && (image_stale(c) || config_stale(c));
         let running_alike: Vec<String> = services
             .iter()
             .flat_map(|(_, cs)| cs.iter().filter(|c| c.running && alike.contains(&c.image_id)))
@@ -189,7 +194,8 @@ impl Rebuilder {
         let mut recreated = Vec::new();
         for (name, containers) in services {
             let mut shown = Vec::new();
-            for c in containers.iter().filter(is_stale) {
+            // What the binds show is the files' change, not the settings'.
+            for c in containers.iter().filter(is_stale).filter(|c| !config_stale(c)) {
                 match shown_live(&self.engine, c, files_only).await {
                     Some(mounts) => shown.push((c.name.clone(), mounts.into_iter().cloned().collect::<Vec<_>>())),
                     None => break,
@@ -211,14 +217,19 @@ impl Rebuilder {
         }
         let kept = (!kept.is_empty()).then(|| format!("service {}: {}", service.name, kept.join("; ")));
         let stale: Vec<&ServiceContainer> = services.iter().flat_map(|(_, cs)| cs.iter().filter(is_stale)).collect();
+        if config.is_some() {
+            *self.config_seen.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        }
         let Some(first) = stale.first() else {
             self.start_again(&ahead, reporter).await;
             return Ok(kept.map(|kept| (kept, Vec::new())));
         };
         let names: Vec<&str> = stale.iter().map(|c| c.name.as_str()).collect();
+        let how =
+            if stale.iter().any(|c| image_stale(c)) { "on the new image" } else { "with its changed compose settings" };
         reporter.report(Event::PhaseStarted {
             phase: Phase::Service,
-            detail: format!("recreating {} on the new image", names.join(", ")),
+            detail: format!("recreating {} {how}", names.join(", ")),
         });
         // The folder and files the containers were made from, as compose recorded them.
         let working_dir = first.working_dir.clone().unwrap_or_else(|| service.workspace_dir.clone());
@@ -273,7 +284,21 @@ impl Rebuilder {
             reporter.report(Event::Warning(warning));
         }
         self.say_killed_by_stop(service, &stale, &killed, reporter);
-        let done = format!("{}: recreated {} on the new image", recreated_whose(service, &services), names.join(", "));
+        // A container stale only by its settings is one compose may have kept (they were the
+        // same): said only if compose made it anew.
+        let mut names = names;
+        if stale.iter().any(|c| !image_stale(c)) {
+            let mut now = Vec::new();
+            for (name, _) in &services {
+                now.extend(self.engine.service_containers(&service.project, name).await.unwrap_or_default());
+            }
+            let kept_by_compose = |c: &&ServiceContainer| !image_stale(c) && now.iter().any(|n| n.id == c.id);
+            names = stale.iter().filter(|c| !kept_by_compose(c)).map(|c| c.name.as_str()).collect();
+            if names.is_empty() {
+                return Ok(kept.map(|kept| (kept, Vec::new())));
+            }
+        }
+        let done = format!("{}: recreated {} {how}", recreated_whose(service, &services), names.join(", "));
         let started = names.iter().map(|n| n.to_string()).collect();
         Ok(Some((
             match kept {
@@ -283,6 +308,15 @@ impl Rebuilder {
             started,
         )))
     }
+}
+
+/// The newest change (seconds since the epoch) of the service's compose and env files: a
+/// container made before it may run settings compose would now give otherwise.
+fn config_stamp(service: &ServiceBinding) -> Option<i64> {
+    let modified = |f: &PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).ok();
+    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
+    let newest = service.recipe_files().iter().filter_map(modified).filter_map(secs).max()?;
+    i64::try_from(newest).ok()
 }
 
 /// Whose containers a recreate made anew, as its message names them: the service built (with
