@@ -17,6 +17,7 @@ mod pack;
 mod phases;
 mod push;
 mod replay;
+mod service_changes;
 mod service_exit;
 mod service_ports;
 mod service_update;

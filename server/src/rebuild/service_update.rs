@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::bind_view::{bind_showing, shown_live};
+use super::service_changes::{config_stamp, recreated_whose};
 use super::{CycleReport, Outcome, Rebuilder};
 use crate::engine::{ComposeRun, ComposeStandby, ContainerMount, Engine, ExecRequest, ServiceContainer};
 use crate::events::{Event, Phase, Reporter};
@@ -307,29 +308,6 @@ impl Rebuilder {
             },
             started,
         )))
-    }
-}
-
-/// The newest change (seconds since the epoch) of the service's compose and env files: a
-/// container made before it may run settings compose would now give otherwise.
-fn config_stamp(service: &ServiceBinding) -> Option<i64> {
-    let modified = |f: &PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).ok();
-    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
-    let newest = service.recipe_files().iter().filter_map(modified).filter_map(secs).max()?;
-    i64::try_from(newest).ok()
-}
-
-/// Whose containers a recreate made anew, as its message names them: the service built (with
-/// its twins and users, when theirs were recreated too), or only those others, said as such
-/// ("service b (built as a)": a message naming only `a` would read as if `b`'s container were
-/// `a`'s).
-fn recreated_whose<T>(service: &ServiceBinding, recreated: &[(String, T)]) -> String {
-    let names: Vec<&str> = recreated.iter().map(|(name, _)| name.as_str()).collect();
-    match names.as_slice() {
-        [one] if *one == service.name => format!("service {one}"),
-        [one] => format!("service {one} (built as {})", service.name),
-        many if many.contains(&service.name.as_str()) => format!("services {}", many.join(", ")),
-        many => format!("services {} (built as {})", many.join(", "), service.name),
     }
 }
 
@@ -705,17 +683,5 @@ mod tests {
         assert_eq!(decide(&project, &succeeded(&[&main]), false), "recreate");
         assert_eq!(decide(&project, &succeeded(&[&motd]), false), "copy+exec");
         assert_eq!(decide(&project, &report(Outcome::UpToDate, &[]), true), "recreate");
-    }
-
-    #[test]
-    fn a_recreate_names_the_services_whose_containers_it_made() {
-        let (_dir, project) = service("");
-        let api = project.service.as_ref().expect("a service");
-        let named =
-            |names: &[&str]| recreated_whose(api, &names.iter().map(|n| (n.to_string(), ())).collect::<Vec<_>>());
-        assert_eq!(named(&["api"]), "service api");
-        assert_eq!(named(&["worker"]), "service worker (built as api)");
-        assert_eq!(named(&["api", "worker"]), "services api, worker");
-        assert_eq!(named(&["worker", "web"]), "services worker, web (built as api)");
     }
 }

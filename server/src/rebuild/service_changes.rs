@@ -1,0 +1,82 @@
+//! What changed for a compose service's running containers, and how a recreate says what it
+//! did: the newest change of the service's compose and env files (a container made before it
+//! may run settings compose would now give otherwise), and whose containers a recreate made.
+
+use std::path::PathBuf;
+
+use crate::project::service::ServiceBinding;
+
+/// The newest change (seconds since the epoch) of the service's compose and env files: a
+/// container made before it may run settings compose would now give otherwise.
+pub(super) fn config_stamp(service: &ServiceBinding) -> Option<i64> {
+    let modified = |f: &PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).ok();
+    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
+    let newest = service.recipe_files().iter().filter_map(modified).filter_map(secs).max()?;
+    i64::try_from(newest).ok()
+}
+
+/// Whose containers a recreate made anew, as its message names them: the service built (with
+/// its twins and users, when theirs were recreated too), or only those others, said as such
+/// ("service b (built as a)": a message naming only `a` would read as if `b`'s container were
+/// `a`'s).
+pub(super) fn recreated_whose<T>(service: &ServiceBinding, recreated: &[(String, T)]) -> String {
+    let names: Vec<&str> = recreated.iter().map(|(name, _)| name.as_str()).collect();
+    match names.as_slice() {
+        [one] if *one == service.name => format!("service {one}"),
+        [one] => format!("service {one} (built as {})", service.name),
+        many if many.contains(&service.name.as_str()) => format!("services {}", many.join(", ")),
+        many => format!("services {} (built as {})", many.join(", "), service.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::compose::{ComposeOptions, ComposeVersion};
+    use crate::project::service::ProjectSource;
+
+    #[test]
+    fn a_recreate_names_the_services_whose_containers_it_made() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("api")).expect("mkdir");
+        std::fs::write(dir.path().join("api/Dockerfile"), "FROM busybox\nCOPY . /app\n").expect("write");
+        std::fs::write(dir.path().join("compose.yaml"), "services:\n  api:\n    build: ./api\n").expect("write");
+        let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
+        let source = ProjectSource::Service {
+            options,
+            service: "api".into(),
+            twins: Vec::new(),
+            version: Some(ComposeVersion::V2),
+        };
+        let project = source.load().expect("loads");
+        let api = project.service.as_ref().expect("a service");
+        let named =
+            |names: &[&str]| recreated_whose(api, &names.iter().map(|n| (n.to_string(), ())).collect::<Vec<_>>());
+        assert_eq!(named(&["api"]), "service api");
+        assert_eq!(named(&["worker"]), "service worker (built as api)");
+        assert_eq!(named(&["api", "worker"]), "services api, worker");
+        assert_eq!(named(&["worker", "web"]), "services worker, web (built as api)");
+    }
+
+    #[test]
+    fn the_settings_changed_when_a_compose_file_did() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("api")).expect("mkdir");
+        std::fs::write(dir.path().join("api/Dockerfile"), "FROM busybox\nCOPY . /app\n").expect("write");
+        let compose = dir.path().join("compose.yaml");
+        std::fs::write(&compose, "services:\n  api:\n    build: ./api\n").expect("write");
+        let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
+        let source = ProjectSource::Service {
+            options,
+            service: "api".into(),
+            twins: Vec::new(),
+            version: Some(ComposeVersion::V2),
+        };
+        let project = source.load().expect("loads");
+        let api = project.service.as_ref().expect("a service");
+        let file = std::fs::File::options().write(true).open(&compose).expect("open");
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        file.set_modified(at).expect("set mtime");
+        assert_eq!(config_stamp(api), Some(1_800_000_000));
+    }
+}
