@@ -32,23 +32,11 @@ pub(super) fn recreated_whose<T>(service: &ServiceBinding, recreated: &[(String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::project::compose::{ComposeOptions, ComposeVersion};
-    use crate::project::service::ProjectSource;
+    use crate::rebuild::service_update::tests::service;
 
     #[test]
     fn a_recreate_names_the_services_whose_containers_it_made() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("api")).expect("mkdir");
-        std::fs::write(dir.path().join("api/Dockerfile"), "FROM busybox\nCOPY . /app\n").expect("write");
-        std::fs::write(dir.path().join("compose.yaml"), "services:\n  api:\n    build: ./api\n").expect("write");
-        let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
-        let source = ProjectSource::Service {
-            options,
-            service: "api".into(),
-            twins: Vec::new(),
-            version: Some(ComposeVersion::V2),
-        };
-        let project = source.load().expect("loads");
+        let (_dir, project) = service("");
         let api = project.service.as_ref().expect("a service");
         let named =
             |names: &[&str]| recreated_whose(api, &names.iter().map(|n| (n.to_string(), ())).collect::<Vec<_>>());
@@ -60,21 +48,9 @@ mod tests {
 
     #[test]
     fn the_settings_changed_when_a_compose_file_did() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("api")).expect("mkdir");
-        std::fs::write(dir.path().join("api/Dockerfile"), "FROM busybox\nCOPY . /app\n").expect("write");
-        let compose = dir.path().join("compose.yaml");
-        std::fs::write(&compose, "services:\n  api:\n    build: ./api\n").expect("write");
-        let options = ComposeOptions { dir: dir.path().to_path_buf(), ..Default::default() };
-        let source = ProjectSource::Service {
-            options,
-            service: "api".into(),
-            twins: Vec::new(),
-            version: Some(ComposeVersion::V2),
-        };
-        let project = source.load().expect("loads");
+        let (dir, project) = service("");
         let api = project.service.as_ref().expect("a service");
-        let file = std::fs::File::options().write(true).open(&compose).expect("open");
+        let file = std::fs::File::options().write(true).open(dir.path().join("compose.yaml")).expect("open");
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
         file.set_modified(at).expect("set mtime");
         assert_eq!(config_stamp(api), Some(1_800_000_000));

@@ -571,7 +571,7 @@ impl Rebuilder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use super::*;
@@ -581,7 +581,7 @@ mod tests {
 
     /// The service `api` of a compose folder whose `develop.watch` is `watch` (YAML list
     /// items, indented for it), built from `api/` (a Dockerfile copying `src` and `conf`).
-    fn service(watch: &str) -> (tempfile::TempDir, Project) {
+    pub(in crate::rebuild) fn service(watch: &str) -> (tempfile::TempDir, Project) {
         let dir = tempfile::tempdir().expect("tempdir");
         for (file, text) in [
             ("api/Dockerfile", "FROM debian:bookworm-slim\nCOPY src /src\nCOPY conf /conf\nRUN true\n"),
