@@ -150,6 +150,16 @@ impl Engine {
 
 /// Seconds since the epoch of an RFC 3339 time as the engine writes them
 /// (`2026-12-05T00:05:01.123456789Z`, or with a `+01:00` offset); None for its zero time.
+impl Engine {
+    /// When the container `id` was created, to the engine's sub-second precision (the list
+    /// gives whole seconds); None when it is gone or the engine does not say.
+    pub async fn container_created(&self, id: &str) -> Option<std::time::SystemTime> {
+        let inspect = self.docker.inspect_container(id, None).await.ok()?;
+        let secs = seconds(inspect.created.as_deref()?)?;
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(secs).ok()?)
+    }
+}
+
 fn seconds(time: &str) -> Option<f64> {
     let (date, rest) = time.split_once('T')?;
     let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());

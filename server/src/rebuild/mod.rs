@@ -95,7 +95,7 @@ pub struct Rebuilder {
     compose_run: std::sync::Mutex<Option<crate::engine::ComposeRun>>,
     /// The newest change of the service's compose and env files that a recreate of its
     /// containers (compose deciding) has taken in (`service_update.rs`, `config_stamp`).
-    config_seen: std::sync::Mutex<Option<i64>>,
+    config_seen: std::sync::Mutex<Option<std::time::SystemTime>>,
     /// A compose service: its containers being stopped beside the commit (`stop_ahead.rs`).
     stopped_ahead: stop_ahead::StopAhead,
     /// A `develop.watch` service: the copy into its containers made beside the commit.

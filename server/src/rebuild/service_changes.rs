@@ -2,17 +2,29 @@
 //! did: the newest change of the service's compose and env files (a container made before it
 //! may run settings compose would now give otherwise), and whose containers a recreate made.
 
-use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::engine::Engine;
 use crate::project::service::ServiceBinding;
 
-/// The newest change (seconds since the epoch) of the service's compose and env files: a
-/// container made before it may run settings compose would now give otherwise.
-pub(super) fn config_stamp(service: &ServiceBinding) -> Option<i64> {
-    let modified = |f: &PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).ok();
-    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs());
-    let newest = service.recipe_files().iter().filter_map(modified).filter_map(secs).max()?;
-    i64::try_from(newest).ok()
+/// The newest change of the service's compose and env files: a container made before it may
+/// run settings compose would now give otherwise.
+pub(super) fn config_stamp(service: &ServiceBinding) -> Option<SystemTime> {
+    service.recipe_files().iter().filter_map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).max()
+}
+
+/// Whether the container made at `created` (whole seconds, as the engine lists it) was made
+/// before `stamp`; within that second, the engine is asked for its exact time (a container
+/// `up` made in the second its compose file was written is not stale).
+pub(super) async fn made_before(engine: &Engine, id: &str, created: i64, stamp: SystemTime) -> bool {
+    let listed = UNIX_EPOCH + Duration::from_secs(u64::try_from(created).unwrap_or(0));
+    if listed + Duration::from_secs(1) <= stamp {
+        return true;
+    }
+    if listed > stamp {
+        return false;
+    }
+    engine.container_created(id).await.is_some_and(|made| made < stamp)
 }
 
 /// Whose containers a recreate made anew, as its message names them: the service built (with
@@ -53,6 +65,6 @@ mod tests {
         let file = std::fs::File::options().write(true).open(dir.path().join("compose.yaml")).expect("open");
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
         file.set_modified(at).expect("set mtime");
-        assert_eq!(config_stamp(api), Some(1_800_000_000));
+        assert_eq!(config_stamp(api), Some(at));
     }
 }

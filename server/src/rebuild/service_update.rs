@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::bind_view::{bind_showing, shown_live};
-use super::service_changes::{config_stamp, recreated_whose};
+use super::service_changes::{config_stamp, made_before, recreated_whose};
 use super::{CycleReport, Outcome, Rebuilder};
 use crate::engine::{ComposeRun, ComposeStandby, ContainerMount, Engine, ExecRequest, ServiceContainer};
 use crate::events::{Event, Phase, Reporter};
@@ -180,7 +180,15 @@ impl Rebuilder {
         // which hashes them, decides (`up -d` recreates it only if they differ).
         let seen = *self.config_seen.lock().unwrap_or_else(|e| e.into_inner());
         let config = config_stamp(service).filter(|stamp| seen != Some(*stamp));
-        let config_stale = |c: &ServiceContainer| c.running && config.is_some_and(|stamp| c.created <= stamp);
+        let mut before_config = Vec::new();
+        if let Some(stamp) = config {
+            for c in services.iter().flat_map(|(_, cs)| cs).filter(|c| c.running) {
+                if made_before(&self.engine, &c.id, c.created, stamp).await {
+                    before_config.push(c.id.clone());
+                }
+            }
+        }
+        let config_stale = |c: &ServiceContainer| before_config.contains(&c.id);
         // A crashed one is brought back all the same, as before.
         let image_stale = |c: &ServiceContainer| c.image_id != image_id && !(c.running && alike.contains(&c.image_id));
         let is_stale = |c: &&ServiceContainer| was_running(c) && (image_stale(c) || config_stale(c));
