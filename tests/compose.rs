@@ -175,36 +175,25 @@ fn compose_up_left_running(compose: Compose) {
 /// The service's containers are stopped beside the commit (the recreate would stop them
 /// first anyway); when compose then refuses the recreate, they are started again: the old
 /// code keeps serving and nothing else is touched.
-/// A compose file edit that changes only how a service runs (its environment): `watch` lets
-/// compose recreate the container with the new settings, as `docker compose up -d` would; the
-/// other service, whose settings did not change, keeps its container. In the editor, the save
-/// of the compose file does the same.
+/// A compose file edit that changes only how a service runs (its environment), saved in the
+/// editor: the save's cycle lets compose recreate the container with the new settings, as
+/// `docker compose up -d` would; the other service, whose settings did not change, keeps its
+/// container.
 #[test]
 fn an_edit_of_a_service_s_settings_in_the_compose_file_reaches_its_container() {
     let p = ComposeProject::with(Compose::V2);
     p.compose_ok(&["up", "-d", "--build"]);
     let cache = p.container("cache");
-    let w = p.watch();
-    w.next(FIRST_BUILD);
-    p.expect_answer("hello from version 1 (from compose)", "after compose up");
-
-    p.project.replace("docker-compose.yml", "\" (from compose)\"", "\" (from the edited compose file)\"");
-    let cycle = w.expect("up_to_date", CYCLE);
-    let update = cycle["service_update"].as_str().unwrap_or_default();
-    assert!(update.contains("recreated"), "{cycle}\n{}", w.log());
-    p.expect_answer("hello from version 1 (from the edited compose file)", "the new environment");
-    assert_eq!(p.container("cache"), cache, "the cache's settings did not change: its container stays");
-    let up = p.compose_ok(&["up", "-d"]);
-    assert_eq!(p.container("cache"), cache, "{up}");
-    p.expect_answer("hello from version 1 (from the edited compose file)", "after compose up -d");
-    drop(w);
-
-    // The editor: the compose file saved.
     let (mut lsp, seen) = p.lsp_built("api");
-    p.project.replace("docker-compose.yml", "(from the edited compose file)", "(saved in the editor)");
+    p.expect_answer("hello from version 1 (from compose)", "after compose up");
+    p.project.replace("docker-compose.yml", "\" (from compose)\"", "\" (saved in the editor)\"");
     lsp.did_save(&p.project.path("docker-compose.yml"));
     lsp.wait_for(seen + 1, CYCLE, |m| support::lsp::is_status(m, "succeeded"));
     p.expect_answer("hello from version 1 (saved in the editor)", "the compose file saved in the editor");
+    assert_eq!(p.container("cache"), cache, "the cache's settings did not change: its container stays");
+    let up = p.compose_ok(&["up", "-d"]);
+    assert_eq!(p.container("cache"), cache, "{up}");
+    p.expect_answer("hello from version 1 (saved in the editor)", "after compose up -d");
     lsp.shutdown();
 }
 

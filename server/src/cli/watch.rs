@@ -189,13 +189,6 @@ impl Watching {
                 self.reporters[index].say("its services are grouped otherwise now: watched again as below");
             }
         }
-        // The groups that go on take in the change: a cycle, whose service update lets compose
-        // recreate the containers whose settings changed (as the editor's save of the file does).
-        for (index, session) in lock(&self.sessions).iter().enumerate() {
-            if self.groups.get(index).is_some_and(Option::is_some) {
-                session.send(Input::Saved);
-            }
-        }
         if regroup.start.is_empty() {
             return;
         }
