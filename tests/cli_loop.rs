@@ -416,3 +416,48 @@ fn a_source_copied_after_every_run_runs_no_step_and_the_manifest_runs_the_instal
     assert_eq!(outcome(&p.build_json(&[], 0)), "succeeded");
     assert_eq!((p.run_image(), in_image("installed.txt")), ("page 3".to_string(), "dep 3".to_string()));
 }
+
+/// A Node image's manifest that is not JSON: real npm (Debian's) stops `npm ci` naming only a
+/// position from the file's start. The problem is at that line and column of the host's
+/// package.json, not at the RUN line; fixed, the install runs and the image is updated.
+#[test]
+fn a_package_json_that_is_not_json_is_located_at_its_line() {
+    let p = TempProject::fixture("busybox-app");
+    p.write(
+        "Dockerfile",
+        "FROM debian:bookworm-slim\n\
+         RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null\n\
+         WORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci --no-audit --no-fund\n\
+         COPY . ./\nCMD [\"node\", \"-p\", \"require('./package.json').version\"]\n",
+    );
+    let manifest = |version: &str, comma: &str| {
+        format!("{{\n  \"name\": \"app\",\n  \"version\": \"{version}\"{comma}\n  \"private\": true\n}}\n")
+    };
+    p.write("package.json", &manifest("1.0.0", ","));
+    p.write(
+        "package-lock.json",
+        "{\"name\": \"app\", \"version\": \"1.0.0\", \"lockfileVersion\": 3, \"requires\": true,\n \
+         \"packages\": {\"\": {\"name\": \"app\", \"version\": \"1.0.0\"}}}\n",
+    );
+    assert_eq!(outcome(&p.build_json(&[], 0)), "image_built");
+    assert_eq!(p.run_image(), "1.0.0");
+
+    p.write("package.json", &manifest("1.0.1", ""));
+    let failed = p.build_json(&[], 1);
+    assert_eq!(outcome(&failed), "build_failed", "{failed}");
+    let manifest_path = p.path("package.json").canonicalize().expect("package.json");
+    let problem = failed["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["file"] == manifest_path.to_string_lossy().as_ref())
+        .unwrap_or_else(|| panic!("a problem in package.json: {failed}"));
+    // `  "private": true` follows the line that lost its comma.
+    assert_eq!((problem["line"].as_u64(), problem["column"].as_u64()), (Some(4), Some(3)), "{problem}");
+    assert_eq!(problem["code"], "EJSONPARSE", "{problem}");
+    assert_eq!(p.run_image(), "1.0.0", "the image keeps the last clean build");
+
+    p.write("package.json", &manifest("1.0.1", ","));
+    assert_eq!(outcome(&p.build_json(&[], 0)), "succeeded");
+    assert_eq!(p.run_image(), "1.0.1");
+}

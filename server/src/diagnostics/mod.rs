@@ -18,6 +18,7 @@ mod make;
 mod maven;
 mod nginx;
 mod node;
+mod npm;
 mod pipeline;
 mod position;
 mod python;
@@ -39,8 +40,9 @@ pub use javac::JavacMatcher;
 pub use make::{DirectoryStack, MakeMatcher};
 pub use maven::MavenMatcher;
 pub use node::NodeMatcher;
+pub use npm::NpmMatcher;
 pub use pipeline::Pipeline;
-pub use position::utf16_column;
+pub use position::{file_position, utf16_column};
 pub use python::{MypyMatcher, TracebackMatcher};
 pub use rustc::RustcMatcher;
 pub use tsc::TscMatcher;
@@ -61,6 +63,9 @@ pub enum ColumnUnit {
     Utf16,
     /// display columns, tabs to the next multiple of 8
     DisplayTab8,
+    /// No line (0): the column is the 1-based UTF-16 offset from the file's start (JSON.parse
+    /// names a position only); past the end is the file's end. [`file_position`] finds its line.
+    FileOffsetUtf16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +110,7 @@ pub struct Diagnostic {
     pub message: String,
     /// e.g. "E0308", "TS2322", "-Wunused-variable"
     pub code: Option<String>,
-    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "frontend", "nginx", "custom"
+    /// "gcc", "rustc", "javac", "go", "tsc", "node", "python", "mypy", "maven", "make", "frontend", "nginx", "npm", "custom"
     pub tool: &'static str,
     /// Notes attached to this diagnostic (gcc notes, rustc children with spans, "In file included from" chain...).
     pub related: Vec<(Location, String)>,

@@ -19,6 +19,7 @@ use super::make::MakeMatcher;
 use super::maven::MavenMatcher;
 use super::nginx::NginxMatcher;
 use super::node::NodeMatcher;
+use super::npm::NpmMatcher;
 use super::python::{MypyMatcher, TracebackMatcher};
 use super::rustc::RustcMatcher;
 use super::tsc::TscMatcher;
@@ -38,9 +39,10 @@ enum Family {
     Mypy,
     Python,
     Nginx,
+    Npm,
 }
 
-const DEFAULT_ORDER: [Family; 12] = [
+const DEFAULT_ORDER: [Family; 13] = [
     Family::Gcc,
     Family::Rust,
     Family::Javac,
@@ -53,6 +55,7 @@ const DEFAULT_ORDER: [Family; 12] = [
     Family::Mypy,
     Family::Python,
     Family::Nginx,
+    Family::Npm,
 ];
 
 /// The tool family a command word runs (`/usr/bin/make` and `./mvnw` count as `make` and `mvnw`).
@@ -156,6 +159,7 @@ impl Pipeline {
                 Family::Mypy => Box::<MypyMatcher>::default(),
                 Family::Python => Box::<TracebackMatcher>::default(),
                 Family::Nginx => Box::<NginxMatcher>::default(),
+                Family::Npm => Box::<NpmMatcher>::default(),
             });
         }
         Pipeline {

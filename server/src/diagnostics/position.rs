@@ -18,7 +18,7 @@ pub fn utf16_column(line_text: &str, column: u32, unit: ColumnUnit) -> u32 {
         let width = match unit {
             ColumnUnit::Bytes => ch.len_utf8() as u32,
             ColumnUnit::Chars => 1,
-            ColumnUnit::Utf16 => ch.len_utf16() as u32,
+            ColumnUnit::Utf16 | ColumnUnit::FileOffsetUtf16 => ch.len_utf16() as u32,
             ColumnUnit::DisplayTab8 if ch == '\t' => 8 - at % 8,
             ColumnUnit::DisplayTab8 => display_width(ch),
         };
@@ -29,6 +29,29 @@ pub fn utf16_column(line_text: &str, column: u32, unit: ColumnUnit) -> u32 {
         utf16 = utf16.saturating_add(ch.len_utf16() as u32);
     }
     utf16
+}
+
+/// The 0-based line and UTF-16 column of a 1-based UTF-16 `offset` into the whole `text` (a
+/// [`ColumnUnit::FileOffsetUtf16`] position); past the end is the end of the last line that has
+/// text. A position on a line break is the end of its line.
+pub fn file_position(text: &str, offset: u32) -> (u32, u32) {
+    let target = offset.saturating_sub(1);
+    let (mut at, mut line, mut column) = (0u32, 0u32, 0u32);
+    let mut last_text = (0u32, 0u32);
+    for ch in text.chars() {
+        if at >= target {
+            return (line, column);
+        }
+        at = at.saturating_add(ch.len_utf16() as u32);
+        if ch == '\n' {
+            line += 1;
+            column = 0;
+        } else if ch != '\r' {
+            column += ch.len_utf16() as u32;
+            last_text = (line, column);
+        }
+    }
+    last_text
 }
 
 /// How many chars of `text` (a compiler's echo of a source line, tabs already expanded) start within
@@ -263,6 +286,20 @@ mod tests {
         assert_eq!(utf16_column("\tx", 9, ColumnUnit::DisplayTab8), 1);
         assert_eq!(utf16_column("😀x", 3, ColumnUnit::Utf16), 2);
         assert_eq!(utf16_column("", 0, ColumnUnit::Chars), 0);
+    }
+
+    #[test]
+    fn a_file_offset_finds_its_line_and_column() {
+        // npm 9 (Debian's, node 18) on this file: "Unexpected token \"i\" (0x69) in JSON at
+        // position 77" (npm9-ejsonparse.txt): 😀 counts two.
+        let text = "{\n  \"name\": \"x\",\n  \"description\": \"café 😀\",\n  \"version\": \"1.0.0\",\n  \"main\": index.js\n}\n";
+        assert_eq!(file_position(text, 78), (4, 10));
+        assert_eq!(file_position(text, 1), (0, 0));
+        // CRLF: the position counts the \r; the column does not reach it.
+        assert_eq!(file_position("{\r\n  x\r\n}", 6), (1, 2));
+        // Past the end: the end of the last line with text.
+        assert_eq!(file_position("{\n  \"a\": {\n\n", u32::MAX), (1, 8));
+        assert_eq!(file_position("", 5), (0, 0));
     }
 
     #[test]

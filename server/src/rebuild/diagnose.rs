@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostics::{utf16_column, Diagnostic, Location, Pipeline, Severity};
+use crate::diagnostics::{file_position, utf16_column, ColumnUnit, Diagnostic, Location, Pipeline, Severity};
 use crate::events::{FileDiagnostic, Position, Range};
 use crate::project::plan::{clean_container_path, Plan, Step};
 
@@ -218,6 +218,18 @@ impl<'a> Diagnoser<'a> {
         if !host.is_file() {
             return None;
         }
+        // A position from the file's start (JSON.parse's): its line, in UTF-16 on it.
+        let at_offset;
+        let loc = match (loc.unit, loc.column) {
+            (ColumnUnit::FileOffsetUtf16, Some(offset)) => {
+                let text = std::fs::read_to_string(&host).unwrap_or_default();
+                let (line, column) = file_position(&text, offset);
+                at_offset =
+                    Location { line: line + 1, column: Some(column + 1), unit: ColumnUnit::Utf16, ..loc.clone() };
+                &at_offset
+            }
+            _ => loc,
+        };
         let line = loc.line.saturating_sub(1);
         let text = self.line_text(&host, line).unwrap_or_default();
         let start = loc.column.map_or(0, |c| utf16_column(&text, c, loc.unit));
@@ -342,6 +354,37 @@ mod tests {
             d.diagnostics().iter().map(|f| (f.path.clone(), f.range.start.line, f.message.as_str())).collect();
         let host = dir.path().join("nginx.conf");
         assert_eq!(found, [(host, 3, "unknown directive \"add_headr\"")], "once, at line 4 of the host file");
+    }
+
+    /// npm names only a position from package.json's start (UTF-16 units; 😀 counts two), and
+    /// npm 11 not even the file: the line and column of the host's package.json, that of npm's
+    /// working directory when unnamed.
+    #[test]
+    fn a_position_from_the_file_s_start_lands_at_its_line_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM node\nWORKDIR /app\nCOPY package.json ./\nRUN npm ci\nCOPY . .\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("package.json"),
+            "{\n  \"name\": \"x\",\n  \"description\": \"café 😀\",\n  \"version\": \"1.0.0\",\n  \"main\": index.js\n}\n",
+        )
+        .expect("write");
+        let plan = Plan::infer(dir.path(), &crate::project::config::Config::default()).expect("plan");
+        for (npm, output) in [
+            (9, "npm ERR! code EJSONPARSE\nnpm ERR! path /app/package.json\nnpm ERR! JSON.parse Unexpected token \"i\" (0x69) in JSON at position 77 while parsing near\n"),
+            (11, "npm error code EJSONPARSE\nnpm error JSON.parse Invalid package.json: JSONParseError: Unexpected token \"i\" (0x69) in JSON at position 77 while parsing near\n"),
+        ] {
+            let mut d = Diagnoser::new(&plan);
+            d.start_step(&plan.steps[0]);
+            d.feed(output.as_bytes());
+            d.finish_step();
+            let found: Vec<(PathBuf, u32, u32)> =
+                d.diagnostics().iter().map(|f| (f.path.clone(), f.range.start.line, f.range.start.utf16)).collect();
+            assert_eq!(found, [(dir.path().join("package.json"), 4, 10)], "npm {npm}");
+        }
     }
 
     #[test]
