@@ -128,9 +128,14 @@ fn in_the_editor_a_dead_container_shows_its_problem_until_the_fix() {
     lsp.shutdown();
 }
 
+/// With a twin (a second service built as the first is): both new containers die, and both are
+/// said, the first with its output and the other beside it.
 #[test]
 fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
     let p = checked_site(Compose::V1);
+    let compose_file = p.project.read("docker-compose.yml");
+    p.project.write("docker-compose.yml", &format!("{compose_file}  worker:\n    build: ./api\n    init: true\n"));
+    p.compose_ok(&["up", "-d", "--build"]);
     let first = p.run(&["build"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
 
@@ -142,12 +147,23 @@ fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
     let exited = &v["service_exited"];
     assert_eq!(exited["exit_code"], 2, "{v}");
     assert_eq!(exited["diagnostics"][0]["line"], 2, "{v}");
+    let mut died: Vec<&str> = std::iter::once(&exited["service"])
+        .chain(exited["others"].as_array().into_iter().flatten().map(|o| &o["service"]))
+        .filter_map(Value::as_str)
+        .collect();
+    died.sort_unstable();
+    assert_eq!(died, ["api", "worker"], "both new containers died, both are said: {v}");
+    let other = exited["others"][0]["container"].as_str().unwrap_or_default();
+    assert!(exited["message"].as_str().is_some_and(|m| m.contains(&format!("(so did {other}"))), "{v}");
 
     p.project.write("api/conf/site.conf", "name = site\nport = 8080\n");
     let fixed = p.run(&["build"]);
     assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
     assert!(fixed.stderr.contains("recreated"), "the crashed container is brought back: {}", fixed.stderr);
     p.expect_answer("page 1", "after the fix");
+    let worker = p.compose_ok(&["ps", "-q", "worker"]);
+    let state = support::docker_ok(&["inspect", "-f", "{{.State.Running}}", worker.trim()]);
+    assert_eq!(state, "true", "the twin is back too");
 }
 
 /// A Python web app run by a reloader that, as Django's `runserver` does, prints the error of an

@@ -67,6 +67,8 @@ pub fn service_exit(exit: &ServiceExit) -> Value {
         "message": exit.message(),
         "output": exit.output,
         "diagnostics": super::problems::json(&exit.diagnostics),
+        // Those that failed with it (a twin's container, a replica).
+        "others": exit.others.iter().map(|(service, container)| json!({ "service": service, "container": container })).collect::<Vec<_>>(),
     })
 }
 

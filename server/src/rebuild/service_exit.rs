@@ -46,6 +46,9 @@ const CODE_ERRORS: [&str; 9] = [
     "ERR_MODULE_NOT_FOUND",
 ];
 const SHOWN_LINES: usize = 8;
+/// After one new container failed, how long the others are given to fail as well: twins (and
+/// replicas) run the same code, start together and mostly fail together; all are said at once.
+const OTHERS_WITHIN: Duration = Duration::from_secs(1);
 
 /// A new container of the service that stopped while watched.
 #[derive(Debug, Clone)]
@@ -61,6 +64,9 @@ pub struct ServiceExit {
     pub output: Vec<String>,
     /// The problems its output names, at host files.
     pub diagnostics: Vec<FileDiagnostic>,
+    /// The other new containers that failed with it (service, container): a twin's, a
+    /// replica.
+    pub others: Vec<(String, String)>,
 }
 
 /// The watch of one recreate: resolves when a new container fails (None: each ran on for
@@ -72,7 +78,7 @@ impl ServiceExit {
     /// It failed, rather than being stopped: a code no stop gives (`is_stop_code`), or the OOM
     /// killer.
     pub fn failed(&self) -> bool {
-        self.exit.as_ref().is_none_or(|exit| exit.oom_killed || !is_stop_code(exit.code))
+        self.exit.as_ref().is_none_or(failed)
     }
 
     /// One line, for a status: what ended, how, and the line of its output most likely to say
@@ -103,10 +109,11 @@ impl ServiceExit {
 
     /// What ended and how, in one line.
     fn what_happened(&self) -> String {
+        let others = self.said_others();
         let Some(exit) = &self.exit else {
             return format!(
-                "service {}: its new container {} runs, but the app in it stopped on an error in its code — the \
-                 image built, but the app does not run",
+                "service {}: its new container {} runs, but the app in it stopped on an error in its code{others} \
+                 — the image built, but the app does not run",
                 self.service, self.container
             );
         };
@@ -124,10 +131,35 @@ impl ServiceExit {
             format!("after running {:.1} s", ran.as_secs_f64())
         };
         format!(
-            "service {}: its new container {} {how} {when}{restarting} — the image built, but the app does not run",
+            "service {}: its new container {} {how} {when}{restarting}{others} — the image built, but the app does \
+             not run",
             self.service, self.container
         )
     }
+
+    /// " (so did X of service b, Y)": the others that failed with it.
+    fn said_others(&self) -> String {
+        if self.others.is_empty() {
+            return String::new();
+        }
+        let named: Vec<String> =
+            self.others
+                .iter()
+                .map(|(service, container)| {
+                    if *service == self.service {
+                        container.clone()
+                    } else {
+                        format!("{container} of service {service}")
+                    }
+                })
+                .collect();
+        format!(" (so did {})", named.join(", "))
+    }
+}
+
+/// An exit no stop gives (`is_stop_code`), or the OOM killer's.
+fn failed(exit: &ContainerExit) -> bool {
+    exit.oom_killed || !is_stop_code(exit.code)
 }
 
 fn shown_lines(output: &[String]) -> Vec<String> {
@@ -195,24 +227,35 @@ impl Rebuilder {
                     () = tokio::time::sleep_until(deadline) => return None,
                     _ = read.tick() => {
                         // Still running: does one's output say its app stopped on the code?
+                        let mut stopped: Option<ServiceExit> = None;
                         for (id, container, created, service) in &watched {
                             let output = engine.container_output(id, OUTPUT_LINES, *created).await.unwrap_or_default();
                             let diagnostics = diagnose(&output);
                             // One that has just exited is said by its exit (the wait's answer
                             // is on its way), not as running on.
                             let running = || async { engine.container(id).await.ok().flatten().is_some_and(|c| c.running) };
-                            if diagnostics.iter().any(is_code_error) && running().await {
-                                return Some(ServiceExit {
-                                    service: service.clone(),
-                                    container: container.clone(),
-                                    exit: None,
-                                    after: began.elapsed(),
-                                    output: lines(&output),
-                                    diagnostics,
-                                });
+                            if !(diagnostics.iter().any(is_code_error) && running().await) {
+                                continue;
+                            }
+                            match &mut stopped {
+                                Some(first) => first.others.push((service.clone(), container.clone())),
+                                None => {
+                                    stopped = Some(ServiceExit {
+                                        service: service.clone(),
+                                        container: container.clone(),
+                                        exit: None,
+                                        after: began.elapsed(),
+                                        output: lines(&output),
+                                        diagnostics,
+                                        others: Vec::new(),
+                                    })
+                                }
                             }
                         }
-                        continue;
+                        match stopped {
+                            Some(stopped) => return Some(stopped),
+                            None => continue,
+                        }
                     }
                 };
                 // `select_all` leaves the rest as `swap_remove` does: so does `watched`.
@@ -226,11 +269,13 @@ impl Rebuilder {
                         after: began.elapsed(),
                         output: Vec::new(),
                         diagnostics: Vec::new(),
+                        others: Vec::new(),
                     };
                     if exited.failed() {
                         let output = engine.container_output(&id, OUTPUT_LINES, created).await.unwrap_or_default();
                         exited.diagnostics = diagnose(&output);
                         exited.output = lines(&output);
+                        exited.others = failing_with(&mut watched, rest).await;
                         return Some(exited);
                     }
                 }
@@ -241,6 +286,28 @@ impl Rebuilder {
             }
         }))
     }
+}
+
+/// Those of `watched` (their waits in `waits`, in the same order) that fail within
+/// OTHERS_WITHIN: (service, container).
+async fn failing_with<W, E>(
+    watched: &mut Vec<(String, String, i64, String)>,
+    mut waits: Vec<W>,
+) -> Vec<(String, String)>
+where
+    W: Future<Output = Result<ContainerExit, E>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + OTHERS_WITHIN;
+    let mut others = Vec::new();
+    while !waits.is_empty() {
+        let Ok((ended, index, rest)) = tokio::time::timeout_at(deadline, select_all(waits)).await else { break };
+        let (_, container, _, service) = watched.swap_remove(index);
+        if ended.as_ref().is_ok_and(failed) {
+            others.push((service, container));
+        }
+        waits = rest;
+    }
+    others
 }
 
 fn lines(output: &[u8]) -> Vec<String> {
@@ -289,7 +356,24 @@ mod tests {
             after: Duration::from_millis(300),
             output: output.lines().map(str::to_string).collect(),
             diagnostics: Vec::new(),
+            others: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_others_that_failed_with_it_are_named_with_their_service_when_it_is_another() {
+        let mut crashed = exit(1, "boom\n");
+        crashed.others = vec![("web".into(), "p-web-2".into()), ("worker".into(), "p-worker-1".into())];
+        let headline = crashed.headline();
+        assert!(
+            headline.starts_with(
+                "service web: its new container p-web-1 exited with code 1 as it started (so did p-web-2, p-worker-1 \
+                 of service worker) — the image built"
+            ),
+            "{headline}"
+        );
+        crashed.exit = None;
+        assert!(crashed.headline().contains("error in its code (so did p-web-2,"), "{}", crashed.headline());
     }
 
     #[test]
