@@ -19,7 +19,8 @@ own (its folder, compose project, port, watch process), one after the other:
   redis   Redis 7 (Debian's source, bench/redis/fetch.sh: fetched once into
           $XDG_CACHE_HOME/docker-rebuilder-bench, needs dpkg-source; bench/redis/Dockerfile:
           `make -j2 MALLOC=libc`, redis-server --protected-mode no), with bench/compose/redis.yml:
-          service `redis` (`build: .`, 6379 on 127.0.0.1:${API_PORT}). Edit: the PING reply in
+          service `redis` (`build: .`, 6379 on 127.0.0.1:${API_PORT}) and `cache` (busybox:local:
+          a project network of one container measures an engine artifact, see below). Edit: the PING reply in
           src/server.c (`shared.pong = ... sdsnew("+PONG\\r\\n")` made `+PONG-<string>\\r\\n`);
           answer: `PING\\r\\n` over TCP (RESP), the reply line is `+PONG-<string>`. The setup's
           `docker-compose up -d --build` compiles all of Redis (minutes on 2 cores; untimed), and
@@ -44,9 +45,13 @@ timer starts right after the write and stops when the service answers with the n
 (a new connection every 20 ms, each on its own thread with a 0.5 s timeout, so one the engine's
 port proxy holds while the new container comes up does not delay the next; a refused or empty
 connection while the container is recreated just means probe again). Each edit also records when
-the engine started the service's new container (docker events' `start`): the first answer can
-lag it by up to ~1 s when the probes during the recreate left the host's ARP entry for the
-container's address unresolved (ContainerStarts says how), for compose as for us. Each alternative runs one unmeasured warm-up edit, then
+the engine started the service's new container (docker events' `start`). On engines before
+moby 28, when the service's container is the only one on its network, the first answer can lag
+that start by up to ~1 s, for compose as for us: the bridge loses its carrier while the container
+is down, the kernel flushes its ARP entries, and the probes during the recreate leave the
+container's address unresolved until the kernel's next try (ContainerStarts says how;
+docs/bench/compose-arp-2026-12-05.md measures it). Every project here has a second service, as
+issue 15's fixture does, which keeps the bridge up. Each alternative runs one unmeasured warm-up edit, then
 --edits measured ones, as its own block, in this order:
 
   ours     `docker-rebuilder watch --json DIR`, running for the whole block; its first cycle
@@ -301,7 +306,7 @@ class Redis(Project):
     name, service, context, file = "redis", "redis", ".", "src/server.c"
     fetch = os.path.join(HERE, "redis", "fetch.sh")
     compose_file = os.path.join(HERE, "compose", "redis.yml")
-    required_images = ("debian:bookworm-slim",)
+    required_images = ("debian:bookworm-slim", "busybox:local")
     title = "Redis 7 (Debian's source, bench/redis: `make -j2 MALLOC=libc`)"
     edit_what = "the PING reply (`shared.pong`'s `+PONG\\r\\n` made `+PONG-<string>\\r\\n`)"
     answer_what = "`PING` over TCP (RESP) answers `+PONG-<new string>`"
@@ -474,9 +479,11 @@ class Watch:
 class ContainerStarts:
     """The engine's `start` events of one compose service's containers for a whole block (docker
     events, wall clock): when each alternative's new container started, apart from when it first
-    answered. They differ: a connection tried while the service is down leaves the host's ARP
-    entry for the container's address unresolved, and it resolves only at the kernel's next try
-    (1 s apart), so the first answer can come up to ~1 s after the start, for compose as for us."""
+    answered. They differ when the container is alone on its network (engines before moby 28): the
+    bridge loses its carrier while it is down, the kernel flushes its ARP entries, a connection
+    tried then leaves the container's address unresolved, and it resolves only at the kernel's
+    next try (1 s apart), so the first answer can come up to ~1 s after the start, for compose as
+    for us. A second container on the network keeps the bridge up (every project here has one)."""
 
     def __init__(self, project, service):
         self.times = []
@@ -1284,9 +1291,10 @@ def render_project(w, p, s):
     started = [(alt, label) for alt, label in rows if med(p, alt, "started_ms") is not None]
     if started:
         w("Save → the service's new container started (the engine's `start` event), and from there to the first "
-          "new answer. A probe tried while the service is down leaves the host's ARP entry for the container's "
-          "address unresolved until the kernel's next try, 1 s later: the answer can lag the start by up to ~1 s, "
-          "for compose as for us.\n")
+          "new answer. When the container is alone on its network (engines before moby 28), a probe tried while "
+          "it is down leaves the host's ARP entry for its address unresolved until the kernel's next try, 1 s "
+          "later: the answer can lag the start by up to ~1 s, for compose as for us. A second container on the "
+          "network keeps the bridge up and the entry.\n")
         own = med(p, "ours", "started_ms")
         w("| alternative | n | started: median | min–max | ÷ ours | − floor | start → answer (median) |\n"
           "|---|---|---|---|---|---|---|")
