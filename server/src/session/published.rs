@@ -19,11 +19,14 @@ pub fn error_diagnostic(error: &Error) -> Option<FileDiagnostic> {
     let content = std::fs::read_to_string(path).ok();
     let line_text = content.as_deref().and_then(|t| t.lines().nth(line as usize)).unwrap_or_default();
     let width = line_text.encode_utf16().count() as u32;
+    // Shown at that line of that file: the message need not begin by naming them.
+    let message = error.one_line();
+    let message = message.strip_prefix(&format!("{}:{}: ", path.display(), line + 1)).unwrap_or(&message).to_string();
     Some(FileDiagnostic {
         path: path.clone(),
         range: Range { start: Position::in_line(line, line_text, 0), end: Position::in_line(line, line_text, width) },
         severity: Severity::Error,
-        message: error.one_line(),
+        message,
         code: None,
         tool: TOOL_ERROR,
         related: Vec::new(),
@@ -284,5 +287,19 @@ mod tests {
         assert!(shown.tool_error(&error).is_empty(), "the same error again: nothing to send");
         assert!(shown.clear_tool_errors(Some(&config)).is_empty(), "still failing there");
         assert_eq!(shown.clear_tool_errors(None), vec![(config, Vec::new())]);
+    }
+
+    #[test]
+    fn a_tool_error_at_a_file_does_not_repeat_where_it_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let compose = dir.path().join("compose.yaml");
+        std::fs::write(&compose, "services:\n  api:\n   ports: [x]\n").expect("write");
+        let cause = format!("{}:3: invalid YAML (column 4): did not find expected key", compose.display());
+        let error = Error::new(crate::error::ErrorKind::Compose, cause, "correct the YAML").at(&compose, 3);
+        let d = error_diagnostic(&error).expect("at a file");
+        assert_eq!(d.message, "invalid YAML (column 4): did not find expected key — correct the YAML");
+        // Another file's line in the cause is kept.
+        let error = Error::new(crate::error::ErrorKind::Compose, "base.yaml:3: x", "fix").at(&compose, 3);
+        assert_eq!(error_diagnostic(&error).expect("at a file").message, "base.yaml:3: x — fix");
     }
 }

@@ -473,8 +473,18 @@ pub(super) fn parse_yaml(source: &SourceFile) -> Result<Vec<Value>> {
             // At the end of the input libyaml points one line past a text without a final
             // newline: name the text's last line instead.
             let lines = source.text.bytes().filter(|b| *b == b'\n').count() + 1;
+            // libyaml's text says where a second time ("… at line 4 column 4, while parsing
+            // …"): the line leads the message, the column is said once.
+            let (said, column) = match e.location() {
+                Some(at) => (
+                    e.to_string().replacen(&format!(" at line {} column {}", at.line(), at.column()), "", 1),
+                    Some(at.column()),
+                ),
+                None => (e.to_string(), None),
+            };
             let line = e.location().map_or(1, |l| l.line()).clamp(1, lines);
-            compose_error(&source.path, line, format!("invalid YAML: {e}"), fix)
+            let column = column.map(|c| format!(" (column {c})")).unwrap_or_default();
+            compose_error(&source.path, line, format!("invalid YAML{column}: {said}"), fix)
         })?;
         value.apply_merge().map_err(|e| {
             let line = locate::line_containing(&source.text, 1, "<<").unwrap_or(1);

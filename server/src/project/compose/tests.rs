@@ -278,10 +278,19 @@ fn unreadable_files_are_errors_at_their_line() {
     let dir = folder(&[("compose.yaml", "services:\n  api:\n    image: [unclosed\n")]);
     let (cause, line) = error_in(dir.path(), load_with(dir.path(), &[]));
     assert!(
-        cause.starts_with("ROOT/compose.yaml:4: invalid YAML: ") || cause.starts_with("ROOT/compose.yaml:3"),
+        cause.starts_with("ROOT/compose.yaml:4: invalid YAML") || cause.starts_with("ROOT/compose.yaml:3"),
         "{cause}"
     );
     assert!(line.is_some());
+    // Where is said once: the line first, the column beside "invalid YAML".
+    let dir = folder(&[("compose.yaml", "services:\n  api:\n    build: ./api\n   ports: [x]\n")]);
+    let (cause, line) = error_in(dir.path(), load_with(dir.path(), &[]));
+    assert_eq!(
+        cause,
+        "ROOT/compose.yaml:4: invalid YAML (column 4): did not find expected key, while parsing a block mapping at \
+         line 2 column 3"
+    );
+    assert_eq!(line, Some(4));
     let dir = folder(&[("compose.yaml", "version: '3'\nname: x\n")]);
     assert_eq!(
         error_in(dir.path(), load_with(dir.path(), &[])),
