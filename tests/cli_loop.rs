@@ -233,15 +233,23 @@ fn a_build_reads_only_files_changed_since_the_last_run_and_sees_a_same_size_edit
 fn two_projects_keep_separate_builders_and_clean_removes_only_its_own() {
     let a = TempProject::fixture("busybox-app");
     let b = TempProject::fixture("busybox-app");
-    a.build_json(&[], 0);
-    b.build_json(&[], 0);
+    // A runtime folder of the test's own, to see each project's lock file.
+    let runtime = tempfile::tempdir().expect("runtime folder");
+    let env = [("XDG_RUNTIME_DIR", runtime.path().as_os_str())];
+    let lock_file = |p: &TempProject| runtime.path().join("docker-rebuilder").join(format!("{}.lock", p.builder()));
+    for p in [&a, &b] {
+        let built = p.run_env(&["build"], &env);
+        assert_eq!(built.code, 0, "{}", built.stderr);
+    }
     assert_ne!(a.builder(), b.builder());
     assert!(a.builder_exists() && b.builder_exists());
+    assert!(lock_file(&a).is_file() && lock_file(&b).is_file());
 
-    let clean = a.run(&["clean"]);
+    let clean = a.run_env(&["clean"], &env);
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     assert!(!a.builder_exists(), "a's builder removed");
-    assert!(b.builder_exists(), "b's builder untouched");
+    assert!(!lock_file(&a).exists(), "and its lock file: clean leaves nothing of the project behind");
+    assert!(b.builder_exists() && lock_file(&b).is_file(), "b's builder and lock untouched");
     assert_eq!(a.run_image(), "one\ntwo", "the image stays after clean");
 
     // After clean, the next build starts a builder from the committed image and goes on.

@@ -104,13 +104,15 @@ impl Rebuilder {
     /// outlives a build; so do the images kept to make the next build incremental (each
     /// stage's state, the images a replay starts from).
     pub async fn clean(&self, caches: bool, reporter: &mut dyn Reporter) -> Result<CleanReport> {
-        let _lock = self.lock(None, reporter).await?;
+        let lock = self.lock(None, reporter).await?;
         let mut report = self.clean_builders(reporter).await?;
         if self.stage_of.is_none() {
             report.volumes_removed = remove_volumes(&self.engine, &self.project.label(), caches, reporter).await;
             self.clean_leftovers(caches, &mut report, reporter).await?;
             report.images_removed.extend(self.remove_unneeded_images(caches, reporter).await?);
         }
+        // Its record names the builder just removed: nothing of the project is left behind.
+        lock.remove();
         Ok(report)
     }
 

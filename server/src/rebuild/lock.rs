@@ -22,6 +22,7 @@ use crate::events::{Event, Reporter};
 /// Held for the duration of one operation; dropping it lets the next process in.
 pub(super) struct ProjectLock {
     file: File,
+    path: PathBuf,
 }
 
 /// The end of the last build that ran in a builder, and the stat of the builder's manifest
@@ -66,6 +67,13 @@ impl ProjectLock {
         BuildMark::parse(std::str::from_utf8(&bytes[..read]).ok()?)
     }
 
+    /// Ends the lock and removes its file (`clean`: the builder is gone, and its record
+    /// with it). Removed while held: a process waiting on the file finds, once it has the
+    /// lock, that the path no longer names it, and takes a new one (`lock`).
+    pub(super) fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+
     /// Records `mark` (best effort: without it, the next cycle assumes the worst).
     pub(super) fn record_build(&self, mark: &BuildMark) {
         let text = mark.to_text();
@@ -88,17 +96,28 @@ impl Rebuilder {
                 format!("remove it (`rm {}`) and try again", path.display()),
             )
         };
-        let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
-        // The folder is private, so this holds; checked anyway, as a lock someone else could
-        // open would be no lock.
-        let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() || meta.uid() != crate::runtime_dir::current_uid() {
-            return Err(io(std::io::Error::other("it is not a file of yours")));
-        }
+        let open = || -> Result<File> {
+            let file =
+                OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+            // The folder is private, so this holds; checked anyway, as a lock someone else
+            // could open would be no lock.
+            let meta = file.metadata().map_err(io)?;
+            if !meta.is_file() || meta.uid() != crate::runtime_dir::current_uid() {
+                return Err(io(std::io::Error::other("it is not a file of yours")));
+            }
+            Ok(file)
+        };
+        let mut file = open()?;
         let mut said = false;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(ProjectLock { file }),
+                // A `clean` may have removed the file while this process waited on it: a lock
+                // on a file no longer at the path excludes nobody; the path's file is taken.
+                Ok(()) if still_at(&file, &path) => return Ok(ProjectLock { file, path }),
+                Ok(()) => {
+                    file = open()?;
+                    continue;
+                }
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(io(e)),
             }
@@ -121,6 +140,14 @@ impl Rebuilder {
     }
 }
 
+/// `file` is the one `path` names now.
+fn still_at(file: &File, path: &std::path::Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+        _ => false,
+    }
+}
+
 /// Per builder (so per project folder), in the user's runtime folder.
 fn lock_path(builder: &str) -> Result<PathBuf> {
     Ok(crate::runtime_dir::dir()?.join(format!("{builder}.lock")))
@@ -140,6 +167,26 @@ mod tests {
         assert!(matches!(second.try_lock(), Err(TryLockError::WouldBlock)));
         drop(first);
         second.try_lock().expect("free once the first is dropped");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// `clean` removes the file while holding it; one who waited on it meanwhile must not
+    /// hold a lock on the removed file while a third process locks the new one.
+    #[tokio::test]
+    async fn a_lock_file_removed_by_its_holder_is_taken_anew_by_the_one_waiting() {
+        let path = lock_path(&format!("unit-test-removed-{}", std::process::id())).expect("runtime folder");
+        let open = || OpenOptions::new().create(true).truncate(false).write(true).open(&path).expect("open");
+        let cleaner = open();
+        cleaner.try_lock().expect("the cleaner holds it");
+        let waiter = open();
+        assert!(matches!(waiter.try_lock(), Err(TryLockError::WouldBlock)));
+        ProjectLock { file: cleaner, path: path.clone() }.remove();
+        assert!(!path.exists(), "removed");
+        waiter.try_lock().expect("the old file is free");
+        assert!(!still_at(&waiter, &path), "but no longer at the path");
+        let third = open();
+        third.try_lock().expect("a new file, a new lock");
+        assert!(still_at(&third, &path));
         let _ = std::fs::remove_file(&path);
     }
 
