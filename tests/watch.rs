@@ -617,3 +617,47 @@ fn a_randomized_run_of_200_operations_ends_with_the_builder_equal_to_the_host() 
         cycles.iter().filter(|l| !l.contains("\"succeeded\"") && !l.contains("\"up_to_date\"")).collect();
     assert!(bad.is_empty(), "DR_SEED={seed}: every cycle builds: {bad:?}");
 }
+
+/// A multi-stage image whose dependency step (a RUN before the sources' COPY, which only a
+/// full build runs) fails on the user's manifest: a failed build, located at the manifest's
+/// line, in its stage — not an error blaming the Dockerfile. Putting the manifest back as the
+/// builder holds it is a change too: a cycle says the image is up to date and the problem goes.
+#[test]
+fn a_failed_dependency_step_is_located_and_undoing_the_change_says_so() {
+    let p = TempProject::fixture("busybox-app");
+    let base = support::base_image();
+    p.write(
+        "Dockerfile",
+        &format!(
+            "FROM {base} AS deps\nWORKDIR /app\nCOPY deps.txt ./\n\
+             RUN if grep -q broken deps.txt; then \
+             echo \"/app/deps.txt:$(grep -n broken deps.txt | cut -d: -f1):1: error: a broken dependency\" >&2; \
+             exit 3; fi\n\
+             COPY data ./data\nRUN cat data/*.txt > all.txt\n\n\
+             FROM {base}\nCOPY --from=deps /app/all.txt /all.txt\nCMD [\"cat\", \"/all.txt\"]\n"
+        ),
+    );
+    p.write("deps.txt", "ok\n");
+    let w = Watch::json(&p);
+    w.expect("image_built", FIRST_CYCLE);
+    let built = p.image_id();
+
+    p.write("deps.txt", "ok\nbroken\n");
+    let failed = w.expect("build_failed", CYCLE);
+    assert_eq!(failed["stage"], "deps", "{failed}\n{}", w.log());
+    assert_eq!(failed["detail"]["exit_code"], 3, "{failed}");
+    let deps = p.path("deps.txt").canonicalize().expect("deps.txt");
+    let located = failed["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|d| d["file"] == deps.to_string_lossy().as_ref() && d["line"] == 2);
+    assert!(located, "at deps.txt:2: {failed}");
+
+    p.write("deps.txt", "ok\n");
+    let back = w.next(CYCLE);
+    assert_eq!(back["outcome"], "up_to_date", "the builder already holds it: {back}\n{}", w.log());
+    assert_eq!(back["errors"], 0, "{back}");
+    assert_eq!(p.image_id(), built);
+    assert_eq!(p.run_image(), "one\ntwo");
+}

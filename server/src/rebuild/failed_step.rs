@@ -1,6 +1,6 @@
-//! A full `docker build` that failed in a step the builder runs too (the project's own build:
-//! `RUN make` after the sources' COPY) is a failed build of the user's code, not a problem of
-//! the Dockerfile: the step's output goes through the problem matchers as a cycle's would, and
+//! A full `docker build` that failed in a RUN (the project's own build, `RUN make` after the
+//! sources' COPY, or one only a full build runs, `npm ci` after `COPY package.json`) is a
+//! failed build of the user's code, not a problem of the Dockerfile: the step's output goes through the problem matchers as a cycle's would, and
 //! the cycle ends `build_failed` with the problems at host files. Without this, a first build
 //! (or any full build: a Dockerfile or go.mod edited) with a compile error showed the raw
 //! output with container paths and an error asking to "fix the Dockerfile".
@@ -141,9 +141,9 @@ impl FullBuild {
 }
 
 impl Rebuilder {
-    /// `error`, a full build's, as a failed build when it failed in one of the steps a
-    /// builder runs (the image's, or a builder stage's): their problems are reported, as a
-    /// cycle reports them. Else None: the error stands.
+    /// `error`, a full build's, as a failed build when it failed in a RUN (one a builder runs
+    /// again, or one only a full build runs): its problems are reported, as a cycle reports
+    /// them. Else None (a COPY of a missing file, a base image not found): the error stands.
     pub(super) fn step_failure(
         &self,
         error: &Error,
@@ -162,12 +162,15 @@ impl Rebuilder {
         } else {
             vec![(plan.clone(), None)]
         };
-        let (view, stage, step) = views
-            .iter()
-            .find_map(|(view, stage)| view.steps.iter().find(|s| s.line == line).map(|step| (view, stage, step)))?;
+        let rebuilt = views.iter().find_map(|(view, stage)| {
+            view.steps.iter().find(|s| s.line == line).map(|step| (view.clone(), step.clone(), stage.clone()))
+        });
+        // Else a RUN only a full build runs (`npm ci` after `COPY package.json`): the user's
+        // input failed it all the same (a valid Dockerfile is never blamed).
+        let (view, step, stage) = rebuilt.or_else(|| plan.run_at(line))?;
         let exit_code = exit_code(&error.cause);
-        reporter.report(Event::Diagnostics(diagnose(view, step, &output, exit_code)));
-        Some(FullBuild::StepFailed { exit_code, step: step.display.clone(), stage: stage.clone() })
+        reporter.report(Event::Diagnostics(diagnose(&view, &step, &output, exit_code)));
+        Some(FullBuild::StepFailed { exit_code, step: step.display.clone(), stage })
     }
 
     /// A full build's image id; or, when it failed in a step a builder runs, the failed build

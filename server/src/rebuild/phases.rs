@@ -5,6 +5,18 @@ use std::time::{Duration, Instant};
 
 use crate::events::{Event, Phase, Reporter, Stage};
 
+/// Adds each of `more` to `into`'s entry of the same phase or stage (a multi-stage image's
+/// builders and its replay each have an `exec`, a `build`): one total per name, in the order
+/// first met, as the reports give them as maps.
+pub(super) fn add_times<K: PartialEq + Copy>(into: &mut Vec<(K, Duration)>, more: &[(K, Duration)]) {
+    for (key, elapsed) in more {
+        match into.iter_mut().find(|(k, _)| k == key) {
+            Some((_, total)) => *total += *elapsed,
+            None => into.push((*key, *elapsed)),
+        }
+    }
+}
+
 /// Records per-phase time (and the finer stages) and tells the reporter.
 pub(super) struct Phases<'a> {
     pub reporter: &'a mut dyn Reporter,
@@ -43,12 +55,28 @@ impl<'a> Phases<'a> {
     pub(super) fn finish(&mut self) {
         if let Some((phase, started)) = self.current.take() {
             let elapsed = started.elapsed();
-            self.timings.push((phase, elapsed));
+            add_times(&mut self.timings, &[(phase, elapsed)]);
             self.reporter.report(Event::PhaseFinished { phase, elapsed });
         }
     }
 
     pub(super) fn note(&mut self, text: impl Into<String>) {
         self.reporter.report(Event::Note(text.into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_of_the_same_phase_add_up_in_the_order_first_met() {
+        let ms = Duration::from_millis;
+        let mut total = vec![(Phase::Sync, ms(1)), (Phase::Exec, ms(5755))];
+        add_times(&mut total, &[(Phase::Exec, ms(183)), (Phase::Replay, ms(97)), (Phase::Commit, ms(58))]);
+        assert_eq!(
+            total,
+            [(Phase::Sync, ms(1)), (Phase::Exec, ms(5938)), (Phase::Replay, ms(97)), (Phase::Commit, ms(58))]
+        );
     }
 }

@@ -137,8 +137,8 @@ impl Rebuilder {
         self.stop_service_ahead(None);
         let replayed = self.replay(&record, &tree, &sources, options.cancel.as_ref(), &mut phases, ahead).await;
         phases.finish();
-        total.timings.append(&mut phases.timings);
-        total.stages.append(&mut phases.stages);
+        super::phases::add_times(&mut total.timings, &phases.timings);
+        super::phases::add_times(&mut total.stages, &phases.stages);
         total.image_id = self.engine.image(&self.project.plan.image).await?.map(|i| i.id);
         total.total = started.elapsed();
         match replayed {
@@ -257,8 +257,8 @@ impl CycleReport {
         self.uploaded += stage.uploaded;
         self.deleted += stage.deleted;
         self.synced.extend(stage.synced.iter().cloned());
-        self.timings.extend(stage.timings.iter().copied());
-        self.stages.extend(stage.stages.iter().copied());
+        super::phases::add_times(&mut self.timings, &stage.timings);
+        super::phases::add_times(&mut self.stages, &stage.stages);
         self.files_read += stage.files_read;
         self.steps_skipped += stage.steps_skipped;
     }

@@ -42,6 +42,11 @@ pub(super) struct Session {
     published: Published,
     /// When the user last cancelled a cycle.
     cancelled_at: Option<SystemTime>,
+    /// The last cycle did not end clean (failed, timed out, cancelled, or an error): the next
+    /// change runs one, even back to content already mirrored, so what it said is said anew
+    /// (a full build that failed on a broken manifest leaves the builder as it was, and the
+    /// fix restores what it holds).
+    unclean: bool,
     /// The watch of the containers the last cycle recreated (`Rebuilder::watch_service`),
     /// polled while idle; a cycle's start drops it.
     service_watch: Option<WatchTask>,
@@ -83,6 +88,7 @@ impl Session {
             rebuilder,
             published: Published::default(),
             cancelled_at: None,
+            unclean: false,
             service_watch: None,
         }
     }
@@ -140,7 +146,7 @@ impl Session {
                     work.take(input);
                 }
             }
-            if work.only_watched && self.already_synced().await {
+            if work.only_watched && !self.unclean && self.already_synced().await {
                 continue;
             }
             // The watcher's news of changes made before the user cancelled: the cancel dropped
@@ -157,6 +163,7 @@ impl Session {
                 panic!("injected by DOCKER_REBUILDER_FAULT at cycle {next}");
             }
             let result = self.cycle(work.full, work.trigger.unwrap_or(Trigger::Save)).await;
+            self.unclean = !result.as_ref().is_ok_and(CycleReport::succeeded);
             // Idle until the next save: do not sit on the cycle's peak.
             crate::memory::release_free_memory();
             for reply in work.replies {

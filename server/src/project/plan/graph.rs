@@ -22,7 +22,7 @@ pub struct StageRef {
 }
 
 impl StageRef {
-    fn of(stage: &Stage) -> StageRef {
+    pub(super) fn of(stage: &Stage) -> StageRef {
         StageRef { index: stage.index, name: stage.name.clone(), line: stage.line }
     }
 
@@ -239,6 +239,33 @@ fn chain(df: &Dockerfile, index: usize) -> Vec<usize> {
     }
     out.reverse();
     out
+}
+
+/// The RUN at Dockerfile `line` as a step, in the state its stage's chain gives it there
+/// (WORKDIR, USER, ARGs, SHELL), with the index of its stage, and whether `builder`'s chain
+/// holds that stage (per builder stage given). For a full build that failed in a RUN no
+/// builder runs again (`npm ci` after `COPY package.json`, before the sources' COPY).
+pub(super) fn run_at_line(
+    df: &Dockerfile,
+    line: usize,
+    build_args: &BTreeMap<String, String>,
+    builders: &[usize],
+) -> Option<(Step, usize, Option<usize>)> {
+    let stage = df.stages.iter().rposition(|s| s.line <= line)?;
+    let mut state = State::new(df, build_args);
+    for &c in &chain(df, stage) {
+        state.enter_stage();
+        for ins in &df.stages[c].instructions {
+            match state.apply(ins).ok()? {
+                Walked::Run(step) | Walked::RunWithBinds { step, .. } if c == stage && ins.line == line => {
+                    let builder = builders.iter().position(|&b| chain(df, b).contains(&stage));
+                    return Some((step, stage, builder));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// The stages of `index`'s chain, outermost first.

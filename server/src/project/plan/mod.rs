@@ -322,6 +322,19 @@ impl Plan {
         view
     }
 
+    /// The RUN at Dockerfile `line`, whichever stage it is in, as a step: the plan that maps
+    /// its paths (the builder view whose chain holds it, else this plan), and its stage's
+    /// label in a multi-stage image. For a full build that failed in a RUN no builder runs.
+    pub fn run_at(&self, line: usize) -> Option<(Plan, Step, Option<String>)> {
+        let text = std::fs::read_to_string(&self.dockerfile).ok()?;
+        let df = dockerfile::parse(&text).ok()?;
+        let builders: Vec<usize> = self.builders.iter().map(|b| b.stage.index).collect();
+        let (step, stage, builder) = graph::run_at_line(&df, line, &self.build_args, &builders)?;
+        let view = builder.map_or_else(|| self.clone(), |b| self.builder_view(b));
+        let label = (df.stages.len() > 1).then(|| StageRef::of(&df.stages[stage]).label());
+        Some((view, step, label))
+    }
+
     /// The plan of the image's replayed context copies (no steps): what `scan` reads for them.
     pub fn assembly_view(&self) -> Option<Plan> {
         let assembly = self.assembly.as_ref()?;
