@@ -38,6 +38,39 @@ fn checked_site(compose: Compose) -> ComposeProject {
     p
 }
 
+/// A multi-stage image whose final stage takes its config out of the build stage, which had it
+/// from the context (awesome-compose's react-nginx shape): the app's complaint about its
+/// config, at its own path, lands at the host file two copies back.
+#[test]
+fn a_config_copied_out_of_a_build_stage_is_located_at_the_host_file() {
+    let p = checked_site(Compose::V1);
+    p.project.write(
+        "api/Dockerfile",
+        "FROM busybox:local AS build\nWORKDIR /app\nCOPY . /app\nRUN cat src/index.html > page.html\n\n\
+         FROM busybox:local\nCOPY --from=build /app/start.sh /start.sh\n\
+         COPY --from=build /app/conf/site.conf /etc/web/site.conf\nCOPY --from=build /app/page.html /www/index.html\n\
+         CMD [\"sh\", \"/start.sh\"]\n",
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("page 1", "the multi-stage image");
+    let w = p.watch();
+    w.next(FIRST_BUILD);
+
+    p.project.write("api/conf/site.conf", "name = site\nport = 9090\n");
+    w.expect("succeeded", CYCLE);
+    let exited = w.next(CYCLE);
+    assert_eq!(exited["event"], "service_exited", "{exited}\n{}", w.log());
+    let conf = p.project.path("api/conf/site.conf");
+    let problems = exited["diagnostics"].as_array().cloned().unwrap_or_default();
+    assert_eq!(problems.len(), 1, "{exited}");
+    assert_eq!(problems[0]["file"], conf.to_string_lossy().as_ref(), "at the host file: {exited}");
+    assert_eq!(problems[0]["line"], 2, "{exited}");
+
+    p.project.write("api/conf/site.conf", "name = site\nport = 8080\n");
+    w.expect("succeeded", CYCLE);
+    p.expect_answer("page 1", "the fix brought the service back");
+}
+
 #[test]
 fn a_container_that_dies_after_the_recreate_is_said_and_the_fix_brings_it_back() {
     dies_and_comes_back(Compose::V1);

@@ -214,7 +214,7 @@ impl<'a> Diagnoser<'a> {
             let base = if base.starts_with('/') { base.to_string() } else { format!("{}/{base}", self.workdir) };
             format!("{}/{}", base.trim_end_matches('/'), loc.path)
         };
-        let host = self.plan.host_path(&clean_container_path(&container))?;
+        let host = self.plan.host_path_through_copies(&clean_container_path(&container))?;
         if !host.is_file() {
             return None;
         }

@@ -17,6 +17,7 @@ use crate::project::config::{Config, StageConfig};
 use crate::project::dockerfile;
 use crate::project::glob::{glob_segment_matches, has_glob};
 
+mod copied_from;
 mod explain;
 mod from_config;
 mod graph;
