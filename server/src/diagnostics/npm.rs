@@ -1,4 +1,5 @@
-//! npm: a `package.json` that is not JSON (`npm ci` / `npm install` in a build step stops on it).
+//! npm and yarn: a `package.json` that is not JSON (`npm ci`, `yarn install` in a build step
+//! stops on it).
 //!
 //! ```text
 //! npm ERR! code EJSONPARSE                                   npm 9 (Debian's, node 18)
@@ -6,7 +7,8 @@
 //! npm ERR! JSON.parse Unexpected string in JSON at position 40 while parsing '{
 //! npm error code EJSONPARSE                                  npm 10, 11: no path line
 //! npm error JSON.parse Invalid package.json: JSONParseError: Expected ',' or '}' after property value in JSON at position 40 while parsing near "..."
-//! ```
+//! error SyntaxError: /project/package.json: Expected ',' or '}' after property value in JSON at position 40
+//! ```                                                        yarn 1: the path, then JSON.parse's message
 //!
 //! JSON.parse names no line: only a position, in UTF-16 units from the file's start (a newer
 //! V8 adds `(line L column C)`, taken when present). The position is kept as such
@@ -22,6 +24,8 @@ use regex::Regex;
 use super::{number, ColumnUnit, Diagnostic, DirectoryStack, Location, Matcher, Severity};
 
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^npm (?:ERR!|error) (?P<rest>.*)$").unwrap());
+static YARN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^error SyntaxError: (?P<file>/[^:]*/package\.json): (?P<msg>.+)$").unwrap());
 static POSITION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?: in JSON)? at position (?P<pos>\d+)(?: \(line (?P<line>\d+) column (?P<col>\d+)\))?").unwrap()
 });
@@ -38,6 +42,11 @@ impl Matcher for NpmMatcher {
     }
 
     fn line(&mut self, line: &str, dirs: &DirectoryStack) -> Vec<Diagnostic> {
+        if let Some(caps) = YARN.captures(line) {
+            let mut found = parse_error(&caps["file"], &caps["msg"], dirs);
+            (found.code, found.tool) = (None, "yarn");
+            return vec![found];
+        }
         let Some(rest) = PREFIX.captures(line).and_then(|c| c.name("rest")).map(|m| m.as_str()) else {
             return Vec::new();
         };
@@ -129,6 +138,25 @@ mod tests {
         // No position at all: the file, at its first line.
         assert_eq!(at(&found[2]), ("package.json", 1, None, ColumnUnit::Utf16));
         assert_eq!(found[2].message, "Unexpected token \"i\" (0x69) (package.json must be JSON)");
+    }
+
+    /// yarn 1.22 run on the host (node 20), its paths then written as in a container's
+    /// `/project`.
+    #[test]
+    fn yarn_1_names_the_file_before_json_parse_s_message() {
+        let found = run(&mut NpmMatcher::default(), include_str!("fixtures/yarn1-package-json.txt"));
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert_eq!(at(&found[0]), ("/project/package.json", 0, Some(41), ColumnUnit::FileOffsetUtf16));
+        assert_eq!(found[0].message, "Expected ',' or '}' after property value (package.json must be JSON)");
+        assert_eq!((found[0].tool, found[0].code.as_deref()), ("yarn", None));
+        assert_eq!(at(&found[1]), ("/project/package.json", 1, None, ColumnUnit::Utf16));
+        assert_eq!(found[1].message, "Unexpected token 'i' (package.json must be JSON)");
+        assert_eq!(at(&found[2]), ("/project/package.json", 0, Some(60), ColumnUnit::FileOffsetUtf16));
+        // The same yarn under Node 18 (Debian's, in a container): V8's older wording.
+        let node18 = "error SyntaxError: /project/package.json: Unexpected string in JSON at position 40\n";
+        let found = run(&mut NpmMatcher::default(), node18);
+        assert_eq!(at(&found[0]), ("/project/package.json", 0, Some(41), ColumnUnit::FileOffsetUtf16));
+        assert_eq!(found[0].message, "Unexpected string (package.json must be JSON)");
     }
 
     #[test]
