@@ -42,11 +42,12 @@ pub(super) struct Session {
     published: Published,
     /// When the user last cancelled a cycle.
     cancelled_at: Option<SystemTime>,
-    /// The last cycle did not end clean (failed, timed out, cancelled, or an error): the next
-    /// change runs one, even back to content already mirrored, so what it said is said anew
-    /// (a full build that failed on a broken manifest leaves the builder as it was, and the
-    /// fix restores what it holds).
-    unclean: bool,
+    /// When the last cycle started, if it did not end clean (failed, timed out, cancelled, or
+    /// an error): a change made since runs a cycle even back to content already mirrored, so
+    /// what it said is said anew (a full build that failed on a broken manifest leaves the
+    /// builder as it was, and the fix restores what it holds). The watcher's late news of the
+    /// change that cycle built runs none.
+    unclean: Option<SystemTime>,
     /// The watch of the containers the last cycle recreated (`Rebuilder::watch_service`),
     /// polled while idle; a cycle's start drops it.
     service_watch: Option<WatchTask>,
@@ -88,7 +89,7 @@ impl Session {
             rebuilder,
             published: Published::default(),
             cancelled_at: None,
-            unclean: false,
+            unclean: None,
             service_watch: None,
         }
     }
@@ -146,7 +147,8 @@ impl Session {
                     work.take(input);
                 }
             }
-            if work.only_watched && !self.unclean && self.already_synced().await {
+            let news_since_unclean = self.unclean.is_some() && !work.watched_before(self.unclean);
+            if work.only_watched && !news_since_unclean && self.already_synced().await {
                 continue;
             }
             // The watcher's news of changes made before the user cancelled: the cancel dropped
@@ -162,8 +164,9 @@ impl Session {
                 self.shared.cycles.store(next, Ordering::SeqCst);
                 panic!("injected by DOCKER_REBUILDER_FAULT at cycle {next}");
             }
+            let cycle_started = SystemTime::now();
             let result = self.cycle(work.full, work.trigger.unwrap_or(Trigger::Save)).await;
-            self.unclean = !result.as_ref().is_ok_and(CycleReport::succeeded);
+            self.unclean = (!result.as_ref().is_ok_and(CycleReport::succeeded)).then_some(cycle_started);
             // Idle until the next save: do not sit on the cycle's peak.
             crate::memory::release_free_memory();
             for reply in work.replies {
@@ -486,10 +489,11 @@ impl Work {
 }
 
 impl Work {
-    /// Whether every watched change is known to be older than `cancelled_at`.
-    fn watched_before(&self, cancelled_at: Option<SystemTime>) -> bool {
-        match (self.watched_changed_at, cancelled_at) {
-            (Some(Some(changed)), Some(cancelled)) => changed <= cancelled,
+    /// Whether every watched change is known to be older than `moment` (a cancel, an unclean
+    /// cycle's start).
+    fn watched_before(&self, moment: Option<SystemTime>) -> bool {
+        match (self.watched_changed_at, moment) {
+            (Some(Some(changed)), Some(moment)) => changed <= moment,
             _ => false,
         }
     }
