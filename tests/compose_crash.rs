@@ -268,6 +268,70 @@ fn a_dev_server_that_outlives_its_app_says_the_error_in_the_code() {
     assert_eq!(exited["exit_code"], 1, "{exited}");
 }
 
+/// A dev server that reloads the app from a bind mount of the sources (nodemon, Flask's
+/// debug server): its container is kept running, since its binds show each save, and a syntax
+/// error it reloads is said all the same — from its output after the save only, so the error
+/// of an earlier save is not said again once fixed.
+#[test]
+fn a_reloader_on_a_bind_mount_says_the_error_in_the_code_it_reloads() {
+    let p = ComposeProject::with(Compose::V1);
+    p.project.write(
+        "web/Dockerfile",
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 \
+         && rm -rf /var/lib/apt/lists/*\nWORKDIR /app\nCOPY reloader.py app.py ./\nCMD [\"python3\", \"-u\", \"reloader.py\"]\n",
+    );
+    // Runs the app, and runs it again when app.py changes; an app that fails waits for a change.
+    p.project.write(
+        "web/reloader.py",
+        "import os, subprocess, sys, time\n\n\ndef stamp():\n    return os.stat(\"app.py\").st_mtime_ns\n\n\n\
+         while True:\n    seen = stamp()\n    child = subprocess.Popen([sys.executable, \"-u\", \"app.py\"])\n    \
+         while child.poll() is None and stamp() == seen:\n        time.sleep(0.1)\n    if child.poll() is None:\n        \
+         child.terminate()\n        child.wait()\n    else:\n        print(\"Watching for file changes\", flush=True)\n        \
+         while stamp() == seen:\n            time.sleep(0.1)\n",
+    );
+    let app = |version: &str| {
+        format!(
+            "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\nclass Hello(BaseHTTPRequestHandler):\n    \
+             def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        \
+             self.wfile.write(b\"web {version}\")\n\n\nHTTPServer((\"\", 8080), Hello).serve_forever()\n"
+        )
+    };
+    p.project.write("web/app.py", &app("version 1"));
+    p.project.write(
+        "docker-compose.yml",
+        "version: \"3.8\"\nservices:\n  web:\n    build: ./web\n    init: true\n    volumes:\n      - ./web:/app\n    \
+         ports:\n      - \"127.0.0.1:${API_PORT:-18080}:8080\"\n",
+    );
+    p.compose_ok(&["up", "-d", "--build"]);
+    p.expect_answer("web version 1", "after compose up");
+    let w = p.watch();
+    assert_eq!(w.next(FIRST_BUILD)["service"], "web", "{}", w.log());
+
+    p.project.write("web/app.py", &app("version 2"));
+    let cycle = w.expect("succeeded", CYCLE);
+    assert!(cycle["service_update"].as_str().is_some_and(|u| u.contains("kept running")), "{cycle}\n{}", w.log());
+    p.expect_answer("web version 2", "reloaded from the bind mount");
+
+    p.project.write("web/app.py", &app("version 3").replace("self.end_headers()", "self.end_headers("));
+    w.expect("succeeded", CYCLE);
+    let said = w.next(CYCLE);
+    assert_eq!((&said["event"], &said["kept"]), (&"service_exited".into(), &true.into()), "{said}\n{}", w.log());
+    assert_eq!(said["running"], true, "{said}");
+    let app_py = p.project.path("web/app.py").canonicalize().expect("app.py");
+    let at_app = said["diagnostics"].as_array().into_iter().flatten().any(|d| {
+        d["file"] == app_py.to_string_lossy().as_ref()
+            && d["line"] == 7
+            && d["message"].as_str().is_some_and(|m| m.starts_with("SyntaxError"))
+    });
+    assert!(at_app, "the syntax error at app.py:7: {said}");
+
+    // Fixed at once: the error printed before this save is not said again.
+    p.project.write("web/app.py", &app("version 4"));
+    w.expect("succeeded", CYCLE);
+    p.expect_answer("web version 4", "the fix is reloaded");
+    w.expect_silence(std::time::Duration::from_secs(3), "the fixed app runs on, nothing said");
+}
+
 /// A service whose main process has no SIGTERM handler (busybox httpd, from a start script):
 /// as PID 1 it ignores the signal, so every stop of it lasts its grace period, then the engine
 /// kills it. docker-rebuilder says so, with the fix, once as a warning and then as a note; with

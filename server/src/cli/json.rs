@@ -58,6 +58,8 @@ pub fn service_exit(exit: &ServiceExit) -> Value {
     json!({
         "service": exit.service,
         "container": exit.container,
+        // Left running by the recreate (its binds show the change), not a new one.
+        "kept": exit.kept,
         "exit_code": exit.exit.as_ref().map(|e| e.code),
         "oom_killed": exit.exit.as_ref().is_some_and(|e| e.oom_killed),
         "restarting": exit.exit.as_ref().is_some_and(|e| e.restarting),

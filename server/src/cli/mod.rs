@@ -395,7 +395,10 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                     .await?;
                 // A recreated container that dies as it starts: said, and the exit code says so.
                 // A terminal shows the cycle's end at once; the JSON waits to hold what was seen.
-                let watch = rebuilder.watch_service(&report, BUILD_WATCH_FOR);
+                // (A container kept running is watched by `watch` and the editors only: a
+                // one-shot build does not wait on a reloader.)
+                let recreated = crate::rebuild::CycleReport { service_kept: Vec::new(), ..report.clone() };
+                let watch = rebuilder.watch_service(&recreated, BUILD_WATCH_FOR);
                 if mode != Mode::Json {
                     reporter.summary(&report);
                 }

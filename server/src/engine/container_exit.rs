@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::container::LogOutput;
 use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, WaitContainerOptionsBuilder};
@@ -91,6 +92,49 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The container's last `lines` of output printed at `after` or later, to the engine's
+    /// sub-second precision (each line's own time stamp): a long-running container's output
+    /// before some moment (an earlier save's errors) left out.
+    pub async fn container_output_after(&self, id: &str, lines: usize, after: SystemTime) -> Result<Vec<u8>> {
+        let after = after.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&lines.to_string())
+            .since(i32::try_from(after as i64).unwrap_or(0))
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let message = match chunk {
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message },
+                ) => message,
+                Err(e) => return Err(engine_error(&format!("read the output of the container {id}"), e)),
+            };
+            if let Some(line) = stamped_at_or_after(&message, after) {
+                out.extend_from_slice(line);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A log message (`<RFC 3339 time> <text>`) without its time, when that time is `after` or
+/// later; a message with no readable time is kept.
+fn stamped_at_or_after(message: &[u8], after: f64) -> Option<&[u8]> {
+    let space = message.iter().position(|b| *b == b' ')?;
+    let stamp = std::str::from_utf8(&message[..space]).ok().and_then(seconds);
+    match stamp {
+        Some(at) if at < after => None,
+        Some(_) => Some(&message[space + 1..]),
+        None => Some(message),
     }
 }
 
@@ -198,7 +242,17 @@ fn seconds(time: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::seconds;
+    use super::{seconds, stamped_at_or_after};
+
+    #[test]
+    fn output_stamped_before_a_moment_is_left_out() {
+        let after = seconds("2026-12-05T16:20:01.500Z").expect("parses");
+        let line =
+            |m: &'static str| stamped_at_or_after(m.as_bytes(), after).map(|b| String::from_utf8_lossy(b).into_owned());
+        assert_eq!(line("2026-12-05T16:20:01.4999Z SyntaxError: old\n"), None, "an earlier save's");
+        assert_eq!(line("2026-12-05T16:20:01.5001Z SyntaxError: new\n").as_deref(), Some("SyntaxError: new\n"));
+        assert_eq!(line("no-time here\n").as_deref(), Some("no-time here\n"), "unreadable: kept");
+    }
 
     #[test]
     fn the_engine_s_times_read_as_seconds_since_the_epoch() {

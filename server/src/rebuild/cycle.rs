@@ -160,6 +160,7 @@ impl Rebuilder {
             stage: None,
             service_update: None,
             service_started: Vec::new(),
+            service_kept: Vec::new(),
             push: None,
         })
     }

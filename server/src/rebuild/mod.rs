@@ -196,6 +196,9 @@ pub struct CycleReport {
     /// A compose service: the containers its update recreated on the new image (watched for
     /// a while after, `service_exit.rs`).
     pub service_started: Vec<String>,
+    /// A compose service: its containers left running because their bind mounts show the
+    /// change (watched too: a dev server's app may stop on it).
+    pub service_kept: Vec<String>,
     /// A project with `push`: the reference and digest pushed, or why not; None when
     /// nothing was pushed (no `push`, nothing new, a failed build).
     pub push: Option<String>,

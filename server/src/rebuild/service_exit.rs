@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::select_all;
 
@@ -55,6 +55,9 @@ const OTHERS_WITHIN: Duration = Duration::from_secs(1);
 pub struct ServiceExit {
     pub service: String,
     pub container: String,
+    /// A container the recreate left running (its bind mounts showed the change), not a new
+    /// one.
+    pub kept: bool,
     /// How it ended; None: it runs on (a dev server waiting for a change), but its output
     /// says the app stopped on an error in the code.
     pub exit: Option<ContainerExit>,
@@ -110,11 +113,16 @@ impl ServiceExit {
     /// What ended and how, in one line.
     fn what_happened(&self) -> String {
         let others = self.said_others();
+        let which = if self.kept {
+            format!("its container {} (kept running: its bind mounts show the change)", self.container)
+        } else {
+            format!("its new container {}", self.container)
+        };
         let Some(exit) = &self.exit else {
             return format!(
-                "service {}: its new container {} runs, but the app in it stopped on an error in its code{others} \
-                 — the image built, but the app does not run",
-                self.service, self.container
+                "service {}: {which} runs, but the app in it stopped on an error in its code{others} — the image \
+                 built, but the app does not run",
+                self.service
             );
         };
         // Only failures are said (the watch passes over a stop).
@@ -131,9 +139,8 @@ impl ServiceExit {
             format!("after running {:.1} s", ran.as_secs_f64())
         };
         format!(
-            "service {}: its new container {} {how} {when}{restarting}{others} — the image built, but the app does \
-             not run",
-            self.service, self.container
+            "service {}: {which} {how} {when}{restarting}{others} — the image built, but the app does not run",
+            self.service
         )
     }
 
@@ -177,16 +184,22 @@ fn shown_lines(output: &[String]) -> Vec<String> {
 }
 
 impl Rebuilder {
-    /// The watch, for `within`, of the containers the cycle of `report` recreated; None when it
-    /// recreated none.
+    /// The watch, for `within`, of the containers the cycle of `report` recreated, and of those
+    /// it left running because their bind mounts show the change (a dev server reloads the
+    /// app from there: it may stop on it); None when there are none.
     pub fn watch_service(&self, report: &CycleReport, within: Duration) -> Option<ServiceWatch> {
         let service = self.project.service.as_ref()?;
-        if report.service_started.is_empty() {
+        if report.service_started.is_empty() && report.service_kept.is_empty() {
             return None;
         }
         let image_id = report.image_id.clone()?;
         let engine = self.engine.clone();
         let names = report.service_started.clone();
+        let kept = report.service_kept.clone();
+        // A kept container's output before the change is an earlier save's: read from the
+        // moment the first changed file was written (its reloader reacts to that write).
+        let changed = report.files_only.iter().flatten().filter_map(|(host, _)| modified(host)).min();
+        let changed = changed.unwrap_or_else(|| SystemTime::now() - Duration::from_secs(1));
         let project = service.project.clone();
         let services = service.running_services();
         // Where its output's paths are: the image's own files, then each builder stage's.
@@ -198,12 +211,17 @@ impl Rebuilder {
             let mut watched = Vec::new();
             for name in &services {
                 let containers = engine.service_containers(&project, name).await.ok()?;
-                watched.extend(
-                    containers
-                        .into_iter()
-                        .filter(|c| c.image_id == image_id && names.contains(&c.name))
-                        .map(|c| (c.id, c.name, c.created, c.service)),
-                );
+                for c in containers {
+                    let after = if c.image_id == image_id && names.contains(&c.name) {
+                        None
+                    } else if kept.contains(&c.name) && c.running {
+                        Some(changed)
+                    } else {
+                        continue;
+                    };
+                    let (id, name, since, service) = (c.id, c.name, c.created, c.service);
+                    watched.push(Watched { id, name, since, after, service });
+                }
             }
             if watched.is_empty() {
                 return None;
@@ -218,7 +236,7 @@ impl Rebuilder {
                 let engine = engine.clone();
                 Box::pin(async move { engine.wait_stopped(&id).await })
             };
-            let waits: Vec<_> = watched.iter().map(|(id, ..)| wait(id.clone())).collect();
+            let waits: Vec<_> = watched.iter().map(|w| wait(w.id.clone())).collect();
             let mut pending = select_all(waits);
             let mut read = tokio::time::interval(READ_EVERY);
             loop {
@@ -228,8 +246,9 @@ impl Rebuilder {
                     _ = read.tick() => {
                         // Still running: does one's output say its app stopped on the code?
                         let mut stopped: Option<ServiceExit> = None;
-                        for (id, container, created, service) in &watched {
-                            let output = engine.container_output(id, OUTPUT_LINES, *created).await.unwrap_or_default();
+                        for w in &watched {
+                            let (id, container, service) = (&w.id, &w.name, &w.service);
+                            let output = w.output(&engine).await;
                             let diagnostics = diagnose(&output);
                             // One that has just exited is said by its exit (the wait's answer
                             // is on its way), not as running on.
@@ -243,6 +262,7 @@ impl Rebuilder {
                                     stopped = Some(ServiceExit {
                                         service: service.clone(),
                                         container: container.clone(),
+                                        kept: w.after.is_some(),
                                         exit: None,
                                         after: began.elapsed(),
                                         output: lines(&output),
@@ -259,12 +279,13 @@ impl Rebuilder {
                     }
                 };
                 // `select_all` leaves the rest as `swap_remove` does: so does `watched`.
-                let (id, container, created, service) = watched.swap_remove(index);
+                let gone = watched.swap_remove(index);
                 if let Ok(exit) = ended {
                     // A service run from the built image names itself.
                     let mut exited = ServiceExit {
-                        service,
-                        container,
+                        service: gone.service.clone(),
+                        container: gone.name.clone(),
+                        kept: gone.after.is_some(),
                         exit: Some(exit),
                         after: began.elapsed(),
                         output: Vec::new(),
@@ -272,7 +293,7 @@ impl Rebuilder {
                         others: Vec::new(),
                     };
                     if exited.failed() {
-                        let output = engine.container_output(&id, OUTPUT_LINES, created).await.unwrap_or_default();
+                        let output = gone.output(&engine).await;
                         exited.diagnostics = diagnose(&output);
                         exited.output = lines(&output);
                         exited.others = failing_with(&mut watched, rest).await;
@@ -290,10 +311,7 @@ impl Rebuilder {
 
 /// Those of `watched` (their waits in `waits`, in the same order) that fail within
 /// OTHERS_WITHIN: (service, container).
-async fn failing_with<W, E>(
-    watched: &mut Vec<(String, String, i64, String)>,
-    mut waits: Vec<W>,
-) -> Vec<(String, String)>
+async fn failing_with<W, E>(watched: &mut Vec<Watched>, mut waits: Vec<W>) -> Vec<(String, String)>
 where
     W: Future<Output = Result<ContainerExit, E>> + Unpin,
 {
@@ -301,13 +319,38 @@ where
     let mut others = Vec::new();
     while !waits.is_empty() {
         let Ok((ended, index, rest)) = tokio::time::timeout_at(deadline, select_all(waits)).await else { break };
-        let (_, container, _, service) = watched.swap_remove(index);
+        let gone = watched.swap_remove(index);
         if ended.as_ref().is_ok_and(failed) {
-            others.push((service, container));
+            others.push((gone.service, gone.name));
         }
         waits = rest;
     }
     others
+}
+
+/// A container the watch reads.
+struct Watched {
+    id: String,
+    name: String,
+    /// When it was made (unix seconds): a new container's whole output is read.
+    since: i64,
+    /// Left running (its binds show the change): only its output from the change on.
+    after: Option<SystemTime>,
+    service: String,
+}
+
+impl Watched {
+    async fn output(&self, engine: &crate::engine::Engine) -> Vec<u8> {
+        let output = match self.after {
+            Some(after) => engine.container_output_after(&self.id, OUTPUT_LINES, after).await,
+            None => engine.container_output(&self.id, OUTPUT_LINES, self.since).await,
+        };
+        output.unwrap_or_default()
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).ok()?.modified().ok()
 }
 
 fn lines(output: &[u8]) -> Vec<String> {
@@ -347,6 +390,7 @@ mod tests {
         ServiceExit {
             service: "web".into(),
             container: "p-web-1".into(),
+            kept: false,
             exit: Some(ContainerExit {
                 code,
                 oom_killed: false,
@@ -374,6 +418,14 @@ mod tests {
         );
         crashed.exit = None;
         assert!(crashed.headline().contains("error in its code (so did p-web-2,"), "{}", crashed.headline());
+        crashed.kept = true;
+        assert!(
+            crashed.headline().starts_with(
+                "service web: its container p-web-1 (kept running: its bind mounts show the change) runs, but"
+            ),
+            "{}",
+            crashed.headline()
+        );
     }
 
     #[test]

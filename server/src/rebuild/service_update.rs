@@ -49,9 +49,10 @@ impl Rebuilder {
                 let files_only = report.files_only.as_deref().filter(|_| service.develop().is_empty());
                 let full_build = matches!(report.outcome, Outcome::ImageBuilt { .. });
                 match self.recreate_if_stale(service, &image_id, files_only, full_build, reporter).await {
-                    Ok(Some((done, started))) => {
+                    Ok(Some(Updated { said, started, kept })) => {
                         report.service_started = started;
-                        Ok(Some(done))
+                        report.service_kept = kept;
+                        Ok(Some(said))
                     }
                     Ok(None) => Ok(None),
                     Err(e) => Err(e),
@@ -129,7 +130,7 @@ impl Rebuilder {
         files_only: Option<&[(PathBuf, String)]>,
         full_build: bool,
         reporter: &mut dyn Reporter,
-    ) -> crate::error::Result<Option<(String, Vec<String>)>> {
+    ) -> crate::error::Result<Option<Updated>> {
         // Those stopped beside the commit (`stop_ahead.rs`) are running ones for compose. No
         // other service of the project is updated meanwhile (its lock, held to the end).
         let (stopped, lock) = self.take_stopped_ahead().await;
@@ -200,6 +201,7 @@ impl Rebuilder {
         services.retain(|(_, containers)| containers.iter().any(|c| is_stale(&c)));
         // A service whose stale containers all show the change through their binds keeps them.
         let mut kept: Vec<String> = Vec::new();
+        let mut kept_running: Vec<String> = Vec::new();
         let mut recreated = Vec::new();
         for (name, containers) in services {
             let mut shown = Vec::new();
@@ -212,6 +214,7 @@ impl Rebuilder {
             }
             if shown.len() == containers.iter().filter(is_stale).count() {
                 kept.extend(shown.iter().map(|(c, mounts)| kept_note(c, mounts, &service.workspace_dir)));
+                kept_running.extend(shown.iter().map(|(c, _)| c.clone()));
             } else {
                 recreated.push((name, containers));
             }
@@ -231,7 +234,7 @@ impl Rebuilder {
         }
         let Some(first) = stale.first() else {
             self.start_again(&ahead, reporter).await;
-            return Ok(kept.map(|kept| (kept, Vec::new())));
+            return Ok(kept.map(|said| Updated { said, started: Vec::new(), kept: kept_running }));
         };
         let names: Vec<&str> = stale.iter().map(|c| c.name.as_str()).collect();
         let how =
@@ -304,19 +307,28 @@ impl Rebuilder {
             let kept_by_compose = |c: &&ServiceContainer| !image_stale(c) && now.iter().any(|n| n.id == c.id);
             names = stale.iter().filter(|c| !kept_by_compose(c)).map(|c| c.name.as_str()).collect();
             if names.is_empty() {
-                return Ok(kept.map(|kept| (kept, Vec::new())));
+                return Ok(kept.map(|said| Updated { said, started: Vec::new(), kept: kept_running }));
             }
         }
         let done = format!("{}: recreated {} {how}", recreated_whose(service, &services), names.join(", "));
         let started = names.iter().map(|n| n.to_string()).collect();
-        Ok(Some((
-            match kept {
+        Ok(Some(Updated {
+            said: match kept {
                 Some(kept) => format!("{done}; {kept}"),
                 None => done,
             },
             started,
-        )))
+            kept: kept_running,
+        }))
     }
+}
+
+/// What a recreate did: said in a line, the containers it started, and those it left running
+/// because their bind mounts show the change (both watched after, `service_exit.rs`).
+struct Updated {
+    said: String,
+    started: Vec<String>,
+    kept: Vec<String>,
 }
 
 /// Image labels that say who made an image, not what it runs: ours, and those compose v2
@@ -631,6 +643,7 @@ pub(super) mod tests {
             stage: None,
             service_update: None,
             service_started: Vec::new(),
+            service_kept: Vec::new(),
             push: None,
         }
     }

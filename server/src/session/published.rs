@@ -196,6 +196,7 @@ mod tests {
             stage: None,
             service_update: None,
             service_started: Vec::new(),
+            service_kept: Vec::new(),
             push: None,
         }
     }
