@@ -2,9 +2,10 @@
 //! did: the newest change of the service's compose and env files (a container made before it
 //! may run settings compose would now give otherwise), and whose containers a recreate made.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::engine::Engine;
+use crate::engine::{ContainerMount, Engine};
 use crate::project::service::ServiceBinding;
 
 /// The newest change of the service's compose and env files: a container made before it may
@@ -39,6 +40,26 @@ pub(super) fn recreated_whose<T>(service: &ServiceBinding, recreated: &[(String,
         many if many.contains(&service.name.as_str()) => format!("services {}", many.join(", ")),
         many => format!("services {} (built as {})", many.join(", "), service.name),
     }
+}
+
+/// What became of a container left running because its bind mounts show the change.
+pub(super) fn kept_note(container: &str, mounts: &[ContainerMount], workspace: &Path) -> String {
+    let shown: Vec<String> = mounts
+        .iter()
+        .map(|m| {
+            let source = match m.source.strip_prefix(workspace) {
+                Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+                Ok(rel) => format!("./{}", rel.display()),
+                Err(_) => m.source.display().to_string(),
+            };
+            format!("{source} at {}", m.destination)
+        })
+        .collect();
+    format!(
+        "{container} kept running: its bind mount of {} already shows the change, and no build step ran (the next \
+         `up` recreates it on the new image; a develop.watch `restart` rule restarts it on each change)",
+        shown.join(", ")
+    )
 }
 
 #[cfg(test)]

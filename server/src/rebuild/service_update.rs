@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::bind_view::{bind_showing, shown_live};
-use super::service_changes::{config_stamp, made_before, recreated_whose};
+use super::service_changes::{config_stamp, kept_note, made_before, recreated_whose};
 use super::{CycleReport, Outcome, Rebuilder};
-use crate::engine::{ComposeRun, ComposeStandby, ContainerMount, Engine, ExecRequest, ServiceContainer};
+use crate::engine::{ComposeRun, ComposeStandby, Engine, ExecRequest, ServiceContainer};
 use crate::events::{Event, Phase, Reporter};
 use crate::project::compose::{ComposeVersion, WatchAction, Workspace};
 use crate::project::service::{DevelopRule, ServiceBinding};
@@ -357,26 +357,6 @@ fn archive_of(files: &[&(PathBuf, String)]) -> crate::error::Result<(Option<Vec<
     }
     let tar = archive.finish()?;
     Ok(((added > 0).then_some(tar), gone))
-}
-
-/// What became of a container left running because its bind mounts show the change.
-fn kept_note(container: &str, mounts: &[ContainerMount], workspace: &Path) -> String {
-    let shown: Vec<String> = mounts
-        .iter()
-        .map(|m| {
-            let source = match m.source.strip_prefix(workspace) {
-                Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
-                Ok(rel) => format!("./{}", rel.display()),
-                Err(_) => m.source.display().to_string(),
-            };
-            format!("{source} at {}", m.destination)
-        })
-        .collect();
-    format!(
-        "{container} kept running: its bind mount of {} already shows the change, and no build step ran (the next \
-         `up` recreates it on the new image; a develop.watch `restart` rule restarts it on each change)",
-        shown.join(", ")
-    )
 }
 
 /// The compose version that names a workspace's images: the one that made its containers
