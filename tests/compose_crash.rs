@@ -199,6 +199,20 @@ fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
     assert_eq!(state, "true", "the twin is back too");
 }
 
+/// A Python web app's image: the app and the reloader that runs it (each test's own).
+const PYTHON_WEB: &str = "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends \
+                          python3 && rm -rf /var/lib/apt/lists/*\nWORKDIR /app\nCOPY reloader.py app.py ./\n\
+                          CMD [\"python3\", \"-u\", \"reloader.py\"]\n";
+
+/// The app: `GET /` answers `web <version>`; its line 7 is `self.end_headers()`.
+fn python_app(version: &str) -> String {
+    format!(
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\nclass Hello(BaseHTTPRequestHandler):\n    \
+         def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        \
+         self.wfile.write(b\"web {version}\")\n\n\nHTTPServer((\"\", 8080), Hello).serve_forever()\n"
+    )
+}
+
 /// A Python web app run by a reloader that, as Django's `runserver` does, prints the error of an
 /// app that fails to load and waits for a file to change: its container runs on, but nothing
 /// serves. A syntax error saved is said as the app's end, at the host file and line; the fix
@@ -206,23 +220,13 @@ fn build_waits_for_a_recreated_container_and_says_when_it_dies() {
 #[test]
 fn a_dev_server_that_outlives_its_app_says_the_error_in_the_code() {
     let p = ComposeProject::with(Compose::V2);
-    p.project.write(
-        "web/Dockerfile",
-        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 \
-         && rm -rf /var/lib/apt/lists/*\nWORKDIR /app\nCOPY reloader.py app.py ./\nCMD [\"python3\", \"-u\", \"reloader.py\"]\n",
-    );
+    p.project.write("web/Dockerfile", PYTHON_WEB);
     p.project.write(
         "web/reloader.py",
         "import runpy, time, traceback\ntry:\n    runpy.run_path(\"app.py\", run_name=\"__main__\")\nexcept Exception:\n    \
          traceback.print_exc()\nprint(\"Watching for file changes\", flush=True)\ntime.sleep(1000000)\n",
     );
-    let app = |version: &str| {
-        format!(
-            "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\nclass Hello(BaseHTTPRequestHandler):\n    \
-             def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        \
-             self.wfile.write(b\"web {version}\")\n\n\nHTTPServer((\"\", 8080), Hello).serve_forever()\n"
-        )
-    };
+    let app = python_app;
     p.project.write("web/app.py", &app("version 1"));
     p.project.write(
         "docker-compose.yml",
@@ -275,11 +279,7 @@ fn a_dev_server_that_outlives_its_app_says_the_error_in_the_code() {
 #[test]
 fn a_reloader_on_a_bind_mount_says_the_error_in_the_code_it_reloads() {
     let p = ComposeProject::with(Compose::V1);
-    p.project.write(
-        "web/Dockerfile",
-        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 \
-         && rm -rf /var/lib/apt/lists/*\nWORKDIR /app\nCOPY reloader.py app.py ./\nCMD [\"python3\", \"-u\", \"reloader.py\"]\n",
-    );
+    p.project.write("web/Dockerfile", PYTHON_WEB);
     // Runs the app, and runs it again when app.py changes; an app that fails waits for a change.
     p.project.write(
         "web/reloader.py",
@@ -289,13 +289,7 @@ fn a_reloader_on_a_bind_mount_says_the_error_in_the_code_it_reloads() {
          child.terminate()\n        child.wait()\n    else:\n        print(\"Watching for file changes\", flush=True)\n        \
          while stamp() == seen:\n            time.sleep(0.1)\n",
     );
-    let app = |version: &str| {
-        format!(
-            "from http.server import BaseHTTPRequestHandler, HTTPServer\n\n\nclass Hello(BaseHTTPRequestHandler):\n    \
-             def do_GET(self):\n        self.send_response(200)\n        self.end_headers()\n        \
-             self.wfile.write(b\"web {version}\")\n\n\nHTTPServer((\"\", 8080), Hello).serve_forever()\n"
-        )
-    };
+    let app = python_app;
     p.project.write("web/app.py", &app("version 1"));
     p.project.write(
         "docker-compose.yml",

@@ -239,6 +239,10 @@ impl Rebuilder {
             let waits: Vec<_> = watched.iter().map(|w| wait(w.id.clone())).collect();
             let mut pending = select_all(waits);
             let mut read = tokio::time::interval(READ_EVERY);
+            // Those whose output said the app stopped on its code while they ran: said at the
+            // next read if they still run. An app that prints its error and then exits is said
+            // by its exit (the wait answers first), however slow its exit on a busy machine.
+            let mut suspected: Vec<String> = Vec::new();
             loop {
                 let (ended, index, rest) = tokio::select! {
                     ended = &mut pending => ended,
@@ -254,6 +258,10 @@ impl Rebuilder {
                             // is on its way), not as running on.
                             let running = || async { engine.container(id).await.ok().flatten().is_some_and(|c| c.running) };
                             if !(diagnostics.iter().any(is_code_error) && running().await) {
+                                continue;
+                            }
+                            if !suspected.contains(id) {
+                                suspected.push(id.clone());
                                 continue;
                             }
                             match &mut stopped {
