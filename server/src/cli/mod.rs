@@ -397,8 +397,7 @@ async fn run(command: Command, flags: &targets::ComposeFlags, mode: Mode) -> Res
                 // A terminal shows the cycle's end at once; the JSON waits to hold what was seen.
                 // (A container kept running is watched by `watch` and the editors only: a
                 // one-shot build does not wait on a reloader.)
-                let recreated = crate::rebuild::CycleReport { service_kept: Vec::new(), ..report.clone() };
-                let watch = rebuilder.watch_service(&recreated, BUILD_WATCH_FOR);
+                let watch = rebuilder.watch_service(&report, BUILD_WATCH_FOR, false);
                 if mode != Mode::Json {
                     reporter.summary(&report);
                 }

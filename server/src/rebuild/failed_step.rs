@@ -167,7 +167,7 @@ impl Rebuilder {
         });
         // Else a RUN only a full build runs (`npm ci` after `COPY package.json`): the user's
         // input failed it all the same (a valid Dockerfile is never blamed).
-        let (view, step, stage) = rebuilt.or_else(|| plan.run_at(line))?;
+        let (view, step, stage) = rebuilt.or_else(|| plan.run_at(&dockerfile, line))?;
         let exit_code = exit_code(&error.cause);
         reporter.report(Event::Diagnostics(diagnose(&view, &step, &output, exit_code)));
         Some(FullBuild::StepFailed { exit_code, step: step.display.clone(), stage })

@@ -184,18 +184,18 @@ fn shown_lines(output: &[String]) -> Vec<String> {
 }
 
 impl Rebuilder {
-    /// The watch, for `within`, of the containers the cycle of `report` recreated, and of those
-    /// it left running because their bind mounts show the change (a dev server reloads the
-    /// app from there: it may stop on it); None when there are none.
-    pub fn watch_service(&self, report: &CycleReport, within: Duration) -> Option<ServiceWatch> {
+    /// The watch, for `within`, of the containers the cycle of `report` recreated, and with
+    /// `kept_too` of those it left running because their bind mounts show the change (a dev
+    /// server reloads the app from there: it may stop on it); None when there are none.
+    pub fn watch_service(&self, report: &CycleReport, within: Duration, kept_too: bool) -> Option<ServiceWatch> {
         let service = self.project.service.as_ref()?;
-        if report.service_started.is_empty() && report.service_kept.is_empty() {
+        let kept = if kept_too { report.service_kept.clone() } else { Vec::new() };
+        if report.service_started.is_empty() && kept.is_empty() {
             return None;
         }
         let image_id = report.image_id.clone()?;
         let engine = self.engine.clone();
         let names = report.service_started.clone();
-        let kept = report.service_kept.clone();
         // A kept container's output before the change is an earlier save's: read from the
         // moment the first changed file was written (its reloader reacts to that write).
         let changed = report.files_only.iter().flatten().filter_map(|(host, _)| modified(host)).min();

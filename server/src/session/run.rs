@@ -371,7 +371,7 @@ impl Session {
                 self.emit(SessionEvent::CycleFinished { cycle, result: Ok(report.clone()) });
                 self.set_status(|s| s.finished(&report));
                 // Armed once the cycle's end is out: nothing of it delays the diagnostics.
-                self.service_watch = rebuilder.watch_service(&report, WATCH_FOR).map(WatchTask::start);
+                self.service_watch = rebuilder.watch_service(&report, WATCH_FOR, true).map(WatchTask::start);
                 self.rebuilder = Some(rebuilder);
                 Ok(report)
             }

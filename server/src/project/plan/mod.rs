@@ -323,12 +323,12 @@ impl Plan {
         view
     }
 
-    /// The RUN at Dockerfile `line`, whichever stage it is in, as a step: the plan that maps
+    /// The RUN at Dockerfile `line` (of `dockerfile_text`, the plan's Dockerfile as read),
+    /// whichever stage it is in, as a step: the plan that maps
     /// its paths (the builder view whose chain holds it, else this plan), and its stage's
     /// label in a multi-stage image. For a full build that failed in a RUN no builder runs.
-    pub fn run_at(&self, line: usize) -> Option<(Plan, Step, Option<String>)> {
-        let text = std::fs::read_to_string(&self.dockerfile).ok()?;
-        let df = dockerfile::parse(&text).ok()?;
+    pub fn run_at(&self, dockerfile_text: &str, line: usize) -> Option<(Plan, Step, Option<String>)> {
+        let df = dockerfile::parse(dockerfile_text).ok()?;
         let builders: Vec<usize> = self.builders.iter().map(|b| b.stage.index).collect();
         let (step, stage, builder) = graph::run_at_line(&df, line, &self.build_args, &builders)?;
         let view = builder.map_or_else(|| self.clone(), |b| self.builder_view(b));
